@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sealed blobs (DESIGN.md "Blob format"): AES-256-GCM under a key ring, with the Redis key name
+ * bound into the AAD so a blob copied to another key does not open.
+ *
+ *   "SPA1" | key-id length (1..64) | key-id | nonce (12) | ciphertext | tag (16)
+ *   AAD = every header byte before the ciphertext, then the full Redis key name.
+ *
+ * The key ring stands where a KMS would: struct blob_keyring is the one interface a KMS or
+ * PKCS#11 provider would implement later. Only this module (and jws.c) holds key material.
+ */
+#ifndef CERT_PUSHER_BLOB_H
+#define CERT_PUSHER_BLOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+#define BLOB_MAGIC     "SPA1"
+#define BLOB_KEYID_MAX 64
+#define BLOB_NONCE_LEN 12
+#define BLOB_TAG_LEN   16
+
+struct blob_keyring;
+
+/* Load a key ring file: one "<key-id> <base64 of 32 bytes>" per line, '#' comments, mode 0600
+ * or stricter; the first key seals, every key opens. Returns a new ring (free with
+ * blob_keyring_free) or NULL with a message naming the file and line in <err>. */
+struct blob_keyring *blob_keyring_load(const char *path, char *err, size_t errsz);
+void blob_keyring_free(struct blob_keyring *kr);
+/* Id of the sealing key (owned by the ring). */
+const char *blob_keyring_primary_id(const struct blob_keyring *kr);
+
+/* Seal <pt>/<pt_len> for storage under Redis key <redis_key>; appends the blob to <out>.
+ * 0 or -1. */
+int blob_seal(const struct blob_keyring *kr, const char *redis_key, const uint8_t *pt,
+	      size_t pt_len, struct buf *out);
+
+/* Open a blob stored under <redis_key>; appends the plaintext to <pt> (the caller wipes it with
+ * buf_wipe). -1 with a static reason in <*why>: "not a spoacme blob", "unknown key id",
+ * "authentication failed (wrong key, wrong Redis key or tampered blob)", ... */
+int blob_open(const struct blob_keyring *kr, const char *redis_key, const uint8_t *blob,
+	      size_t blob_len, struct buf *pt, const char **why);
+
+/* Key id a blob was sealed with, without opening it (for rekey): 0 or -1. */
+int blob_key_id(const uint8_t *blob, size_t blob_len, char id[BLOB_KEYID_MAX + 1]);
+
+#endif

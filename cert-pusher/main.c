@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cert-pusher's entry point: options from the config file and the command line (flags win),
+ * then one command. The commands live with their logic: issuer.c (issue), run.c (the daemon).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cert-pusher/pusher.h"
+#include "common/keys.h"
+#include "common/log.h"
+
+struct pusher_opt {
+	const char *name;
+	int has_arg;
+	const char *help;
+};
+
+/* Every option, for the command line and the config file alike. */
+static const struct pusher_opt pusher_opts[] = {
+	{ "config", 1, "FILE      config file: 'name value' lines, names as these options" },
+	{ "redis", 1, "ADDR      Redis, HOST:PORT or unix:PATH (default 127.0.0.1:6379)" },
+	{ "redis-user", 1, "USER      Redis ACL user" },
+	{ "redis-password-file", 1, "FILE      Redis password (mode 0600)" },
+	{ "keyring", 1, "FILE      blob key ring (mode 0600): '<key-id> <base64 32 bytes>' lines" },
+	{ "key-prefix", 1, "PREFIX    Redis key prefix (default spoacme:)" },
+	{ "directory", 1, "URL       ACME directory (default Let's Encrypt production)" },
+	{ "ca-bundle", 1, "FILE      CA certificates to trust for the ACME server" },
+	{ "contact", 1, "EMAIL     ACME account contact" },
+	{ "key-type", 1, "TYPES     ecdsa, rsa or ecdsa,rsa (default both)" },
+	{ "profile", 1, "NAME      ACME certificate profile (when the CA offers profiles)" },
+	{ "eab-kid", 1, "KID       External Account Binding key id" },
+	{ "eab-hmac-key-file", 1, "FILE      External Account Binding HMAC key (base64url)" },
+	{ "wait-replicas", 1, "N         Redis replicas a challenge must reach (default 0)" },
+	{ "wait-timeout", 1, "DURATION  how long to wait for them (default 1s)" },
+	{ "role", 1, "ROLES     run: issuer,loader (default both)" },
+	{ "haproxy-socket", 1, "PATH      HAProxy runtime API socket (level admin)" },
+	{ "crt-list", 1, "PATH      crt-list as haproxy.cfg names it" },
+	{ "api", 1, "ADDR      HTTP API listen address" },
+	{ "api-token-file", 1, "FILE      API bearer token (mode 0600)" },
+	{ "check", 0, "          validate the configuration and exit" },
+	{ "verbose", 0, "          debug logging (also -v)" },
+	{ "help", 0, "          this help" },
+};
+#define PUSHER_NOPTS (sizeof(pusher_opts) / sizeof(pusher_opts[0]))
+
+struct pusher_cmd {
+	const char *name;
+	pusher_cmd_fn *fn;
+	const char *help;
+};
+
+static const struct pusher_cmd pusher_cmds[] = {
+	{ "issue", issuer_cmd_issue, "NAME...   obtain ECDSA and RSA certificates now" },
+	{ "run", run_cmd_run, "          the daemon: --role issuer,loader" },
+};
+#define PUSHER_NCMDS (sizeof(pusher_cmds) / sizeof(pusher_cmds[0]))
+
+static void pusher_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: cert-pusher [OPTIONS] COMMAND [ARGS]\n\ncommands:\n");
+	for (i = 0; i < PUSHER_NCMDS; i++)
+		fprintf(f, "  %-8s %s\n", pusher_cmds[i].name, pusher_cmds[i].help);
+	fprintf(f, "\noptions (also 'name value' lines in --config; flags win):\n");
+	for (i = 0; i < PUSHER_NOPTS; i++)
+		fprintf(f, "  --%-20s %s\n", pusher_opts[i].name, pusher_opts[i].help);
+}
+
+int main(int argc, char **argv)
+{
+	struct option longopts[PUSHER_NOPTS + 1];
+	const char *known[PUSHER_NOPTS + 1];
+	struct pusher p = { 0 };
+	const struct pusher_cmd *cmd = NULL;
+	const char *cfg;
+	char err[512];
+	size_t i;
+	int c, idx, ret = 2;
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(longopts, 0, sizeof(longopts));
+	for (i = 0; i < PUSHER_NOPTS; i++) {
+		longopts[i].name = pusher_opts[i].name;
+		longopts[i].has_arg = pusher_opts[i].has_arg ? required_argument : no_argument;
+		longopts[i].val = 0;
+		known[i] = pusher_opts[i].name;
+	}
+	known[PUSHER_NOPTS] = NULL;
+	p.conf = conf_new();
+	if (!p.conf) {
+		log_err("out of memory");
+		return 1;
+	}
+	while ((c = getopt_long(argc, argv, "vh", longopts, &idx)) != -1) {
+		if (c == 'v') {
+			conf_set(p.conf, "verbose", "true", 1);
+		} else if (c == 'h') {
+			pusher_usage(stdout);
+			ret = 0;
+			goto out;
+		} else if (c == 0) {
+			if (conf_set(p.conf, longopts[idx].name, optarg ? optarg : "true", 1) < 0) {
+				log_err("out of memory");
+				goto out;
+			}
+		} else {
+			pusher_usage(stderr);
+			goto out;
+		}
+	}
+	if (conf_get(p.conf, "help")) {
+		pusher_usage(stdout);
+		ret = 0;
+		goto out;
+	}
+	cfg = conf_get(p.conf, "config");
+	if (cfg && conf_load_file(p.conf, cfg, known, err, sizeof(err)) < 0) {
+		log_err("--config: %s", err);
+		goto out;
+	}
+	if (conf_get(p.conf, "verbose"))
+		log_max_level = LOG_LEVEL_DEBUG;
+	p.check_only = conf_get(p.conf, "check") != NULL;
+	p.prefix = conf_get_def(p.conf, "key-prefix", KEYS_DEFAULT_PREFIX);
+	if (!keys_prefix_valid(p.prefix)) {
+		log_err("--key-prefix: '%s' is not valid; expected at most %d of [A-Za-z0-9:._-]",
+			p.prefix, KEYS_PREFIX_MAX);
+		goto out;
+	}
+	if (optind >= argc) {
+		log_err("no command given");
+		pusher_usage(stderr);
+		goto out;
+	}
+	for (i = 0; i < PUSHER_NCMDS; i++)
+		if (!strcmp(argv[optind], pusher_cmds[i].name))
+			cmd = &pusher_cmds[i];
+	if (!cmd) {
+		log_err("unknown command '%s'", argv[optind]);
+		pusher_usage(stderr);
+		goto out;
+	}
+	ret = cmd->fn(&p, argc - optind - 1, argv + optind + 1);
+out:
+	conf_free(p.conf);
+	return ret;
+}

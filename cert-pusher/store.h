@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cert-pusher's Redis access (synchronous hiredis): the only module of cert-pusher that talks to
+ * Redis. Key names come from common/keys.h; every argument is passed binary-safe (%b).
+ * Sections: connection (here), issuer (tokens, host state, blobs, accounts), loader (hosts,
+ * blobs, events subscription).
+ */
+#ifndef CERT_PUSHER_STORE_H
+#define CERT_PUSHER_STORE_H
+
+#include <stddef.h>
+
+#include "cert-pusher/conf.h"
+
+struct store {
+	struct redisContext *rc; /* hiredis; NULL while disconnected */
+	char *prefix;            /* owned copy of the key prefix */
+	char *addr;              /* "HOST:PORT" or "unix:PATH", owned */
+	char *user;              /* ACL user or NULL, owned */
+	char *password;          /* or NULL, owned, wiped on free */
+	int timeout_ms;          /* connect and command timeout */
+};
+
+/*
+ * Connect with the options of <conf> ("redis", "redis-user", "redis-password-file") and key
+ * prefix <prefix>. Returns a new store or NULL with a message naming the option in <err>.
+ */
+struct store *store_open(const struct conf *conf, const char *prefix, char *err, size_t errsz);
+void store_close(struct store *s);
+
+/* Reconnect when the connection was lost (rc NULL or in error). 0 or -1 with <err>. */
+int store_reconnect(struct store *s, char *err, size_t errsz);
+
+#endif

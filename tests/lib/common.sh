@@ -1,0 +1,165 @@
+# SPDX-License-Identifier: MIT
+# Shared shell helpers for integration tests, benchmarks and the local stack. Source it; it
+# sets T_DIR (a fresh temporary directory) and stops every process it started (by PID) on exit.
+# Every service binds 127.0.0.1 on a free port; nothing talks to any other address.
+#
+# shellcheck shell=bash
+
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BIN=${BIN:-$ROOT/build}
+T_DIR=${T_DIR:-$(mktemp -d /tmp/spoacme-test.XXXXXX)}
+T_PIDS=()
+T_PORTS=" "
+T_KEEP=${T_KEEP:-0}
+
+t_log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+fail() {
+	t_log "FAIL: $*"
+	exit 1
+}
+
+t_cleanup() {
+	local rc=$? pid
+	for ((i = ${#T_PIDS[@]} - 1; i >= 0; i--)); do
+		pid=${T_PIDS[i]}
+		[ -n "$pid" ] && t_stop_pid "$pid"
+	done
+	if [ "$rc" != 0 ] || [ "$T_KEEP" = 1 ]; then
+		t_log "logs kept in $T_DIR"
+		for f in "$T_DIR"/*.log; do
+			[ -f "$f" ] || continue
+			echo "----- $f (last 25 lines)" >&2
+			tail -n 25 "$f" >&2
+		done
+	else
+		rm -rf "$T_DIR"
+	fi
+	exit "$rc"
+}
+trap t_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# t_stop_pid PID: SIGTERM, up to 5 s grace, then SIGKILL.
+t_stop_pid() {
+	local pid=$1 i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# t_free_port: a TCP port of 127.0.0.1 nobody listens on (and not handed out before here).
+t_free_port() {
+	local p
+	while :; do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		case "$T_PORTS" in *" $p "*) continue ;; esac
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
+			[ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ]; then
+			T_PORTS="$T_PORTS$p "
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# t_wait_tcp HOST PORT [SECONDS]: until something accepts connections there.
+t_wait_tcp() {
+	local host=$1 port=$2 secs=${3:-10} i
+	for ((i = 0; i < secs * 20; i++)); do
+		if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# t_bg NAME CMD...: start CMD in the background, output to $T_DIR/NAME.log; sets T_LAST_PID.
+t_bg() {
+	local name=$1
+	shift
+	"$@" >>"$T_DIR/$name.log" 2>&1 &
+	T_LAST_PID=$!
+	T_PIDS+=("$T_LAST_PID")
+}
+
+# t_start_redis [PORT] [extra redis-server args...]: sets REDIS_PORT, REDIS_PID.
+t_start_redis() {
+	REDIS_PORT=${1:-$(t_free_port)}
+	shift || true
+	mkdir -p "$T_DIR/redis-$REDIS_PORT"
+	t_bg "redis-$REDIS_PORT" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+		--appendonly no --dir "$T_DIR/redis-$REDIS_PORT" --protected-mode no "$@"
+	REDIS_PID=$T_LAST_PID
+	t_wait_tcp 127.0.0.1 "$REDIS_PORT" 10 || fail "redis-server did not start on $REDIS_PORT"
+}
+
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
+# t_fallback_cert: self-signed default certificate and an empty crt-list in $T_DIR.
+t_fallback_cert() {
+	[ -f "$T_DIR/fallback.pem" ] && return 0
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+		-subj /CN=spoacme-fallback -keyout "$T_DIR/fallback.key" -out "$T_DIR/fallback.crt" \
+		2>/dev/null || fail "openssl could not make the fallback certificate"
+	cat "$T_DIR/fallback.crt" "$T_DIR/fallback.key" >"$T_DIR/fallback.pem"
+	rm -f "$T_DIR/fallback.key"
+	: >"$T_DIR/crt-list"
+}
+
+# t_start_haproxy [extra -f files...]: the shipped haproxy-cfg with test ports. Needs
+# AGENT_PORT (set by t_start_agent, or pick one first). Sets HTTP_PORT, HTTPS_PORT,
+# HAPROXY_SOCK, HAPROXY_PID.
+t_start_haproxy() {
+	t_fallback_cert
+	HTTP_PORT=${HTTP_PORT:-$(t_free_port)}
+	HTTPS_PORT=${HTTPS_PORT:-$(t_free_port)}
+	APP_PORT=${APP_PORT:-$(t_free_port)}
+	AGENT_PORT=${AGENT_PORT:-$(t_free_port)}
+	HAPROXY_SOCK=$T_DIR/haproxy.sock
+	local extra=()
+	for f in "$@"; do extra+=(-f "$f"); done
+	SPOACME_HTTP_BIND=127.0.0.1:$HTTP_PORT SPOACME_HTTPS_BIND=127.0.0.1:$HTTPS_PORT \
+		SPOACME_AGENT_ADDR=127.0.0.1:$AGENT_PORT \
+		SPOACME_SPOE_CONF=$ROOT/haproxy-cfg/spoe-acme.conf \
+		SPOACME_FALLBACK_PEM=$T_DIR/fallback.pem SPOACME_CRT_LIST=$T_DIR/crt-list \
+		SPOACME_STATS_SOCKET=$HAPROXY_SOCK SPOACME_APP_ADDR=127.0.0.1:$APP_PORT \
+		t_bg haproxy haproxy -db -f "$ROOT/haproxy-cfg/haproxy.cfg" "${extra[@]}"
+	HAPROXY_PID=$T_LAST_PID
+	t_wait_tcp 127.0.0.1 "$HTTP_PORT" 10 || fail "haproxy did not start"
+}
+
+# t_start_agent [extra args...]: spoa-agent on AGENT_PORT against REDIS_PORT; sets AGENT_PID,
+# METRICS_PORT.
+t_start_agent() {
+	AGENT_PORT=${AGENT_PORT:-$(t_free_port)}
+	METRICS_PORT=${METRICS_PORT:-$(t_free_port)}
+	t_bg agent "$BIN/spoa-agent" --listen "127.0.0.1:$AGENT_PORT" \
+		--redis "127.0.0.1:$REDIS_PORT" --metrics "127.0.0.1:$METRICS_PORT" "$@"
+	AGENT_PID=$T_LAST_PID
+	t_wait_tcp 127.0.0.1 "$AGENT_PORT" 10 || fail "spoa-agent did not start"
+}
+
+# t_wait_agent_up [SECONDS]: until HAProxy's health check marks the agent UP.
+t_wait_agent_up() {
+	local secs=${1:-10} i
+	for ((i = 0; i < secs * 10; i++)); do
+		if echo "show servers state spoacme-agents" | socat - "UNIX-CONNECT:$HAPROXY_SOCK" 2>/dev/null |
+			awk '$4 == "agent1" && $6 == 2 { ok = 1 } END { exit !ok }'; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# assert_eq WHAT EXPECTED ACTUAL
+assert_eq() {
+	[ "$2" == "$3" ] || fail "$1: expected '$2', got '$3'"
+}
