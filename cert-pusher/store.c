@@ -14,6 +14,7 @@
 
 #include "common/buf.h"
 #include "common/file.h"
+#include "common/keys.h"
 #include "common/parse.h"
 
 /* ---- connection ---- */
@@ -119,6 +120,88 @@ fail_msg:
 	buf_wipe(&pw);
 	store_close(s);
 	return NULL;
+}
+
+/* ---- hosts ---- */
+
+int store_host_update(struct store *s, const char *name, const char *const *kv, char *err,
+		      size_t errsz)
+{
+	const char *argv[2 + 2 * 32];
+	size_t argl[2 + 2 * 32];
+	struct buf key;
+	redisReply *r = NULL;
+	int argc = 0, ret = -1;
+
+	buf_init(&key);
+	if (keys_host(&key, s->prefix, name) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	argv[argc] = "HSET";
+	argl[argc++] = 4;
+	argv[argc] = buf_str(&key);
+	argl[argc++] = key.len;
+	for (; kv[0] && kv[1]; kv += 2) {
+		if (argc + 2 > (int)(sizeof(argv) / sizeof(argv[0]))) {
+			snprintf(err, errsz, "too many fields for %s", buf_str(&key));
+			goto out;
+		}
+		argv[argc] = kv[0];
+		argl[argc++] = strlen(kv[0]);
+		argv[argc] = kv[1];
+		argl[argc++] = strlen(kv[1]);
+	}
+	if (store_reconnect(s, err, errsz) < 0)
+		goto out;
+	r = redisCommandArgv(s->rc, argc, argv, argl);
+	if (!r || r->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errsz, "redis HSET %s: %s", buf_str(&key), r ? r->str : s->rc->errstr);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_host_field(struct store *s, const char *name, const char *field, struct buf *out,
+		     char *err, size_t errsz)
+{
+	struct buf key;
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&key);
+	if (keys_host(&key, s->prefix, name) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	if (store_reconnect(s, err, errsz) < 0)
+		goto out;
+	r = redisCommand(s->rc, "HGET %b %s", key.data, key.len, field);
+	if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL)) {
+		snprintf(err, errsz, "redis HGET %s %s: %s", buf_str(&key), field,
+			 r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type")
+			   : s->rc->errstr);
+		goto out;
+	}
+	if (r->type == REDIS_REPLY_NIL) {
+		ret = 0;
+		goto out;
+	}
+	if (buf_append(out, r->str, r->len) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	ret = 1;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
 }
 
 /* ---- issuer ---- */

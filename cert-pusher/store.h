@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "cert-pusher/conf.h"
+#include "common/buf.h"
 
 struct store {
 	struct redisContext *rc; /* hiredis; NULL while disconnected */
@@ -30,5 +31,17 @@ void store_close(struct store *s);
 
 /* Reconnect when the connection was lost (rc NULL or in error). 0 or -1 with <err>. */
 int store_reconnect(struct store *s, char *err, size_t errsz);
+
+/* ---- hosts: host:<name> hashes (API, issuer) ---- */
+
+/* HSET host:<name> with the NULL-terminated field/value pairs <kv> ("state", "valid", ...,
+ * NULL). <name> must have passed names_hostname_valid(). 0 or -1 with <err>. */
+int store_host_update(struct store *s, const char *name, const char *const *kv, char *err,
+		      size_t errsz);
+
+/* HGET host:<name> <field> into <out> (appended; empty when absent). 1 found, 0 absent, -1
+ * error. */
+int store_host_field(struct store *s, const char *name, const char *field, struct buf *out,
+		     char *err, size_t errsz);
 
 #endif
