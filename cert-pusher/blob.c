@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Sealed blobs: AES-256-GCM (OpenSSL EVP) under a key ring read from a mode-checked file. The
+ * header (magic, key id, nonce) and the Redis key name the blob lives under form the AAD, so a
+ * tampered header or a blob copied to another key fails authentication like a tampered body.
+ * This module holds key bytes and nothing else does (jws.c holds the ACME account key); it
+ * never logs: callers get a reason and add the context (which key, which file).
+ */
+#include "cert-pusher/blob.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/file.h"
+
+#define BLOB_KEY_LEN   32
+#define BLOB_MAGIC_LEN 4
+#define BLOB_RING_MAX  (1 << 16) /* bytes of key ring file */
+
+struct blob_key {
+	char id[BLOB_KEYID_MAX + 1];
+	uint8_t key[BLOB_KEY_LEN];
+	struct blob_key *next;
+};
+
+struct blob_keyring {
+	struct blob_key *head; /* first = sealing key */
+};
+
+/* Whether <s>/<len> is a usable key id: 1..BLOB_KEYID_MAX of [A-Za-z0-9._-]. */
+static int blob_keyid_valid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len < 1 || len > BLOB_KEYID_MAX)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Decode standard base64 <s>/<len> (with its padding) that must give exactly BLOB_KEY_LEN bytes
+ * into <key>. 0 or -1. The scratch buffer is cleansed. */
+static int blob_key_decode(const char *s, size_t len, uint8_t key[BLOB_KEY_LEN])
+{
+	uint8_t tmp[64];
+	size_t i, pad = 0;
+	int n, ret = -1;
+
+	/* 32 bytes are 44 characters with one '=' of padding (RFC 4648 §4). */
+	if (len != 44 || s[43] != '=' || s[42] == '=')
+		goto out;
+	for (i = 0; i < 43; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '+' || c == '/'))
+			goto out;
+	}
+	pad = 1;
+	n = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)len);
+	if (n < 0 || (size_t)n - pad != BLOB_KEY_LEN)
+		goto out;
+	memcpy(key, tmp, BLOB_KEY_LEN);
+	ret = 0;
+out:
+	OPENSSL_cleanse(tmp, sizeof(tmp));
+	return ret;
+}
+
+void blob_keyring_free(struct blob_keyring *kr)
+{
+	struct blob_key *k, *next;
+
+	if (!kr)
+		return;
+	for (k = kr->head; k; k = next) {
+		next = k->next;
+		OPENSSL_cleanse(k, sizeof(*k));
+		free(k);
+	}
+	free(kr);
+}
+
+const char *blob_keyring_primary_id(const struct blob_keyring *kr)
+{
+	return kr->head->id;
+}
+
+static const struct blob_key *blob_keyring_find(const struct blob_keyring *kr, const char *id,
+                                                size_t id_len)
+{
+	const struct blob_key *k;
+
+	for (k = kr->head; k; k = k->next)
+		if (strlen(k->id) == id_len && !memcmp(k->id, id, id_len))
+			return k;
+	return NULL;
+}
+
+struct blob_keyring *blob_keyring_load(const char *path, char *err, size_t errsz)
+{
+	struct blob_keyring *kr = NULL, *ret = NULL;
+	struct blob_key *k, **tail;
+	struct buf text;
+	char *line, *next, *end, *id, *b64;
+	size_t id_len, b64_len;
+	unsigned lineno = 0;
+
+	buf_init(&text);
+	if (file_read(path, BLOB_RING_MAX, 1, &text, err, errsz) < 0)
+		goto out;
+	if (text.len && memchr(text.data, 0, text.len)) {
+		snprintf(err, errsz, "%s: contains a NUL byte", path);
+		goto out;
+	}
+	kr = calloc(1, sizeof(*kr));
+	if (!kr) {
+		snprintf(err, errsz, "%s: out of memory", path);
+		goto out;
+	}
+	tail = &kr->head;
+	for (line = (char *)text.data; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		lineno++;
+		while (*line == ' ' || *line == '\t')
+			line++;
+		end = line + strlen(line);
+		while (end > line && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+			*--end = 0;
+		if (!*line || *line == '#')
+			continue;
+		id = line;
+		id_len = strcspn(id, " \t");
+		b64 = id + id_len;
+		while (*b64 == ' ' || *b64 == '\t')
+			b64++;
+		b64_len = strcspn(b64, " \t");
+		if (!*b64 || b64[b64_len]) {
+			snprintf(err, errsz,
+			         "%s:%u: expected '<key-id> <base64 of 32 bytes>' (two fields)",
+			         path, lineno);
+			goto out;
+		}
+		if (!blob_keyid_valid(id, id_len)) {
+			snprintf(err, errsz, "%s:%u: key id must be 1..%d of [A-Za-z0-9._-]", path,
+			         lineno, BLOB_KEYID_MAX);
+			goto out;
+		}
+		if (blob_keyring_find(kr, id, id_len)) {
+			snprintf(err, errsz, "%s:%u: key id '%.*s' appears twice", path, lineno,
+			         (int)id_len, id);
+			goto out;
+		}
+		k = calloc(1, sizeof(*k));
+		if (!k) {
+			snprintf(err, errsz, "%s: out of memory", path);
+			goto out;
+		}
+		*tail = k;
+		tail = &k->next;
+		memcpy(k->id, id, id_len);
+		if (blob_key_decode(b64, b64_len, k->key) < 0) {
+			snprintf(err, errsz,
+			         "%s:%u: key '%s' is not the base64 of 32 bytes (try: openssl rand "
+			         "-base64 32)",
+			         path, lineno, k->id);
+			goto out;
+		}
+	}
+	if (!kr->head) {
+		snprintf(err, errsz, "%s: no key (expected '<key-id> <base64 of 32 bytes>' lines)",
+		         path);
+		goto out;
+	}
+	ret = kr;
+	kr = NULL;
+out:
+	blob_keyring_free(kr);
+	buf_wipe(&text);
+	return ret;
+}
+
+/* Run AES-256-GCM over <in>/<len> into <out> (same length) with <aad> parts. <enc> = 1 to seal
+ * (writes <tag>), 0 to open (checks <tag>). 0 or -1. */
+static int blob_gcm(int enc, const uint8_t key[BLOB_KEY_LEN], const uint8_t *nonce,
+                    const uint8_t *aad1, size_t aad1_len, const uint8_t *aad2, size_t aad2_len,
+                    const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[BLOB_TAG_LEN])
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int n, ret = -1;
+
+	if (!ctx || len > INT32_MAX || aad1_len > INT32_MAX || aad2_len > INT32_MAX)
+		goto out;
+	if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, BLOB_NONCE_LEN, NULL) != 1 ||
+	    EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) != 1)
+		goto out;
+	if (EVP_CipherUpdate(ctx, NULL, &n, aad1, (int)aad1_len) != 1 ||
+	    EVP_CipherUpdate(ctx, NULL, &n, aad2, (int)aad2_len) != 1)
+		goto out;
+	if (len && EVP_CipherUpdate(ctx, out, &n, in, (int)len) != 1)
+		goto out;
+	if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, BLOB_TAG_LEN, tag) != 1)
+		goto out;
+	if (EVP_CipherFinal_ex(ctx, out + len, &n) != 1)
+		goto out;
+	if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, BLOB_TAG_LEN, tag) != 1)
+		goto out;
+	ret = 0;
+out:
+	EVP_CIPHER_CTX_free(ctx);
+	return ret;
+}
+
+int blob_seal(const struct blob_keyring *kr, const char *redis_key, const uint8_t *pt,
+              size_t pt_len, struct buf *out)
+{
+	const struct blob_key *k = kr->head;
+	size_t id_len = strlen(k->id), hdr_len = BLOB_MAGIC_LEN + 1 + id_len + BLOB_NONCE_LEN;
+	size_t start = out->len;
+	uint8_t *hdr, *ct;
+	int ret = -1;
+
+	if (pt_len > INT32_MAX - hdr_len - BLOB_TAG_LEN)
+		goto out;
+	if (buf_reserve(out, hdr_len + pt_len + BLOB_TAG_LEN) < 0)
+		goto out;
+	hdr = out->data + start;
+	memcpy(hdr, BLOB_MAGIC, BLOB_MAGIC_LEN);
+	hdr[BLOB_MAGIC_LEN] = (uint8_t)id_len;
+	memcpy(hdr + BLOB_MAGIC_LEN + 1, k->id, id_len);
+	if (RAND_bytes(hdr + hdr_len - BLOB_NONCE_LEN, BLOB_NONCE_LEN) != 1)
+		goto out;
+	ct = hdr + hdr_len;
+	if (blob_gcm(1, k->key, hdr + hdr_len - BLOB_NONCE_LEN, hdr, hdr_len,
+	             (const uint8_t *)redis_key, strlen(redis_key), pt, pt_len, ct,
+	             ct + pt_len) < 0) {
+		OPENSSL_cleanse(hdr, hdr_len + pt_len + BLOB_TAG_LEN);
+		goto out;
+	}
+	out->len = start + hdr_len + pt_len + BLOB_TAG_LEN;
+	out->data[out->len] = 0;
+	ret = 0;
+out:
+	return ret;
+}
+
+/* Parse the header of <blob>: id and its length, nonce offset. Header length or -1. */
+static long blob_header(const uint8_t *blob, size_t blob_len, const char **id, size_t *id_len)
+{
+	size_t n;
+
+	if (blob_len < BLOB_MAGIC_LEN + 1 || memcmp(blob, BLOB_MAGIC, BLOB_MAGIC_LEN))
+		return -1;
+	n = blob[BLOB_MAGIC_LEN];
+	if (n < 1 || n > BLOB_KEYID_MAX)
+		return -1;
+	if (blob_len < BLOB_MAGIC_LEN + 1 + n + BLOB_NONCE_LEN + BLOB_TAG_LEN)
+		return -1;
+	if (!blob_keyid_valid((const char *)blob + BLOB_MAGIC_LEN + 1, n))
+		return -1;
+	*id = (const char *)blob + BLOB_MAGIC_LEN + 1;
+	*id_len = n;
+	return (long)(BLOB_MAGIC_LEN + 1 + n + BLOB_NONCE_LEN);
+}
+
+int blob_open(const struct blob_keyring *kr, const char *redis_key, const uint8_t *blob,
+              size_t blob_len, struct buf *pt, const char **why)
+{
+	const struct blob_key *k;
+	const char *id;
+	size_t id_len, ct_len, start = pt->len;
+	uint8_t tag[BLOB_TAG_LEN];
+	long hdr_len;
+	int ret = -1;
+
+	hdr_len = blob_header(blob, blob_len, &id, &id_len);
+	if (hdr_len < 0) {
+		*why = "not a spoacme blob (bad magic, key id or length)";
+		goto out;
+	}
+	k = blob_keyring_find(kr, id, id_len);
+	if (!k) {
+		*why = "sealed with a key id that is not in the key ring";
+		goto out;
+	}
+	ct_len = blob_len - (size_t)hdr_len - BLOB_TAG_LEN;
+	if (buf_reserve(pt, ct_len + 16) < 0) {
+		*why = "out of memory";
+		goto out;
+	}
+	memcpy(tag, blob + blob_len - BLOB_TAG_LEN, BLOB_TAG_LEN);
+	if (blob_gcm(0, k->key, blob + hdr_len - BLOB_NONCE_LEN, blob, (size_t)hdr_len,
+	             (const uint8_t *)redis_key, strlen(redis_key), blob + hdr_len, ct_len,
+	             pt->data + start, tag) < 0) {
+		OPENSSL_cleanse(pt->data + start, ct_len);
+		*why = "authentication failed (wrong key, wrong Redis key or tampered blob)";
+		goto out;
+	}
+	pt->len = start + ct_len;
+	pt->data[pt->len] = 0;
+	ret = 0;
+out:
+	return ret;
+}
+
+int blob_key_id(const uint8_t *blob, size_t blob_len, char id[BLOB_KEYID_MAX + 1])
+{
+	const char *p;
+	size_t n;
+
+	if (blob_header(blob, blob_len, &p, &n) < 0)
+		return -1;
+	memcpy(id, p, n);
+	id[n] = 0;
+	return 0;
+}
