@@ -19,14 +19,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SPOP_VERSION            "2.0"
-#define SPOP_FRAME_HDR_LEN      4     /* the big-endian length before every frame */
-#define SPOP_FRAME_MIN_LEN      7     /* type + flags(4) + stream-id(>=1) + frame-id(>=1) */
-#define SPOP_MAX_FRAME_SIZE     16384 /* ours, and HAProxy's default tune.bufsize-based one */
-#define SPOP_MIN_FRAME_SIZE     256   /* below this a peer's max-frame-size is refused */
-#define SPOP_VARINT_MAX_LEN     10
-#define SPOP_FLAG_FIN           0x00000001u
-#define SPOP_FLAG_ABORT         0x00000002u
+#define SPOP_VERSION        "2.0"
+#define SPOP_FRAME_HDR_LEN  4     /* the big-endian length before every frame */
+#define SPOP_FRAME_MIN_LEN  7     /* type + flags(4) + stream-id(>=1) + frame-id(>=1) */
+#define SPOP_MAX_FRAME_SIZE 16384 /* ours, and HAProxy's default tune.bufsize-based one */
+#define SPOP_MIN_FRAME_SIZE 256   /* below this a peer's max-frame-size is refused */
+#define SPOP_VARINT_MAX_LEN 10
+#define SPOP_FLAG_FIN       0x00000001u
+#define SPOP_FLAG_ABORT     0x00000002u
 
 enum spop_frame_type {
 	SPOP_FRAME_UNSET = 0,
@@ -111,7 +111,7 @@ struct spop_frame {
 
 /* What the agent needs of HAPROXY-HELLO (SPOE.txt §3.2.4). */
 struct spop_hello {
-	bool version_2_0;         /* "2.0" is in supported-versions */
+	bool version_2_0; /* "2.0" is in supported-versions */
 	bool has_versions;
 	bool has_max_frame_size;
 	uint32_t max_frame_size;
@@ -143,26 +143,28 @@ int spop_varint_decode(uint64_t *v, const uint8_t **pp, const uint8_t *end);
  * before anything is allocated for the frame.
  */
 ssize_t spop_frame_peek(const uint8_t *buf, size_t len, uint32_t max_frame_size,
-			enum spop_status *status);
+                        enum spop_status *status);
 
 /* Decode one whole frame body (after the 4-byte length). 0 or -1 with <*status>. */
 int spop_frame_decode(const uint8_t *body, size_t body_len, struct spop_frame *f,
-		      enum spop_status *status);
+                      enum spop_status *status);
 
 /* Typed data and KV pairs. 1 when one item was read, -1 when invalid (truncated included:
  * inside a whole frame, truncation is invalid). */
 int spop_data_decode(struct spop_data *d, const uint8_t **pp, const uint8_t *end);
-int spop_kv_decode(const uint8_t **name, size_t *name_len, struct spop_data *d,
-		   const uint8_t **pp, const uint8_t *end);
+/* Typed data encoder, the inverse of spop_data_decode(): bytes written and *pp advanced, or -1
+ * with *pp unchanged when [*pp, end) is too small or the type unknown. */
+int spop_data_encode(const struct spop_data *d, uint8_t **pp, const uint8_t *end);
+int spop_kv_decode(const uint8_t **name, size_t *name_len, struct spop_data *d, const uint8_t **pp,
+                   const uint8_t *end);
 
 /* HAPROXY-HELLO payload. 0, or -1 with <*status> (INVALID, NO_VSN, NO_FRAME_SIZE, NO_CAP,
  * BAD_VSN, BAD_FRAME_SIZE) per SPOE.txt §3.2.4 and DESIGN.md. */
-int spop_hello_decode(const uint8_t *p, size_t len, struct spop_hello *h,
-		      enum spop_status *status);
+int spop_hello_decode(const uint8_t *p, size_t len, struct spop_hello *h, enum spop_status *status);
 
 /* HAPROXY-DISCONNECT payload: status-code and message (borrowed, may be NULL). 0 or -1. */
 int spop_disconnect_decode(const uint8_t *p, size_t len, uint32_t *code, const uint8_t **msg,
-			   size_t *msg_len);
+                           size_t *msg_len);
 
 /* Iterate a NOTIFY's messages: 1 with <*m> filled, 0 at the end, -1 invalid. After a message,
  * *pp is past all its arguments. Arguments: spop_kv_decode() from m->args, m->nargs times. */
@@ -174,7 +176,7 @@ int spop_agent_hello_encode(uint8_t *out, size_t outsz, uint32_t max_frame_size)
 
 /* AGENT-DISCONNECT with status-code and message. Frame size or -1. */
 int spop_agent_disconnect_encode(uint8_t *out, size_t outsz, enum spop_status status,
-				 const char *message);
+                                 const char *message);
 
 /* ACK builder: begin, add set-var actions, end. Each returns -1 when <outsz> is exceeded (the
  * builder is then unusable); spop_ack_end() returns the whole frame size. */
@@ -184,9 +186,9 @@ struct spop_ack {
 	const uint8_t *end;
 };
 int spop_ack_begin(struct spop_ack *a, uint8_t *out, size_t outsz, uint64_t stream_id,
-		   uint64_t frame_id);
+                   uint64_t frame_id);
 int spop_ack_set_var(struct spop_ack *a, enum spop_scope scope, const char *name,
-		     const struct spop_data *value);
+                     const struct spop_data *value);
 int spop_ack_end(struct spop_ack *a);
 
 /* "invalid frame received" etc., for AGENT-DISCONNECT messages and logs. */
