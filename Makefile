@@ -39,7 +39,9 @@ UNIT_SRCS    := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRCS   := $(wildcard tests/bench/bench_*.c)
 
-obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+# Objects live under $(BUILD)/obj so that build/spoa-agent and build/cert-pusher can be the
+# binaries (an object directory of the same name made the link fail).
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIBCOMMON  := $(BUILD)/libcommon.a
 LIBAGENT   := $(BUILD)/libagent.a
@@ -69,7 +71,7 @@ help:
 deps:
 	@scripts/install-deps.sh
 
-$(BUILD)/%.o: %.c
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -95,16 +97,16 @@ $(PUSHER_BIN): $(call obj,cert-pusher/main.c) $(LIBPUSHER) $(LIBCOMMON)
 
 # Unit tests link the test, the shared test support, then every library: a test that defines a
 # function itself (canned HTTP responses) keeps the archive's object out of the link.
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBSUPPORT) $(LIBS_ALL)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBSUPPORT) $(LIBS_ALL)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBSUPPORT) $(LIBS_ALL) $(PKG_LIBS) $(CMOCKA_LIBS)
 
 # Fuzz targets replayed over their corpus by a plain driver (gcc, sanitizers): part of `test`.
-$(BUILD)/replay/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay_main.o $(LIBS_ALL)
+$(BUILD)/replay/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay_main.o $(LIBS_ALL)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIBS_ALL)
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBS_ALL)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
