@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: MIT
+# Pebble (Let's Encrypt's test CA) and pebble-challtestsrv (its mock DNS) on free loopback ports,
+# for integration tests, benchmarks and the local stack. Source tests/lib/common.sh first.
+#
+# t_start_pebble needs HTTP_PORT (HAProxy's HTTP frontend: where Pebble sends HTTP-01
+# validations) and sets:
+#   PEBBLE_DIR_URL     https://127.0.0.1:PORT/dir (the ACME directory)
+#   PEBBLE_CA          file with the CA of Pebble's listener certificate (for --ca-bundle)
+#   PEBBLE_MGMT        https://127.0.0.1:PORT (management: /roots/0, /intermediates/0)
+#   CTS_MGMT           http://127.0.0.1:PORT (challtestsrv management: /add-a, /clear-a)
+#   PEBBLE_PID, CTS_PID
+# Environment passed through to Pebble: PEBBLE_WFE_NONCEREJECT (default 5), PEBBLE_AUTHZREUSE,
+# PEBBLE_VALIDITY (certificateValidityPeriod, seconds, optional). PEBBLE_VA_NOSLEEP is 1.
+#
+# shellcheck shell=bash
+
+# t_pebble_listener_cert: a throw-away CA and a listener certificate for localhost/127.0.0.1
+# (Debian's package ships none).
+t_pebble_listener_cert() {
+	local d=$T_DIR/pebble
+	mkdir -p "$d"
+	[ -f "$d/ca.pem" ] && return 0
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+		-subj /CN=spoacme-test-pebble-listener-ca -keyout "$d/ca.key" -out "$d/ca.pem" \
+		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+		2>/dev/null || fail "openssl: pebble listener CA"
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+		-keyout "$d/key.pem" -out "$d/csr.pem" 2>/dev/null || fail "openssl: pebble CSR"
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' \
+		>"$d/ext.cnf"
+	openssl x509 -req -in "$d/csr.pem" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+		-days 30 -extfile "$d/ext.cnf" -out "$d/cert.pem" 2>/dev/null ||
+		fail "openssl: pebble listener certificate"
+	rm -f "$d/ca.key" "$d/csr.pem"
+}
+
+# t_start_pebble: challtestsrv (DNS answering every name with 127.0.0.1) then Pebble.
+t_start_pebble() {
+	[ -n "${HTTP_PORT:-}" ] || fail "t_start_pebble: HTTP_PORT unset (start haproxy first)"
+	command -v pebble >/dev/null && command -v pebble-challtestsrv >/dev/null || {
+		t_log "SKIP: pebble not installed"
+		exit 77
+	}
+	t_pebble_listener_cert
+	local d=$T_DIR/pebble validity=""
+	CTS_DNS_PORT=$(t_free_port)
+	CTS_MGMT_PORT=$(t_free_port)
+	PEBBLE_PORT=$(t_free_port)
+	PEBBLE_MGMT_PORT=$(t_free_port)
+	PEBBLE_TLS_PORT=$(t_free_port)
+	t_bg challtestsrv pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" \
+		-dns01 "127.0.0.1:$CTS_DNS_PORT" -management "127.0.0.1:$CTS_MGMT_PORT" \
+		-http01 "" -https01 "" -tlsalpn01 ""
+	CTS_PID=$T_LAST_PID
+	t_wait_tcp 127.0.0.1 "$CTS_MGMT_PORT" 10 || fail "pebble-challtestsrv did not start"
+	CTS_MGMT=http://127.0.0.1:$CTS_MGMT_PORT
+	[ -n "${PEBBLE_VALIDITY:-}" ] &&
+		validity=",\"certificateValidityPeriod\": $PEBBLE_VALIDITY"
+	cat >"$d/config.json" <<EOF
+{
+  "pebble": {
+    "listenAddress": "127.0.0.1:$PEBBLE_PORT",
+    "managementListenAddress": "127.0.0.1:$PEBBLE_MGMT_PORT",
+    "certificate": "$d/cert.pem",
+    "privateKey": "$d/key.pem",
+    "httpPort": $HTTP_PORT,
+    "tlsPort": $PEBBLE_TLS_PORT,
+    "ocspResponderURL": "",
+    "externalAccountBindingRequired": false$validity
+  }
+}
+EOF
+	PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=${PEBBLE_WFE_NONCEREJECT:-5} \
+		PEBBLE_AUTHZREUSE=${PEBBLE_AUTHZREUSE:-50} \
+		t_bg pebble pebble -config "$d/config.json" -dnsserver "127.0.0.1:$CTS_DNS_PORT"
+	PEBBLE_PID=$T_LAST_PID
+	t_wait_tcp 127.0.0.1 "$PEBBLE_PORT" 20 || fail "pebble did not start"
+	t_wait_tcp 127.0.0.1 "$PEBBLE_MGMT_PORT" 20 || fail "pebble management did not start"
+	PEBBLE_CA=$d/ca.pem
+	PEBBLE_DIR_URL=https://127.0.0.1:$PEBBLE_PORT/dir
+	PEBBLE_MGMT=https://127.0.0.1:$PEBBLE_MGMT_PORT
+	curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_DIR_URL" >/dev/null ||
+		fail "pebble directory not reachable at $PEBBLE_DIR_URL"
+}
+
+# t_pebble_roots OUT: Pebble's current issuing root (changes at every start) into OUT.
+t_pebble_roots() {
+	curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_MGMT/roots/0" >"$1" ||
+		fail "could not fetch Pebble's root from $PEBBLE_MGMT/roots/0"
+}
+
+# t_cts_add_a NAME ADDR: make challtestsrv resolve NAME to ADDR (loopback addresses only).
+t_cts_add_a() {
+	case "$2" in 127.*) ;; *) fail "t_cts_add_a: $2 is not a loopback address" ;; esac
+	curl -sf -X POST -d "{\"host\":\"$1\",\"addresses\":[\"$2\"]}" "$CTS_MGMT/add-a" >/dev/null ||
+		fail "challtestsrv add-a $1 $2 failed"
+}
