@@ -206,4 +206,217 @@ out:
 
 /* ---- issuer ---- */
 
+/* Forget a connection that failed mid-command (timeout): the next command reconnects instead
+ * of reading a stale reply. */
+static void store_issuer_drop(struct store *s)
+{
+	if (s->rc) {
+		redisFree(s->rc);
+		s->rc = NULL;
+	}
+}
+
+/* Run one argv command for the issuer; the reply (caller frees) or NULL with <err>. */
+static redisReply *store_issuer_cmd(struct store *s, int argc, const char **argv,
+                                    const size_t *argl, char *err, size_t errsz)
+{
+	redisReply *r;
+
+	if (store_reconnect(s, err, errsz) < 0)
+		return NULL;
+	r = redisCommandArgv(s->rc, argc, argv, argl);
+	if (!r || r->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errsz, "redis %s %.*s: %s", argv[0], argc > 1 ? (int)argl[1] : 0,
+		         argc > 1 ? argv[1] : "", r ? r->str : s->rc->errstr);
+		if (r)
+			freeReplyObject(r);
+		else
+			store_issuer_drop(s); /* lost or timed out: reconnect next time */
+		return NULL;
+	}
+	return r;
+}
+
+int store_chal_set(struct store *s, const char *token, const char *keyauth, long long ttl_s,
+                   char *err, size_t errsz)
+{
+	const char *argv[5];
+	size_t argl[5];
+	char ttl[24];
+	struct buf key;
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&key);
+	if (keys_chal(&key, s->prefix, token, strlen(token)) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	snprintf(ttl, sizeof(ttl), "%lld", ttl_s);
+	argv[0] = "SET", argl[0] = 3;
+	argv[1] = buf_str(&key), argl[1] = key.len;
+	argv[2] = keyauth, argl[2] = strlen(keyauth);
+	argv[3] = "EX", argl[3] = 2;
+	argv[4] = ttl, argl[4] = strlen(ttl);
+	r = store_issuer_cmd(s, 5, argv, argl, err, errsz);
+	if (!r)
+		goto out;
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_chal_del(struct store *s, const char *token, char *err, size_t errsz)
+{
+	const char *argv[2];
+	size_t argl[2];
+	struct buf key;
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&key);
+	if (keys_chal(&key, s->prefix, token, strlen(token)) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	argv[0] = "DEL", argl[0] = 3;
+	argv[1] = buf_str(&key), argl[1] = key.len;
+	r = store_issuer_cmd(s, 2, argv, argl, err, errsz);
+	if (!r)
+		goto out;
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_wait_replicas(struct store *s, long long replicas, long long timeout_ms, char *err,
+                        size_t errsz)
+{
+	redisReply *r = NULL;
+	int ret = -1;
+
+	if (store_reconnect(s, err, errsz) < 0)
+		goto out;
+	r = redisCommand(s->rc, "WAIT %lld %lld", replicas, timeout_ms);
+	if (!r || r->type != REDIS_REPLY_INTEGER) {
+		snprintf(err, errsz, "redis WAIT: %s",
+		         !r                             ? s->rc->errstr
+		         : r->type == REDIS_REPLY_ERROR ? r->str
+		                                        : "bad reply");
+		if (!r)
+			store_issuer_drop(s);
+		goto out;
+	}
+	ret = r->integer > INT32_MAX ? INT32_MAX : (int)r->integer;
+out:
+	if (r)
+		freeReplyObject(r);
+	return ret;
+}
+
+int store_blob_fetch(struct store *s, const char *key, struct buf *out, char *err, size_t errsz)
+{
+	const char *argv[2] = { "GET", key };
+	size_t argl[2] = { 3, strlen(key) };
+	redisReply *r;
+	int ret = -1;
+
+	r = store_issuer_cmd(s, 2, argv, argl, err, errsz);
+	if (!r)
+		return -1;
+	if (r->type == REDIS_REPLY_NIL) {
+		ret = 0;
+	} else if (r->type != REDIS_REPLY_STRING) {
+		snprintf(err, errsz, "redis GET %s: unexpected reply type %d", key, r->type);
+	} else if (buf_append(out, r->str, r->len) < 0) {
+		snprintf(err, errsz, "out of memory");
+	} else {
+		ret = 1;
+	}
+	freeReplyObject(r);
+	return ret;
+}
+
+int store_blob_store(struct store *s, const char *key, const struct buf *blob, char *err,
+                     size_t errsz)
+{
+	const char *argv[3] = { "SET", key, (const char *)blob->data };
+	size_t argl[3] = { 3, strlen(key), blob->len };
+	redisReply *r;
+
+	r = store_issuer_cmd(s, 3, argv, argl, err, errsz);
+	if (!r)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}
+
+int store_issue_begin(struct store *s, const char *name, char *err, size_t errsz)
+{
+	const char *argv[4];
+	size_t argl[4];
+	struct buf hosts, host;
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&hosts);
+	buf_init(&host);
+	if (keys_hosts(&hosts, s->prefix) < 0 || keys_host(&host, s->prefix, name) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	argv[0] = "SADD", argl[0] = 4;
+	argv[1] = buf_str(&hosts), argl[1] = hosts.len;
+	argv[2] = name, argl[2] = strlen(name);
+	if (!(r = store_issuer_cmd(s, 3, argv, argl, err, errsz)))
+		goto out;
+	freeReplyObject(r);
+	argv[0] = "HINCRBY", argl[0] = 7;
+	argv[1] = buf_str(&host), argl[1] = host.len;
+	argv[2] = "attempts", argl[2] = 8;
+	argv[3] = "1", argl[3] = 1;
+	if (!(r = store_issuer_cmd(s, 4, argv, argl, err, errsz)))
+		goto out;
+	freeReplyObject(r);
+	r = NULL;
+	ret = 0;
+out:
+	buf_deinit(&hosts);
+	buf_deinit(&host);
+	return ret;
+}
+
+int store_publish_cert(struct store *s, const char *name, char *err, size_t errsz)
+{
+	const char *argv[3];
+	size_t argl[3];
+	struct buf chan, msg;
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&chan);
+	buf_init(&msg);
+	if (keys_events(&chan, s->prefix) < 0 || buf_printf(&msg, "cert %s", name) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	argv[0] = "PUBLISH", argl[0] = 7;
+	argv[1] = buf_str(&chan), argl[1] = chan.len;
+	argv[2] = buf_str(&msg), argl[2] = msg.len;
+	if (!(r = store_issuer_cmd(s, 3, argv, argl, err, errsz)))
+		goto out;
+	freeReplyObject(r);
+	ret = 0;
+out:
+	buf_deinit(&chan);
+	buf_deinit(&msg);
+	return ret;
+}
+
 /* ---- loader ---- */

@@ -44,4 +44,27 @@ int store_host_update(struct store *s, const char *name, const char *const *kv, 
 int store_host_field(struct store *s, const char *name, const char *field, struct buf *out,
 		     char *err, size_t errsz);
 
+/* ---- issuer: challenge tokens, sealed blobs, issuance bookkeeping (issuer.c) ---- */
+
+/* SET chal:<token> <keyauth> EX <ttl_s>. <token> must have passed names_token_valid().
+ * 0 or -1 with <err>. */
+int store_chal_set(struct store *s, const char *token, const char *keyauth, long long ttl_s,
+                   char *err, size_t errsz);
+/* DEL chal:<token>. 0 or -1 with <err>. */
+int store_chal_del(struct store *s, const char *token, char *err, size_t errsz);
+/* WAIT <replicas> <timeout_ms>: the number of replicas that acknowledged the writes of this
+ * connection so far (may be fewer than asked when the timeout hit), or -1 with <err>. */
+int store_wait_replicas(struct store *s, long long replicas, long long timeout_ms, char *err,
+                        size_t errsz);
+/* GET the blob stored under the full key name <key> into <out> (appended). 1 found, 0 absent,
+ * -1 with <err>. */
+int store_blob_fetch(struct store *s, const char *key, struct buf *out, char *err, size_t errsz);
+/* SET <key> to the sealed <blob>. 0 or -1 with <err>. */
+int store_blob_store(struct store *s, const char *key, const struct buf *blob, char *err,
+                     size_t errsz);
+/* An issuance starts: SADD hosts <name>, HINCRBY host:<name> attempts 1. 0 or -1. */
+int store_issue_begin(struct store *s, const char *name, char *err, size_t errsz);
+/* PUBLISH events "cert <name>" (the loaders reload it). 0 or -1 with <err>. */
+int store_publish_cert(struct store *s, const char *name, char *err, size_t errsz);
+
 #endif
