@@ -128,6 +128,8 @@ FUZZ_BUILD  := build/fuzz
 FUZZ_CFLAGS := $(BASE_CFLAGS) -g -O1 -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_SECONDS ?= 60
 FUZZ_LIB_SRCS := $(COMMON_SRCS) $(AGENT_SRCS) $(PUSHER_SRCS)
+# Keep the clang objects: as pattern-chain intermediates make would delete them after each run.
+.PRECIOUS: $(FUZZ_BUILD)/%.o
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(filter-out -Wlogical-op -Wduplicated-cond -Wduplicated-branches,$(FUZZ_CFLAGS)) -c -o $@ $<
