@@ -45,11 +45,11 @@ t_stop_pid() {
 	kill -0 "$pid" 2>/dev/null || return 0
 	kill -TERM "$pid" 2>/dev/null
 	for ((i = 0; i < 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
 		sleep 0.1
 	done
 	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null || true
 	return 0
 }
 
@@ -162,4 +162,16 @@ t_wait_agent_up() {
 # assert_eq WHAT EXPECTED ACTUAL
 assert_eq() {
 	[ "$2" == "$3" ] || fail "$1: expected '$2', got '$3'"
+}
+
+# t_agent_metric 'NAME{LABELS}': the value of one spoa-agent metric (needs METRICS_PORT).
+t_agent_metric() {
+	curl -sS --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" |
+		awk -v k="$1" '$1 == k { print $2; found = 1 } END { exit !found }'
+}
+
+# t_agent_requests: the sum of spoacme_agent_requests_total over every result.
+t_agent_requests() {
+	curl -sS --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" |
+		awk '/^spoacme_agent_requests_total\{/ { n += $2 } END { print n + 0 }'
 }

@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Asynchronous Redis lookups with our own deadlines (see lookup.h). The only file of the agent
+ * that talks to Redis.
+ *
+ * Request lifetime: hiredis holds a pointer to every request it has queued and calls back
+ * exactly once, with a reply or with NULL when the connection goes away. The caller may stop
+ * caring earlier (deadline, or its HAProxy connection closed): the request is then marked
+ * answered and stays allocated until hiredis lets go of it. So a request is freed in exactly
+ * one place, the hiredis callback, and requests that never reached hiredis are never allocated.
+ *
+ * Connection states: DOWN (retry timer armed) -> CONNECTING (connect timer armed) ->
+ * [AUTHENTICATING] -> UP. Only UP accepts lookups. A connection that stops answering for
+ * LOOKUP_STALL_MS while requests are outstanding is dropped and reconnected, so a Redis host
+ * that vanished without a RST does not keep every request waiting for its deadline forever.
+ */
+#include "spoa-agent/lookup.h"
+
+#include <async.h>
+#include <hiredis.h>
+#include <adapters/libevent.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <openssl/crypto.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/buf.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "spoa-agent/metrics.h"
+
+#define LOOKUP_BACKOFF_MIN_MS 100
+#define LOOKUP_BACKOFF_MAX_MS 5000
+#define LOOKUP_CONNECT_MS     1000
+#define LOOKUP_STALL_MS       5000
+#define LOOKUP_MAX_PENDING    100000
+
+enum lookup_state {
+	LOOKUP_STATE_DOWN = 0,
+	LOOKUP_STATE_CONNECTING,
+	LOOKUP_STATE_AUTHENTICATING,
+	LOOKUP_STATE_UP,
+};
+
+struct lookup {
+	struct event_base *base;
+	struct endpoint redis;
+	char redis_name[160];
+	char *prefix;
+	char *user;
+	char *password;
+	const struct timeval *deadline; /* a libevent common timeout: O(1) timer insertion */
+	redisAsyncContext *ac;
+	enum lookup_state state;
+	bool stopping;
+	bool was_up;     /* log transitions once, not every retry */
+	bool logged_err; /* the current outage was logged */
+	uint64_t backoff_ms;
+	struct event *retry_ev; /* DOWN: reconnect; CONNECTING/AUTHENTICATING: give up */
+	struct event *watch_ev; /* every second while UP: stall detection */
+	unsigned pending;       /* requests hiredis holds */
+	uint64_t last_reply_ms; /* monotonic time of the last reply (or of going UP) */
+	struct buf key;         /* scratch: key name */
+	struct buf cmd;         /* scratch: RESP command */
+	struct metrics_shard *m;
+};
+
+struct lookup_req {
+	struct lookup *l;
+	lookup_done_fn *cb; /* NULL once answered or cancelled */
+	void *arg;
+	struct event timer;
+};
+
+static const char *const lookup_status_names[LOOKUP_STATUS_COUNT] = {
+	[LOOKUP_HIT] = "hit",
+	[LOOKUP_MISS] = "miss",
+	[LOOKUP_UNAVAILABLE] = "unavailable",
+	[LOOKUP_TIMEOUT] = "timeout",
+	[LOOKUP_ERROR] = "error",
+	[LOOKUP_PENDING] = "pending",
+};
+
+static void lookup_connect(struct lookup *l);
+
+const char *lookup_status_str(enum lookup_status status)
+{
+	return (unsigned)status < LOOKUP_STATUS_COUNT ? lookup_status_names[status] : "?";
+}
+
+static uint64_t lookup_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void lookup_set_up(struct lookup *l, bool up)
+{
+	if (l->m)
+		atomic_store_explicit(&l->m->redis_connected, up ? 1 : 0, memory_order_relaxed);
+}
+
+static void lookup_arm(struct event *ev, uint64_t ms)
+{
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000),
+		              .tv_usec = (suseconds_t)((ms % 1000) * 1000) };
+
+	event_add(ev, &tv);
+}
+
+/* Schedule the next connection attempt and double the backoff. */
+static void lookup_schedule_retry(struct lookup *l)
+{
+	l->state = LOOKUP_STATE_DOWN;
+	lookup_set_up(l, false);
+	if (l->stopping)
+		return;
+	lookup_arm(l->retry_ev, l->backoff_ms);
+	l->backoff_ms *= 2;
+	if (l->backoff_ms > LOOKUP_BACKOFF_MAX_MS)
+		l->backoff_ms = LOOKUP_BACKOFF_MAX_MS;
+}
+
+/* Log a connection problem once per outage (warning), the rest at debug level. */
+static void lookup_log_down(struct lookup *l, const char *what, const char *why)
+{
+	if (!l->logged_err)
+		log_warn("redis=%s %s: %s; answering 'unavailable' and retrying", l->redis_name,
+		         what, why);
+	else
+		log_debug("redis=%s %s: %s", l->redis_name, what, why);
+	l->logged_err = true;
+	l->was_up = false;
+}
+
+/* Drop the current context on purpose (connect timeout, stall, AUTH failure): pending
+ * callbacks run with NULL first (answering UNAVAILABLE), then a retry is scheduled. */
+static void lookup_drop(struct lookup *l)
+{
+	redisAsyncContext *ac = l->ac;
+
+	l->ac = NULL;
+	event_del(l->retry_ev);
+	if (ac)
+		redisAsyncFree(ac);
+	lookup_schedule_retry(l);
+}
+
+static void lookup_now_up(struct lookup *l)
+{
+	l->state = LOOKUP_STATE_UP;
+	l->backoff_ms = LOOKUP_BACKOFF_MIN_MS;
+	l->last_reply_ms = lookup_now_ms();
+	event_del(l->retry_ev);
+	lookup_arm(l->watch_ev, 1000);
+	lookup_set_up(l, true);
+	if (l->m)
+		metrics_add(&l->m->redis_connects, 1);
+	if (!l->was_up)
+		log_info("redis=%s connected", l->redis_name);
+	l->was_up = true;
+	l->logged_err = false;
+}
+
+static void lookup_on_auth(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct lookup *l = ac->data;
+	redisReply *reply = r;
+
+	(void)privdata;
+	if (!reply || ac != l->ac || l->state != LOOKUP_STATE_AUTHENTICATING)
+		return; /* the connection is going away; on_disconnect handles it */
+	if (reply->type == REDIS_REPLY_ERROR) {
+		log_err("redis=%s AUTH failed: %.*s", l->redis_name, (int)reply->len, reply->str);
+		l->logged_err = true;
+		/* Disconnecting from inside a callback is deferred by hiredis until it returns. */
+		redisAsyncDisconnect(ac);
+		return;
+	}
+	lookup_now_up(l);
+}
+
+static void lookup_on_connect(const redisAsyncContext *cac, int status)
+{
+	redisAsyncContext *ac = (redisAsyncContext *)cac;
+	struct lookup *l = ac->data;
+	int rc;
+
+	if (ac != l->ac)
+		return;
+	if (status != REDIS_OK) {
+		/* hiredis frees the context right after this callback. */
+		lookup_log_down(l, "connect failed", ac->errstr);
+		l->ac = NULL;
+		event_del(l->retry_ev);
+		lookup_schedule_retry(l);
+		return;
+	}
+	redisEnableKeepAlive(&ac->c);
+	if (!l->password) {
+		lookup_now_up(l);
+		return;
+	}
+	l->state = LOOKUP_STATE_AUTHENTICATING;
+	if (l->user)
+		rc = redisAsyncCommand(ac, lookup_on_auth, NULL, "AUTH %s %s", l->user,
+		                       l->password);
+	else
+		rc = redisAsyncCommand(ac, lookup_on_auth, NULL, "AUTH %s", l->password);
+	if (rc != REDIS_OK)
+		redisAsyncDisconnect(ac);
+}
+
+static void lookup_on_disconnect(const redisAsyncContext *cac, int status)
+{
+	redisAsyncContext *ac = (redisAsyncContext *)cac;
+	struct lookup *l = ac->data;
+
+	if (ac != l->ac)
+		return; /* dropped on purpose: lookup_drop() already rescheduled */
+	l->ac = NULL;
+	event_del(l->watch_ev);
+	event_del(l->retry_ev);
+	if (l->stopping) {
+		l->state = LOOKUP_STATE_DOWN;
+		lookup_set_up(l, false);
+		return;
+	}
+	lookup_log_down(l, "connection lost",
+	                status == REDIS_OK ? "closed" : (ac->errstr[0] ? ac->errstr : "error"));
+	lookup_schedule_retry(l);
+}
+
+/* retry_ev: in DOWN, try again; otherwise the connection attempt took too long. */
+static void lookup_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct lookup *l = arg;
+
+	(void)fd;
+	(void)what;
+	if (l->state == LOOKUP_STATE_DOWN) {
+		lookup_connect(l);
+		return;
+	}
+	if (l->state != LOOKUP_STATE_UP) {
+		lookup_log_down(l, "connect", "no answer within 1s");
+		lookup_drop(l);
+	}
+}
+
+/* watch_ev: a connection that holds requests but has been silent for LOOKUP_STALL_MS is
+ * presumed dead (host gone without a RST); reconnecting beats waiting for TCP to notice. */
+static void lookup_on_watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct lookup *l = arg;
+
+	(void)fd;
+	(void)what;
+	if (l->state != LOOKUP_STATE_UP)
+		return;
+	if (l->pending && lookup_now_ms() - l->last_reply_ms > LOOKUP_STALL_MS) {
+		lookup_log_down(l, "stalled", "no reply for 5s with requests outstanding");
+		event_del(l->watch_ev);
+		lookup_drop(l);
+		return;
+	}
+	lookup_arm(l->watch_ev, 1000);
+}
+
+static void lookup_connect(struct lookup *l)
+{
+	redisAsyncContext *ac;
+
+	ac = l->redis.is_unix ? redisAsyncConnectUnix(l->redis.path)
+	                      : redisAsyncConnect(l->redis.host, l->redis.port);
+	if (!ac || ac->err) {
+		lookup_log_down(l, "connect failed", ac ? ac->errstr : "out of memory");
+		if (ac)
+			redisAsyncFree(ac);
+		lookup_schedule_retry(l);
+		return;
+	}
+	ac->data = l;
+	if (redisLibeventAttach(ac, l->base) != REDIS_OK) {
+		redisAsyncFree(ac);
+		lookup_schedule_retry(l);
+		return;
+	}
+	l->ac = ac;
+	l->state = LOOKUP_STATE_CONNECTING;
+	redisAsyncSetConnectCallback(ac, lookup_on_connect);
+	redisAsyncSetDisconnectCallback(ac, lookup_on_disconnect);
+	lookup_arm(l->retry_ev, LOOKUP_CONNECT_MS);
+}
+
+struct lookup *lookup_new(struct event_base *base, const struct lookup_conf *conf,
+                          struct metrics_shard *m)
+{
+	struct timeval tv = { .tv_sec = (time_t)(conf->timeout_ms / 1000),
+		              .tv_usec = (suseconds_t)((conf->timeout_ms % 1000) * 1000) };
+	struct lookup *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->base = base;
+	l->redis = conf->redis;
+	l->m = m;
+	parse_endpoint_format(&conf->redis, l->redis_name, sizeof(l->redis_name));
+	buf_init(&l->key);
+	buf_init(&l->cmd);
+	l->backoff_ms = LOOKUP_BACKOFF_MIN_MS;
+	l->prefix = strdup(conf->prefix ? conf->prefix : KEYS_DEFAULT_PREFIX);
+	l->user = conf->user ? strdup(conf->user) : NULL;
+	l->password = conf->password ? strdup(conf->password) : NULL;
+	l->retry_ev = evtimer_new(base, lookup_on_retry, l);
+	l->watch_ev = evtimer_new(base, lookup_on_watch, l);
+	l->deadline = event_base_init_common_timeout(base, &tv);
+	if (!l->prefix || (conf->user && !l->user) || (conf->password && !l->password) ||
+	    !l->retry_ev || !l->watch_ev || !l->deadline) {
+		lookup_free(l);
+		return NULL;
+	}
+	lookup_connect(l);
+	return l;
+}
+
+void lookup_free(struct lookup *l)
+{
+	redisAsyncContext *ac;
+
+	if (!l)
+		return;
+	l->stopping = true;
+	ac = l->ac;
+	l->ac = NULL;
+	if (ac)
+		redisAsyncFree(ac); /* runs every pending callback with NULL */
+	if (l->retry_ev)
+		event_free(l->retry_ev);
+	if (l->watch_ev)
+		event_free(l->watch_ev);
+	buf_deinit(&l->key);
+	buf_deinit(&l->cmd);
+	free(l->prefix);
+	free(l->user);
+	if (l->password) {
+		OPENSSL_cleanse(l->password, strlen(l->password));
+		free(l->password);
+	}
+	free(l);
+}
+
+int lookup_connected(const struct lookup *l)
+{
+	return l->state == LOOKUP_STATE_UP;
+}
+
+/* Deliver <status> to the requester once. */
+static void lookup_answer(struct lookup_req *req, enum lookup_status status, const uint8_t *value,
+                          size_t len)
+{
+	lookup_done_fn *cb = req->cb;
+
+	if (!cb)
+		return;
+	req->cb = NULL;
+	event_del(&req->timer);
+	cb(req->arg, status, value, len);
+}
+
+static void lookup_on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct lookup_req *req = arg;
+
+	(void)fd;
+	(void)what;
+	lookup_answer(req, LOOKUP_TIMEOUT, NULL, 0);
+}
+
+/* hiredis callback of a GET: the only place a request is freed. */
+static void lookup_on_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct lookup_req *req = privdata;
+	struct lookup *l = req->l;
+	redisReply *reply = r;
+
+	(void)ac;
+	l->pending--;
+	if (!reply) {
+		lookup_answer(req, LOOKUP_UNAVAILABLE, NULL, 0);
+	} else {
+		l->last_reply_ms = lookup_now_ms();
+		if (reply->type == REDIS_REPLY_STRING)
+			lookup_answer(req, LOOKUP_HIT, (const uint8_t *)reply->str, reply->len);
+		else if (reply->type == REDIS_REPLY_NIL)
+			lookup_answer(req, LOOKUP_MISS, NULL, 0);
+		else
+			lookup_answer(req, LOOKUP_ERROR, NULL, 0);
+	}
+	event_del(&req->timer);
+	free(req);
+}
+
+enum lookup_status lookup_get(struct lookup *l, const uint8_t *token, size_t len,
+                              lookup_done_fn *cb, void *arg, struct lookup_req **reqp)
+{
+	struct lookup_req *req = NULL;
+	enum lookup_status ret = LOOKUP_ERROR;
+
+	if (l->state != LOOKUP_STATE_UP || !l->ac) {
+		ret = LOOKUP_UNAVAILABLE;
+		goto out;
+	}
+	if (l->pending >= LOOKUP_MAX_PENDING)
+		goto out;
+	/* RESP by hand: binary-safe and cheaper than hiredis' printf-like formatter. */
+	buf_reset(&l->key);
+	buf_reset(&l->cmd);
+	if (keys_chal(&l->key, l->prefix, (const char *)token, len) < 0 ||
+	    buf_printf(&l->cmd, "*2\r\n$3\r\nGET\r\n$%zu\r\n", l->key.len) < 0 ||
+	    buf_append(&l->cmd, l->key.data, l->key.len) < 0 || buf_append(&l->cmd, "\r\n", 2) < 0)
+		goto out;
+	req = malloc(sizeof(*req));
+	if (!req)
+		goto out;
+	req->l = l;
+	req->cb = cb;
+	req->arg = arg;
+	evtimer_assign(&req->timer, l->base, lookup_on_timeout, req);
+	if (redisAsyncFormattedCommand(l->ac, lookup_on_reply, req, (const char *)l->cmd.data,
+	                               l->cmd.len) != REDIS_OK) {
+		free(req);
+		ret = LOOKUP_UNAVAILABLE;
+		goto out;
+	}
+	event_add(&req->timer, l->deadline);
+	l->pending++;
+	*reqp = req;
+	ret = LOOKUP_PENDING;
+out:
+	return ret;
+}
+
+void lookup_cancel(struct lookup_req *req)
+{
+	if (!req)
+		return;
+	req->cb = NULL;
+	event_del(&req->timer);
+}
+
+static enum lookup_status lookup_ops_get(void *ctx, const uint8_t *token, size_t len,
+                                         lookup_done_fn *cb, void *arg, struct lookup_req **reqp)
+{
+	return lookup_get(ctx, token, len, cb, arg, reqp);
+}
+
+static void lookup_ops_cancel(void *ctx, struct lookup_req *req)
+{
+	(void)ctx;
+	lookup_cancel(req);
+}
+
+const struct lookup_ops lookup_redis_ops = {
+	.get = lookup_ops_get,
+	.cancel = lookup_ops_cancel,
+};
