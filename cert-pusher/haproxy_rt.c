@@ -1,0 +1,942 @@
+// SPDX-License-Identifier: MIT
+/*
+ * HAProxy runtime API client. Replies are recognised by their exact texts as HAProxy 2.6.12
+ * prints them (src/ssl_ckch.c, src/ssl_crtlist.c) with a fallback to HAPROXY_RT_ERROR that
+ * carries the reply: a reply we do not recognise is never taken for a success. Two facts shape
+ * the code (DESIGN.md "HAProxy runtime API facts"): in 2.6 a `set ssl cert` lands in whatever
+ * transaction is open, whose name the reply gives, so the reply must name our certificate; and
+ * the CLI drops requests larger than tune.bufsize silently, so sizes are checked before sending.
+ */
+#include "cert-pusher/haproxy_rt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/names.h"
+
+#define HAPROXY_RT_REPLY_MAX   (16u << 20) /* `show ssl cert` with many thousands of names */
+#define HAPROXY_RT_CLI_TIMEOUT "86400" /* seconds: `set timeout cli`, longer than any idle gap */
+
+const char *const haproxy_rt_status_names[HAPROXY_RT_COUNT] = {
+	[HAPROXY_RT_OK] = "ok",
+	[HAPROXY_RT_EXISTS] = "exists",
+	[HAPROXY_RT_NOT_FOUND] = "not found",
+	[HAPROXY_RT_WRONG_TXN] = "wrong transaction",
+	[HAPROXY_RT_BUSY] = "another transaction is ongoing",
+	[HAPROXY_RT_IN_USE] = "in use",
+	[HAPROXY_RT_DUPLICATE] = "several entries",
+	[HAPROXY_RT_ERROR] = "error",
+	[HAPROXY_RT_IO] = "i/o error",
+};
+
+/* ---- names list ---- */
+
+void haproxy_rt_names_init(struct haproxy_rt_names *l)
+{
+	l->v = NULL;
+	l->n = 0;
+	l->cap = 0;
+}
+
+void haproxy_rt_names_deinit(struct haproxy_rt_names *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	haproxy_rt_names_init(l);
+}
+
+int haproxy_rt_names_add(struct haproxy_rt_names *l, const char *s, size_t len)
+{
+	char **nv, *c;
+
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? 2 * l->cap : 16;
+
+		nv = realloc(l->v, ncap * sizeof(*nv));
+		if (!nv)
+			return -1;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	c = malloc(len + 1);
+	if (!c)
+		return -1;
+	memcpy(c, s, len);
+	c[len] = 0;
+	l->v[l->n++] = c;
+	return 0;
+}
+
+size_t haproxy_rt_names_count(const struct haproxy_rt_names *l, const char *s)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < l->n; i++)
+		n += !strcmp(l->v[i], s);
+	return n;
+}
+
+/* ---- names ---- */
+
+int haproxy_rt_name_valid(const char *name)
+{
+	size_t i, len = strlen(name);
+
+	if (len < 1 || len > HAPROXY_RT_NAME_MAX)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int haproxy_rt_name_managed(const char *name, size_t *host_len, enum pem_key_type *type)
+{
+	char host[NAMES_HOSTNAME_MAX + 1];
+	const char *dot, *why;
+	size_t hl;
+	int t;
+
+	if (!haproxy_rt_name_valid(name))
+		return 0;
+	dot = strrchr(name, '.');
+	if (!dot)
+		return 0;
+	for (t = 0; t < PEM_KEY_COUNT; t++)
+		if (!strcmp(dot + 1, pem_key_type_names[t]))
+			break;
+	if (t == PEM_KEY_COUNT)
+		return 0;
+	hl = (size_t)(dot - name);
+	if (hl < 1 || hl > NAMES_HOSTNAME_MAX)
+		return 0;
+	memcpy(host, name, hl);
+	host[hl] = 0;
+	if (!names_hostname_valid(host, &why))
+		return 0;
+	if (host_len)
+		*host_len = hl;
+	if (type)
+		*type = (enum pem_key_type)t;
+	return 1;
+}
+
+int haproxy_rt_path_valid(const char *path)
+{
+	size_t i, len = strlen(path);
+
+	if (len < 1 || len > 4096)
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)path[i];
+
+		if (c <= ' ' || c >= 0x7f || c == ';' || c == '\\' || c == '#' || c == '\'' ||
+		    c == '"')
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- reply parsing ---- */
+
+int haproxy_rt_reply_complete(const char *buf, size_t len)
+{
+	return len >= 3 && !memcmp(buf + len - 3, "\n> ", 3);
+}
+
+size_t haproxy_rt_reply_body(const char *buf, size_t len, const char **body)
+{
+	const char *p = buf, *end = buf + len;
+
+	if (len >= 2 && end[-2] == '>' && end[-1] == ' ')
+		end -= 2;
+	while (end - p >= 2 && p[0] == '+' && p[1] == ' ')
+		p += 2;
+	while (end > p && (end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	*body = p;
+	return (size_t)(end - p);
+}
+
+/* Whether <body>/<len> is exactly <a><name><b>. */
+static int rt_is(const char *body, size_t len, const char *a, const char *name, const char *b)
+{
+	size_t la = strlen(a), ln = strlen(name), lb = strlen(b);
+
+	return len == la + ln + lb && !memcmp(body, a, la) && !memcmp(body + la, name, ln) &&
+	       !memcmp(body + la + ln, b, lb);
+}
+
+/* Whether <body>/<len> starts with <a><name><b>. */
+static int rt_starts(const char *body, size_t len, const char *a, const char *name, const char *b)
+{
+	size_t la = strlen(a), ln = strlen(name), lb = strlen(b);
+
+	return len >= la + ln + lb && !memcmp(body, a, la) && !memcmp(body + la, name, ln) &&
+	       !memcmp(body + la + ln, b, lb);
+}
+
+static int rt_contains(const char *body, size_t len, const char *s)
+{
+	return memmem(body, len, s, strlen(s)) != NULL;
+}
+
+/* Copy the first '...'-quoted word of <body>/<len> into <out>. */
+static void rt_first_quoted(const char *body, size_t len, char *out, size_t outsz)
+{
+	const char *q = memchr(body, '\'', len), *e;
+
+	if (!out || !outsz)
+		return;
+	out[0] = 0;
+	if (!q)
+		return;
+	q++;
+	e = memchr(q, '\'', len - (size_t)(q - body));
+	if (e && (size_t)(e - q) < outsz) {
+		memcpy(out, q, (size_t)(e - q));
+		out[e - q] = 0;
+	}
+}
+
+/* For `set ssl cert`: "Transaction created|updated for certificate X!" where X is not ours. */
+static int rt_other_txn(const char *body, size_t len, char *other, size_t othersz)
+{
+	static const char *const pfx[] = { "Transaction created for certificate ",
+		                           "Transaction updated for certificate " };
+	size_t i, pl, nl;
+
+	for (i = 0; i < 2; i++) {
+		pl = strlen(pfx[i]);
+		if (len < pl + 2 || memcmp(body, pfx[i], pl) || body[len - 1] != '!' ||
+		    memchr(body, '\n', len))
+			continue;
+		nl = len - pl - 1;
+		if (other && othersz) {
+			if (nl >= othersz)
+				nl = othersz - 1;
+			memcpy(other, body + pl, nl);
+			other[nl] = 0;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* The last line of <body>/<len>. */
+static const char *rt_last_line(const char *body, size_t len, size_t *ll)
+{
+	const char *p = body + len;
+
+	while (p > body && p[-1] != '\n')
+		p--;
+	*ll = (size_t)(body + len - p);
+	return p;
+}
+
+enum haproxy_rt_status haproxy_rt_classify(enum haproxy_rt_cmd cmd, const char *name,
+                                           const char *body, size_t len, char *other,
+                                           size_t othersz)
+{
+	const char *last, *p;
+	size_t ll, i;
+
+	if (other && othersz)
+		other[0] = 0;
+	switch (cmd) {
+	case HAPROXY_RT_CMD_NEW:
+		if (rt_is(body, len, "New empty certificate store '", name, "'!"))
+			return HAPROXY_RT_OK;
+		if (rt_is(body, len, "Certificate '", name, "' already exists!"))
+			return HAPROXY_RT_EXISTS;
+		break;
+	case HAPROXY_RT_CMD_SET:
+		if (rt_is(body, len, "Transaction created for certificate ", name, "!") ||
+		    rt_is(body, len, "Transaction updated for certificate ", name, "!"))
+			return HAPROXY_RT_OK;
+		if (rt_other_txn(body, len, other, othersz))
+			return HAPROXY_RT_WRONG_TXN;
+		if (rt_contains(body, len, "ongoing transaction")) {
+			rt_first_quoted(body, len, other, othersz);
+			return HAPROXY_RT_BUSY;
+		}
+		break;
+	case HAPROXY_RT_CMD_COMMIT:
+		/* "Committing NAME" [progress dots] "\nSuccess!" */
+		last = rt_last_line(body, len, &ll);
+		if (rt_starts(body, len, "Committing ", name, "") && ll == 8 &&
+		    !memcmp(last, "Success!", 8)) {
+			p = body + strlen("Committing ") + strlen(name);
+			for (i = 0; p + i < last - 1; i++)
+				if (p[i] != '.' && p[i] != '\n')
+					return HAPROXY_RT_ERROR;
+			return HAPROXY_RT_OK;
+		}
+		if (rt_contains(body, len, "No ongoing transaction"))
+			return HAPROXY_RT_NOT_FOUND;
+		break;
+	case HAPROXY_RT_CMD_ABORT:
+		if (rt_is(body, len, "Transaction aborted for certificate '", name, "'!"))
+			return HAPROXY_RT_OK;
+		if (rt_contains(body, len, "No ongoing transaction"))
+			return HAPROXY_RT_NOT_FOUND;
+		break;
+	case HAPROXY_RT_CMD_DEL_CERT:
+		if (rt_is(body, len, "Certificate '", name, "' deleted!"))
+			return HAPROXY_RT_OK;
+		if (rt_contains(body, len, "in use"))
+			return HAPROXY_RT_IN_USE;
+		if (rt_contains(body, len, "doesn't exist") ||
+		    rt_contains(body, len, "does not exist"))
+			return HAPROXY_RT_NOT_FOUND;
+		break;
+	case HAPROXY_RT_CMD_ADD_CRTLIST:
+		last = rt_last_line(body, len, &ll);
+		if (rt_starts(body, len, "Inserting certificate '", name, "' in crt-list '") &&
+		    ll == 8 && !memcmp(last, "Success!", 8) && last > body)
+			return HAPROXY_RT_OK;
+		if (rt_contains(body, len, "does not exist"))
+			return HAPROXY_RT_NOT_FOUND;
+		break;
+	case HAPROXY_RT_CMD_DEL_CRTLIST:
+		if (rt_starts(body, len, "Entry '", name, "' deleted in crtlist '"))
+			return HAPROXY_RT_OK;
+		if (rt_contains(body, len, "several entries"))
+			return HAPROXY_RT_DUPLICATE;
+		if (rt_contains(body, len, "does not exist") ||
+		    rt_contains(body, len, "doesn't exist") || rt_contains(body, len, "not found"))
+			return HAPROXY_RT_NOT_FOUND;
+		break;
+	default:
+		break;
+	}
+	return HAPROXY_RT_ERROR;
+}
+
+/* Iterate lines: returns the next line of [*pp, end) and its length, advancing *pp; NULL at
+ * the end. */
+static const char *rt_next_line(const char **pp, const char *end, size_t *ll)
+{
+	const char *p = *pp, *nl;
+
+	if (p >= end)
+		return NULL;
+	nl = memchr(p, '\n', (size_t)(end - p));
+	*ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+	*pp = nl ? nl + 1 : end;
+	while (*ll && p[*ll - 1] == '\r')
+		(*ll)--;
+	return p;
+}
+
+int haproxy_rt_parse_cert_list(const char *body, size_t len, struct haproxy_rt_names *certs,
+                               struct haproxy_rt_names *txns)
+{
+	const char *p = body, *end = body + len, *line;
+	size_t ll;
+
+	if (len < 1 || body[0] != '#')
+		return -1;
+	while ((line = rt_next_line(&p, end, &ll))) {
+		if (!ll || line[0] == '#')
+			continue;
+		if (line[0] == '*') {
+			if (ll > 1 && haproxy_rt_names_add(txns, line + 1, ll - 1) < 0)
+				return -1;
+		} else if (haproxy_rt_names_add(certs, line, ll) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int haproxy_rt_parse_crt_list(const char *body, size_t len, struct haproxy_rt_names *entries)
+{
+	const char *p = body, *end = body + len, *line;
+	size_t ll, wl;
+
+	if (len < 2 || body[0] != '#' || body[1] != ' ')
+		return -1;
+	while ((line = rt_next_line(&p, end, &ll))) {
+		if (!ll || line[0] == '#')
+			continue;
+		for (wl = 0; wl < ll && line[wl] != ' ' && line[wl] != '\t'; wl++)
+			;
+		if (haproxy_rt_names_add(entries, line, wl) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* If <line>/<ll> is "<key>: <value>", copy the value into <out> (once: the first occurrence
+ * is the leaf's; later ones may describe the chain). */
+static void rt_field(const char *line, size_t ll, const char *key, char *out, size_t outsz)
+{
+	size_t kl = strlen(key), vl;
+
+	if (out[0] || ll < kl + 1 || memcmp(line, key, kl) || line[kl] != ':')
+		return;
+	line += kl + 1;
+	ll -= kl + 1;
+	while (ll && *line == ' ') {
+		line++;
+		ll--;
+	}
+	vl = ll < outsz - 1 ? ll : outsz - 1;
+	memcpy(out, line, vl);
+	out[vl] = 0;
+}
+
+enum haproxy_rt_status haproxy_rt_parse_cert_info(const char *body, size_t len,
+                                                  struct haproxy_rt_cert_info *info)
+{
+	const char *p = body, *end = body + len, *line;
+	size_t ll;
+
+	memset(info, 0, sizeof(*info));
+	if (rt_contains(body, len, "Can't display the certificate") &&
+	    rt_contains(body, len, "Not found"))
+		return HAPROXY_RT_NOT_FOUND;
+	if (len < 10 || memcmp(body, "Filename: ", 10))
+		return HAPROXY_RT_ERROR;
+	while ((line = rt_next_line(&p, end, &ll))) {
+		rt_field(line, ll, "Status", info->status, sizeof(info->status));
+		rt_field(line, ll, "Serial", info->serial, sizeof(info->serial));
+		rt_field(line, ll, "notAfter", info->not_after, sizeof(info->not_after));
+		rt_field(line, ll, "SHA1 FingerPrint", info->sha1, sizeof(info->sha1));
+	}
+	return HAPROXY_RT_OK;
+}
+
+int haproxy_rt_parse_info(const char *body, size_t len, uint64_t *pid, uint64_t *uptime)
+{
+	const char *p = body, *end = body + len, *line;
+	char v[24];
+	int got = 0;
+	size_t ll, i;
+
+	while ((line = rt_next_line(&p, end, &ll))) {
+		uint64_t *dst = NULL, x = 0;
+		size_t kl = 0;
+
+		if (ll > 5 && !memcmp(line, "Pid: ", 5)) {
+			dst = pid;
+			kl = 5;
+		} else if (ll > 12 && !memcmp(line, "Uptime_sec: ", 12)) {
+			dst = uptime;
+			kl = 12;
+		}
+		if (!dst || ll - kl >= sizeof(v) || ll - kl > 19)
+			continue;
+		memcpy(v, line + kl, ll - kl);
+		v[ll - kl] = 0;
+		for (i = 0; v[i]; i++) {
+			if (v[i] < '0' || v[i] > '9')
+				break;
+			x = x * 10 + (uint64_t)(v[i] - '0');
+		}
+		if (v[i])
+			continue;
+		*dst = x;
+		got |= dst == pid ? 1 : 2;
+	}
+	return got == 3 ? 0 : -1;
+}
+
+/* ---- client ---- */
+
+int haproxy_rt_init(struct haproxy_rt *rt, const char *path, size_t bufsize, int timeout_ms,
+                    char *err, size_t errsz)
+{
+	memset(rt, 0, sizeof(*rt));
+	rt->fd = -1;
+	buf_init(&rt->rx);
+	rt->timeout_ms = timeout_ms;
+	rt->bufsize = bufsize;
+	if (strlen(path) >= sizeof(rt->path) || !*path) {
+		snprintf(err, errsz,
+		         "--haproxy-socket: '%s': expected a unix socket path of 1..%zu "
+		         "bytes",
+		         path, sizeof(rt->path) - 1);
+		return -1;
+	}
+	memcpy(rt->path, path, strlen(path) + 1);
+	return 0;
+}
+
+void haproxy_rt_close(struct haproxy_rt *rt)
+{
+	if (rt->fd >= 0)
+		close(rt->fd);
+	rt->fd = -1;
+}
+
+void haproxy_rt_deinit(struct haproxy_rt *rt)
+{
+	haproxy_rt_close(rt);
+	buf_deinit(&rt->rx);
+}
+
+static int64_t rt_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for <events> on the session until <deadline>. 0 ready, -1 timeout or error. */
+static int rt_wait(struct haproxy_rt *rt, short events, int64_t deadline, char *err, size_t errsz)
+{
+	struct pollfd pfd = { .fd = rt->fd, .events = events };
+	int64_t left;
+	int n;
+
+	for (;;) {
+		left = deadline - rt_now_ms();
+		if (left <= 0) {
+			snprintf(err, errsz, "%s: no answer within %d ms", rt->path,
+			         rt->timeout_ms);
+			return -1;
+		}
+		n = poll(&pfd, 1, (int)left);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR) {
+			snprintf(err, errsz, "%s: poll: %s", rt->path, strerror(errno));
+			return -1;
+		}
+	}
+}
+
+/* Write the <n> parts of <iov> (modified) fully. 0 or -1. */
+static int rt_writev(struct haproxy_rt *rt, struct iovec *iov, int n, int64_t deadline, char *err,
+                     size_t errsz)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if (!iov->iov_len) {
+			iov++;
+			n--;
+			continue;
+		}
+		w = writev(rt->fd, iov, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN && rt_wait(rt, POLLOUT, deadline, err, errsz) == 0)
+				continue;
+			if (errno != EAGAIN)
+				snprintf(err, errsz, "%s: write: %s", rt->path, strerror(errno));
+			return -1;
+		}
+		while (w > 0 && n > 0) {
+			if ((size_t)w >= iov->iov_len) {
+				w -= (ssize_t)iov->iov_len;
+				iov->iov_len = 0;
+				iov++;
+				n--;
+			} else {
+				iov->iov_base = (char *)iov->iov_base + w;
+				iov->iov_len -= (size_t)w;
+				w = 0;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Read into rt->rx until a complete reply or <deadline>. 0 or -1. */
+static int rt_read_reply(struct haproxy_rt *rt, int64_t deadline, char *err, size_t errsz)
+{
+	ssize_t r;
+
+	buf_reset(&rt->rx);
+	for (;;) {
+		if (buf_reserve(&rt->rx, 16384) < 0) {
+			snprintf(err, errsz, "out of memory");
+			return -1;
+		}
+		r = read(rt->fd, rt->rx.data + rt->rx.len, rt->rx.cap - rt->rx.len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN) {
+			if (rt_wait(rt, POLLIN, deadline, err, errsz) < 0)
+				return -1;
+			continue;
+		}
+		if (r < 0) {
+			snprintf(err, errsz, "%s: read: %s", rt->path, strerror(errno));
+			return -1;
+		}
+		if (r == 0) {
+			snprintf(err, errsz, "%s: HAProxy closed the session", rt->path);
+			return -1;
+		}
+		rt->rx.len += (size_t)r;
+		rt->rx.data[rt->rx.len] = 0;
+		if (haproxy_rt_reply_complete((const char *)rt->rx.data, rt->rx.len))
+			return 0;
+		if (rt->rx.len > HAPROXY_RT_REPLY_MAX) {
+			snprintf(err, errsz, "%s: reply larger than %u bytes", rt->path,
+			         HAPROXY_RT_REPLY_MAX);
+			return -1;
+		}
+	}
+}
+
+/* Send <line> (with its newline) on a session being set up and read the reply. */
+static int rt_setup_cmd(struct haproxy_rt *rt, const char *line, char *err, size_t errsz)
+{
+	struct iovec iov = { .iov_base = (void *)line, .iov_len = strlen(line) };
+	int64_t deadline = rt_now_ms() + rt->timeout_ms;
+
+	if (rt_writev(rt, &iov, 1, deadline, err, errsz) < 0 ||
+	    rt_read_reply(rt, deadline, err, errsz) < 0)
+		return -1;
+	return 0;
+}
+
+/* Open the session: connect, `prompt`, `set timeout cli`. 0 or -1. */
+static int rt_open(struct haproxy_rt *rt, char *err, size_t errsz)
+{
+	struct sockaddr_un sun;
+	int ret = -1;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, rt->path, strlen(rt->path) + 1);
+	rt->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (rt->fd < 0) {
+		snprintf(err, errsz, "socket: %s", strerror(errno));
+		goto out;
+	}
+	if (connect(rt->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		snprintf(err, errsz, "%s: connect: %s", rt->path, strerror(errno));
+		goto out;
+	}
+	/* Without prompt, HAProxy 3.x runs only the first command of a connection. */
+	if (rt_setup_cmd(rt, "prompt\n", err, errsz) < 0 ||
+	    rt_setup_cmd(rt, "set timeout cli " HAPROXY_RT_CLI_TIMEOUT "\n", err, errsz) < 0)
+		goto out;
+	rt->opens++;
+	ret = 0;
+out:
+	if (ret < 0)
+		haproxy_rt_close(rt);
+	return ret;
+}
+
+/* Whether an idle session is still open: no pending bytes and no EOF. */
+static int rt_alive(struct haproxy_rt *rt)
+{
+	struct pollfd pfd = { .fd = rt->fd, .events = POLLIN };
+	char c;
+
+	if (poll(&pfd, 1, 0) == 0)
+		return 1;
+	/* EOF, error, or bytes nobody asked for: start over with a fresh session. */
+	(void)recv(rt->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return 0;
+}
+
+enum haproxy_rt_status haproxy_rt_cmd(struct haproxy_rt *rt, const char *cmd,
+                                      const struct buf *payload, struct buf *reply, char *err,
+                                      size_t errsz)
+{
+	struct iovec iov[4];
+	const char *body;
+	size_t total, blen;
+	int64_t deadline;
+	int n = 0;
+
+	buf_reset(reply);
+	if (payload && (!payload->len || payload->data[payload->len - 1] != '\n')) {
+		snprintf(err, errsz, "payload must end with a newline");
+		return HAPROXY_RT_ERROR;
+	}
+	total = strlen(cmd) + 1 + (payload ? 4 + payload->len + 1 : 0);
+	if (rt->bufsize < HAPROXY_RT_BUF_MARGIN * 2 ||
+	    total > rt->bufsize - HAPROXY_RT_BUF_MARGIN) {
+		snprintf(err, errsz,
+		         "request of %zu bytes does not fit HAProxy's tune.bufsize %zu (minus %d "
+		         "bytes of margin; see --haproxy-bufsize)",
+		         total, rt->bufsize, HAPROXY_RT_BUF_MARGIN);
+		return HAPROXY_RT_ERROR;
+	}
+	if (rt->fd >= 0 && !rt_alive(rt))
+		haproxy_rt_close(rt);
+	if (rt->fd < 0 && rt_open(rt, err, errsz) < 0)
+		return HAPROXY_RT_IO;
+	iov[n].iov_base = (void *)cmd;
+	iov[n++].iov_len = strlen(cmd);
+	if (payload) {
+		iov[n].iov_base = (void *)" <<\n";
+		iov[n++].iov_len = 4;
+		iov[n].iov_base = payload->data;
+		iov[n++].iov_len = payload->len;
+		/* The payload ends with its newline: this empty line closes it. */
+	}
+	iov[n].iov_base = (void *)"\n";
+	iov[n++].iov_len = 1;
+	deadline = rt_now_ms() + rt->timeout_ms;
+	if (rt_writev(rt, iov, n, deadline, err, errsz) < 0 ||
+	    rt_read_reply(rt, deadline, err, errsz) < 0) {
+		haproxy_rt_close(rt);
+		return HAPROXY_RT_IO;
+	}
+	blen = haproxy_rt_reply_body((const char *)rt->rx.data, rt->rx.len, &body);
+	if (buf_append(reply, body, blen) < 0) {
+		snprintf(err, errsz, "out of memory");
+		return HAPROXY_RT_ERROR;
+	}
+	return HAPROXY_RT_OK;
+}
+
+/* Put a one-line summary of <reply> into <err>. */
+static void rt_err_reply(const char *what, const struct buf *reply, char *err, size_t errsz)
+{
+	const char *s = buf_str(reply);
+	char one[300];
+	size_t i;
+
+	for (i = 0; s[i] && i < sizeof(one) - 1; i++)
+		one[i] = (s[i] == '\n' || s[i] == '\r') ? '|' : (s[i] < ' ' ? '?' : s[i]);
+	one[i] = 0;
+	snprintf(err, errsz, "%s: HAProxy answered '%s'", what, one);
+}
+
+/* Send "<verb> <name>", classify. */
+static enum haproxy_rt_status rt_simple(struct haproxy_rt *rt, enum haproxy_rt_cmd kind,
+                                        const char *verb, const char *list, const char *name,
+                                        const struct buf *payload, char *other, size_t othersz,
+                                        char *err, size_t errsz)
+{
+	enum haproxy_rt_status st;
+	struct buf reply;
+	char line[HAPROXY_RT_NAME_MAX + 4200];
+	int n;
+
+	buf_init(&reply);
+	if (!haproxy_rt_name_valid(name)) {
+		snprintf(err, errsz, "refusing certificate name '%.*s': expected [a-z0-9._-]",
+		         HAPROXY_RT_NAME_MAX, name);
+		st = HAPROXY_RT_ERROR;
+		goto out;
+	}
+	if (list && !haproxy_rt_path_valid(list)) {
+		snprintf(err, errsz, "refusing crt-list path '%s'", list);
+		st = HAPROXY_RT_ERROR;
+		goto out;
+	}
+	n = list ? snprintf(line, sizeof(line), "%s %s %s", verb, list, name)
+	         : snprintf(line, sizeof(line), "%s %s", verb, name);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		snprintf(err, errsz, "command too long");
+		st = HAPROXY_RT_ERROR;
+		goto out;
+	}
+	st = haproxy_rt_cmd(rt, line, payload, &reply, err, errsz);
+	if (st != HAPROXY_RT_OK)
+		goto out;
+	st = haproxy_rt_classify(kind, name, buf_str(&reply), reply.len, other, othersz);
+	if (st != HAPROXY_RT_OK)
+		rt_err_reply(line, &reply, err, errsz);
+out:
+	buf_deinit(&reply);
+	return st;
+}
+
+enum haproxy_rt_status haproxy_rt_new_cert(struct haproxy_rt *rt, const char *name, char *err,
+                                           size_t errsz)
+{
+	return rt_simple(rt, HAPROXY_RT_CMD_NEW, "new ssl cert", NULL, name, NULL, NULL, 0, err,
+	                 errsz);
+}
+
+enum haproxy_rt_status haproxy_rt_set_cert(struct haproxy_rt *rt, const char *name,
+                                           const struct buf *pem, char *other, size_t othersz,
+                                           char *err, size_t errsz)
+{
+	return rt_simple(rt, HAPROXY_RT_CMD_SET, "set ssl cert", NULL, name, pem, other, othersz,
+	                 err, errsz);
+}
+
+enum haproxy_rt_status haproxy_rt_commit_cert(struct haproxy_rt *rt, const char *name, char *err,
+                                              size_t errsz)
+{
+	return rt_simple(rt, HAPROXY_RT_CMD_COMMIT, "commit ssl cert", NULL, name, NULL, NULL, 0,
+	                 err, errsz);
+}
+
+enum haproxy_rt_status haproxy_rt_abort_cert(struct haproxy_rt *rt, const char *name, char *err,
+                                             size_t errsz)
+{
+	return rt_simple(rt, HAPROXY_RT_CMD_ABORT, "abort ssl cert", NULL, name, NULL, NULL, 0, err,
+	                 errsz);
+}
+
+enum haproxy_rt_status haproxy_rt_del_cert(struct haproxy_rt *rt, const char *name, char *err,
+                                           size_t errsz)
+{
+	return rt_simple(rt, HAPROXY_RT_CMD_DEL_CERT, "del ssl cert", NULL, name, NULL, NULL, 0,
+	                 err, errsz);
+}
+
+enum haproxy_rt_status haproxy_rt_add_crtlist(struct haproxy_rt *rt, const char *list,
+                                              const char *name, char *err, size_t errsz)
+{
+	return rt_simple(rt, HAPROXY_RT_CMD_ADD_CRTLIST, "add ssl crt-list", list, name, NULL, NULL,
+	                 0, err, errsz);
+}
+
+enum haproxy_rt_status haproxy_rt_del_crtlist(struct haproxy_rt *rt, const char *list,
+                                              const char *name, unsigned line, char *err,
+                                              size_t errsz)
+{
+	enum haproxy_rt_status st;
+	struct buf reply;
+	char cmd[HAPROXY_RT_NAME_MAX + 4200];
+	int n;
+
+	if (!line)
+		return rt_simple(rt, HAPROXY_RT_CMD_DEL_CRTLIST, "del ssl crt-list", list, name,
+		                 NULL, NULL, 0, err, errsz);
+	/* "NAME:LINE" picks one of several entries; our names never hold ':' themselves. */
+	buf_init(&reply);
+	if (!haproxy_rt_name_valid(name) || !haproxy_rt_path_valid(list)) {
+		snprintf(err, errsz, "refusing crt-list entry '%s' in '%s'", name, list);
+		st = HAPROXY_RT_ERROR;
+		goto out;
+	}
+	n = snprintf(cmd, sizeof(cmd), "del ssl crt-list %s %s:%u", list, name, line);
+	if (n < 0 || (size_t)n >= sizeof(cmd)) {
+		snprintf(err, errsz, "command too long");
+		st = HAPROXY_RT_ERROR;
+		goto out;
+	}
+	st = haproxy_rt_cmd(rt, cmd, NULL, &reply, err, errsz);
+	if (st != HAPROXY_RT_OK)
+		goto out;
+	st = haproxy_rt_classify(HAPROXY_RT_CMD_DEL_CRTLIST, name, buf_str(&reply), reply.len, NULL,
+	                         0);
+	if (st != HAPROXY_RT_OK)
+		rt_err_reply(cmd, &reply, err, errsz);
+out:
+	buf_deinit(&reply);
+	return st;
+}
+
+enum haproxy_rt_status haproxy_rt_show_certs(struct haproxy_rt *rt, struct haproxy_rt_names *certs,
+                                             struct haproxy_rt_names *txns, char *err, size_t errsz)
+{
+	enum haproxy_rt_status st;
+	struct buf reply;
+
+	buf_init(&reply);
+	st = haproxy_rt_cmd(rt, "show ssl cert", NULL, &reply, err, errsz);
+	if (st == HAPROXY_RT_OK &&
+	    haproxy_rt_parse_cert_list(buf_str(&reply), reply.len, certs, txns) < 0) {
+		rt_err_reply("show ssl cert", &reply, err, errsz);
+		st = HAPROXY_RT_ERROR;
+	}
+	buf_deinit(&reply);
+	return st;
+}
+
+enum haproxy_rt_status haproxy_rt_show_crtlist(struct haproxy_rt *rt, const char *list,
+                                               struct haproxy_rt_names *entries, char *err,
+                                               size_t errsz)
+{
+	enum haproxy_rt_status st;
+	struct buf reply, cmd;
+
+	buf_init(&reply);
+	buf_init(&cmd);
+	if (!haproxy_rt_path_valid(list)) {
+		snprintf(err, errsz, "refusing crt-list path '%s'", list);
+		st = HAPROXY_RT_ERROR;
+		goto out;
+	}
+	if (buf_printf(&cmd, "show ssl crt-list %s", list) < 0) {
+		snprintf(err, errsz, "out of memory");
+		st = HAPROXY_RT_ERROR;
+		goto out;
+	}
+	st = haproxy_rt_cmd(rt, buf_str(&cmd), NULL, &reply, err, errsz);
+	if (st == HAPROXY_RT_OK &&
+	    haproxy_rt_parse_crt_list(buf_str(&reply), reply.len, entries) < 0) {
+		rt_err_reply(buf_str(&cmd), &reply, err, errsz);
+		st = HAPROXY_RT_NOT_FOUND;
+	}
+out:
+	buf_deinit(&cmd);
+	buf_deinit(&reply);
+	return st;
+}
+
+enum haproxy_rt_status haproxy_rt_show_cert(struct haproxy_rt *rt, const char *name,
+                                            struct haproxy_rt_cert_info *info, char *err,
+                                            size_t errsz)
+{
+	enum haproxy_rt_status st;
+	struct buf reply, cmd;
+
+	buf_init(&reply);
+	buf_init(&cmd);
+	memset(info, 0, sizeof(*info));
+	if (!haproxy_rt_name_valid(name)) {
+		snprintf(err, errsz, "refusing certificate name '%.*s'", HAPROXY_RT_NAME_MAX, name);
+		st = HAPROXY_RT_ERROR;
+		goto out;
+	}
+	if (buf_printf(&cmd, "show ssl cert %s", name) < 0) {
+		snprintf(err, errsz, "out of memory");
+		st = HAPROXY_RT_ERROR;
+		goto out;
+	}
+	st = haproxy_rt_cmd(rt, buf_str(&cmd), NULL, &reply, err, errsz);
+	if (st != HAPROXY_RT_OK)
+		goto out;
+	st = haproxy_rt_parse_cert_info(buf_str(&reply), reply.len, info);
+	if (st == HAPROXY_RT_ERROR)
+		rt_err_reply(buf_str(&cmd), &reply, err, errsz);
+out:
+	buf_deinit(&cmd);
+	buf_deinit(&reply);
+	return st;
+}
+
+enum haproxy_rt_status haproxy_rt_show_info(struct haproxy_rt *rt, uint64_t *pid, uint64_t *uptime,
+                                            char *err, size_t errsz)
+{
+	enum haproxy_rt_status st;
+	struct buf reply;
+
+	buf_init(&reply);
+	st = haproxy_rt_cmd(rt, "show info", NULL, &reply, err, errsz);
+	if (st == HAPROXY_RT_OK &&
+	    haproxy_rt_parse_info(buf_str(&reply), reply.len, pid, uptime) < 0) {
+		rt_err_reply("show info", &reply, err, errsz);
+		st = HAPROXY_RT_ERROR;
+	}
+	buf_deinit(&reply);
+	return st;
+}

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * HAProxy runtime API client (management.txt §9.3): one persistent session on the unix stats
+ * socket in `prompt` mode with `set timeout cli`, reopened when HAProxy closes it (idle timeout,
+ * restart, reload). The reply parsers and classifiers below do no I/O so the unit tests and
+ * the fuzzer feed them canned HAProxy 2.6 replies; the client part does blocking I/O with a
+ * deadline on a local socket and never logs: errors, with HAProxy's own words, go to <err>.
+ * This is the only module that opens the HAProxy socket. What to send, and when, is loader.c's.
+ */
+#ifndef CERT_PUSHER_HAPROXY_RT_H
+#define CERT_PUSHER_HAPROXY_RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cert-pusher/pem.h"
+#include "common/buf.h"
+
+/* Default ceiling for command + payload: HAProxy's default tune.bufsize. The CLI closes the
+ * session without a word when a request does not fit its buffer (measured on 2.6.12 with
+ * tune.bufsize 32768: 32650 bytes pass, 32975 are dropped), so requests are kept
+ * HAPROXY_RT_BUF_MARGIN below the configured size. */
+#define HAPROXY_RT_BUFSIZE_DEFAULT 16384
+#define HAPROXY_RT_BUF_MARGIN      256
+#define HAPROXY_RT_NAME_MAX        255
+
+enum haproxy_rt_status {
+	HAPROXY_RT_OK = 0,
+	HAPROXY_RT_EXISTS,    /* new ssl cert: the store exists already */
+	HAPROXY_RT_NOT_FOUND, /* no such certificate, entry, list or transaction */
+	HAPROXY_RT_WRONG_TXN, /* set: HAProxy 2.6 put our PEM in another cert's transaction */
+	HAPROXY_RT_BUSY,      /* set: another transaction is ongoing (HAProxy 3.2+) */
+	HAPROXY_RT_IN_USE,    /* del ssl cert: still referenced by a crt-list */
+	HAPROXY_RT_DUPLICATE, /* del ssl crt-list: the name is in several entries */
+	HAPROXY_RT_ERROR,     /* any other refusal; the reply is in the error message */
+	HAPROXY_RT_IO,        /* socket error, timeout or closed session */
+	HAPROXY_RT_COUNT
+};
+
+extern const char *const haproxy_rt_status_names[HAPROXY_RT_COUNT];
+
+/* Commands whose replies are classified. */
+enum haproxy_rt_cmd {
+	HAPROXY_RT_CMD_NEW = 0,
+	HAPROXY_RT_CMD_SET,
+	HAPROXY_RT_CMD_COMMIT,
+	HAPROXY_RT_CMD_ABORT,
+	HAPROXY_RT_CMD_DEL_CERT,
+	HAPROXY_RT_CMD_ADD_CRTLIST,
+	HAPROXY_RT_CMD_DEL_CRTLIST,
+	HAPROXY_RT_CMD_COUNT
+};
+
+/* `show ssl cert NAME`, as far as the loader needs it. */
+struct haproxy_rt_cert_info {
+	char status[16];                 /* "Used", "Unused", "Empty" */
+	char serial[PEM_SERIAL_MAX + 1]; /* uppercase hex, "" when empty */
+	char not_after[40];              /* "Dec 29 03:44:41 2026 GMT" */
+	char sha1[PEM_SHA1_HEX + 1];
+};
+
+/* A growable list of owned strings. */
+struct haproxy_rt_names {
+	char **v;
+	size_t n;
+	size_t cap;
+};
+
+void haproxy_rt_names_init(struct haproxy_rt_names *l);
+void haproxy_rt_names_deinit(struct haproxy_rt_names *l);
+/* Append a copy of <s>/<len>. 0 or -1 (OOM). */
+int haproxy_rt_names_add(struct haproxy_rt_names *l, const char *s, size_t len);
+/* Number of entries equal to <s>. */
+size_t haproxy_rt_names_count(const struct haproxy_rt_names *l, const char *s);
+
+/* ---- names ---- */
+
+/* Whether <name> may be sent as a certificate name: 1..HAPROXY_RT_NAME_MAX of [a-z0-9._-]
+ * (so never ':', which makes crt-list entries undeletable, nor a leading '*', which `show ssl
+ * cert` uses for transactions, nor ';', spaces or '\\' that the CLI parses). */
+int haproxy_rt_name_valid(const char *name);
+
+/* Whether <name> is one the loader manages: "<hostname>.<ecdsa|rsa>" with a hostname that
+ * names_hostname_valid() accepts. Hostname length to <*host_len>, type to <*type> (NULL ok). */
+int haproxy_rt_name_managed(const char *name, size_t *host_len, enum pem_key_type *type);
+
+/* Whether <path> may be sent as a crt-list path: printable, no spaces, ';', '\\' or '#'. */
+int haproxy_rt_path_valid(const char *path);
+
+/* ---- reply parsing (no I/O) ---- */
+
+/* Whether <buf>/<len> holds a complete prompt-mode reply (it ends with "\n> "). */
+int haproxy_rt_reply_complete(const char *buf, size_t len);
+
+/* The text of complete reply <buf>/<len>: the "+ " continuation prompts HAProxy echoes for
+ * each payload line are skipped, the trailing prompt and newlines removed. Returns the length;
+ * <*body> points into <buf>. */
+size_t haproxy_rt_reply_body(const char *buf, size_t len, const char **body);
+
+/* Classify reply text <body>/<len> of command <cmd> about certificate <name>. For
+ * HAPROXY_RT_WRONG_TXN and HAPROXY_RT_BUSY, the name of the other transaction (when the reply
+ * gives it) goes to <other> (may be NULL). */
+enum haproxy_rt_status haproxy_rt_classify(enum haproxy_rt_cmd cmd, const char *name,
+                                           const char *body, size_t len, char *other,
+                                           size_t othersz);
+
+/* `show ssl cert`: names into <certs>, open transactions (listed with a leading '*' under
+ * "# transaction") into <txns> without the '*'. 0 or -1 (malformed or OOM). */
+int haproxy_rt_parse_cert_list(const char *body, size_t len, struct haproxy_rt_names *certs,
+                               struct haproxy_rt_names *txns);
+
+/* `show ssl crt-list LIST`: the certificate of each entry (first word of each line). 0, or -1
+ * (not a crt-list dump, OOM). */
+int haproxy_rt_parse_crt_list(const char *body, size_t len, struct haproxy_rt_names *entries);
+
+/* `show ssl cert NAME`: HAPROXY_RT_OK, HAPROXY_RT_NOT_FOUND or HAPROXY_RT_ERROR. */
+enum haproxy_rt_status haproxy_rt_parse_cert_info(const char *body, size_t len,
+                                                  struct haproxy_rt_cert_info *info);
+
+/* `show info`: Pid and Uptime_sec. 0 or -1 when either is missing. */
+int haproxy_rt_parse_info(const char *body, size_t len, uint64_t *pid, uint64_t *uptime);
+
+/* ---- client ---- */
+
+struct haproxy_rt {
+	char path[108];      /* socket path */
+	int fd;              /* -1 while disconnected */
+	int timeout_ms;      /* per command */
+	size_t bufsize;      /* HAProxy's tune.bufsize */
+	struct buf rx;       /* reply being read */
+	unsigned long opens; /* sessions opened so far */
+};
+
+/* Prepare <rt> for socket <path> (not connected yet). 0 or -1 with <err> (path too long). */
+int haproxy_rt_init(struct haproxy_rt *rt, const char *path, size_t bufsize, int timeout_ms,
+                    char *err, size_t errsz);
+void haproxy_rt_deinit(struct haproxy_rt *rt);
+void haproxy_rt_close(struct haproxy_rt *rt);
+
+/*
+ * Send <cmd> (one line, no newline) with optional <payload> (sanitised PEM or one crt-list
+ * line; sent as "<cmd> <<\n" + payload + "\n" so the empty line ends it) and read the reply
+ * text into <reply> (reset first). Opens the session when needed, and reopens it once when
+ * HAProxy closed it while idle. HAPROXY_RT_OK when a reply was read (classify it), or
+ * HAPROXY_RT_IO / HAPROXY_RT_ERROR (too big) with <err>.
+ */
+enum haproxy_rt_status haproxy_rt_cmd(struct haproxy_rt *rt, const char *cmd,
+                                      const struct buf *payload, struct buf *reply, char *err,
+                                      size_t errsz);
+
+/* Helpers: build the command (names and paths are checked), send, classify. The status as
+ * haproxy_rt_classify() gives it; <err> says what HAProxy answered when not OK. */
+enum haproxy_rt_status haproxy_rt_new_cert(struct haproxy_rt *rt, const char *name, char *err,
+                                           size_t errsz);
+enum haproxy_rt_status haproxy_rt_set_cert(struct haproxy_rt *rt, const char *name,
+                                           const struct buf *pem, char *other, size_t othersz,
+                                           char *err, size_t errsz);
+enum haproxy_rt_status haproxy_rt_commit_cert(struct haproxy_rt *rt, const char *name, char *err,
+                                              size_t errsz);
+enum haproxy_rt_status haproxy_rt_abort_cert(struct haproxy_rt *rt, const char *name, char *err,
+                                             size_t errsz);
+enum haproxy_rt_status haproxy_rt_del_cert(struct haproxy_rt *rt, const char *name, char *err,
+                                           size_t errsz);
+enum haproxy_rt_status haproxy_rt_add_crtlist(struct haproxy_rt *rt, const char *list,
+                                              const char *name, char *err, size_t errsz);
+/* <line> > 0 deletes "NAME:<line>" (needed when the name is in several entries). */
+enum haproxy_rt_status haproxy_rt_del_crtlist(struct haproxy_rt *rt, const char *list,
+                                              const char *name, unsigned line, char *err,
+                                              size_t errsz);
+enum haproxy_rt_status haproxy_rt_show_certs(struct haproxy_rt *rt, struct haproxy_rt_names *certs,
+                                             struct haproxy_rt_names *txns, char *err,
+                                             size_t errsz);
+enum haproxy_rt_status haproxy_rt_show_crtlist(struct haproxy_rt *rt, const char *list,
+                                               struct haproxy_rt_names *entries, char *err,
+                                               size_t errsz);
+enum haproxy_rt_status haproxy_rt_show_cert(struct haproxy_rt *rt, const char *name,
+                                            struct haproxy_rt_cert_info *info, char *err,
+                                            size_t errsz);
+enum haproxy_rt_status haproxy_rt_show_info(struct haproxy_rt *rt, uint64_t *pid, uint64_t *uptime,
+                                            char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,380 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for haproxy_rt.c's reply parsing, against replies captured from HAProxy 2.6.12 in
+ * prompt mode (the raw bytes, "+ " continuation prompts and the trailing "\n> " included), and
+ * its name checks. The I/O part is exercised by tests/integration/4x_*.sh with a real HAProxy.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cert-pusher/haproxy_rt.h"
+
+/* Classify raw reply <raw> (as read from the socket) of <cmd> about <name>. */
+static enum haproxy_rt_status cls(enum haproxy_rt_cmd cmd, const char *name, const char *raw,
+                                  char *other)
+{
+	const char *body;
+	size_t len;
+
+	assert_true(haproxy_rt_reply_complete(raw, strlen(raw)));
+	len = haproxy_rt_reply_body(raw, strlen(raw), &body);
+	return haproxy_rt_classify(cmd, name, body, len, other, other ? 256 : 0);
+}
+
+static void test_reply_framing(void **state)
+{
+	const char *body;
+	size_t len;
+
+	(void)state;
+	assert_true(haproxy_rt_reply_complete("\n> ", 3));
+	assert_false(haproxy_rt_reply_complete("Committing a.b.ecdsa\n", 21));
+	assert_false(haproxy_rt_reply_complete("> ", 2));
+	assert_false(haproxy_rt_reply_complete("", 0));
+	len = haproxy_rt_reply_body("\n> ", 3, &body);
+	assert_int_equal(len, 0);
+	len = haproxy_rt_reply_body("+ + + Transaction created for certificate a!\n\n> ", 48,
+	                            &body);
+	assert_int_equal(len, strlen("Transaction created for certificate a!"));
+	assert_memory_equal(body, "Transaction created for certificate a!", len);
+}
+
+static void test_classify_success(void **state)
+{
+	char other[256];
+
+	(void)state;
+	assert_int_equal(cls(HAPROXY_RT_CMD_NEW, "a.example.ecdsa",
+	                     "New empty certificate store 'a.example.ecdsa'!\n\n> ", NULL),
+	                 HAPROXY_RT_OK);
+	assert_int_equal(cls(HAPROXY_RT_CMD_SET, "a.example.ecdsa",
+	                     "+ + + + + + + + + + + + + + + + Transaction created for certificate "
+	                     "a.example.ecdsa!\n\n> ",
+	                     other),
+	                 HAPROXY_RT_OK);
+	assert_int_equal(cls(HAPROXY_RT_CMD_SET, "a.example.ecdsa",
+	                     "+ + + Transaction updated for certificate a.example.ecdsa!\n\n> ",
+	                     other),
+	                 HAPROXY_RT_OK);
+	assert_int_equal(cls(HAPROXY_RT_CMD_COMMIT, "a.example.ecdsa",
+	                     "Committing a.example.ecdsa\nSuccess!\n\n> ", NULL),
+	                 HAPROXY_RT_OK);
+	assert_int_equal(cls(HAPROXY_RT_CMD_COMMIT, "a.example.ecdsa",
+	                     "Committing a.example.ecdsa...\nSuccess!\n\n> ", NULL),
+	                 HAPROXY_RT_OK);
+	assert_int_equal(cls(HAPROXY_RT_CMD_ABORT, "a.example.ecdsa",
+	                     "Transaction aborted for certificate 'a.example.ecdsa'!\n\n> ", NULL),
+	                 HAPROXY_RT_OK);
+	assert_int_equal(cls(HAPROXY_RT_CMD_DEL_CERT, "b.example.ecdsa",
+	                     "Certificate 'b.example.ecdsa' deleted!\n\n> ", NULL),
+	                 HAPROXY_RT_OK);
+	assert_int_equal(cls(HAPROXY_RT_CMD_ADD_CRTLIST, "c.example.rsa",
+	                     "Inserting certificate 'c.example.rsa' in crt-list "
+	                     "'/tmp/exp/t/crt-list'.\nSuccess!\n\n> ",
+	                     NULL),
+	                 HAPROXY_RT_OK);
+	assert_int_equal(
+	        cls(HAPROXY_RT_CMD_DEL_CRTLIST, "a.example.ecdsa",
+	            "Entry 'a.example.ecdsa' deleted in crtlist '/tmp/exp/t/crt-list'!\n\n> ",
+	            NULL),
+	        HAPROXY_RT_OK);
+}
+
+/* HAProxy 2.6.12: `set ssl cert B` while A's transaction is open updates A's transaction. */
+static void test_classify_wrong_transaction(void **state)
+{
+	char other[256] = "x";
+
+	(void)state;
+	assert_int_equal(
+	        cls(HAPROXY_RT_CMD_SET, "b.example.ecdsa",
+	            "+ + + + + + + + + + + + + + + + + Transaction updated for certificate "
+	            "a.example.ecdsa!\n\n> ",
+	            other),
+	        HAPROXY_RT_WRONG_TXN);
+	assert_string_equal(other, "a.example.ecdsa");
+	assert_int_equal(cls(HAPROXY_RT_CMD_SET, "b.example.ecdsa",
+	                     "Transaction created for certificate a.example.ecdsa!\n\n> ", other),
+	                 HAPROXY_RT_WRONG_TXN);
+	/* A name that is a prefix of ours is not ours. */
+	assert_int_equal(cls(HAPROXY_RT_CMD_SET, "a.example.ecdsa",
+	                     "Transaction updated for certificate a.example.ecds!\n\n> ", other),
+	                 HAPROXY_RT_WRONG_TXN);
+	assert_int_equal(cls(HAPROXY_RT_CMD_SET, "a.example.ecdsa",
+	                     "Transaction updated for certificate a.example.ecdsa.x!\n\n> ", other),
+	                 HAPROXY_RT_WRONG_TXN);
+	/* 3.2+ refuses a second transaction. */
+	assert_int_equal(
+	        cls(HAPROXY_RT_CMD_SET, "b.example.ecdsa",
+	            "The ongoing transaction is about 'a.example.ecdsa' but you are trying "
+	            "to set 'b.example.ecdsa'\nCan't update b.example.ecdsa!\n\n> ",
+	            other),
+	        HAPROXY_RT_BUSY);
+	assert_string_equal(other, "a.example.ecdsa");
+	/* Extra text after our success line is not a success. */
+	assert_int_equal(cls(HAPROXY_RT_CMD_SET, "a.example.ecdsa",
+	                     "Transaction created for certificate a.example.ecdsa!\nUnknown "
+	                     "command\n\n> ",
+	                     other),
+	                 HAPROXY_RT_ERROR);
+}
+
+static void test_classify_errors(void **state)
+{
+	(void)state;
+	assert_int_equal(cls(HAPROXY_RT_CMD_NEW, "a.example.ecdsa",
+	                     "Certificate 'a.example.ecdsa' already exists!\n\n> ", NULL),
+	                 HAPROXY_RT_EXISTS);
+	assert_int_equal(cls(HAPROXY_RT_CMD_SET, "nonexist.rsa",
+	                     "+ + + Can't replace a certificate which is not referenced by the "
+	                     "configuration!\nCan't update nonexist.rsa!\n\n> ",
+	                     NULL),
+	                 HAPROXY_RT_ERROR);
+	assert_int_equal(cls(HAPROXY_RT_CMD_SET, "c.example.rsa",
+	                     "+ + + + unable to load certificate from file 'c.example.rsa'.\nCan't "
+	                     "load the payload\nCan't update c.example.rsa!\n\n> ",
+	                     NULL),
+	                 HAPROXY_RT_ERROR);
+	assert_int_equal(cls(HAPROXY_RT_CMD_COMMIT, "c.example.rsa",
+	                     "inconsistencies between private key and certificate loaded "
+	                     "'c.example.rsa'.\nCan't commit c.example.rsa!\n\n> ",
+	                     NULL),
+	                 HAPROXY_RT_ERROR);
+	assert_int_equal(cls(HAPROXY_RT_CMD_COMMIT, "zz",
+	                     "No ongoing transaction! !\nCan't commit zz!\n\n> ", NULL),
+	                 HAPROXY_RT_NOT_FOUND);
+	assert_int_equal(cls(HAPROXY_RT_CMD_COMMIT, "a.example.ecdsa",
+	                     "Committing a.example.ecdsa\nCan't commit!\nSuccess!\n\n> ", NULL),
+	                 HAPROXY_RT_ERROR);
+	assert_int_equal(cls(HAPROXY_RT_CMD_COMMIT, "a.example.ecdsa",
+	                     "Committing b.example.ecdsa\nSuccess!\n\n> ", NULL),
+	                 HAPROXY_RT_ERROR);
+	assert_int_equal(cls(HAPROXY_RT_CMD_ABORT, "zz", "No ongoing transaction!\n\n> ", NULL),
+	                 HAPROXY_RT_NOT_FOUND);
+	assert_int_equal(cls(HAPROXY_RT_CMD_DEL_CERT, "a.example.ecdsa",
+	                     "Can't remove the certificate: certificate 'a.example.ecdsa' in use, "
+	                     "can't be deleted!\n\n\n> ",
+	                     NULL),
+	                 HAPROXY_RT_IN_USE);
+	assert_int_equal(cls(HAPROXY_RT_CMD_DEL_CERT, "nonexist.rsa",
+	                     "Can't remove the certificate: certificate 'nonexist.rsa' doesn't "
+	                     "exist!\n\n\n> ",
+	                     NULL),
+	                 HAPROXY_RT_NOT_FOUND);
+	assert_int_equal(cls(HAPROXY_RT_CMD_DEL_CRTLIST, "a.example.ecdsa",
+	                     "Can't delete the entry: found the certificate 'a.example.ecdsa' in "
+	                     "several entries, please specify a line number preceded by colons (1, "
+	                     "2)!\n\n> ",
+	                     NULL),
+	                 HAPROXY_RT_DUPLICATE);
+	assert_int_equal(cls(HAPROXY_RT_CMD_DEL_CRTLIST, "nonexist.rsa",
+	                     "Can't delete the entry: certificate 'nonexist.rsa' does not "
+	                     "exist!\n\n> ",
+	                     NULL),
+	                 HAPROXY_RT_NOT_FOUND);
+	assert_int_equal(
+	        cls(HAPROXY_RT_CMD_ADD_CRTLIST, "zzz.ecdsa",
+	            "Can't edit the crt-list: certificate 'zzz.ecdsa' does not exist!\n\n> ", NULL),
+	        HAPROXY_RT_NOT_FOUND);
+	assert_int_equal(cls(HAPROXY_RT_CMD_ADD_CRTLIST, "b.example.ecdsa",
+	                     "Can't edit the crt-list: certificate 'b.example.ecdsa' is "
+	                     "empty!\n\n> ",
+	                     NULL),
+	                 HAPROXY_RT_ERROR);
+	/* Unknown command output is never a success. */
+	assert_int_equal(cls(HAPROXY_RT_CMD_NEW, "a.example.ecdsa",
+	                     "Unknown command, but maybe one of the following ones is a better "
+	                     "match:\n  help\n\n> ",
+	                     NULL),
+	                 HAPROXY_RT_ERROR);
+	assert_int_equal(cls(HAPROXY_RT_CMD_ADD_CRTLIST, "a", "\n> ", NULL), HAPROXY_RT_ERROR);
+}
+
+static void test_parse_lists(void **state)
+{
+	static const char certs[] =
+	        "# transaction\n*a.example.ecdsa\n# filename\n"
+	        "/tmp/exp/t/fallback.pem\na.example.ecdsa\nb.example.ecdsa\n\n> ";
+	static const char crtlist[] = "# /tmp/exp/t/crt-list\na.example.ecdsa\n"
+	                              "c.example.rsa [alpn h2] c.example\na.example.ecdsa\n\n> ";
+	struct haproxy_rt_names c, t, e;
+	const char *body;
+	size_t len;
+
+	(void)state;
+	haproxy_rt_names_init(&c);
+	haproxy_rt_names_init(&t);
+	haproxy_rt_names_init(&e);
+	len = haproxy_rt_reply_body(certs, strlen(certs), &body);
+	assert_int_equal(haproxy_rt_parse_cert_list(body, len, &c, &t), 0);
+	assert_int_equal(c.n, 3);
+	assert_string_equal(c.v[0], "/tmp/exp/t/fallback.pem");
+	assert_string_equal(c.v[2], "b.example.ecdsa");
+	assert_int_equal(t.n, 1);
+	assert_string_equal(t.v[0], "a.example.ecdsa");
+	assert_int_equal(haproxy_rt_names_count(&c, "a.example.ecdsa"), 1);
+	assert_int_equal(haproxy_rt_parse_cert_list("Permission denied", 17, &c, &t), -1);
+	len = haproxy_rt_reply_body(crtlist, strlen(crtlist), &body);
+	assert_int_equal(haproxy_rt_parse_crt_list(body, len, &e), 0);
+	assert_int_equal(e.n, 3);
+	assert_string_equal(e.v[1], "c.example.rsa");
+	assert_int_equal(haproxy_rt_names_count(&e, "a.example.ecdsa"), 2);
+	assert_int_equal(haproxy_rt_parse_crt_list("didn't find the specified filename", 34, &e),
+	                 -1);
+	haproxy_rt_names_deinit(&c);
+	haproxy_rt_names_deinit(&t);
+	haproxy_rt_names_deinit(&e);
+}
+
+static void test_parse_cert_info(void **state)
+{
+	static const char used[] =
+	        "Filename: c.example.rsa\nStatus: Used\nSerial: "
+	        "1E049328DB5D47F1DD015908451CA8E33B854E78\nnotBefore: Nov 29 03:44:56 2026 GMT\n"
+	        "notAfter: Dec 29 03:44:56 2026 GMT\nSubject Alternative Name: \nAlgorithm: "
+	        "RSA2048\nSHA1 FingerPrint: A66656F5F21CE3152161F5CD3BEF793D87C69A65\nSubject: "
+	        "/CN=c.example\nIssuer: /CN=c.example\nChain Subject: /CN=ca\nChain Issuer: "
+	        "/CN=ca\nSerial: 01\nOCSP Response Key: \n\n> ";
+	static const char empty[] = "Filename: b.example.ecdsa\nStatus: Empty\nOCSP Response "
+	                            "Key: \n\n> ";
+	static const char nf[] = "Can't display the certificate: Not found or the certificate is "
+	                         "a bundle!\n\n> ";
+	struct haproxy_rt_cert_info info;
+	const char *body;
+	size_t len;
+
+	(void)state;
+	len = haproxy_rt_reply_body(used, strlen(used), &body);
+	assert_int_equal(haproxy_rt_parse_cert_info(body, len, &info), HAPROXY_RT_OK);
+	assert_string_equal(info.status, "Used");
+	assert_string_equal(info.serial, "1E049328DB5D47F1DD015908451CA8E33B854E78");
+	assert_string_equal(info.not_after, "Dec 29 03:44:56 2026 GMT");
+	assert_string_equal(info.sha1, "A66656F5F21CE3152161F5CD3BEF793D87C69A65");
+	len = haproxy_rt_reply_body(empty, strlen(empty), &body);
+	assert_int_equal(haproxy_rt_parse_cert_info(body, len, &info), HAPROXY_RT_OK);
+	assert_string_equal(info.status, "Empty");
+	assert_string_equal(info.serial, "");
+	len = haproxy_rt_reply_body(nf, strlen(nf), &body);
+	assert_int_equal(haproxy_rt_parse_cert_info(body, len, &info), HAPROXY_RT_NOT_FOUND);
+	assert_int_equal(haproxy_rt_parse_cert_info("Unknown command", 15, &info),
+	                 HAPROXY_RT_ERROR);
+}
+
+static void test_parse_info(void **state)
+{
+	static const char info[] = "Name: HAProxy\nVersion: 2.6.12-1+deb12u4\nNbthread: 2\n"
+	                           "Pid: 6761\nUptime: 0d 0h00m09s\nUptime_sec: 9\nMemmax_MB: 0\n";
+	uint64_t pid = 0, up = 0;
+
+	(void)state;
+	assert_int_equal(haproxy_rt_parse_info(info, strlen(info), &pid, &up), 0);
+	assert_int_equal(pid, 6761);
+	assert_int_equal(up, 9);
+	assert_int_equal(haproxy_rt_parse_info("Pid: 12\n", 8, &pid, &up), -1);
+	assert_int_equal(haproxy_rt_parse_info("Pid: 12x\nUptime_sec: 1\n", 23, &pid, &up), -1);
+	assert_int_equal(
+	        haproxy_rt_parse_info("Pid: 99999999999999999999\nUptime_sec: 1\n", 41, &pid, &up),
+	        -1);
+}
+
+static void test_names(void **state)
+{
+	enum pem_key_type t;
+	size_t hl;
+
+	(void)state;
+	assert_true(haproxy_rt_name_valid("a.example.ecdsa"));
+	assert_true(haproxy_rt_name_valid("under_score-1.rsa"));
+	assert_false(haproxy_rt_name_valid(""));
+	assert_false(haproxy_rt_name_valid("a.example:1"));
+	assert_false(haproxy_rt_name_valid("*a.example.ecdsa"));
+	assert_false(haproxy_rt_name_valid("A.example.ecdsa"));
+	assert_false(haproxy_rt_name_valid("a.example.ecdsa;show info"));
+	assert_false(haproxy_rt_name_valid("a example"));
+	assert_false(haproxy_rt_name_valid("/etc/haproxy/x.pem"));
+	assert_false(haproxy_rt_name_valid("a\nb"));
+	assert_true(haproxy_rt_name_managed("a.example.ecdsa", &hl, &t));
+	assert_int_equal(hl, 9);
+	assert_int_equal(t, PEM_KEY_ECDSA);
+	assert_true(haproxy_rt_name_managed("xn--bcher-kva.example.rsa", &hl, &t));
+	assert_int_equal(t, PEM_KEY_RSA);
+	assert_false(haproxy_rt_name_managed("a.example", NULL, NULL));
+	assert_false(haproxy_rt_name_managed("example.ecdsa", NULL, NULL)); /* one label */
+	assert_false(haproxy_rt_name_managed(".ecdsa", NULL, NULL));
+	assert_false(haproxy_rt_name_managed("a.example.dsa", NULL, NULL));
+	assert_false(haproxy_rt_name_managed("a.example.ECDSA", NULL, NULL));
+	assert_false(haproxy_rt_name_managed("a..example.rsa", NULL, NULL));
+	assert_false(haproxy_rt_name_managed("-a.example.rsa", NULL, NULL));
+	assert_false(haproxy_rt_name_managed("/tmp/fallback.pem", NULL, NULL));
+	assert_false(haproxy_rt_name_managed("a.1.rsa", NULL, NULL)); /* numeric TLD */
+	assert_true(haproxy_rt_path_valid("/etc/haproxy/spoacme/crt-list"));
+	assert_false(haproxy_rt_path_valid("/etc/crt list"));
+	assert_false(haproxy_rt_path_valid("/etc/crt-list;show info"));
+	assert_false(haproxy_rt_path_valid("/etc/crt\\list"));
+	assert_false(haproxy_rt_path_valid(""));
+}
+
+/* Oversize requests and bad names are refused before any connection is attempted. */
+static void test_refused_before_sending(void **state)
+{
+	struct haproxy_rt rt;
+	struct buf payload, reply;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	buf_init(&payload);
+	buf_init(&reply);
+	assert_int_equal(
+	        haproxy_rt_init(&rt, "/nonexistent/haproxy.sock", 4096, 1000, err, sizeof(err)), 0);
+	for (i = 0; i < 4096; i += 64)
+		assert_int_equal(buf_append_str(&payload,
+		                                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+		                                "AAAAAAAAAAAAAAAAAA\n"),
+		                 0);
+	assert_int_equal(haproxy_rt_cmd(&rt, "set ssl cert a.example.ecdsa", &payload, &reply, err,
+	                                sizeof(err)),
+	                 HAPROXY_RT_ERROR);
+	assert_non_null(strstr(err, "tune.bufsize"));
+	assert_int_equal(rt.opens, 0);
+	assert_int_equal(haproxy_rt_set_cert(&rt, "a.example.ecdsa\nshow info", &payload, NULL, 0,
+	                                     err, sizeof(err)),
+	                 HAPROXY_RT_ERROR);
+	assert_non_null(strstr(err, "refusing certificate name"));
+	assert_int_equal(haproxy_rt_add_crtlist(&rt, "/x;y", "a.example.ecdsa", err, sizeof(err)),
+	                 HAPROXY_RT_ERROR);
+	assert_int_equal(rt.opens, 0);
+	/* A small command goes out and fails to connect. */
+	assert_int_equal(haproxy_rt_cmd(&rt, "show info", NULL, &reply, err, sizeof(err)),
+	                 HAPROXY_RT_IO);
+	assert_non_null(strstr(err, "connect"));
+	haproxy_rt_deinit(&rt);
+	assert_int_equal(haproxy_rt_init(&rt, "", 4096, 1000, err, sizeof(err)), -1);
+	haproxy_rt_deinit(&rt);
+	buf_deinit(&payload);
+	buf_deinit(&reply);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reply_framing),
+		cmocka_unit_test(test_classify_success),
+		cmocka_unit_test(test_classify_wrong_transaction),
+		cmocka_unit_test(test_classify_errors),
+		cmocka_unit_test(test_parse_lists),
+		cmocka_unit_test(test_parse_cert_info),
+		cmocka_unit_test(test_parse_info),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_refused_before_sending),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
