@@ -97,6 +97,28 @@ out:
 	return ret;
 }
 
+/* spop_varint_decode() with the one-byte case inlined: most ids, lengths and sizes are below
+ * 240, and this runs several times per argument on the hot path.
+ */
+static inline int spop_varint_get(uint64_t *v, const uint8_t **pp, const uint8_t *end)
+{
+	if (*pp < end && **pp < 240) {
+		*v = *(*pp)++;
+		return 1;
+	}
+	return spop_varint_decode(v, pp, end);
+}
+
+/* spop_varint_encode() with the one-byte case inlined. */
+static inline int spop_varint_put(uint64_t v, uint8_t **pp, const uint8_t *end)
+{
+	if (v < 240 && *pp < end) {
+		*(*pp)++ = (uint8_t)v;
+		return 1;
+	}
+	return spop_varint_encode(v, pp, end);
+}
+
 /* Reads a big-endian 32-bit value from <p> (4 bytes the caller has checked). */
 static uint32_t spop_read_be32(const uint8_t *p)
 {
@@ -163,9 +185,9 @@ int spop_frame_decode(const uint8_t *body, size_t body_len, struct spop_frame *f
 	f->type = (enum spop_frame_type)p[0];
 	f->flags = spop_read_be32(p + 1);
 	p += 5;
-	if (spop_varint_decode(&f->stream_id, &p, end) <= 0)
+	if (spop_varint_get(&f->stream_id, &p, end) <= 0)
 		goto out;
-	if (spop_varint_decode(&f->frame_id, &p, end) <= 0)
+	if (spop_varint_get(&f->frame_id, &p, end) <= 0)
 		goto out;
 	f->payload = p;
 	f->payload_len = (size_t)(end - p);
@@ -188,7 +210,7 @@ static int spop_buf_decode(const uint8_t **s, size_t *len, const uint8_t **pp, c
 	uint64_t n;
 	int ret = -1;
 
-	if (spop_varint_decode(&n, &p, end) <= 0)
+	if (spop_varint_get(&n, &p, end) <= 0)
 		goto out;
 	if (n > (uint64_t)(end - p))
 		goto out;
@@ -208,7 +230,7 @@ static int spop_buf_encode(const void *s, size_t len, uint8_t **pp, const uint8_
 	uint8_t *p = *pp;
 	int ret = -1;
 
-	if (spop_varint_encode(len, &p, end) < 0)
+	if (spop_varint_put(len, &p, end) < 0)
 		goto out;
 	if (len > (size_t)(end - p))
 		goto out;
@@ -246,7 +268,7 @@ int spop_data_decode(struct spop_data *d, const uint8_t **pp, const uint8_t *end
 		break;
 	case SPOP_DATA_INT32:
 	case SPOP_DATA_INT64:
-		if (spop_varint_decode(&u, &p, end) <= 0)
+		if (spop_varint_get(&u, &p, end) <= 0)
 			goto out;
 		d->type = (enum spop_data_type)(tb & SPOP_DATA_TYPE_MASK);
 		d->v.i = (int64_t)u;
@@ -255,7 +277,7 @@ int spop_data_decode(struct spop_data *d, const uint8_t **pp, const uint8_t *end
 		break;
 	case SPOP_DATA_UINT32:
 	case SPOP_DATA_UINT64:
-		if (spop_varint_decode(&u, &p, end) <= 0)
+		if (spop_varint_get(&u, &p, end) <= 0)
 			goto out;
 		d->type = (enum spop_data_type)(tb & SPOP_DATA_TYPE_MASK);
 		if (d->type == SPOP_DATA_UINT32 && u > UINT32_MAX)
@@ -312,12 +334,12 @@ int spop_data_encode(const struct spop_data *d, uint8_t **pp, const uint8_t *end
 		break;
 	case SPOP_DATA_INT32:
 	case SPOP_DATA_INT64:
-		if (spop_varint_encode((uint64_t)d->v.i, &p, end) < 0)
+		if (spop_varint_put((uint64_t)d->v.i, &p, end) < 0)
 			goto out;
 		break;
 	case SPOP_DATA_UINT32:
 	case SPOP_DATA_UINT64:
-		if (spop_varint_encode(d->v.u, &p, end) < 0)
+		if (spop_varint_put(d->v.u, &p, end) < 0)
 			goto out;
 		break;
 	case SPOP_DATA_IPV4:
@@ -620,9 +642,9 @@ static int spop_hdr_encode(enum spop_frame_type type, uint64_t stream_id, uint64
 	*p++ = (uint8_t)type;
 	spop_write_be32(p, SPOP_FLAG_FIN);
 	p += 4;
-	if (spop_varint_encode(stream_id, &p, end) < 0)
+	if (spop_varint_put(stream_id, &p, end) < 0)
 		goto out;
-	if (spop_varint_encode(frame_id, &p, end) < 0)
+	if (spop_varint_put(frame_id, &p, end) < 0)
 		goto out;
 	*pp = p;
 	ret = 0;
