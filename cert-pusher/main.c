@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cert-pusher/hosts.h"
 #include "cert-pusher/pusher.h"
 #include "common/keys.h"
 #include "common/log.h"
@@ -43,6 +44,13 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "crt-list", 1, "PATH      crt-list as haproxy.cfg names it" },
 	{ "api", 1, "ADDR      HTTP API listen address" },
 	{ "api-token-file", 1, "FILE      API bearer token (mode 0600)" },
+	{ "preview-domain", 1, "DOMAIN    give each new host a preview name <random>.DOMAIN" },
+	{ "renew-fraction", 1, "F         renew at this fraction of the lifetime (default 2/3)" },
+	{ "max-concurrent-orders", 1, "N         ACME orders at once per issuer (default 4)" },
+	{ "lock-ttl", 1, "DURATION  per-host lock lifetime, extended while working (60s)" },
+	{ "backoff-min", 1, "DURATION  first retry delay after a failed order (default 1m)" },
+	{ "backoff-max", 1, "DURATION  longest retry delay (default 6h)" },
+	{ "due-poll", 1, "DURATION  how often the issuer looks for due hosts (default 1s)" },
 	{ "check", 0, "          validate the configuration and exit" },
 	{ "verbose", 0, "          debug logging (also -v)" },
 	{ "help", 0, "          this help" },
@@ -58,6 +66,11 @@ struct pusher_cmd {
 static const struct pusher_cmd pusher_cmds[] = {
 	{ "issue", issuer_cmd_issue, "NAME...   obtain ECDSA and RSA certificates now" },
 	{ "run", run_cmd_run, "          the daemon: --role issuer,loader" },
+	{ "add", hosts_cmd_add, "NAME...   manage hostnames (certificates follow)" },
+	{ "rm", hosts_cmd_rm, "NAME...   stop managing hostnames; edges drop them" },
+	{ "ls", hosts_cmd_ls, "          list managed hostnames" },
+	{ "show", hosts_cmd_show, "NAME      one hostname's state, dates, serials, last error" },
+	{ "renew", hosts_cmd_renew, "NAME...   renew now" },
 };
 #define PUSHER_NCMDS (sizeof(pusher_cmds) / sizeof(pusher_cmds[0]))
 

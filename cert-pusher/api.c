@@ -1,0 +1,628 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The hostname API over evhttp. Routing, authentication, body limits and JSON mapping live
+ * here; what a request does is hosts.c's, how Redis is spoken is store.c's, the metrics text is
+ * pmetrics.c's.
+ */
+#include "cert-pusher/api.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cert-pusher/hosts.h"
+#include "cert-pusher/pmetrics.h"
+#include "common/file.h"
+#include "common/log.h"
+#include "common/parse.h"
+
+#define API_PREFIX "/v1/hostnames"
+
+struct api {
+	struct evhttp *http;
+	const struct conf *conf; /* borrowed */
+	char *prefix;
+	struct store *store;  /* NULL while Redis is unreachable; reopened per request */
+	char *preview_domain; /* or NULL */
+	unsigned char token_hash[SHA256_DIGEST_LENGTH];
+};
+
+/* ---- configuration ---- */
+
+/* Read and hash the bearer token of "api-token-file". 0 or -1 with <err>. */
+static int api_load_token(const struct conf *conf, unsigned char hash[SHA256_DIGEST_LENGTH],
+                          char *err, size_t errsz)
+{
+	const char *path = conf_get(conf, "api-token-file");
+	struct buf tok;
+	char ferr[400];
+	size_t i;
+	int ret = -1;
+
+	buf_init(&tok);
+	if (!path) {
+		snprintf(err, errsz,
+		         "--api-token-file: required with the API (a file of mode 0600 "
+		         "holding the bearer token)");
+		goto out;
+	}
+	if (file_read(path, 4096, 1, &tok, ferr, sizeof(ferr)) < 0) {
+		snprintf(err, errsz, "--api-token-file: %s", ferr);
+		goto out;
+	}
+	file_chomp(&tok);
+	if (tok.len < API_TOKEN_MIN) {
+		snprintf(err, errsz,
+		         "--api-token-file: %s: the token has %zu bytes; expected at "
+		         "least %d",
+		         path, tok.len, API_TOKEN_MIN);
+		goto out;
+	}
+	for (i = 0; i < tok.len; i++) {
+		if (tok.data[i] <= ' ' || tok.data[i] >= 0x7f) {
+			snprintf(err, errsz,
+			         "--api-token-file: %s: the token must be printable "
+			         "ASCII without spaces",
+			         path);
+			goto out;
+		}
+	}
+	SHA256(tok.data, tok.len, hash);
+	ret = 0;
+out:
+	buf_wipe(&tok);
+	return ret;
+}
+
+int api_check_conf(const struct conf *conf, char *err, size_t errsz)
+{
+	const char *listen = conf_get_def(conf, "api", API_DEFAULT_LISTEN);
+	const char *domain = conf_get(conf, "preview-domain");
+	unsigned char hash[SHA256_DIGEST_LENGTH];
+	struct endpoint ep;
+	const char *why;
+
+	if (parse_endpoint(listen, &ep, &why) < 0 || ep.is_unix) {
+		snprintf(err, errsz, "--api: '%s': %s", listen,
+		         ep.is_unix ? "expected ADDR:PORT (TCP)" : why);
+		return -1;
+	}
+	if (domain && !hosts_preview_domain_valid(domain, &why)) {
+		snprintf(err, errsz, "--preview-domain: '%s': %s", domain, why);
+		return -1;
+	}
+	if (api_load_token(conf, hash, err, errsz) < 0)
+		return -1;
+	OPENSSL_cleanse(hash, sizeof(hash));
+	return 0;
+}
+
+/* ---- replies ---- */
+
+static const char *api_title(int status)
+{
+	switch (status) {
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 422:
+		return "Unprocessable Entity";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Error";
+	}
+}
+
+static const char *api_reason(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	default:
+		return api_title(status);
+	}
+}
+
+/* Send <status> with JSON <body> (stolen; NULL for no body) or raw <text>. */
+static void api_send(struct evhttp_request *req, int status, json_t *body, const char *ctype,
+                     const char *text, size_t text_len)
+{
+	struct evbuffer *out = evbuffer_new();
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char *dump = NULL;
+
+	if (body) {
+		dump = json_dumps(body, JSON_COMPACT);
+		json_decref(body);
+		if (dump && out) {
+			evbuffer_add(out, dump, strlen(dump));
+			evbuffer_add(out, "\n", 1);
+		}
+		ctype = "application/vnd.api+json";
+	} else if (text && out) {
+		evbuffer_add(out, text, text_len);
+	}
+	if (ctype)
+		evhttp_add_header(h, "Content-Type", ctype);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	pmetrics_api_request(status);
+	evhttp_send_reply(req, status, api_reason(status), out);
+	free(dump);
+	if (out)
+		evbuffer_free(out);
+}
+
+static void api_error(struct evhttp_request *req, int status, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static void api_error(struct evhttp_request *req, int status, const char *fmt, ...)
+{
+	char detail[1024], st[8];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	snprintf(st, sizeof(st), "%d", status);
+	log_debug("api: %.200s -> %d %s", evhttp_request_get_uri(req), status, detail);
+	api_send(req, status,
+	         json_pack("{s:[{s:s,s:s,s:s}]}", "errors", "status", st, "title",
+	                   api_title(status), "detail", detail),
+	         NULL, NULL, 0);
+}
+
+/* A JSON string for time <t>, or null. New reference. */
+static json_t *api_time(long long t)
+{
+	char s[32];
+
+	hosts_time_format(t, s, sizeof(s));
+	return *s ? json_string(s) : json_null();
+}
+
+static json_t *api_str_or_null(const char *s)
+{
+	return *s ? json_string(s) : json_null();
+}
+
+/* The JSON:API resource object of <h>. New reference or NULL. */
+static json_t *api_host_json(const struct hosts_info *h, int with_next_action)
+{
+	json_t *attrs, *obj, *links;
+	char self[sizeof(API_PREFIX) + NAMES_HOSTNAME_MAX + 2];
+
+	snprintf(self, sizeof(self), API_PREFIX "/%s", h->name);
+	attrs = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:o,s:o},s:o,s:I,s:b}", "hostname",
+	                  h->name, "state", hosts_state_name(h->state), "created_at",
+	                  api_time(h->created), "not_before", api_time(h->not_before), "not_after",
+	                  api_time(h->not_after), "issued_at", api_time(h->issued_at), "renew_at",
+	                  api_time(h->renew_at), "next_attempt_at", api_time(h->next_attempt),
+	                  "serials", "ecdsa", api_str_or_null(h->serial_ecdsa), "rsa",
+	                  api_str_or_null(h->serial_rsa), "last_error",
+	                  api_str_or_null(h->last_error), "attempts", (json_int_t)h->attempts,
+	                  "order_running", h->order_running);
+	if (!attrs)
+		return NULL;
+	if (*h->preview)
+		json_object_set_new(attrs, "preview_hostname", json_string(h->preview));
+	if (with_next_action)
+		json_object_set_new(attrs, "next_action_at", api_time(h->next_action));
+	links = json_pack("{s:s}", "self", self);
+	obj = json_pack("{s:s,s:s,s:o,s:o}", "id", h->name, "type", "hostnames", "attributes",
+	                attrs, "links", links);
+	return obj;
+}
+
+/* ---- plumbing ---- */
+
+/* The store, reconnecting when needed; NULL after answering 503. */
+static struct store *api_store(struct api *a, struct evhttp_request *req)
+{
+	char err[512];
+
+	if (!a->store)
+		a->store = store_open(a->conf, a->prefix, err, sizeof(err));
+	if (!a->store) {
+		log_warn("api: %s", err);
+		api_error(req, 503, "Redis is unavailable");
+	}
+	return a->store;
+}
+
+/* Map a hosts.c failure to its HTTP error. */
+static void api_hosts_error(struct evhttp_request *req, enum hosts_status st, const char *err)
+{
+	switch (st) {
+	case HOSTS_EXISTS:
+		api_error(req, 409, "%s", err);
+		break;
+	case HOSTS_INVALID:
+		api_error(req, 422, "data.attributes.hostname: %s", err);
+		break;
+	case HOSTS_NOT_FOUND:
+		api_error(req, 404, "%s", err);
+		break;
+	case HOSTS_CONFLICT:
+		api_error(req, 409, "%s", err);
+		break;
+	default:
+		log_warn("api: %s", err);
+		api_error(req, 503, "Redis is unavailable: %s", err);
+	}
+}
+
+/* Whether the request carries our bearer token; answers 401 when not. */
+static int api_authorized(struct api *a, struct evhttp_request *req)
+{
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	unsigned char hash[SHA256_DIGEST_LENGTH];
+	int ok;
+
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+		                  "Bearer realm=\"cert-pusher\"");
+		api_error(req, 401, "missing bearer token (Authorization: Bearer <token>)");
+		return 0;
+	}
+	h += 7;
+	while (*h == ' ')
+		h++;
+	/* Compare digests: constant time whatever the length of what was sent. */
+	SHA256((const unsigned char *)h, strlen(h), hash);
+	ok = CRYPTO_memcmp(hash, a->token_hash, sizeof(hash)) == 0;
+	OPENSSL_cleanse(hash, sizeof(hash));
+	if (!ok) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+		                  "Bearer realm=\"cert-pusher\", error=\"invalid_token\"");
+		api_error(req, 401, "invalid bearer token");
+	}
+	return ok;
+}
+
+static void api_method_not_allowed(struct evhttp_request *req, const char *allow)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+	api_error(req, 405, "method not allowed; allowed: %s", allow);
+}
+
+/* ---- handlers ---- */
+
+static void api_create(struct api *a, struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+	json_t *root = NULL, *data, *type, *attrs, *hn;
+	struct hosts_info info;
+	json_error_t jerr;
+	struct store *st;
+	enum hosts_status hs;
+	char err[512], loc[sizeof(API_PREFIX) + NAMES_HOSTNAME_MAX + 2];
+	size_t len = evbuffer_get_length(in), ctlen;
+	const char *body;
+
+	if (len > API_BODY_MAX) {
+		api_error(req, 413, "request body of %zu bytes; at most %d", len, API_BODY_MAX);
+		goto out;
+	}
+	ctlen = ct ? strcspn(ct, "; \t") : 0;
+	if (!ct || !((ctlen == 16 && !strncasecmp(ct, "application/json", 16)) ||
+	             (ctlen == 24 && !strncasecmp(ct, "application/vnd.api+json", 24)))) {
+		api_error(req, 415,
+		          "Content-Type must be application/vnd.api+json or "
+		          "application/json");
+		goto out;
+	}
+	body = (const char *)evbuffer_pullup(in, -1);
+	root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		api_error(req, 400, "malformed JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+		          jerr.column);
+		goto out;
+	}
+	data = json_object_get(root, "data");
+	if (!json_is_object(data)) {
+		api_error(req, 422, "data: expected an object");
+		goto out;
+	}
+	type = json_object_get(data, "type");
+	if (type && !(json_is_string(type) && !strcmp(json_string_value(type), "hostnames"))) {
+		api_error(req, 422, "data.type: expected \"hostnames\"");
+		goto out;
+	}
+	attrs = json_object_get(data, "attributes");
+	hn = json_object_get(attrs, "hostname");
+	if (!json_is_object(attrs) || !json_is_string(hn)) {
+		api_error(req, 422, "data.attributes.hostname: expected a string");
+		goto out;
+	}
+	if (strlen(json_string_value(hn)) != json_string_length(hn)) {
+		api_error(req, 422, "data.attributes.hostname: contains a NUL character");
+		goto out;
+	}
+	st = api_store(a, req);
+	if (!st)
+		goto out;
+	hs = hosts_add(st, json_string_value(hn), a->preview_domain, &info, err, sizeof(err));
+	if (hs != HOSTS_OK) {
+		api_hosts_error(req, hs, err);
+		goto out;
+	}
+	log_info("api: host=%s added%s%s", info.name, *info.preview ? " preview=" : "",
+	         info.preview);
+	snprintf(loc, sizeof(loc), API_PREFIX "/%s", info.name);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
+	api_send(req, 201, json_pack("{s:o}", "data", api_host_json(&info, 1)), NULL, NULL, 0);
+out:
+	json_decref(root);
+}
+
+static void api_list(struct api *a, struct evhttp_request *req)
+{
+	struct hosts_info *arr = NULL;
+	struct store *st;
+	json_t *list;
+	char err[512];
+	size_t i, n;
+	enum hosts_status hs;
+
+	st = api_store(a, req);
+	if (!st)
+		return;
+	hs = hosts_list(st, &arr, &n, err, sizeof(err));
+	if (hs != HOSTS_OK) {
+		api_hosts_error(req, hs, err);
+		return;
+	}
+	list = json_array();
+	for (i = 0; list && i < n; i++)
+		json_array_append_new(list, api_host_json(&arr[i], 0));
+	free(arr);
+	api_send(req, 200, json_pack("{s:o,s:{s:I}}", "data", list, "meta", "count", (json_int_t)n),
+	         NULL, NULL, 0);
+}
+
+static void api_one(struct api *a, struct evhttp_request *req, const char *name, int method)
+{
+	struct hosts_info info;
+	struct store *st;
+	enum hosts_status hs;
+	char err[512];
+
+	st = api_store(a, req);
+	if (!st)
+		return;
+	if (method == EVHTTP_REQ_DELETE) {
+		hs = hosts_remove(st, name, err, sizeof(err));
+		if (hs == HOSTS_OK) {
+			log_info("api: host=%s removed", name);
+			api_send(req, 204, NULL, NULL, NULL, 0);
+			return;
+		}
+		if (hs != HOSTS_DEFERRED) {
+			api_hosts_error(req, hs, err);
+			return;
+		}
+		log_info("api: host=%s removal deferred to the issuer holding its lock", name);
+	}
+	hs = hosts_get(st, name, &info, err, sizeof(err));
+	if (hs != HOSTS_OK) {
+		api_hosts_error(req, hs, err);
+		return;
+	}
+	api_send(req, method == EVHTTP_REQ_DELETE ? 202 : 200,
+	         json_pack("{s:o}", "data", api_host_json(&info, 1)), NULL, NULL, 0);
+}
+
+static void api_renew(struct api *a, struct evhttp_request *req, const char *name)
+{
+	struct hosts_info info;
+	struct store *st;
+	enum hosts_status hs;
+	char err[512];
+
+	st = api_store(a, req);
+	if (!st)
+		return;
+	hs = hosts_renew(st, name, err, sizeof(err));
+	if (hs == HOSTS_OK)
+		hs = hosts_get(st, name, &info, err, sizeof(err));
+	if (hs != HOSTS_OK) {
+		api_hosts_error(req, hs, err);
+		return;
+	}
+	log_info("api: host=%s renewal asked", name);
+	api_send(req, 202, json_pack("{s:o}", "data", api_host_json(&info, 1)), NULL, NULL, 0);
+}
+
+static void api_metrics(struct api *a, struct evhttp_request *req)
+{
+	struct hosts_info *arr = NULL;
+	struct buf out;
+	char err[512];
+	size_t n = 0;
+	int have = 0;
+
+	buf_init(&out);
+	if (!a->store)
+		a->store = store_open(a->conf, a->prefix, err, sizeof(err));
+	if (a->store && hosts_list(a->store, &arr, &n, err, sizeof(err)) == HOSTS_OK)
+		have = 1;
+	if (pmetrics_render(&out, have ? arr : NULL, n, (long long)time(NULL)) < 0)
+		api_error(req, 503, "out of memory");
+	else
+		api_send(req, 200, NULL, "text/plain; version=0.0.4", buf_str(&out), out.len);
+	free(arr);
+	buf_deinit(&out);
+}
+
+static void api_healthz(struct api *a, struct evhttp_request *req)
+{
+	char err[512];
+
+	if (!a->store)
+		a->store = store_open(a->conf, a->prefix, err, sizeof(err));
+	if (!a->store || store_ping(a->store, err, sizeof(err)) < 0) {
+		api_error(req, 503, "Redis is unavailable");
+		return;
+	}
+	api_send(req, 200, json_pack("{s:s}", "status", "ok"), NULL, NULL, 0);
+}
+
+static void api_route(struct evhttp_request *req, void *arg)
+{
+	struct api *a = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	int m = evhttp_request_get_command(req);
+	char name[NAMES_HOSTNAME_MAX + 2];
+	const char *rest, *slash;
+	size_t nlen;
+
+	if (!path) {
+		api_error(req, 400, "unparsable request target");
+		return;
+	}
+	if (!strcmp(path, "/healthz")) {
+		if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
+			api_healthz(a, req);
+		else
+			api_method_not_allowed(req, "GET");
+		return;
+	}
+	if (!api_authorized(a, req))
+		return;
+	if (!strcmp(path, "/metrics")) {
+		if (m == EVHTTP_REQ_GET)
+			api_metrics(a, req);
+		else
+			api_method_not_allowed(req, "GET");
+		return;
+	}
+	if (!strcmp(path, API_PREFIX) || !strcmp(path, API_PREFIX "/")) {
+		if (m == EVHTTP_REQ_GET)
+			api_list(a, req);
+		else if (m == EVHTTP_REQ_POST)
+			api_create(a, req);
+		else
+			api_method_not_allowed(req, "GET, POST");
+		return;
+	}
+	if (strncmp(path, API_PREFIX "/", sizeof(API_PREFIX)) != 0) {
+		api_error(req, 404, "no such resource: %.200s", path);
+		return;
+	}
+	rest = path + sizeof(API_PREFIX);
+	slash = strchr(rest, '/');
+	nlen = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (nlen == 0 || nlen > NAMES_HOSTNAME_MAX) {
+		api_error(req, 404, "no such hostname");
+		return;
+	}
+	memcpy(name, rest, nlen);
+	name[nlen] = 0;
+	if (!slash) {
+		if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_DELETE)
+			api_one(a, req, name, m);
+		else
+			api_method_not_allowed(req, "GET, DELETE");
+		return;
+	}
+	if (!strcmp(slash, "/renew")) {
+		if (m == EVHTTP_REQ_POST)
+			api_renew(a, req, name);
+		else
+			api_method_not_allowed(req, "POST");
+		return;
+	}
+	api_error(req, 404, "no such resource: %.200s", path);
+}
+
+/* ---- lifecycle ---- */
+
+struct api *api_new(struct event_base *base, const struct conf *conf, const char *prefix, char *err,
+                    size_t errsz)
+{
+	const char *listen = conf_get_def(conf, "api", API_DEFAULT_LISTEN);
+	const char *domain = conf_get(conf, "preview-domain");
+	struct endpoint ep;
+	struct api *a;
+	char serr[512];
+
+	if (api_check_conf(conf, err, errsz) < 0)
+		return NULL;
+	(void)parse_endpoint(listen, &ep, &(const char *){ NULL });
+	a = calloc(1, sizeof(*a));
+	if (!a || !(a->prefix = strdup(prefix)) ||
+	    (domain && !(a->preview_domain = strdup(domain))))
+		goto oom;
+	a->conf = conf;
+	if (api_load_token(conf, a->token_hash, err, errsz) < 0)
+		goto fail;
+	a->http = evhttp_new(base);
+	if (!a->http)
+		goto oom;
+	/* Bodies up to 1 MiB reach us and get a JSON 413 above API_BODY_MAX; beyond, libevent
+	 * refuses them itself (413 too). */
+	evhttp_set_max_body_size(a->http, 1 << 20);
+	evhttp_set_max_headers_size(a->http, 16 * 1024);
+	evhttp_set_timeout(a->http, 30);
+	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+	                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_gencb(a->http, api_route, a);
+	if (!evhttp_bind_socket_with_handle(a->http, *ep.host ? ep.host : "0.0.0.0", ep.port)) {
+		snprintf(err, errsz, "--api: cannot listen on %s", listen);
+		goto fail;
+	}
+	a->store = store_open(conf, prefix, serr, sizeof(serr));
+	if (!a->store)
+		log_warn("api: %s (answering 503 until Redis is back)", serr);
+	log_info("api: listening on %s", listen);
+	return a;
+oom:
+	snprintf(err, errsz, "out of memory");
+fail:
+	api_free(a);
+	return NULL;
+}
+
+void api_free(struct api *a)
+{
+	if (!a)
+		return;
+	if (a->http)
+		evhttp_free(a->http);
+	store_close(a->store);
+	OPENSSL_cleanse(a->token_hash, sizeof(a->token_hash));
+	free(a->preview_domain);
+	free(a->prefix);
+	free(a);
+}

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Prometheus text for cert-pusher. Counters are process-wide atomics bumped by the scheduler's
+ * threads and the API; per-host gauges are computed from a hosts listing at scrape time, so
+ * they are true for every issuer sharing the Redis, not just this process.
+ */
+#include "cert-pusher/pmetrics.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+/* RFC 8555 §6.7 error types, plus the two labels we add. */
+static const char *const pmetrics_problems[] = {
+	"accountDoesNotExist",
+	"alreadyReplaced",
+	"alreadyRevoked",
+	"badCSR",
+	"badNonce",
+	"badPublicKey",
+	"badRevocationReason",
+	"badSignatureAlgorithm",
+	"caa",
+	"compound",
+	"connection",
+	"dns",
+	"externalAccountRequired",
+	"incorrectResponse",
+	"invalidContact",
+	"malformed",
+	"orderNotReady",
+	"rateLimited",
+	"rejectedIdentifier",
+	"serverInternal",
+	"tls",
+	"unauthorized",
+	"unsupportedContact",
+	"unsupportedIdentifier",
+	"userActionRequired",
+	"none",
+	"other",
+};
+#define PMETRICS_NPROBLEMS (sizeof(pmetrics_problems) / sizeof(pmetrics_problems[0]))
+#define PMETRICS_P_NONE    (PMETRICS_NPROBLEMS - 2)
+#define PMETRICS_P_OTHER   (PMETRICS_NPROBLEMS - 1)
+
+static const double pmetrics_bounds[PMETRICS_DURATION_BUCKETS] = { 1,  2,  5,   10,  20,
+	                                                           30, 60, 120, 300, 600 };
+
+/* API status classes we count. */
+static const int pmetrics_api_codes[] = { 200, 201, 202, 204, 400, 401, 404,
+	                                  405, 409, 413, 415, 422, 503, 0 };
+#define PMETRICS_NAPI (sizeof(pmetrics_api_codes) / sizeof(pmetrics_api_codes[0]))
+
+static struct {
+	atomic_ullong orders[2]; /* failure, success */
+	atomic_ullong problems[PMETRICS_NPROBLEMS];
+	atomic_ullong buckets[PMETRICS_DURATION_BUCKETS + 1]; /* last: +Inf */
+	atomic_ullong duration_ms;
+	atomic_ullong lock_contended;
+	atomic_ullong lock_lost;
+	atomic_ullong renewals[2]; /* fraction, ari */
+	atomic_ullong api[PMETRICS_NAPI];
+} pmetrics_c;
+
+static struct {
+	pmetrics_source_fn *fn;
+	void *arg;
+} pmetrics_sources[8];
+static size_t pmetrics_nsources;
+
+int pmetrics_register(pmetrics_source_fn *fn, void *arg)
+{
+	if (pmetrics_nsources >= sizeof(pmetrics_sources) / sizeof(pmetrics_sources[0]))
+		return -1;
+	pmetrics_sources[pmetrics_nsources].fn = fn;
+	pmetrics_sources[pmetrics_nsources].arg = arg;
+	pmetrics_nsources++;
+	return 0;
+}
+
+static size_t pmetrics_problem_index(const char *t)
+{
+	size_t i;
+
+	if (!t || !*t)
+		return PMETRICS_P_NONE;
+	for (i = 0; i < PMETRICS_P_NONE; i++)
+		if (!strcmp(t, pmetrics_problems[i]))
+			return i;
+	return PMETRICS_P_OTHER;
+}
+
+const char *pmetrics_problem_label(const char *t)
+{
+	return pmetrics_problems[pmetrics_problem_index(t)];
+}
+
+void pmetrics_order_done(int ok, const char *problem_type, double seconds)
+{
+	size_t i;
+
+	atomic_fetch_add(&pmetrics_c.orders[ok ? 1 : 0], 1);
+	if (!ok)
+		atomic_fetch_add(&pmetrics_c.problems[pmetrics_problem_index(problem_type)], 1);
+	if (seconds < 0)
+		seconds = 0;
+	for (i = 0; i < PMETRICS_DURATION_BUCKETS && seconds > pmetrics_bounds[i]; i++)
+		;
+	atomic_fetch_add(&pmetrics_c.buckets[i], 1);
+	atomic_fetch_add(&pmetrics_c.duration_ms, (unsigned long long)(seconds * 1000.0));
+}
+
+void pmetrics_lock_contended(void)
+{
+	atomic_fetch_add(&pmetrics_c.lock_contended, 1);
+}
+
+void pmetrics_lock_lost(void)
+{
+	atomic_fetch_add(&pmetrics_c.lock_lost, 1);
+}
+
+void pmetrics_renewal_planned(int ari)
+{
+	atomic_fetch_add(&pmetrics_c.renewals[ari ? 1 : 0], 1);
+}
+
+void pmetrics_api_request(int status)
+{
+	size_t i;
+
+	for (i = 0; i < PMETRICS_NAPI - 1 && pmetrics_api_codes[i] != status; i++)
+		;
+	atomic_fetch_add(&pmetrics_c.api[i], 1);
+}
+
+void pmetrics_reset(void)
+{
+	memset(&pmetrics_c, 0, sizeof(pmetrics_c));
+}
+
+static int pmetrics_counters(struct buf *o)
+{
+	unsigned long long cum = 0;
+	size_t i;
+	int rc = 0;
+
+	rc |= buf_printf(o,
+	                 "# HELP pusher_orders_total ACME orders by outcome.\n"
+	                 "# TYPE pusher_orders_total counter\n"
+	                 "pusher_orders_total{outcome=\"success\"} %llu\n"
+	                 "pusher_orders_total{outcome=\"failure\"} %llu\n",
+	                 atomic_load(&pmetrics_c.orders[1]), atomic_load(&pmetrics_c.orders[0]));
+	rc |= buf_printf(o, "# HELP pusher_order_failures_total Failed orders by ACME problem "
+	                    "type.\n# TYPE pusher_order_failures_total counter\n");
+	for (i = 0; i < PMETRICS_NPROBLEMS; i++) {
+		unsigned long long v = atomic_load(&pmetrics_c.problems[i]);
+
+		if (v)
+			rc |= buf_printf(o, "pusher_order_failures_total{problem=\"%s\"} %llu\n",
+			                 pmetrics_problems[i], v);
+	}
+	rc |= buf_printf(o, "# HELP pusher_order_duration_seconds Time from lock to outcome.\n"
+	                    "# TYPE pusher_order_duration_seconds histogram\n");
+	for (i = 0; i < PMETRICS_DURATION_BUCKETS; i++) {
+		cum += atomic_load(&pmetrics_c.buckets[i]);
+		rc |= buf_printf(o, "pusher_order_duration_seconds_bucket{le=\"%g\"} %llu\n",
+		                 pmetrics_bounds[i], cum);
+	}
+	cum += atomic_load(&pmetrics_c.buckets[PMETRICS_DURATION_BUCKETS]);
+	rc |= buf_printf(o,
+	                 "pusher_order_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+	                 "pusher_order_duration_seconds_sum %.3f\n"
+	                 "pusher_order_duration_seconds_count %llu\n",
+	                 cum, (double)atomic_load(&pmetrics_c.duration_ms) / 1000.0, cum);
+	rc |= buf_printf(o,
+	                 "# HELP pusher_lock_contended_total Due hosts skipped because another "
+	                 "issuer held the lock.\n# TYPE pusher_lock_contended_total counter\n"
+	                 "pusher_lock_contended_total %llu\n"
+	                 "# HELP pusher_lock_lost_total Running orders whose lock could not be "
+	                 "extended.\n# TYPE pusher_lock_lost_total counter\n"
+	                 "pusher_lock_lost_total %llu\n",
+	                 atomic_load(&pmetrics_c.lock_contended),
+	                 atomic_load(&pmetrics_c.lock_lost));
+	rc |= buf_printf(o,
+	                 "# HELP pusher_renewals_planned_total Renewal times set, by source.\n"
+	                 "# TYPE pusher_renewals_planned_total counter\n"
+	                 "pusher_renewals_planned_total{source=\"fraction\"} %llu\n"
+	                 "pusher_renewals_planned_total{source=\"ari\"} %llu\n",
+	                 atomic_load(&pmetrics_c.renewals[0]),
+	                 atomic_load(&pmetrics_c.renewals[1]));
+	rc |= buf_printf(o, "# HELP pusher_api_requests_total API requests by status.\n"
+	                    "# TYPE pusher_api_requests_total counter\n");
+	for (i = 0; i < PMETRICS_NAPI; i++) {
+		unsigned long long v = atomic_load(&pmetrics_c.api[i]);
+
+		if (!v)
+			continue;
+		if (pmetrics_api_codes[i])
+			rc |= buf_printf(o, "pusher_api_requests_total{code=\"%d\"} %llu\n",
+			                 pmetrics_api_codes[i], v);
+		else
+			rc |= buf_printf(o, "pusher_api_requests_total{code=\"other\"} %llu\n", v);
+	}
+	return rc ? -1 : 0;
+}
+
+int pmetrics_render(struct buf *out, const struct hosts_info *hosts, size_t n, long long now)
+{
+	unsigned long long by_state[HOSTS_STATE_COUNT] = { 0 };
+	size_t i;
+	int rc = 0;
+
+	rc |= pmetrics_counters(out);
+	rc |= buf_printf(out,
+	                 "# HELP pusher_redis_up Whether the last Redis read succeeded.\n"
+	                 "# TYPE pusher_redis_up gauge\npusher_redis_up %d\n",
+	                 hosts ? 1 : 0);
+	if (hosts) {
+		for (i = 0; i < n; i++)
+			by_state[hosts[i].state < HOSTS_STATE_COUNT ? hosts[i].state : 0]++;
+		rc |= buf_printf(out, "# HELP pusher_hosts Managed hostnames by state.\n"
+		                      "# TYPE pusher_hosts gauge\n");
+		for (i = 0; i < HOSTS_STATE_COUNT; i++)
+			rc |= buf_printf(out, "pusher_hosts{state=\"%s\"} %llu\n",
+			                 hosts_state_name((enum hosts_state)i), by_state[i]);
+		rc |= buf_printf(out,
+		                 "# HELP pusher_cert_expiry_seconds Seconds until the certificate "
+		                 "of a host expires (negative: expired).\n"
+		                 "# TYPE pusher_cert_expiry_seconds gauge\n");
+		/* Hostnames passed names_hostname_valid(): nothing to escape in a label. */
+		for (i = 0; i < n; i++)
+			if (hosts[i].not_after)
+				rc |= buf_printf(out,
+				                 "pusher_cert_expiry_seconds{host=\"%s\"} %lld\n",
+				                 hosts[i].name, hosts[i].not_after - now);
+	}
+	for (i = 0; i < pmetrics_nsources; i++)
+		pmetrics_sources[i].fn(out, pmetrics_sources[i].arg);
+	return rc ? -1 : 0;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cert-pusher's Prometheus metrics (text exposition format 0.0.4): process-wide counters that
+ * the scheduler bumps from any thread (C11 atomics, no locks), and gauges computed at scrape
+ * time from the hosts listing (hosts by state, seconds to expiry per host). Other modules (the
+ * loader, the ACME client) add their own lines through pmetrics_register(). api.c serves the
+ * text at GET /metrics.
+ */
+#ifndef CERT_PUSHER_PMETRICS_H
+#define CERT_PUSHER_PMETRICS_H
+
+#include <stddef.h>
+
+#include "cert-pusher/hosts.h"
+#include "common/buf.h"
+
+/* Order duration histogram bounds, seconds. */
+#define PMETRICS_DURATION_BUCKETS 10
+
+/* A source of extra metric lines: append complete "# HELP/# TYPE" + samples to <out>. */
+typedef void pmetrics_source_fn(struct buf *out, void *arg);
+
+/* Add <fn>/<arg> to every render (at most 8 sources; call before the threads start). 0/-1. */
+int pmetrics_register(pmetrics_source_fn *fn, void *arg);
+
+/* One order ended: <ok>, the ACME problem type without its URN prefix ("rateLimited"; "" or
+ * NULL for a failure that was not an ACME problem), its duration in seconds. */
+void pmetrics_order_done(int ok, const char *problem_type, double seconds);
+/* A due host's lock was held by another issuer. */
+void pmetrics_lock_contended(void);
+/* A running order's lock could not be extended (expired, taken over). */
+void pmetrics_lock_lost(void);
+/* A renewal time was set from an ARI window (<ari>) or from the lifetime fraction. */
+void pmetrics_renewal_planned(int ari);
+/* An API request answered with <status>. */
+void pmetrics_api_request(int status);
+
+/* The metric label for problem type <t>: one of RFC 8555 §6.7's names, "none" for NULL/"", or
+ * "other". Static string. */
+const char *pmetrics_problem_label(const char *t);
+
+/* Append the whole exposition to <out>: counters, then the gauges for <hosts>/<n> at <now>
+ * (hosts may be NULL when Redis was unavailable: pusher_redis_up 0), then every source. 0/-1. */
+int pmetrics_render(struct buf *out, const struct hosts_info *hosts, size_t n, long long now);
+
+/* Zero every counter (tests). */
+void pmetrics_reset(void);
+
+#endif
