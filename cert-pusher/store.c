@@ -204,6 +204,692 @@ out:
 	return ret;
 }
 
+/* ---- hosts: set, due zset, locks (hosts.c, scheduler.c) ---- */
+
+void store_strv_deinit(struct store_strv *sv)
+{
+	size_t i;
+
+	if (!sv)
+		return;
+	for (i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = 0;
+}
+
+/* Append a copy of <p>/<len> to <sv>. 0 or -1 (OOM). */
+static int store_strv_push(struct store_strv *sv, const char *p, size_t len)
+{
+	char **nv, *copy;
+
+	copy = malloc(len + 1);
+	if (!copy)
+		return -1;
+	memcpy(copy, p, len);
+	copy[len] = 0;
+	nv = realloc(sv->v, (sv->n + 1) * sizeof(*nv));
+	if (!nv) {
+		free(copy);
+		return -1;
+	}
+	sv->v = nv;
+	sv->v[sv->n++] = copy;
+	return 0;
+}
+
+/* Whether <r> is a usable reply; otherwise describe the failure of <what> in <err>. */
+static int store_hosts_reply_ok(struct store *s, redisReply *r, const char *what, char *err,
+				size_t errsz)
+{
+	if (!r) {
+		snprintf(err, errsz, "redis %s: %s", what, s->rc ? s->rc->errstr : "not connected");
+		return 0;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errsz, "redis %s: %s", what, r->str);
+		return 0;
+	}
+	return 1;
+}
+
+/* Forget a connection whose pipeline is out of step (a failure with replies still unread): the
+ * next command reconnects instead of reading someone else's reply. */
+static void store_hosts_drop(struct store *s)
+{
+	if (s->rc) {
+		redisFree(s->rc);
+		s->rc = NULL;
+	}
+}
+
+/* Run one argv command; returns the reply (caller frees) or NULL with <err>. */
+static redisReply *store_hosts_cmd(struct store *s, const char *what, int argc, const char **argv,
+				   const size_t *argl, char *err, size_t errsz)
+{
+	redisReply *r;
+
+	if (store_reconnect(s, err, errsz) < 0)
+		return NULL;
+	r = redisCommandArgv(s->rc, argc, argv, argl);
+	if (!store_hosts_reply_ok(s, r, what, err, errsz)) {
+		if (r)
+			freeReplyObject(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* Append a key built by <fn> for <name> to <key>; 0 or -1 with "out of memory". */
+static int store_hosts_key(struct buf *key, int (*fn)(struct buf *, const char *, const char *),
+			   const char *prefix, const char *name, char *err, size_t errsz)
+{
+	buf_reset(key);
+	if (fn(key, prefix, name) < 0) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int store_host_add(struct store *s, const char *name, const char *const *kv, long long due_at,
+		   char *err, size_t errsz)
+{
+	const char *argv[2 + 2 * 32];
+	size_t argl[2 + 2 * 32];
+	struct buf hosts, host, due;
+	char at[32];
+	redisReply *r = NULL;
+	int argc = 0, added = 0, ret = -1;
+
+	buf_init(&hosts);
+	buf_init(&host);
+	buf_init(&due);
+	if (keys_hosts(&hosts, s->prefix) < 0 || keys_host(&host, s->prefix, name) < 0 ||
+	    keys_due(&due, s->prefix) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	if (store_reconnect(s, err, errsz) < 0)
+		goto out;
+	r = redisCommand(s->rc, "SADD %b %s", hosts.data, hosts.len, name);
+	if (!store_hosts_reply_ok(s, r, "SADD", err, errsz))
+		goto out;
+	if (r->type != REDIS_REPLY_INTEGER) {
+		snprintf(err, errsz, "redis SADD: unexpected reply type %d", r->type);
+		goto out;
+	}
+	added = r->integer == 1;
+	freeReplyObject(r);
+	r = NULL;
+	if (!added) {
+		ret = 0;
+		goto out;
+	}
+	/* The member is ours alone from here: the hash and the due entry follow atomically. */
+	argv[argc] = "HSET";
+	argl[argc++] = 4;
+	argv[argc] = buf_str(&host);
+	argl[argc++] = host.len;
+	for (; kv && kv[0] && kv[1]; kv += 2) {
+		if (argc + 2 > (int)(sizeof(argv) / sizeof(argv[0]))) {
+			snprintf(err, errsz, "too many fields for %s", buf_str(&host));
+			goto out;
+		}
+		argv[argc] = kv[0];
+		argl[argc++] = strlen(kv[0]);
+		argv[argc] = kv[1];
+		argl[argc++] = strlen(kv[1]);
+	}
+	snprintf(at, sizeof(at), "%lld", due_at);
+	redisAppendCommand(s->rc, "MULTI");
+	if (argc > 2)
+		redisAppendCommandArgv(s->rc, argc, argv, argl);
+	redisAppendCommand(s->rc, "ZADD %b %s %s", due.data, due.len, at, name);
+	redisAppendCommand(s->rc, "EXEC");
+	for (argc = argc > 2 ? 4 : 3; argc > 0; argc--) {
+		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
+			r = NULL;
+		if (!store_hosts_reply_ok(s, r, "MULTI HSET ZADD EXEC", err, errsz)) {
+			store_hosts_drop(s);
+			goto out;
+		}
+		if (argc == 1 && r->type != REDIS_REPLY_ARRAY) {
+			snprintf(err, errsz, "redis EXEC for %s: transaction aborted", name);
+			goto out;
+		}
+		freeReplyObject(r);
+		r = NULL;
+	}
+	ret = 1;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&hosts);
+	buf_deinit(&host);
+	buf_deinit(&due);
+	return ret;
+}
+
+int store_host_exists(struct store *s, const char *name, char *err, size_t errsz)
+{
+	const char *argv[3] = { "SISMEMBER", NULL, name };
+	size_t argl[3] = { 9, 0, strlen(name) };
+	struct buf key;
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&key);
+	if (keys_hosts(&key, s->prefix) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	argv[1] = buf_str(&key);
+	argl[1] = key.len;
+	r = store_hosts_cmd(s, "SISMEMBER", 3, argv, argl, err, errsz);
+	if (!r)
+		goto out;
+	if (r->type != REDIS_REPLY_INTEGER) {
+		snprintf(err, errsz, "redis SISMEMBER: unexpected reply type %d", r->type);
+		goto out;
+	}
+	ret = r->integer ? 1 : 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+/* Append the string elements of array reply <r> to <out> (nil -> ""). 0 or -1. */
+static int store_hosts_array(const redisReply *r, struct store_strv *out, const char *what,
+			     char *err, size_t errsz)
+{
+	size_t i;
+
+	if (r->type != REDIS_REPLY_ARRAY) {
+		snprintf(err, errsz, "redis %s: unexpected reply type %d", what, r->type);
+		return -1;
+	}
+	for (i = 0; i < r->elements; i++) {
+		const redisReply *e = r->element[i];
+		int ok = e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_NIL;
+
+		if (!ok) {
+			snprintf(err, errsz, "redis %s: unexpected element type %d", what, e->type);
+			return -1;
+		}
+		if (store_strv_push(out, e->type == REDIS_REPLY_NIL ? "" : e->str,
+				    e->type == REDIS_REPLY_NIL ? 0 : e->len) < 0) {
+			snprintf(err, errsz, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int store_hosts_members(struct store *s, struct store_strv *out, char *err, size_t errsz)
+{
+	const char *argv[2] = { "SMEMBERS", NULL };
+	size_t argl[2] = { 8, 0 };
+	struct buf key;
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&key);
+	if (keys_hosts(&key, s->prefix) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	argv[1] = buf_str(&key);
+	argl[1] = key.len;
+	r = store_hosts_cmd(s, "SMEMBERS", 2, argv, argl, err, errsz);
+	if (!r || store_hosts_array(r, out, "SMEMBERS", err, errsz) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_host_get_all(struct store *s, const char *name, struct store_strv *out, char *err,
+		       size_t errsz)
+{
+	const char *argv[2] = { "HGETALL", NULL };
+	size_t argl[2] = { 7, 0 };
+	struct buf key;
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&key);
+	if (store_hosts_key(&key, keys_host, s->prefix, name, err, errsz) < 0)
+		goto out;
+	argv[1] = buf_str(&key);
+	argl[1] = key.len;
+	r = store_hosts_cmd(s, "HGETALL", 2, argv, argl, err, errsz);
+	if (!r || store_hosts_array(r, out, "HGETALL", err, errsz) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_hosts_fields(struct store *s, const struct store_strv *names, const char *const *fields,
+		       size_t nfields, struct store_strv *out, char *err, size_t errsz)
+{
+	const char *argv[2 + 16];
+	size_t argl[2 + 16];
+	struct buf key;
+	redisReply *r = NULL;
+	size_t i, j, sent = 0;
+	int ret = -1;
+
+	buf_init(&key);
+	if (nfields > 16) {
+		snprintf(err, errsz, "too many fields");
+		goto out;
+	}
+	if (store_reconnect(s, err, errsz) < 0)
+		goto out;
+	argv[0] = "HMGET";
+	argl[0] = 5;
+	for (j = 0; j < nfields; j++) {
+		argv[2 + j] = fields[j];
+		argl[2 + j] = strlen(fields[j]);
+	}
+	/* Pipelined: one round trip for every host of a listing or a scrape. */
+	for (i = 0; i < names->n; i++, sent++) {
+		if (store_hosts_key(&key, keys_host, s->prefix, names->v[i], err, errsz) < 0)
+			goto drain;
+		argv[1] = buf_str(&key);
+		argl[1] = key.len;
+		redisAppendCommandArgv(s->rc, (int)(2 + nfields), argv, argl);
+	}
+	for (i = 0; i < sent; i++) {
+		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
+			r = NULL;
+		if (!store_hosts_reply_ok(s, r, "HMGET", err, errsz) ||
+		    store_hosts_array(r, out, "HMGET", err, errsz) < 0 || r->elements != nfields) {
+			store_hosts_drop(s);
+			goto out;
+		}
+		freeReplyObject(r);
+		r = NULL;
+	}
+	ret = 0;
+	goto out;
+drain:
+	store_hosts_drop(s);
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_host_del_field(struct store *s, const char *name, const char *field, char *err,
+			 size_t errsz)
+{
+	const char *argv[3] = { "HDEL", NULL, field };
+	size_t argl[3] = { 4, 0, strlen(field) };
+	struct buf key;
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&key);
+	if (store_hosts_key(&key, keys_host, s->prefix, name, err, errsz) < 0)
+		goto out;
+	argv[1] = buf_str(&key);
+	argl[1] = key.len;
+	r = store_hosts_cmd(s, "HDEL", 3, argv, argl, err, errsz);
+	if (!r)
+		goto out;
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_due_set(struct store *s, const char *name, long long at, char *err, size_t errsz)
+{
+	const char *argv[4] = { "ZADD", NULL, NULL, name };
+	size_t argl[4] = { 4, 0, 0, strlen(name) };
+	struct buf key;
+	char score[32];
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&key);
+	if (keys_due(&key, s->prefix) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	snprintf(score, sizeof(score), "%lld", at);
+	argv[1] = buf_str(&key);
+	argl[1] = key.len;
+	argv[2] = score;
+	argl[2] = strlen(score);
+	r = store_hosts_cmd(s, "ZADD", 4, argv, argl, err, errsz);
+	if (!r)
+		goto out;
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_due_remove(struct store *s, const char *name, char *err, size_t errsz)
+{
+	const char *argv[3] = { "ZREM", NULL, name };
+	size_t argl[3] = { 4, 0, strlen(name) };
+	struct buf key;
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&key);
+	if (keys_due(&key, s->prefix) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	argv[1] = buf_str(&key);
+	argl[1] = key.len;
+	r = store_hosts_cmd(s, "ZREM", 3, argv, argl, err, errsz);
+	if (!r)
+		goto out;
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_due_get(struct store *s, const char *name, long long *at, char *err, size_t errsz)
+{
+	const char *argv[3] = { "ZSCORE", NULL, name };
+	size_t argl[3] = { 6, 0, strlen(name) };
+	struct buf key;
+	redisReply *r = NULL;
+	char *end;
+	double d;
+	int ret = -1;
+
+	buf_init(&key);
+	if (keys_due(&key, s->prefix) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	argv[1] = buf_str(&key);
+	argl[1] = key.len;
+	r = store_hosts_cmd(s, "ZSCORE", 3, argv, argl, err, errsz);
+	if (!r)
+		goto out;
+	if (r->type == REDIS_REPLY_NIL) {
+		ret = 0;
+		goto out;
+	}
+	if (r->type != REDIS_REPLY_STRING) {
+		snprintf(err, errsz, "redis ZSCORE: unexpected reply type %d", r->type);
+		goto out;
+	}
+	d = strtod(r->str, &end);
+	if (end == r->str || *end || d < -1e15 || d > 1e15) {
+		snprintf(err, errsz, "redis ZSCORE %s: '%s' is not a time", name, r->str);
+		goto out;
+	}
+	*at = (long long)d;
+	ret = 1;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_due_range(struct store *s, long long now, size_t limit, struct store_strv *out,
+		    char *err, size_t errsz)
+{
+	struct buf key;
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&key);
+	if (keys_due(&key, s->prefix) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	if (store_reconnect(s, err, errsz) < 0)
+		goto out;
+	r = redisCommand(s->rc, "ZRANGEBYSCORE %b -inf %lld LIMIT 0 %zu", key.data, key.len, now,
+			 limit);
+	if (!store_hosts_reply_ok(s, r, "ZRANGEBYSCORE", err, errsz) ||
+	    store_hosts_array(r, out, "ZRANGEBYSCORE", err, errsz) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_lock_acquire(struct store *s, const char *name, const char *owner, long long ttl_ms,
+		       char *err, size_t errsz)
+{
+	struct buf key;
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&key);
+	if (store_hosts_key(&key, keys_lock, s->prefix, name, err, errsz) < 0)
+		goto out;
+	if (store_reconnect(s, err, errsz) < 0)
+		goto out;
+	r = redisCommand(s->rc, "SET %b %s NX PX %lld", key.data, key.len, owner, ttl_ms);
+	if (!store_hosts_reply_ok(s, r, "SET NX PX", err, errsz))
+		goto out;
+	ret = r->type == REDIS_REPLY_STATUS ? 1 : 0; /* +OK, or nil when held */
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+/*
+ * WATCH lock:<name>, check that it holds <owner>, then PEXPIRE it by <ttl_ms> (<is_extend>) or
+ * DEL it in MULTI/EXEC. 1 done, 0 not the owner or changed under us, -1 error. Leaves no WATCH
+ * behind.
+ */
+static int store_lock_guarded(struct store *s, const char *name, const char *owner,
+			      int is_extend, long long ttl_ms, char *err, size_t errsz)
+{
+	struct buf key;
+	redisReply *r = NULL;
+	int ret = -1, watching = 0;
+
+	buf_init(&key);
+	if (store_hosts_key(&key, keys_lock, s->prefix, name, err, errsz) < 0)
+		goto out;
+	if (store_reconnect(s, err, errsz) < 0)
+		goto out;
+	r = redisCommand(s->rc, "WATCH %b", key.data, key.len);
+	if (!store_hosts_reply_ok(s, r, "WATCH", err, errsz))
+		goto out;
+	watching = 1;
+	freeReplyObject(r);
+	r = redisCommand(s->rc, "GET %b", key.data, key.len);
+	if (!store_hosts_reply_ok(s, r, "GET lock", err, errsz))
+		goto out;
+	if (r->type != REDIS_REPLY_STRING || strcmp(r->str, owner) != 0 ||
+	    strlen(owner) != r->len) {
+		ret = 0;
+		goto out;
+	}
+	freeReplyObject(r);
+	redisAppendCommand(s->rc, "MULTI");
+	if (is_extend)
+		redisAppendCommand(s->rc, "PEXPIRE %b %lld", key.data, key.len, ttl_ms);
+	else
+		redisAppendCommand(s->rc, "DEL %b", key.data, key.len);
+	redisAppendCommand(s->rc, "EXEC");
+	watching = 0; /* EXEC unwatches, whatever happens */
+	for (int i = 0; i < 3; i++) {
+		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
+			r = NULL;
+		if (!store_hosts_reply_ok(s, r, "MULTI/EXEC lock", err, errsz)) {
+			store_hosts_drop(s);
+			goto out;
+		}
+		if (i < 2) {
+			freeReplyObject(r);
+			r = NULL;
+		}
+	}
+	/* nil EXEC: the key changed (expired and re-taken) between GET and EXEC. */
+	ret = r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+			      r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 1
+		      ? 1
+		      : 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	if (watching && s->rc && !s->rc->err) {
+		r = redisCommand(s->rc, "UNWATCH");
+		if (r)
+			freeReplyObject(r);
+	}
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_lock_extend(struct store *s, const char *name, const char *owner, long long ttl_ms,
+		      char *err, size_t errsz)
+{
+	return store_lock_guarded(s, name, owner, 1, ttl_ms, err, errsz);
+}
+
+int store_lock_release(struct store *s, const char *name, const char *owner, char *err,
+		       size_t errsz)
+{
+	return store_lock_guarded(s, name, owner, 0, 0, err, errsz);
+}
+
+int store_host_purge(struct store *s, const char *name, const char *owner, char *err,
+		     size_t errsz)
+{
+	struct buf lock, host, ecdsa, rsa, due, hosts, events, msg;
+	redisReply *r = NULL;
+	int ret = -1, watching = 0, own = 0, n, i;
+
+	buf_init(&lock);
+	buf_init(&host);
+	buf_init(&ecdsa);
+	buf_init(&rsa);
+	buf_init(&due);
+	buf_init(&hosts);
+	buf_init(&events);
+	buf_init(&msg);
+	if (keys_lock(&lock, s->prefix, name) < 0 || keys_host(&host, s->prefix, name) < 0 ||
+	    keys_cert(&ecdsa, s->prefix, name, KEYS_TYPE_ECDSA) < 0 ||
+	    keys_cert(&rsa, s->prefix, name, KEYS_TYPE_RSA) < 0 || keys_due(&due, s->prefix) < 0 ||
+	    keys_hosts(&hosts, s->prefix) < 0 || keys_events(&events, s->prefix) < 0 ||
+	    buf_printf(&msg, "del %s", name) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	if (store_reconnect(s, err, errsz) < 0)
+		goto out;
+	r = redisCommand(s->rc, "WATCH %b", lock.data, lock.len);
+	if (!store_hosts_reply_ok(s, r, "WATCH", err, errsz))
+		goto out;
+	watching = 1;
+	freeReplyObject(r);
+	r = redisCommand(s->rc, "GET %b", lock.data, lock.len);
+	if (!store_hosts_reply_ok(s, r, "GET lock", err, errsz))
+		goto out;
+	if (r->type == REDIS_REPLY_STRING) {
+		own = owner && strlen(owner) == r->len && !strcmp(owner, r->str);
+		if (!own) {
+			ret = 0;
+			goto out;
+		}
+	}
+	freeReplyObject(r);
+	r = NULL;
+	redisAppendCommand(s->rc, "MULTI");
+	redisAppendCommand(s->rc, "DEL %b %b %b", host.data, host.len, ecdsa.data, ecdsa.len,
+			   rsa.data, rsa.len);
+	redisAppendCommand(s->rc, "ZREM %b %s", due.data, due.len, name);
+	redisAppendCommand(s->rc, "SREM %b %s", hosts.data, hosts.len, name);
+	redisAppendCommand(s->rc, "PUBLISH %b %b", events.data, events.len, msg.data, msg.len);
+	n = 6;
+	if (own) {
+		redisAppendCommand(s->rc, "DEL %b", lock.data, lock.len);
+		n++;
+	}
+	redisAppendCommand(s->rc, "EXEC");
+	watching = 0;
+	for (i = 0; i < n; i++) {
+		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
+			r = NULL;
+		if (!store_hosts_reply_ok(s, r, "MULTI DEL ZREM SREM PUBLISH EXEC", err, errsz)) {
+			store_hosts_drop(s);
+			goto out;
+		}
+		if (i < n - 1) {
+			freeReplyObject(r);
+			r = NULL;
+		}
+	}
+	/* nil: an issuer took the lock between our GET and EXEC; nothing was removed. */
+	ret = r->type == REDIS_REPLY_ARRAY ? 1 : 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	if (watching && s->rc && !s->rc->err) {
+		r = redisCommand(s->rc, "UNWATCH");
+		if (r)
+			freeReplyObject(r);
+	}
+	buf_deinit(&lock);
+	buf_deinit(&host);
+	buf_deinit(&ecdsa);
+	buf_deinit(&rsa);
+	buf_deinit(&due);
+	buf_deinit(&hosts);
+	buf_deinit(&events);
+	buf_deinit(&msg);
+	return ret;
+}
+
+int store_ping(struct store *s, char *err, size_t errsz)
+{
+	redisReply *r = NULL;
+	int ret = -1;
+
+	if (store_reconnect(s, err, errsz) < 0)
+		goto out;
+	r = redisCommand(s->rc, "PING");
+	if (!store_hosts_reply_ok(s, r, "PING", err, errsz))
+		goto out;
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	return ret;
+}
+
 /* ---- issuer ---- */
 
 /* Forget a connection that failed mid-command (timeout): the next command reconnects instead
