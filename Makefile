@@ -38,6 +38,7 @@ SUPPORT_SRCS := $(wildcard tests/unit/support/*.c)
 UNIT_SRCS    := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRCS   := $(wildcard tests/bench/bench_*.c)
+TOOL_SRCS    := $(wildcard tests/tools/*.c)
 
 # Objects live under $(BUILD)/obj so that build/spoa-agent and build/cert-pusher can be the
 # binaries (an object directory of the same name made the link fail).
@@ -54,10 +55,11 @@ PUSHER_BIN := $(BUILD)/cert-pusher
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 REPLAY_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/replay/%,$(FUZZ_SRCS))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
 
 .PHONY: all deps test unit integration replay bench fuzz format format-check run clean help
 
-all: $(AGENT_BIN) $(PUSHER_BIN)
+all: $(AGENT_BIN) $(PUSHER_BIN) $(TOOL_BINS)
 
 help:
 	@echo "all           build spoa-agent and cert-pusher (build/)"
@@ -107,6 +109,11 @@ $(BUILD)/replay/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay_ma
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBS_ALL)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# Test tools (scripted protocol clients) used by the integration scenarios.
+$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBS_ALL)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Redis outages seen through HAProxy: Redis stopped -> 503 (the agent answers "unavailable" at
+# once, well within HAProxy's processing timeout) and 200 again once Redis is back; Redis
+# frozen by DEBUG SLEEP with requests in flight -> 503 from the agent's own deadline, the
+# agent survives and serves again; SIGTERM while a lookup is in flight -> the request is still
+# answered and the agent exits 0. Durations are printed, not asserted.
+set -eu
+. "$(dirname "$0")/../lib/common.sh"
+
+t_start_redis "" --enable-debug-command local
+t_start_agent --threads 2 --timeout 300ms
+t_start_haproxy
+t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
+
+TOKEN=outage_token-1
+rcli SET "spoacme:chal:$TOKEN" "$TOKEN.thumb" >/dev/null
+URL="http://127.0.0.1:$HTTP_PORT/.well-known/acme-challenge/$TOKEN"
+# status: prints "CODE SECONDS" for one request (curl gives up after 5 s)
+status() { curl -sS --max-time 5 -o "$T_DIR/body" -w '%{http_code} %{time_total}\n' "$URL" || true; }
+ms() { awk -v s="$1" 'BEGIN { printf "%d", s * 1000 }'; }
+
+read -r code t <<<"$(status)"
+assert_eq "before the outage" 200 "$code"
+
+# --- Redis stopped
+t_stop_pid "$REDIS_PID"
+for i in 1 2 3 4 5; do
+	read -r code t <<<"$(status)"
+	assert_eq "Redis down, request $i" 503 "$code"
+	t_log "Redis down: 503 in $(ms "$t") ms"
+done
+kill -0 "$AGENT_PID" || fail "agent died with Redis"
+down=$(t_agent_metric 'spoacme_agent_requests_total{result="unavailable"}')
+[ "$down" -ge 5 ] || fail "expected >= 5 'unavailable' answers, metrics say $down"
+assert_eq "redis_connected while down" 0 "$(t_agent_metric spoacme_agent_redis_connected)"
+
+# --- Redis back on the same port (empty: store the token again)
+t_start_redis "$REDIS_PORT" --enable-debug-command local
+rcli SET "spoacme:chal:$TOKEN" "$TOKEN.thumb" >/dev/null
+ok=0
+for ((i = 0; i < 100; i++)); do
+	read -r code t <<<"$(status)"
+	[ "$code" = 200 ] && { ok=1; break; }
+	sleep 0.1
+done
+[ $ok = 1 ] || fail "no 200 within 10 s of Redis coming back (last status $code)"
+t_log "recovered after Redis restart in ~$((i * 100)) ms"
+printf '%s' "$TOKEN.thumb" | cmp -s - "$T_DIR/body" || fail "body after recovery differs"
+for ((i = 0; i < 50; i++)); do
+	[ "$(t_agent_metric spoacme_agent_redis_connected)" = 2 ] && break
+	sleep 0.1
+done
+assert_eq "both workers reconnected" 2 "$(t_agent_metric spoacme_agent_redis_connected)"
+
+# --- Redis frozen with requests in flight
+timeouts_before=$(t_agent_metric 'spoacme_agent_requests_total{result="timeout"}')
+rcli DEBUG SLEEP 2 >/dev/null &
+sleeper=$!
+sleep 0.2
+pids=()
+for i in 1 2 3 4 5 6; do
+	(status >"$T_DIR/frozen.$i") &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+for i in 1 2 3 4 5 6; do
+	read -r code t <"$T_DIR/frozen.$i"
+	assert_eq "Redis frozen, request $i" 503 "$code"
+	t_log "Redis frozen: 503 in $(ms "$t") ms"
+done
+wait "$sleeper" || true
+timeouts_after=$(t_agent_metric 'spoacme_agent_requests_total{result="timeout"}')
+[ $((timeouts_after - timeouts_before)) -ge 6 ] ||
+	fail "expected >= 6 agent timeouts, got $((timeouts_after - timeouts_before))"
+kill -0 "$AGENT_PID" || fail "agent died while Redis was frozen"
+# the late replies were dropped safely and the connection is still usable
+read -r code t <<<"$(status)"
+assert_eq "after the freeze" 200 "$code"
+printf '%s' "$TOKEN.thumb" | cmp -s - "$T_DIR/body" || fail "body after the freeze differs"
+
+# --- SIGTERM with a lookup in flight: answered, then exit 0
+rcli DEBUG SLEEP 1 >/dev/null &
+sleeper=$!
+sleep 0.2
+(status >"$T_DIR/draining") &
+req=$!
+sleep 0.1
+kill -TERM "$AGENT_PID"
+rc=0
+wait "$AGENT_PID" || rc=$?
+assert_eq "agent exit status after SIGTERM" 0 "$rc"
+wait "$req"
+read -r code t <"$T_DIR/draining"
+assert_eq "request in flight during SIGTERM" 503 "$code"
+wait "$sleeper" || true
+grep -q 'exited cleanly' "$T_DIR/agent.log" || fail "agent did not log a clean exit"
+
+t_log "PASS 11_agent_redis_outage"
