@@ -553,6 +553,15 @@ static void issuer_problem_type(const char *e, char *out, size_t outsz)
 		snprintf(out, outsz, "%.*s", (int)n, e);
 }
 
+/* Add "<type>: <why>" to the result's error, after any earlier key type's ("; "-separated). */
+static void issuer_result_error(struct issuer_result *res, const char *type, const char *why)
+{
+	size_t used = strlen(res->error);
+
+	snprintf(res->error + used, sizeof(res->error) - used, "%s%s: %s", used ? "; " : "", type,
+	         why);
+}
+
 static void issuer_result_init(struct issuer_result *res)
 {
 	memset(res, 0, sizeof(*res));
@@ -585,42 +594,39 @@ int issuer_issue_host(struct issuer_worker *w, const char *name, const volatile 
 		if (!(w->is->key_types & (1u << alg)))
 			continue;
 		if (stop && *stop) {
-			snprintf(res->error, sizeof(res->error), "stopped before %s",
-			         issuer_type_names[alg]);
+			issuer_result_error(res, issuer_type_names[alg], "stopped before ordering");
 			failed = 1;
 			break;
 		}
 		jws_key_free(key);
 		key = jws_key_generate((enum jws_alg)alg);
 		if (!key) {
-			snprintf(res->error, sizeof(res->error), "%s: cannot generate a key",
-			         issuer_type_names[alg]);
+			issuer_result_error(res, issuer_type_names[alg], "cannot generate a key");
 			failed = 1;
 			continue;
 		}
 		if (acme_order(w->acme, name, key, &ops, &ores) < 0) {
 			log_err("issuer: name=%s type=%s failed: %s", name, issuer_type_names[alg],
 			        ores.error);
-			snprintf(res->error, sizeof(res->error), "%s: %s", issuer_type_names[alg],
-			         ores.error);
-			issuer_problem_type(ores.error, res->problem_type,
-			                    sizeof(res->problem_type));
+			issuer_result_error(res, issuer_type_names[alg], ores.error);
+			if (!res->problem_type[0])
+				issuer_problem_type(ores.error, res->problem_type,
+				                    sizeof(res->problem_type));
 			if (ores.retry_after > res->retry_after)
 				res->retry_after = ores.retry_after;
 			failed = 1;
 			continue;
 		}
 		if (issuer_leaf_info(&ores.chain, serial, sizeof(serial), &nb, &na) < 0) {
-			snprintf(res->error, sizeof(res->error),
-			         "%s: the certificate does not parse", issuer_type_names[alg]);
+			issuer_result_error(res, issuer_type_names[alg],
+			                    "the certificate does not parse");
 			failed = 1;
 			continue;
 		}
 		if (issuer_store_cert(w, name, (enum jws_alg)alg, &ores.chain, key, err,
 		                      sizeof(err)) < 0) {
 			log_err("issuer: name=%s type=%s: %s", name, issuer_type_names[alg], err);
-			snprintf(res->error, sizeof(res->error), "%s: %s", issuer_type_names[alg],
-			         err);
+			issuer_result_error(res, issuer_type_names[alg], err);
 			failed = 1;
 			continue;
 		}

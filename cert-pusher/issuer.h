@@ -31,7 +31,7 @@ struct issuer_result {
 	char serial_ecdsa[ISSUER_SERIAL_MAX]; /* uppercase hex; "" when not issued */
 	char serial_rsa[ISSUER_SERIAL_MAX];
 	char problem_type[64];         /* failure: ACME error type without its URN, or "" */
-	char error[ACME_ERR_MAX + 16]; /* failure: "<type>: type: detail" or our own reason */
+	char error[ACME_ERR_MAX + 16]; /* failure: "<type>: type: detail[; <type>: ...]" */
 	long long retry_after;         /* failure: the CA's Retry-After in seconds, or -1 */
 };
 

@@ -95,3 +95,81 @@ t_cts_add_a() {
 	curl -sf -X POST -d "{\"host\":\"$1\",\"addresses\":[\"$2\"]}" "$CTS_MGMT/add-a" >/dev/null ||
 		fail "challtestsrv add-a $1 $2 failed"
 }
+
+# t_keyring: a fresh key ring (mode 0600) in $T_DIR/keyring; sets KEYRING.
+t_keyring() {
+	KEYRING=$T_DIR/keyring
+	(umask 077 && printf 'test1 %s\n' "$(openssl rand -base64 32)" >"$KEYRING")
+}
+
+# t_pusher_issue [args...]: cert-pusher issue against Pebble with REDIS_PORT and KEYRING;
+# stdout to $T_DIR/issue.out, stderr appended to $T_DIR/pusher.log. Returns its exit status.
+t_pusher_issue() {
+	"${PUSHER:-$BIN/cert-pusher}" --redis "127.0.0.1:$REDIS_PORT" --keyring "$KEYRING" issue \
+		--directory "$PEBBLE_DIR_URL" --ca-bundle "$PEBBLE_CA" "$@" \
+		>"$T_DIR/issue.out" 2>>"$T_DIR/pusher.log"
+}
+
+# t_check_stored_cert NAME TYPE ROOT: open cert:NAME:TYPE with the test key ring (plaintext
+# only inside $T_DIR, deleted before returning) and check: the chain verifies against ROOT, the
+# leaf's SAN is exactly DNS:NAME, the key type, the key matches the leaf, and the serial is the
+# one in host:NAME serial_TYPE. Prints the serial.
+t_check_stored_cert() {
+	local name=$1 type=$2 root=$3 d=$T_DIR/open.$1.$2 serial want
+	mkdir -p "$d"
+	rcli --raw GET "spoacme:cert:$name:$type" | head -c -1 >"$d/blob"
+	[ -s "$d/blob" ] || fail "no blob at spoacme:cert:$name:$type"
+	grep -q "BEGIN" "$d/blob" && fail "cert:$name:$type holds PEM text in clear"
+	"$BIN/tools/blob_open" "$KEYRING" "spoacme:cert:$name:$type" <"$d/blob" >"$d/pt.pem" ||
+		fail "blob_open cert:$name:$type"
+	# a blob copied under another key name does not open (the key name is in the AAD)
+	"$BIN/tools/blob_open" "$KEYRING" "spoacme:cert:$name:other" <"$d/blob" >/dev/null \
+		2>&1 && fail "cert:$name:$type opened under another key name"
+	awk '/BEGIN CERTIFICATE/ { n++ } n == 1 && !done { print } /END CERTIFICATE/ && n == 1 { done = 1 }' \
+		"$d/pt.pem" >"$d/leaf.pem"
+	awk '/BEGIN CERTIFICATE/ { n++ } n >= 2 && /BEGIN CERTIFICATE/,/END CERTIFICATE/ { print }' \
+		"$d/pt.pem" >"$d/chain.pem"
+	sed -n '/BEGIN PRIVATE KEY/,/END PRIVATE KEY/p' "$d/pt.pem" >"$d/key.pem"
+	[ -s "$d/key.pem" ] || fail "cert:$name:$type: no PKCS#8 private key in the blob"
+	[ -s "$d/chain.pem" ] || fail "cert:$name:$type: no intermediate after the leaf"
+	openssl verify -CAfile "$root" -untrusted "$d/chain.pem" "$d/leaf.pem" >"$d/verify" 2>&1 ||
+		fail "cert:$name:$type does not verify: $(cat "$d/verify")"
+	assert_eq "SAN of $name/$type" "DNS:$name" \
+		"$(openssl x509 -in "$d/leaf.pem" -noout -ext subjectAltName | tail -n +2 | tr -d ' ')"
+	if [ "$type" = ecdsa ]; then
+		openssl x509 -in "$d/leaf.pem" -noout -text | grep -q 'ASN1 OID: prime256v1' ||
+			fail "$name/$type: leaf key is not P-256"
+	else
+		openssl x509 -in "$d/leaf.pem" -noout -text | grep -q 'Public-Key: (2048 bit)' ||
+			fail "$name/$type: leaf key is not RSA 2048"
+	fi
+	cmp -s <(openssl pkey -in "$d/key.pem" -pubout) <(openssl x509 -in "$d/leaf.pem" -noout -pubkey) ||
+		fail "$name/$type: private key does not match the leaf"
+	serial=$(openssl x509 -in "$d/leaf.pem" -noout -serial | cut -d= -f2)
+	want=$(rcli HGET "spoacme:host:$name" "serial_$type")
+	assert_eq "serial of $name/$type in host:$name" "$serial" "$want"
+	rm -rf "$d"
+	echo "$serial"
+}
+
+# t_assert_no_plaintext_keys: dump every value in Redis; none may hold "PRIVATE KEY".
+t_assert_no_plaintext_keys() {
+	local k t
+	: >"$T_DIR/dump"
+	while IFS= read -r k; do
+		t=$(rcli TYPE "$k")
+		case "$t" in
+		string) rcli --raw GET "$k" ;;
+		hash) rcli --raw HGETALL "$k" ;;
+		set) rcli --raw SMEMBERS "$k" ;;
+		zset) rcli --raw ZRANGE "$k" 0 -1 WITHSCORES ;;
+		list) rcli --raw LRANGE "$k" 0 -1 ;;
+		*) fail "unexpected Redis type $t for $k" ;;
+		esac >>"$T_DIR/dump"
+	done < <(rcli --scan)
+	[ -s "$T_DIR/dump" ] || fail "Redis dump is empty"
+	if grep -a -q "PRIVATE KEY" "$T_DIR/dump"; then
+		fail "a private key is stored in clear in Redis"
+	fi
+	rm -f "$T_DIR/dump"
+}
