@@ -815,10 +815,29 @@ enum haproxy_rt_status haproxy_rt_del_crtlist(struct haproxy_rt *rt, const char 
 	struct buf reply;
 	char cmd[HAPROXY_RT_NAME_MAX + 4200];
 	int n;
+	const char *p;
+	unsigned tries, dup;
 
-	if (!line)
-		return rt_simple(rt, HAPROXY_RT_CMD_DEL_CRTLIST, "del ssl crt-list", list, name,
-		                 NULL, NULL, 0, err, errsz);
+	if (!line) {
+		/* Several entries: HAProxy lists their line numbers "(1, 2)"; delete by number
+		 * until one entry is left, then by name. */
+		for (tries = 0; tries < 64; tries++) {
+			st = rt_simple(rt, HAPROXY_RT_CMD_DEL_CRTLIST, "del ssl crt-list", list,
+			               name, NULL, NULL, 0, err, errsz);
+			if (st != HAPROXY_RT_DUPLICATE)
+				return st;
+			p = strstr(err, "(");
+			dup = 0;
+			while (p && *++p >= '0' && *p <= '9' && dup < 100000000)
+				dup = dup * 10 + (unsigned)(*p - '0');
+			if (!dup)
+				return st;
+			st = haproxy_rt_del_crtlist(rt, list, name, dup, err, errsz);
+			if (st != HAPROXY_RT_OK)
+				return st;
+		}
+		return HAPROXY_RT_DUPLICATE;
+	}
 	/* "NAME:LINE" picks one of several entries; our names never hold ':' themselves. */
 	buf_init(&reply);
 	if (!haproxy_rt_name_valid(name) || !haproxy_rt_path_valid(list)) {

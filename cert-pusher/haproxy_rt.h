@@ -163,7 +163,7 @@ enum haproxy_rt_status haproxy_rt_del_cert(struct haproxy_rt *rt, const char *na
                                            size_t errsz);
 enum haproxy_rt_status haproxy_rt_add_crtlist(struct haproxy_rt *rt, const char *list,
                                               const char *name, char *err, size_t errsz);
-/* <line> > 0 deletes "NAME:<line>" (needed when the name is in several entries). */
+/* <line> > 0 deletes the entry "NAME:<line>"; 0 deletes every entry of <name>. */
 enum haproxy_rt_status haproxy_rt_del_crtlist(struct haproxy_rt *rt, const char *list,
                                               const char *name, unsigned line, char *err,
                                               size_t errsz);

@@ -42,6 +42,10 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "role", 1, "ROLES     run: issuer,loader (default both)" },
 	{ "haproxy-socket", 1, "PATH      HAProxy runtime API socket (level admin)" },
 	{ "crt-list", 1, "PATH      crt-list as haproxy.cfg names it" },
+	{ "reconcile-interval", 1, "DURATION  loader: full reconcile period (default 30s)" },
+	{ "haproxy-bufsize", 1, "BYTES     loader: HAProxy's tune.bufsize (default 16384)" },
+	{ "cert-file", 1, "FILE      import: certificate chain, leaf first (PEM)" },
+	{ "key-file", 1, "FILE      import: private key (PEM, mode 0600)" },
 	{ "api", 1, "ADDR      HTTP API listen address" },
 	{ "api-token-file", 1, "FILE      API bearer token (mode 0600)" },
 	{ "preview-domain", 1, "DOMAIN    give each new host a preview name <random>.DOMAIN" },
@@ -66,6 +70,7 @@ struct pusher_cmd {
 static const struct pusher_cmd pusher_cmds[] = {
 	{ "issue", issuer_cmd_issue, "NAME...   obtain ECDSA and RSA certificates now" },
 	{ "run", run_cmd_run, "          the daemon: --role issuer,loader" },
+	{ "import", import_cmd_import, "NAME      seal --cert-file + --key-file into Redis" },
 	{ "add", hosts_cmd_add, "NAME...   manage hostnames (certificates follow)" },
 	{ "rm", hosts_cmd_rm, "NAME...   stop managing hostnames; edges drop them" },
 	{ "ls", hosts_cmd_ls, "          list managed hostnames" },

@@ -10,7 +10,7 @@
 #include "cert-pusher/conf.h"
 
 struct pusher {
-	struct conf *conf; /* owned by main */
+	struct conf *conf;  /* owned by main */
 	const char *prefix; /* Redis key prefix, validated; default "spoacme:" */
 	int check_only;     /* --check: validate the configuration and exit */
 };
@@ -19,7 +19,8 @@ struct pusher {
  * Returns the process exit status (0 success, 1 failure, 2 usage). */
 typedef int pusher_cmd_fn(struct pusher *p, int argc, char **argv);
 
-pusher_cmd_fn issuer_cmd_issue; /* issuer.c: issue NAME... */
-pusher_cmd_fn run_cmd_run;      /* run.c: the daemon (--role issuer,loader) */
+pusher_cmd_fn issuer_cmd_issue;  /* issuer.c: issue NAME... */
+pusher_cmd_fn run_cmd_run;       /* run.c: the daemon (--role issuer,loader) */
+pusher_cmd_fn import_cmd_import; /* import.c: import NAME --cert-file F --key-file F */
 
 #endif

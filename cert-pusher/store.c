@@ -7,6 +7,9 @@
 #include "cert-pusher/store.h"
 
 #include <hiredis.h>
+#include <async.h>
+#include <adapters/libevent.h>
+#include <event2/event.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 #include "common/buf.h"
 #include "common/file.h"
 #include "common/keys.h"
+#include "common/log.h"
 #include "common/parse.h"
 
 /* ---- connection ---- */
@@ -1106,3 +1110,264 @@ out:
 }
 
 /* ---- loader ---- */
+
+/* One MULTI/EXEC of <n> argv commands; every queued reply and EXEC's must succeed. */
+static int store_loader_multi(struct store *s, int n, int *argc, const char ***argv, size_t **argl,
+                              char *err, size_t errsz)
+{
+	redisReply *r = NULL;
+	int i, ret = -1, sent = 0;
+
+	if (store_reconnect(s, err, errsz) < 0)
+		goto out;
+	if (redisAppendCommand(s->rc, "MULTI") != REDIS_OK)
+		goto io;
+	sent++;
+	for (i = 0; i < n; i++, sent++)
+		if (redisAppendCommandArgv(s->rc, argc[i], argv[i], argl[i]) != REDIS_OK)
+			goto io;
+	if (redisAppendCommand(s->rc, "EXEC") != REDIS_OK)
+		goto io;
+	sent++;
+	for (i = 0; i < sent; i++) {
+		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK || !r)
+			goto io;
+		if (r->type == REDIS_REPLY_ERROR ||
+		    (i == sent - 1 && r->type != REDIS_REPLY_ARRAY)) {
+			snprintf(err, errsz, "redis MULTI/EXEC: %s",
+			         r->type == REDIS_REPLY_ERROR ? r->str : "transaction aborted");
+			freeReplyObject(r);
+			r = NULL;
+			/* Read what is left so the connection stays in step. */
+			for (i++; i < sent; i++) {
+				if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
+					goto io;
+				freeReplyObject(r);
+				r = NULL;
+			}
+			goto out;
+		}
+		freeReplyObject(r);
+		r = NULL;
+	}
+	ret = 0;
+	goto out;
+io:
+	snprintf(err, errsz, "redis %s: %s", s->addr, s->rc->errstr[0] ? s->rc->errstr : "error");
+	redisFree(s->rc);
+	s->rc = NULL;
+out:
+	if (r)
+		freeReplyObject(r);
+	return ret;
+}
+
+int store_cert_import(struct store *s, const char *name, const char *type, const struct buf *blob,
+                      char *err, size_t errsz)
+{
+	struct buf key, hosts, chan, msg;
+	const char *a0[3], *a1[3], *a2[3], **argv[3] = { a0, a1, a2 };
+	size_t l0[3], l1[3], l2[3], *argl[3] = { l0, l1, l2 };
+	int argc[3] = { 3, 3, 3 }, ret = -1;
+
+	buf_init(&key);
+	buf_init(&hosts);
+	buf_init(&chan);
+	buf_init(&msg);
+	if (keys_cert(&key, s->prefix, name, type) < 0 || keys_hosts(&hosts, s->prefix) < 0 ||
+	    keys_events(&chan, s->prefix) < 0 || buf_printf(&msg, "cert %s", name) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	a0[0] = "SET", l0[0] = 3;
+	a0[1] = buf_str(&key), l0[1] = key.len;
+	a0[2] = (const char *)blob->data, l0[2] = blob->len;
+	a1[0] = "SADD", l1[0] = 4;
+	a1[1] = buf_str(&hosts), l1[1] = hosts.len;
+	a1[2] = name, l1[2] = strlen(name);
+	a2[0] = "PUBLISH", l2[0] = 7;
+	a2[1] = buf_str(&chan), l2[1] = chan.len;
+	a2[2] = buf_str(&msg), l2[2] = msg.len;
+	ret = store_loader_multi(s, 3, argc, argv, argl, err, errsz);
+out:
+	buf_deinit(&key);
+	buf_deinit(&hosts);
+	buf_deinit(&chan);
+	buf_deinit(&msg);
+	return ret;
+}
+
+/* The events subscription: hiredis async on the daemon's libevent base. hiredis owns and frees
+ * the async context after the connect-failure and disconnect callbacks. */
+struct store_sub {
+	struct event_base *base;
+	struct event *retry;   /* reconnect timer */
+	redisAsyncContext *ac; /* NULL while disconnected */
+	struct endpoint ep;
+	char *addr, *user, *password, *channel;
+	store_sub_fn *cb;
+	void *arg;
+	int stopping;
+};
+
+static void store_sub_connect(struct store_sub *sub);
+
+static void store_sub_schedule(struct store_sub *sub)
+{
+	struct timeval tv = { .tv_sec = 1 };
+
+	sub->ac = NULL;
+	if (!sub->stopping)
+		evtimer_add(sub->retry, &tv);
+}
+
+static void store_sub_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	store_sub_connect(arg);
+}
+
+static void store_sub_on_message(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct store_sub *sub = privdata;
+	redisReply *r = reply, **e;
+
+	(void)ac;
+	if (!r || sub->stopping)
+		return;
+	if (r->type == REDIS_REPLY_ERROR) {
+		log_err("redis %s: SUBSCRIBE %s: %s", sub->addr, sub->channel, r->str);
+		return;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+		return;
+	e = r->element;
+	if (e[0]->type != REDIS_REPLY_STRING)
+		return;
+	if (!strcmp(e[0]->str, "subscribe")) {
+		log_info("redis %s: subscribed to %s", sub->addr, sub->channel);
+		sub->cb(sub->arg, NULL, 0);
+	} else if (!strcmp(e[0]->str, "message") && e[2]->type == REDIS_REPLY_STRING) {
+		sub->cb(sub->arg, e[2]->str, e[2]->len);
+	}
+}
+
+static void store_sub_on_auth(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct store_sub *sub = privdata;
+	redisReply *r = reply;
+
+	(void)ac;
+	if (r && r->type == REDIS_REPLY_ERROR)
+		log_err("redis %s: AUTH for the events subscription failed: %s", sub->addr, r->str);
+}
+
+static void store_sub_on_connect(const redisAsyncContext *ac, int status)
+{
+	struct store_sub *sub = ac->data;
+
+	if (status != REDIS_OK) {
+		log_warn("redis %s: events subscription: %s; retrying in 1s", sub->addr,
+		         ac->errstr);
+		store_sub_schedule(sub);
+	}
+}
+
+static void store_sub_on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct store_sub *sub = ac->data;
+
+	if (sub->stopping)
+		return;
+	log_warn("redis %s: events subscription lost (%s); resubscribing in 1s", sub->addr,
+	         status == REDIS_OK ? "closed" : ac->errstr);
+	store_sub_schedule(sub);
+}
+
+static void store_sub_connect(struct store_sub *sub)
+{
+	redisAsyncContext *ac;
+
+	ac = sub->ep.is_unix ? redisAsyncConnectUnix(sub->ep.path)
+	                     : redisAsyncConnect(sub->ep.host, sub->ep.port);
+	if (!ac || ac->err) {
+		log_warn("redis %s: events subscription: %s; retrying in 1s", sub->addr,
+		         ac ? ac->errstr : "out of memory");
+		if (ac)
+			redisAsyncFree(ac);
+		store_sub_schedule(sub);
+		return;
+	}
+	ac->data = sub;
+	if (redisLibeventAttach(ac, sub->base) != REDIS_OK) {
+		redisAsyncFree(ac);
+		store_sub_schedule(sub);
+		return;
+	}
+	sub->ac = ac;
+	redisAsyncSetConnectCallback(ac, store_sub_on_connect);
+	redisAsyncSetDisconnectCallback(ac, store_sub_on_disconnect);
+	if (sub->password) {
+		if (sub->user)
+			redisAsyncCommand(ac, store_sub_on_auth, sub, "AUTH %s %s", sub->user,
+			                  sub->password);
+		else
+			redisAsyncCommand(ac, store_sub_on_auth, sub, "AUTH %s", sub->password);
+	}
+	redisAsyncCommand(ac, store_sub_on_message, sub, "SUBSCRIBE %s", sub->channel);
+}
+
+void store_sub_free(struct store_sub *sub)
+{
+	if (!sub)
+		return;
+	sub->stopping = 1;
+	if (sub->ac)
+		redisAsyncFree(sub->ac);
+	if (sub->retry)
+		event_free(sub->retry);
+	free(sub->addr);
+	free(sub->user);
+	if (sub->password) {
+		OPENSSL_cleanse(sub->password, strlen(sub->password));
+		free(sub->password);
+	}
+	free(sub->channel);
+	free(sub);
+}
+
+struct store_sub *store_sub_new(struct event_base *base, const struct store *s, store_sub_fn *cb,
+                                void *arg, char *err, size_t errsz)
+{
+	struct store_sub *sub = calloc(1, sizeof(*sub));
+	struct buf chan;
+	const char *why;
+
+	buf_init(&chan);
+	if (!sub)
+		goto oom;
+	sub->base = base;
+	sub->cb = cb;
+	sub->arg = arg;
+	if (keys_events(&chan, s->prefix) < 0 || !(sub->channel = strdup(buf_str(&chan))) ||
+	    !(sub->addr = strdup(s->addr)) || (s->user && !(sub->user = strdup(s->user))) ||
+	    (s->password && !(sub->password = strdup(s->password))))
+		goto oom;
+	if (parse_endpoint(s->addr, &sub->ep, &why) < 0) {
+		snprintf(err, errsz, "--redis: '%s': %s", s->addr, why);
+		goto fail;
+	}
+	sub->retry = evtimer_new(base, store_sub_retry_cb, sub);
+	if (!sub->retry)
+		goto oom;
+	store_sub_connect(sub);
+	buf_deinit(&chan);
+	return sub;
+oom:
+	snprintf(err, errsz, "out of memory");
+fail:
+	buf_deinit(&chan);
+	store_sub_free(sub);
+	return NULL;
+}

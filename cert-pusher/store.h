@@ -140,4 +140,26 @@ int store_issue_begin(struct store *s, const char *name, char *err, size_t errsz
 /* PUBLISH events "cert <name>" (the loaders reload it). 0 or -1 with <err>. */
 int store_publish_cert(struct store *s, const char *name, char *err, size_t errsz);
 
+/* ---- loader: imports and the events subscription (loader.c, import.c) ---- */
+/* The loader reads with store_hosts_members(), store_host_exists() and store_blob_fetch(). */
+
+/* SET cert:<name>:<type> <blob>, SADD hosts <name> and PUBLISH events "cert <name>" in one
+ * MULTI (an operator's import of an existing certificate). 0 or -1 with <err>. */
+int store_cert_import(struct store *s, const char *name, const char *type, const struct buf *blob,
+                      char *err, size_t errsz);
+
+struct event_base;
+struct store_sub;
+
+/* Called with each message of the events channel, and with <msg> NULL after every
+ * (re)subscription: messages published while unsubscribed are lost, so reconcile then. */
+typedef void store_sub_fn(void *arg, const char *msg, size_t len);
+
+/* Subscribe to <prefix>events on <base> with hiredis async, with the address and credentials
+ * of <s> (copied); reconnects and resubscribes every second while Redis is away. NULL with
+ * <err> on bad options or OOM (an unreachable Redis is retried, not an error). */
+struct store_sub *store_sub_new(struct event_base *base, const struct store *s, store_sub_fn *cb,
+                                void *arg, char *err, size_t errsz);
+void store_sub_free(struct store_sub *sub);
+
 #endif

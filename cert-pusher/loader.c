@@ -1,0 +1,630 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The loader: Redis (hosts set + sealed blobs) -> HAProxy (ssl certs + crt-list entries) over
+ * the runtime API, without a reload and without a key on disk. One certificate at a time goes
+ * through new -> set -> commit -> verify -> add, since HAProxy 2.6 has one global transaction
+ * (a `set` while another certificate's transaction is open writes into that one) and 3.2+
+ * refuses a second one. A cache of what was pushed (blob digest, serial) per name avoids
+ * churn; it is dropped when HAProxy restarts (`show info` Pid/Uptime_sec), since HAProxy then
+ * forgets every runtime certificate. What to push is decided here; how to talk to HAProxy is
+ * haproxy_rt.c's, how to read Redis store.c's, how to open blobs blob.c's.
+ */
+#include "cert-pusher/loader.h"
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cert-pusher/blob.h"
+#include "cert-pusher/haproxy_rt.h"
+#include "cert-pusher/pem.h"
+#include "cert-pusher/store.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/names.h"
+#include "common/parse.h"
+
+#define LOADER_BUCKETS       4096
+#define LOADER_TICK_MS       1000  /* `show info` poll: restart detection */
+#define LOADER_RETRY_MS      5000  /* after a failed reconcile */
+#define LOADER_RT_TIMEOUT_MS 10000 /* per runtime API command */
+#define LOADER_BLOB_MAX      (256 * 1024)
+
+/* What we know HAProxy holds under a name we pushed. */
+struct loader_entry {
+	char *name;
+	uint8_t digest[32]; /* SHA-256 of the blob it came from */
+	char serial[PEM_SERIAL_MAX + 1];
+	struct loader_entry *next;
+};
+
+struct loader {
+	struct pusher *p;
+	struct event_base *base;
+	struct store *store;
+	struct store_sub *sub;
+	struct blob_keyring *kr;
+	struct haproxy_rt rt;
+	int rt_ready;
+	char *crt_list;
+	uint64_t interval_ms;
+	struct event *tick;
+	uint64_t hp_pid, hp_uptime;
+	int hp_known;
+	int64_t next_full_ms;
+	struct loader_entry *cache[LOADER_BUCKETS];
+};
+
+static int64_t loader_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- cache ---- */
+
+static size_t loader_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h % LOADER_BUCKETS;
+}
+
+static struct loader_entry *loader_cache_get(struct loader *l, const char *name)
+{
+	struct loader_entry *e;
+
+	for (e = l->cache[loader_hash(name)]; e; e = e->next)
+		if (!strcmp(e->name, name))
+			return e;
+	return NULL;
+}
+
+static void loader_cache_del(struct loader *l, const char *name)
+{
+	struct loader_entry **pe, *e;
+
+	for (pe = &l->cache[loader_hash(name)]; (e = *pe); pe = &e->next) {
+		if (!strcmp(e->name, name)) {
+			*pe = e->next;
+			free(e->name);
+			free(e);
+			return;
+		}
+	}
+}
+
+static void loader_cache_put(struct loader *l, const char *name, const uint8_t digest[32],
+                             const char *serial)
+{
+	struct loader_entry *e = loader_cache_get(l, name);
+	size_t h;
+
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e || !(e->name = strdup(name))) {
+			free(e);
+			return; /* no cache entry: the next reconcile looks at HAProxy again */
+		}
+		h = loader_hash(name);
+		e->next = l->cache[h];
+		l->cache[h] = e;
+	}
+	memcpy(e->digest, digest, 32);
+	snprintf(e->serial, sizeof(e->serial), "%s", serial);
+}
+
+static void loader_cache_clear(struct loader *l)
+{
+	struct loader_entry *e, *next;
+	size_t i;
+
+	for (i = 0; i < LOADER_BUCKETS; i++) {
+		for (e = l->cache[i]; e; e = next) {
+			next = e->next;
+			free(e->name);
+			free(e);
+		}
+		l->cache[i] = NULL;
+	}
+}
+
+/* ---- HAProxy operations ---- */
+
+/* Remove every crt-list entry of <name>, then the certificate. 0 or -1. */
+static int loader_remove(struct loader *l, const char *name)
+{
+	enum haproxy_rt_status st;
+	char err[512];
+
+	st = haproxy_rt_del_crtlist(&l->rt, l->crt_list, name, 0, err, sizeof(err));
+	if (st != HAPROXY_RT_OK && st != HAPROXY_RT_NOT_FOUND) {
+		log_err("loader: remove name=%s: %s", name, err);
+		return -1;
+	}
+	st = haproxy_rt_del_cert(&l->rt, name, err, sizeof(err));
+	if (st != HAPROXY_RT_OK && st != HAPROXY_RT_NOT_FOUND) {
+		log_err("loader: remove name=%s: %s", name, err);
+		return -1;
+	}
+	loader_cache_del(l, name);
+	log_info("loader: removed name=%s", name);
+	return 0;
+}
+
+/* set + commit of <pem> on <name>, one transaction, checking that the transaction HAProxy
+ * names is ours. 0 or -1. */
+static int loader_set_commit(struct loader *l, const char *name, const struct buf *pem)
+{
+	enum haproxy_rt_status st;
+	char other[HAPROXY_RT_NAME_MAX + 1], err[512], err2[512];
+	int attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		st = haproxy_rt_set_cert(&l->rt, name, pem, other, sizeof(other), err, sizeof(err));
+		if (st == HAPROXY_RT_OK)
+			break;
+		if ((st == HAPROXY_RT_WRONG_TXN || st == HAPROXY_RT_BUSY) && other[0]) {
+			/* 2.6: our PEM went into <other>'s transaction; it must never be
+			 * committed there. 3.2+: <other>'s transaction blocks ours. */
+			log_warn("loader: name=%s: %s; aborting the transaction of %s", name, err,
+			         other);
+			if (haproxy_rt_abort_cert(&l->rt, other, err2, sizeof(err2)) !=
+			    HAPROXY_RT_OK)
+				log_err("loader: abort %s: %s", other, err2);
+			continue;
+		}
+		log_err("loader: set name=%s: %s", name, err);
+		return -1;
+	}
+	if (st != HAPROXY_RT_OK) {
+		log_err("loader: set name=%s: %s", name, err);
+		return -1;
+	}
+	st = haproxy_rt_commit_cert(&l->rt, name, err, sizeof(err));
+	if (st != HAPROXY_RT_OK) {
+		log_err("loader: commit name=%s: %s", name, err);
+		if (haproxy_rt_abort_cert(&l->rt, name, err2, sizeof(err2)) != HAPROXY_RT_OK)
+			log_warn("loader: abort %s: %s", name, err2);
+		return -1;
+	}
+	return 0;
+}
+
+/* Bring HAProxy's <name> to <blob>, sealed under Redis key <rkey> (NULL: <name> must not exist).
+ * <certs> and <entries> are HAProxy's lists when known (full reconcile), NULL otherwise. 0 or -1.
+ */
+static int loader_sync_name(struct loader *l, const char *name, const char *rkey,
+                            enum pem_key_type type, const struct buf *blob,
+                            const struct haproxy_rt_names *certs,
+                            const struct haproxy_rt_names *entries)
+{
+	struct haproxy_rt_cert_info hi;
+	struct loader_entry *ce;
+	struct pem_info info;
+	struct buf pt, pem;
+	enum haproxy_rt_status st;
+	uint8_t digest[32];
+	const char *why = NULL;
+	char err[512];
+	size_t nent;
+	int ret = -1, pushed = 0;
+
+	buf_init(&pt);
+	buf_init(&pem);
+	if (!blob) {
+		if (certs && !haproxy_rt_names_count(certs, name) &&
+		    !(entries && haproxy_rt_names_count(entries, name))) {
+			ret = 0;
+			goto out;
+		}
+		if (!certs) {
+			st = haproxy_rt_show_cert(&l->rt, name, &hi, err, sizeof(err));
+			if (st == HAPROXY_RT_NOT_FOUND) {
+				loader_cache_del(l, name);
+				ret = 0;
+				goto out;
+			}
+			if (st != HAPROXY_RT_OK) {
+				log_err("loader: name=%s: %s", name, err);
+				goto out;
+			}
+		}
+		ret = loader_remove(l, name);
+		goto out;
+	}
+	if (EVP_Digest(blob->data, blob->len, digest, NULL, EVP_sha256(), NULL) != 1)
+		goto out;
+	ce = loader_cache_get(l, name);
+	nent = entries ? haproxy_rt_names_count(entries, name) : 1;
+	if (ce && !memcmp(ce->digest, digest, 32) &&
+	    (!certs || haproxy_rt_names_count(certs, name)) && nent == 1) {
+		ret = 0; /* unchanged since we pushed it */
+		goto out;
+	}
+	if (blob_open(l->kr, rkey, blob->data, blob->len, &pt, &why) < 0) {
+		log_err("loader: name=%s key=%s: cannot open the blob: %s", name, rkey, why);
+		goto out;
+	}
+	if (pem_sanitize(pt.data, pt.len, l->rt.bufsize - HAPROXY_RT_BUF_MARGIN - 64 - strlen(name),
+	                 &pem, &info, err, sizeof(err)) < 0) {
+		log_err("loader: name=%s key=%s: refusing the certificate: %s", name, rkey, err);
+		goto out;
+	}
+	buf_wipe(&pt);
+	if (info.key_type != type) {
+		log_err("loader: name=%s: the blob holds a %s key", name,
+		        pem_key_type_names[info.key_type]);
+		goto out;
+	}
+	st = haproxy_rt_show_cert(&l->rt, name, &hi, err, sizeof(err));
+	if (st == HAPROXY_RT_NOT_FOUND) {
+		st = haproxy_rt_new_cert(&l->rt, name, err, sizeof(err));
+		if (st != HAPROXY_RT_OK && st != HAPROXY_RT_EXISTS) {
+			log_err("loader: new name=%s: %s", name, err);
+			goto out;
+		}
+		memset(&hi, 0, sizeof(hi));
+	} else if (st != HAPROXY_RT_OK) {
+		log_err("loader: name=%s: %s", name, err);
+		goto out;
+	}
+	if (strcmp(hi.serial, info.serial) || strcmp(hi.sha1, info.sha1)) {
+		if (loader_set_commit(l, name, &pem) < 0)
+			goto out;
+		pushed = 1;
+		/* Verify: what HAProxy now serves under <name> must be what we pushed. */
+		st = haproxy_rt_show_cert(&l->rt, name, &hi, err, sizeof(err));
+		if (st != HAPROXY_RT_OK || strcmp(hi.serial, info.serial) ||
+		    strcmp(hi.sha1, info.sha1)) {
+			log_err("loader: name=%s: after commit HAProxy shows serial '%s', expected "
+			        "'%s'%s%s",
+			        name, hi.serial, info.serial, st != HAPROXY_RT_OK ? ": " : "",
+			        st != HAPROXY_RT_OK ? err : "");
+			goto out;
+		}
+	}
+	if (entries && nent > 1) {
+		st = haproxy_rt_del_crtlist(&l->rt, l->crt_list, name, 0, err, sizeof(err));
+		if (st != HAPROXY_RT_OK) {
+			log_err("loader: name=%s: %s", name, err);
+			goto out;
+		}
+		nent = 0;
+	}
+	/* "Used": referenced by a crt-list entry or a bind line. */
+	if ((entries && nent == 0) || (!entries && strcmp(hi.status, "Used"))) {
+		st = haproxy_rt_add_crtlist(&l->rt, l->crt_list, name, err, sizeof(err));
+		if (st != HAPROXY_RT_OK) {
+			log_err("loader: name=%s: %s", name, err);
+			goto out;
+		}
+	}
+	loader_cache_put(l, name, digest, info.serial);
+	if (pushed)
+		log_info("loader: loaded name=%s serial=%s not_after=%lld certs=%d", name,
+		         info.serial, (long long)info.not_after, info.ncerts);
+	ret = 0;
+out:
+	buf_wipe(&pt);
+	buf_wipe(&pem);
+	return ret;
+}
+
+/* Sync both key types of <host>; <in_hosts> says whether it is managed. */
+static int loader_sync_host_lists(struct loader *l, const char *host, int in_hosts,
+                                  const struct haproxy_rt_names *certs,
+                                  const struct haproxy_rt_names *entries)
+{
+	struct buf key, blob, name;
+	char err[512];
+	int t, r, ret = 0;
+
+	buf_init(&key);
+	buf_init(&blob);
+	buf_init(&name);
+	for (t = 0; t < PEM_KEY_COUNT; t++) {
+		buf_reset(&key);
+		buf_reset(&blob);
+		buf_reset(&name);
+		if (keys_cert(&key, l->p->prefix, host, pem_key_type_names[t]) < 0 ||
+		    buf_printf(&name, "%s.%s", host, pem_key_type_names[t]) < 0) {
+			ret = -1;
+			continue;
+		}
+		r = in_hosts ? store_blob_fetch(l->store, buf_str(&key), &blob, err, sizeof(err))
+		             : 0;
+		if (r < 0) {
+			log_err("loader: %s", err);
+			ret = -1;
+			continue;
+		}
+		if (r > 0 && blob.len > LOADER_BLOB_MAX) {
+			log_err("loader: %s: blob of %zu bytes is larger than %d", buf_str(&key),
+			        blob.len, LOADER_BLOB_MAX);
+			ret = -1;
+			continue;
+		}
+		if (loader_sync_name(l, buf_str(&name), buf_str(&key), (enum pem_key_type)t,
+		                     r > 0 ? &blob : NULL, certs, entries) < 0)
+			ret = -1;
+	}
+	buf_deinit(&key);
+	buf_deinit(&blob);
+	buf_deinit(&name);
+	return ret;
+}
+
+int loader_sync_host(struct loader *l, const char *host)
+{
+	const char *why;
+	char err[512];
+	int in;
+
+	if (!names_hostname_valid(host, &why)) {
+		log_warn("loader: ignoring event for '%.64s': %s", host, why);
+		return -1;
+	}
+	in = store_host_exists(l->store, host, err, sizeof(err));
+	if (in < 0) {
+		log_err("loader: %s", err);
+		return -1;
+	}
+	return loader_sync_host_lists(l, host, in, NULL, NULL);
+}
+
+/* `show info`: 1 when HAProxy (re)started since we last looked (cache dropped), 0 when it is
+ * the same process, -1 when it does not answer. */
+static int loader_check_haproxy(struct loader *l)
+{
+	uint64_t pid = 0, up = 0;
+	char err[512];
+	int ret = 0;
+
+	if (haproxy_rt_show_info(&l->rt, &pid, &up, err, sizeof(err)) != HAPROXY_RT_OK) {
+		if (l->rt_ready)
+			log_err("loader: HAProxy: %s", err);
+		l->rt_ready = 0;
+		return -1;
+	}
+	if (!l->hp_known || pid != l->hp_pid || up < l->hp_uptime) {
+		if (l->hp_known)
+			log_notice("loader: HAProxy restarted (pid %llu -> %llu, uptime %llus); "
+			           "loading every certificate again",
+			           (unsigned long long)l->hp_pid, (unsigned long long)pid,
+			           (unsigned long long)up);
+		loader_cache_clear(l);
+		ret = 1;
+	}
+	if (!l->rt_ready)
+		log_info("loader: HAProxy pid=%llu uptime=%llus", (unsigned long long)pid,
+		         (unsigned long long)up);
+	l->rt_ready = 1;
+	l->hp_known = 1;
+	l->hp_pid = pid;
+	l->hp_uptime = up;
+	return ret;
+}
+
+static int loader_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int loader_reconcile(struct loader *l)
+{
+	struct haproxy_rt_names certs, txns, entries;
+	struct store_strv hosts = { 0 };
+	char err[512], host[NAMES_HOSTNAME_MAX + 1], *hp;
+	const char *why;
+	size_t i, hl, nok = 0;
+	int64_t start = loader_now_ms();
+	int ret = -1, failed = 0;
+
+	haproxy_rt_names_init(&certs);
+	haproxy_rt_names_init(&txns);
+	haproxy_rt_names_init(&entries);
+	if (loader_check_haproxy(l) < 0)
+		goto out;
+	if (haproxy_rt_show_certs(&l->rt, &certs, &txns, err, sizeof(err)) != HAPROXY_RT_OK) {
+		log_err("loader: %s", err);
+		goto out;
+	}
+	/* A transaction left open (by a crashed loader, or an operator's for longer than a
+	 * reconcile interval) would swallow our next `set` on 2.6. */
+	for (i = 0; i < txns.n; i++) {
+		log_warn("loader: aborting the stale transaction of %s", txns.v[i]);
+		if (haproxy_rt_abort_cert(&l->rt, txns.v[i], err, sizeof(err)) != HAPROXY_RT_OK)
+			log_err("loader: %s", err);
+	}
+	if (haproxy_rt_show_crtlist(&l->rt, l->crt_list, &entries, err, sizeof(err)) !=
+	    HAPROXY_RT_OK) {
+		log_err("loader: --crt-list '%s' is not a crt-list of HAProxy's configuration: %s",
+		        l->crt_list, err);
+		goto out;
+	}
+	if (store_hosts_members(l->store, &hosts, err, sizeof(err)) < 0) {
+		log_err("loader: %s", err);
+		goto out;
+	}
+	qsort(hosts.v, hosts.n, sizeof(*hosts.v), loader_cmp_str);
+	for (i = 0; i < hosts.n; i++) {
+		if (!names_hostname_valid(hosts.v[i], &why)) {
+			log_warn("loader: skipping host '%.64s' of the hosts set: %s", hosts.v[i],
+			         why);
+			continue;
+		}
+		if (loader_sync_host_lists(l, hosts.v[i], 1, &certs, &entries) < 0)
+			failed++;
+		else
+			nok++;
+	}
+	/* Managed names HAProxy holds for hosts Redis no longer has. */
+	for (i = 0; i < certs.n + entries.n; i++) {
+		const char *name = i < certs.n ? certs.v[i] : entries.v[i - certs.n];
+
+		if (!haproxy_rt_name_managed(name, &hl, NULL))
+			continue;
+		memcpy(host, name, hl);
+		host[hl] = 0;
+		hp = host;
+		if (bsearch(&hp, hosts.v, hosts.n, sizeof(*hosts.v), loader_cmp_str))
+			continue;
+		if (i >= certs.n && haproxy_rt_names_count(&certs, name))
+			continue; /* removed with its certificate above */
+		if (loader_remove(l, name) < 0)
+			failed++;
+	}
+	log_info("loader: reconciled hosts=%zu failed=%d ms=%lld", nok, failed,
+	         (long long)(loader_now_ms() - start));
+	ret = failed ? -1 : 0;
+out:
+	l->next_full_ms = loader_now_ms() + (ret == 0 ? (int64_t)l->interval_ms : LOADER_RETRY_MS);
+	store_strv_deinit(&hosts);
+	haproxy_rt_names_deinit(&certs);
+	haproxy_rt_names_deinit(&txns);
+	haproxy_rt_names_deinit(&entries);
+	return ret;
+}
+
+/* ---- event loop glue ---- */
+
+static void loader_on_event(void *arg, const char *msg, size_t len)
+{
+	struct loader *l = arg;
+	char host[NAMES_HOSTNAME_MAX + 1];
+	size_t off;
+
+	if (!msg) {
+		/* (Re)subscribed: whatever was published meanwhile is lost. */
+		loader_reconcile(l);
+		return;
+	}
+	if (len > 5 && !memcmp(msg, "cert ", 5))
+		off = 5;
+	else if (len > 4 && !memcmp(msg, "del ", 4))
+		off = 4;
+	else {
+		log_warn("loader: ignoring event '%.*s'", (int)(len > 64 ? 64 : len), msg);
+		return;
+	}
+	if (len - off > NAMES_HOSTNAME_MAX || memchr(msg + off, 0, len - off)) {
+		log_warn("loader: ignoring event with a bad hostname");
+		return;
+	}
+	memcpy(host, msg + off, len - off);
+	host[len - off] = 0;
+	log_debug("loader: event '%.*s'", (int)len, msg);
+	if (loader_sync_host(l, host) < 0)
+		l->next_full_ms = loader_now_ms() + LOADER_RETRY_MS; /* retry soon */
+}
+
+static void loader_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct loader *l = arg;
+	int r;
+
+	(void)fd;
+	(void)what;
+	r = loader_check_haproxy(l);
+	if (r == 1 || (r == 0 && loader_now_ms() >= l->next_full_ms))
+		loader_reconcile(l);
+}
+
+void loader_stop(struct loader *l)
+{
+	if (!l)
+		return;
+	if (l->tick)
+		event_free(l->tick);
+	store_sub_free(l->sub);
+	store_close(l->store);
+	blob_keyring_free(l->kr);
+	haproxy_rt_deinit(&l->rt);
+	loader_cache_clear(l);
+	free(l->crt_list);
+	free(l);
+}
+
+struct loader *loader_start(struct event_base *base, struct pusher *p, char *err, size_t errsz)
+{
+	const char *sock = conf_get(p->conf, "haproxy-socket");
+	const char *list = conf_get(p->conf, "crt-list");
+	const char *ring = conf_get(p->conf, "keyring");
+	const char *iv = conf_get_def(p->conf, "reconcile-interval", "30s");
+	const char *bs = conf_get(p->conf, "haproxy-bufsize");
+	struct timeval tick = { .tv_sec = LOADER_TICK_MS / 1000 };
+	struct loader *l = calloc(1, sizeof(*l));
+	uint64_t bufsize = HAPROXY_RT_BUFSIZE_DEFAULT;
+
+	if (!l) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	l->p = p;
+	l->base = base;
+	l->rt.fd = -1;
+	if (!sock || !list || !ring) {
+		snprintf(err, errsz, "role loader needs %s",
+		         !sock   ? "--haproxy-socket PATH"
+		         : !list ? "--crt-list PATH"
+		                 : "--keyring FILE");
+		goto fail;
+	}
+	if (!haproxy_rt_path_valid(list)) {
+		snprintf(err, errsz,
+		         "--crt-list: '%s' is not usable in a runtime API command (no spaces, ';', "
+		         "'\\', '#' or quotes)",
+		         list);
+		goto fail;
+	}
+	if (parse_duration_ms(iv, 1000, 1000, 24ull * 3600 * 1000, &l->interval_ms) < 0) {
+		snprintf(err, errsz, "--reconcile-interval: '%s' is not a duration of 1s..24h", iv);
+		goto fail;
+	}
+	if (bs && parse_u64(bs, 4096, 1 << 30, &bufsize) < 0) {
+		snprintf(err, errsz,
+		         "--haproxy-bufsize: '%s': expected HAProxy's tune.bufsize, "
+		         "4096..1073741824",
+		         bs);
+		goto fail;
+	}
+	if (haproxy_rt_init(&l->rt, sock, (size_t)bufsize, LOADER_RT_TIMEOUT_MS, err, errsz) < 0)
+		goto fail;
+	l->crt_list = strdup(list);
+	if (!l->crt_list) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	l->kr = blob_keyring_load(ring, err, errsz);
+	if (!l->kr)
+		goto fail;
+	if (p->check_only)
+		return l;
+	l->store = store_open(p->conf, p->prefix, err, errsz);
+	if (!l->store)
+		goto fail;
+	l->tick = event_new(base, -1, EV_PERSIST, loader_on_tick, l);
+	if (!l->tick || event_add(l->tick, &tick) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	log_info("loader: socket=%s crt-list=%s reconcile-interval=%llums bufsize=%llu", sock, list,
+	         (unsigned long long)l->interval_ms, (unsigned long long)bufsize);
+	loader_reconcile(l);
+	l->sub = store_sub_new(base, l->store, loader_on_event, l, err, errsz);
+	if (!l->sub)
+		goto fail;
+	return l;
+fail:
+	loader_stop(l);
+	return NULL;
+}

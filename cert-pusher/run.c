@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `cert-pusher run`: the daemon. One libevent loop hosts the roles named by --role (default
+ * every role this build has); each role is a start/stop pair in run_roles[] that arms its own
+ * events on the loop. This file owns the process concerns: signals (SIGTERM/SIGINT stop the
+ * loop, the roles are stopped in reverse order), sd_notify READY/STOPPING, --check. Roles do
+ * their own work: loader.c (Redis -> HAProxy); the issuer role is added by issuer code.
+ */
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cert-pusher/loader.h"
+#include "cert-pusher/pusher.h"
+#include "cert-pusher/scheduler.h"
+#include "common/log.h"
+#include "common/sdnotify.h"
+
+/* A role: <start> arms its events on <base> and returns its state (NULL with <err>);
+ * <stop> releases it. A NULL <start> means the role is not part of this build. */
+struct run_role {
+	const char *name;
+	void *(*start)(struct event_base *base, struct pusher *p, char *err, size_t errsz);
+	void (*stop)(void *state);
+};
+
+static void *run_loader_start(struct event_base *base, struct pusher *p, char *err, size_t errsz)
+{
+	return loader_start(base, p, err, errsz);
+}
+
+static void run_loader_stop(void *state)
+{
+	loader_stop(state);
+}
+
+static const struct run_role run_roles[] = {
+	{ "issuer", scheduler_run_start, scheduler_run_stop }, /* scheduler.c (+ the API) */
+	{ "loader", run_loader_start, run_loader_stop },
+};
+#define RUN_NROLES (sizeof(run_roles) / sizeof(run_roles[0]))
+
+static void run_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	log_info("run: signal %d: stopping", (int)sig);
+	event_base_loopbreak(arg);
+}
+
+/* Parse --role into <want> (one flag per run_roles entry). 0 or -1 with a logged error. */
+static int run_parse_roles(const char *roles, int want[RUN_NROLES])
+{
+	const char *p = roles, *e;
+	size_t i, len;
+	int any = 0;
+
+	while (*p) {
+		e = p + strcspn(p, ",");
+		len = (size_t)(e - p);
+		for (i = 0; i < RUN_NROLES; i++)
+			if (strlen(run_roles[i].name) == len && !strncmp(p, run_roles[i].name, len))
+				break;
+		if (i == RUN_NROLES) {
+			log_err("--role: unknown role '%.*s'; expected issuer, loader or both, "
+			        "comma-separated",
+			        (int)len, p);
+			return -1;
+		}
+		if (!run_roles[i].start) {
+			log_err("--role: role '%s' is not available in this build",
+			        run_roles[i].name);
+			return -1;
+		}
+		want[i] = 1;
+		any = 1;
+		p = *e ? e + 1 : e;
+	}
+	if (!any) {
+		log_err("--role: empty; expected issuer, loader or both");
+		return -1;
+	}
+	return 0;
+}
+
+int run_cmd_run(struct pusher *p, int argc, char **argv)
+{
+	struct event_base *base = NULL;
+	struct event *sigterm = NULL, *sigint = NULL;
+	void *state[RUN_NROLES] = { 0 };
+	int want[RUN_NROLES] = { 0 };
+	const char *roles = conf_get(p->conf, "role");
+	char err[512], def[64] = "";
+	size_t i;
+	int ret = 1;
+
+	(void)argv;
+	if (argc > 0) {
+		log_err("run: unexpected argument '%s'", argv[0]);
+		return 2;
+	}
+	if (!roles) {
+		/* Default: every role this build has. */
+		for (i = 0; i < RUN_NROLES; i++)
+			if (run_roles[i].start)
+				snprintf(def + strlen(def), sizeof(def) - strlen(def), "%s%s",
+				         def[0] ? "," : "", run_roles[i].name);
+		roles = def;
+	}
+	if (run_parse_roles(roles, want) < 0)
+		return 2;
+	base = event_base_new();
+	if (!base) {
+		log_err("run: cannot create the event loop");
+		goto out;
+	}
+	for (i = 0; i < RUN_NROLES; i++) {
+		if (!want[i])
+			continue;
+		state[i] = run_roles[i].start(base, p, err, sizeof(err));
+		if (!state[i]) {
+			log_err("run: role %s: %s", run_roles[i].name, err);
+			goto out;
+		}
+	}
+	if (p->check_only) {
+		log_info("run: configuration ok (roles %s)", roles);
+		ret = 0;
+		goto out;
+	}
+	sigterm = evsignal_new(base, SIGTERM, run_on_signal, base);
+	sigint = evsignal_new(base, SIGINT, run_on_signal, base);
+	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 ||
+	    evsignal_add(sigint, NULL) < 0) {
+		log_err("run: cannot install signal handlers");
+		goto out;
+	}
+	sdnotify("READY=1");
+	log_info("run: started roles=%s", roles);
+	if (event_base_dispatch(base) < 0) {
+		log_err("run: event loop failed");
+		goto out;
+	}
+	sdnotify("STOPPING=1");
+	ret = 0;
+out:
+	for (i = RUN_NROLES; i-- > 0;)
+		if (state[i])
+			run_roles[i].stop(state[i]);
+	if (sigterm)
+		event_free(sigterm);
+	if (sigint)
+		event_free(sigint);
+	if (base)
+		event_base_free(base);
+	return ret;
+}

@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: MIT
+# Helpers for the loader's integration tests and benchmark (tests/integration/4x_*.sh,
+# tests/bench/40_loader.sh): a throwaway CA, leaf certificates, imports into Redis, the
+# loader, and what a TLS client sees. Source tests/lib/common.sh first.
+#
+# shellcheck shell=bash
+
+PREFIX=${PREFIX:-spoacme:}
+
+# hp CMD...: one runtime API command on HAProxy's socket.
+hp() { echo "$*" | socat -t 5 - "UNIX-CONNECT:$HAPROXY_SOCK"; }
+
+# mk_keyring: $T_DIR/keyring (mode 0600) with one fresh key.
+mk_keyring() {
+	KEYRING=$T_DIR/keyring
+	(umask 077 && printf 'k1 %s\n' "$(openssl rand -base64 32)" >"$KEYRING")
+}
+
+# mk_ca: $T_DIR/ca.crt and ca.key (ECDSA P-256).
+mk_ca() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+		-subj /CN=spoacme-test-ca -keyout "$T_DIR/ca.key" -out "$T_DIR/ca.crt" 2>/dev/null ||
+		fail "openssl: CA"
+}
+
+# mk_leaf NAME TYPE OUT: OUT.crt (leaf + CA) and OUT.key (mode 0600) for NAME, TYPE ecdsa|rsa.
+mk_leaf() {
+	local name=$1 type=$2 out=$3 newkey
+	if [ "$type" = rsa ]; then newkey=(-newkey rsa:2048); else
+		newkey=(-newkey ec -pkeyopt ec_paramgen_curve:P-256); fi
+	(umask 077 && openssl req -new "${newkey[@]}" -nodes -subj "/CN=$name" \
+		-keyout "$out.key" -out "$out.csr" 2>/dev/null) || fail "openssl: key for $name"
+	printf 'subjectAltName=DNS:%s\n' "$name" >"$out.ext"
+	openssl x509 -req -in "$out.csr" -CA "$T_DIR/ca.crt" -CAkey "$T_DIR/ca.key" \
+		-set_serial "0x$(openssl rand -hex 16)" -days 30 -extfile "$out.ext" \
+		-out "$out.leaf" 2>/dev/null || fail "openssl: certificate for $name"
+	cat "$out.leaf" "$T_DIR/ca.crt" >"$out.crt"
+	rm -f "$out.csr" "$out.ext" "$out.leaf"
+}
+
+# serial_of FILE: the serial of the first certificate in FILE, as HAProxy prints it.
+serial_of() { openssl x509 -in "$1" -noout -serial | sed 's/^serial=//'; }
+
+# pusher ARGS...: cert-pusher against the test Redis and key ring.
+pusher() {
+	"$BIN/cert-pusher" --redis "127.0.0.1:$REDIS_PORT" --keyring "$KEYRING" "$@"
+}
+
+# import NAME OUT: seal OUT.crt + OUT.key into Redis, then delete the key file.
+import() {
+	pusher --cert-file "$2.crt" --key-file "$2.key" import "$1" >>"$T_DIR/import.log" 2>&1 ||
+		{ tail -3 "$T_DIR/import.log" >&2; fail "import $1 failed"; }
+	rm -f "$2.key"
+}
+
+# start_loader [extra args...]: the loader against HAProxy and Redis; sets LOADER_PID.
+start_loader() {
+	t_bg loader "$BIN/cert-pusher" --redis "127.0.0.1:$REDIS_PORT" --keyring "$KEYRING" \
+		-v run --role loader --haproxy-socket "$HAPROXY_SOCK" --crt-list "$T_DIR/crt-list" "$@"
+	LOADER_PID=$T_LAST_PID
+}
+
+# served_serial NAME [rsa]: serial of the certificate HAProxy serves for NAME (SNI); with rsa,
+# as a TLS 1.2 client that only offers an RSA cipher suite.
+served_serial() {
+	local extra=()
+	[ "${2:-}" = rsa ] && extra=(-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256)
+	openssl s_client -connect "127.0.0.1:$HTTPS_PORT" -servername "$1" "${extra[@]}" \
+		</dev/null 2>/dev/null | openssl x509 -noout -serial 2>/dev/null | sed 's/^serial=//'
+}
+
+# wait_serial NAME TYPE SERIAL [SECONDS]: until HAProxy serves SERIAL for NAME.
+wait_serial() {
+	local i got
+	for ((i = 0; i < ${4:-10} * 10; i++)); do
+		got=$(served_serial "$1" "$2")
+		[ "$got" = "$3" ] && return 0
+		sleep 0.1
+	done
+	fail "$1 ($2): expected serial '$3', HAProxy serves '$got'"
+}
+
+# curl_health NAME [rsa]: HTTP status of the health URI over TLS verified with the test CA.
+curl_health() {
+	local extra=()
+	[ "${2:-}" = rsa ] && extra=(--tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256)
+	curl -sS -o /dev/null -w '%{http_code}' --resolve "$1:$HTTPS_PORT:127.0.0.1" \
+		--cacert "$T_DIR/ca.crt" "${extra[@]}" "https://$1:$HTTPS_PORT/spoacme-haproxy-health"
+}
+
+# managed_state: HAProxy's certificate names and crt-list entries, sorted (for comparisons).
+managed_state() {
+	{ hp "show ssl cert"; hp "show ssl crt-list $T_DIR/crt-list"; } | grep -v '^$' | sort
+}
