@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cert-pusher/api.h"
 #include "cert-pusher/hosts.h"
 #include "cert-pusher/http.h"
 #include "cert-pusher/issuer.h"
@@ -424,11 +425,28 @@ static void scheduler_run_job(struct scheduler *sc, void *ctx, const char *ctx_e
 		due = renew;
 		if (sc->ops.renewal_info && *res.cert_id &&
 		    sc->ops.renewal_info(ctx, res.cert_id, &w, &ari_ra) == 1) {
-			renew = ari_choose(&w, now, scheduler_rand());
-			due = ari_next_poll(now, ari_ra);
-			if (due > renew)
-				due = renew;
-			ari = 1;
+			long long t = ari_choose(&w, now, scheduler_rand());
+
+			/* A window that says "renew now" for a certificate we just got would
+			 * loop on orders: fall back to the fraction and look again later. */
+			long long min_gap = (res.not_after - res.not_before) / 10;
+
+			if (min_gap > 3600)
+				min_gap = 3600;
+			if (t < now + min_gap) {
+				log_warn("host=%s ARI window %lld..%lld for a new certificate is "
+				         "too early; using the lifetime fraction",
+				         job->name, w.start, w.end);
+				due = ari_next_poll(now, ari_ra);
+				if (due > renew)
+					due = renew;
+			} else {
+				renew = t;
+				due = ari_next_poll(now, ari_ra);
+				if (due > renew)
+					due = renew;
+				ari = 1;
+			}
 		}
 		pmetrics_renewal_planned(ari);
 		snprintf(nb, sizeof(nb), "%lld", res.not_before);
@@ -924,7 +942,8 @@ static void scheduler_bind_free(void *arg)
 	free(b);
 }
 
-struct scheduler *scheduler_role_start(struct pusher *p, char *err, size_t errsz)
+/* The scheduler bound to issuer.c, started unless --check. NULL with <err>. */
+static struct scheduler *scheduler_issuer_start(struct pusher *p, char *err, size_t errsz)
 {
 	struct scheduler_binding *b = NULL;
 	struct scheduler_opts opts;
@@ -970,11 +989,43 @@ fail:
 	return NULL;
 }
 
-void scheduler_role_stop(struct scheduler *sc)
+struct scheduler_run {
+	struct scheduler *sc;
+	struct api *api;
+};
+
+void scheduler_run_stop(void *state)
 {
-	if (!sc)
+	struct scheduler_run *r = state;
+
+	if (!r)
 		return;
-	log_info("issuer: stopping: %u order(s) running; waiting for them", scheduler_running(sc));
-	scheduler_stop(sc);
-	scheduler_free(sc);
+	api_free(r->api); /* no new requests while the orders drain */
+	if (r->sc && r->sc->nworkers)
+		log_info("issuer: stopping: %u order(s) running; waiting for them",
+		         scheduler_running(r->sc));
+	scheduler_free(r->sc);
+	free(r);
+}
+
+void *scheduler_run_start(struct event_base *base, struct pusher *p, char *err, size_t errsz)
+{
+	struct scheduler_run *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	if (conf_get(p->conf, "api") || conf_get(p->conf, "api-token-file")) {
+		if (p->check_only ? api_check_conf(p->conf, err, errsz) < 0
+		                  : !(r->api = api_new(base, p->conf, p->prefix, err, errsz)))
+			goto fail;
+	}
+	r->sc = scheduler_issuer_start(p, err, errsz);
+	if (!r->sc)
+		goto fail;
+	return r;
+fail:
+	scheduler_run_stop(r);
+	return NULL;
 }

@@ -25,6 +25,8 @@
 #include "cert-pusher/pusher.h"
 #include "cert-pusher/store.h"
 
+struct event_base;
+
 #define SCHEDULER_OWNER_LEN 32 /* hex characters of the random owner id */
 
 /* What one order for a host (every key type) gave. */
@@ -97,13 +99,14 @@ unsigned scheduler_running(struct scheduler *sc);
 /*
  * The issuer role of `run` (run.c's role table): the scheduler bound to issuer.c with the
  * options of <p> (issuer options, plus renew-fraction, max-concurrent-orders, lock-ttl,
- * backoff-min, backoff-max, due-poll). Call before other threads start (libcurl and jansson
- * global initialisation). NULL with <err> naming the option. With p->check_only the
- * configuration is validated and a non-started scheduler returned.
+ * backoff-min, backoff-max, due-poll) and, when "api" or "api-token-file" is set, the HTTP API
+ * on <base>. Call before other threads start (libcurl and jansson global initialisation).
+ * Returns the role's state, or NULL with <err> naming the option. With p->check_only the
+ * configuration is validated and nothing starts.
  */
-struct scheduler *scheduler_role_start(struct pusher *p, char *err, size_t errsz);
-/* SIGTERM: stop taking work, let running orders end, join, free. Accepts NULL. */
-void scheduler_role_stop(struct scheduler *sc);
+void *scheduler_run_start(struct event_base *base, struct pusher *p, char *err, size_t errsz);
+/* SIGTERM: close the API, stop taking work, let running orders end, join, free. */
+void scheduler_run_stop(void *state);
 
 /* ---- arithmetic (pure; exposed for the tests) ---- */
 

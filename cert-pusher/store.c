@@ -245,7 +245,7 @@ static int store_strv_push(struct store_strv *sv, const char *p, size_t len)
 
 /* Whether <r> is a usable reply; otherwise describe the failure of <what> in <err>. */
 static int store_hosts_reply_ok(struct store *s, redisReply *r, const char *what, char *err,
-				size_t errsz)
+                                size_t errsz)
 {
 	if (!r) {
 		snprintf(err, errsz, "redis %s: %s", what, s->rc ? s->rc->errstr : "not connected");
@@ -270,7 +270,7 @@ static void store_hosts_drop(struct store *s)
 
 /* Run one argv command; returns the reply (caller frees) or NULL with <err>. */
 static redisReply *store_hosts_cmd(struct store *s, const char *what, int argc, const char **argv,
-				   const size_t *argl, char *err, size_t errsz)
+                                   const size_t *argl, char *err, size_t errsz)
 {
 	redisReply *r;
 
@@ -287,7 +287,7 @@ static redisReply *store_hosts_cmd(struct store *s, const char *what, int argc, 
 
 /* Append a key built by <fn> for <name> to <key>; 0 or -1 with "out of memory". */
 static int store_hosts_key(struct buf *key, int (*fn)(struct buf *, const char *, const char *),
-			   const char *prefix, const char *name, char *err, size_t errsz)
+                           const char *prefix, const char *name, char *err, size_t errsz)
 {
 	buf_reset(key);
 	if (fn(key, prefix, name) < 0) {
@@ -298,7 +298,7 @@ static int store_hosts_key(struct buf *key, int (*fn)(struct buf *, const char *
 }
 
 int store_host_add(struct store *s, const char *name, const char *const *kv, long long due_at,
-		   char *err, size_t errsz)
+                   char *err, size_t errsz)
 {
 	const char *argv[2 + 2 * 32];
 	size_t argl[2 + 2 * 32];
@@ -408,7 +408,7 @@ out:
 
 /* Append the string elements of array reply <r> to <out> (nil -> ""). 0 or -1. */
 static int store_hosts_array(const redisReply *r, struct store_strv *out, const char *what,
-			     char *err, size_t errsz)
+                             char *err, size_t errsz)
 {
 	size_t i;
 
@@ -425,7 +425,7 @@ static int store_hosts_array(const redisReply *r, struct store_strv *out, const 
 			return -1;
 		}
 		if (store_strv_push(out, e->type == REDIS_REPLY_NIL ? "" : e->str,
-				    e->type == REDIS_REPLY_NIL ? 0 : e->len) < 0) {
+		                    e->type == REDIS_REPLY_NIL ? 0 : e->len) < 0) {
 			snprintf(err, errsz, "out of memory");
 			return -1;
 		}
@@ -460,7 +460,7 @@ out:
 }
 
 int store_host_get_all(struct store *s, const char *name, struct store_strv *out, char *err,
-		       size_t errsz)
+                       size_t errsz)
 {
 	const char *argv[2] = { "HGETALL", NULL };
 	size_t argl[2] = { 7, 0 };
@@ -485,7 +485,7 @@ out:
 }
 
 int store_hosts_fields(struct store *s, const struct store_strv *names, const char *const *fields,
-		       size_t nfields, struct store_strv *out, char *err, size_t errsz)
+                       size_t nfields, struct store_strv *out, char *err, size_t errsz)
 {
 	const char *argv[2 + 16];
 	size_t argl[2 + 16];
@@ -538,7 +538,7 @@ out:
 }
 
 int store_host_del_field(struct store *s, const char *name, const char *field, char *err,
-			 size_t errsz)
+                         size_t errsz)
 {
 	const char *argv[3] = { "HDEL", NULL, field };
 	size_t argl[3] = { 4, 0, strlen(field) };
@@ -660,8 +660,8 @@ out:
 	return ret;
 }
 
-int store_due_range(struct store *s, long long now, size_t limit, struct store_strv *out,
-		    char *err, size_t errsz)
+int store_due_range(struct store *s, long long now, size_t limit, struct store_strv *out, char *err,
+                    size_t errsz)
 {
 	struct buf key;
 	redisReply *r = NULL;
@@ -674,8 +674,9 @@ int store_due_range(struct store *s, long long now, size_t limit, struct store_s
 	}
 	if (store_reconnect(s, err, errsz) < 0)
 		goto out;
-	r = redisCommand(s->rc, "ZRANGEBYSCORE %b -inf %lld LIMIT 0 %zu", key.data, key.len, now,
-			 limit);
+	/* hiredis 0.14's format knows %lld but not %zu */
+	r = redisCommand(s->rc, "ZRANGEBYSCORE %b -inf %lld LIMIT 0 %lld", key.data, key.len, now,
+	                 (long long)limit);
 	if (!store_hosts_reply_ok(s, r, "ZRANGEBYSCORE", err, errsz) ||
 	    store_hosts_array(r, out, "ZRANGEBYSCORE", err, errsz) < 0)
 		goto out;
@@ -688,7 +689,7 @@ out:
 }
 
 int store_lock_acquire(struct store *s, const char *name, const char *owner, long long ttl_ms,
-		       char *err, size_t errsz)
+                       char *err, size_t errsz)
 {
 	struct buf key;
 	redisReply *r = NULL;
@@ -715,8 +716,8 @@ out:
  * DEL it in MULTI/EXEC. 1 done, 0 not the owner or changed under us, -1 error. Leaves no WATCH
  * behind.
  */
-static int store_lock_guarded(struct store *s, const char *name, const char *owner,
-			      int is_extend, long long ttl_ms, char *err, size_t errsz)
+static int store_lock_guarded(struct store *s, const char *name, const char *owner, int is_extend,
+                              long long ttl_ms, char *err, size_t errsz)
 {
 	struct buf key;
 	redisReply *r = NULL;
@@ -762,9 +763,10 @@ static int store_lock_guarded(struct store *s, const char *name, const char *own
 	}
 	/* nil EXEC: the key changed (expired and re-taken) between GET and EXEC. */
 	ret = r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-			      r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 1
-		      ? 1
-		      : 0;
+	                      r->element[0]->type == REDIS_REPLY_INTEGER &&
+	                      r->element[0]->integer == 1
+	              ? 1
+	              : 0;
 out:
 	if (r)
 		freeReplyObject(r);
@@ -778,19 +780,18 @@ out:
 }
 
 int store_lock_extend(struct store *s, const char *name, const char *owner, long long ttl_ms,
-		      char *err, size_t errsz)
+                      char *err, size_t errsz)
 {
 	return store_lock_guarded(s, name, owner, 1, ttl_ms, err, errsz);
 }
 
 int store_lock_release(struct store *s, const char *name, const char *owner, char *err,
-		       size_t errsz)
+                       size_t errsz)
 {
 	return store_lock_guarded(s, name, owner, 0, 0, err, errsz);
 }
 
-int store_host_purge(struct store *s, const char *name, const char *owner, char *err,
-		     size_t errsz)
+int store_host_purge(struct store *s, const char *name, const char *owner, char *err, size_t errsz)
 {
 	struct buf lock, host, ecdsa, rsa, due, hosts, events, msg;
 	redisReply *r = NULL;
@@ -833,7 +834,7 @@ int store_host_purge(struct store *s, const char *name, const char *owner, char 
 	r = NULL;
 	redisAppendCommand(s->rc, "MULTI");
 	redisAppendCommand(s->rc, "DEL %b %b %b", host.data, host.len, ecdsa.data, ecdsa.len,
-			   rsa.data, rsa.len);
+	                   rsa.data, rsa.len);
 	redisAppendCommand(s->rc, "ZREM %b %s", due.data, due.len, name);
 	redisAppendCommand(s->rc, "SREM %b %s", hosts.data, hosts.len, name);
 	redisAppendCommand(s->rc, "PUBLISH %b %b", events.data, events.len, msg.data, msg.len);

@@ -57,7 +57,7 @@ void store_strv_deinit(struct store_strv *sv);
  * due <due_at> <name> in one MULTI. SADD's reply decides, so of concurrent adds of one name
  * exactly one gets 1. 1 added, 0 already managed, -1 error. */
 int store_host_add(struct store *s, const char *name, const char *const *kv, long long due_at,
-		   char *err, size_t errsz);
+                   char *err, size_t errsz);
 
 /* SISMEMBER hosts <name>: 1, 0 or -1. */
 int store_host_exists(struct store *s, const char *name, char *err, size_t errsz);
@@ -67,16 +67,16 @@ int store_hosts_members(struct store *s, struct store_strv *out, char *err, size
 
 /* HGETALL host:<name> into <out> as field, value, field, value... 0 or -1. */
 int store_host_get_all(struct store *s, const char *name, struct store_strv *out, char *err,
-		       size_t errsz);
+                       size_t errsz);
 
 /* HMGET host:<name> <fields> for every name of <names>, pipelined; <out> gets
  * names->n * nfields strings in that order ("" for absent fields). 0 or -1. */
 int store_hosts_fields(struct store *s, const struct store_strv *names, const char *const *fields,
-		       size_t nfields, struct store_strv *out, char *err, size_t errsz);
+                       size_t nfields, struct store_strv *out, char *err, size_t errsz);
 
 /* HDEL host:<name> <field>. 0 or -1. */
 int store_host_del_field(struct store *s, const char *name, const char *field, char *err,
-			 size_t errsz);
+                         size_t errsz);
 
 /* ZADD due <at> <name>. 0 or -1. */
 int store_due_set(struct store *s, const char *name, long long at, char *err, size_t errsz);
@@ -85,8 +85,8 @@ int store_due_remove(struct store *s, const char *name, char *err, size_t errsz)
 /* ZSCORE due <name>: 1 with <*at>, 0 absent, -1 error. */
 int store_due_get(struct store *s, const char *name, long long *at, char *err, size_t errsz);
 /* ZRANGEBYSCORE due -inf <now> LIMIT 0 <limit>, earliest first, appended to <out>. 0 or -1. */
-int store_due_range(struct store *s, long long now, size_t limit, struct store_strv *out,
-		    char *err, size_t errsz);
+int store_due_range(struct store *s, long long now, size_t limit, struct store_strv *out, char *err,
+                    size_t errsz);
 
 /*
  * Per-host locks: lock:<name> holds the owner id of the one issuer working on the host, with a
@@ -96,13 +96,13 @@ int store_due_range(struct store *s, long long now, size_t limit, struct store_s
  */
 /* SET lock:<name> <owner> NX PX <ttl_ms>: 1 acquired, 0 held by someone, -1 error. */
 int store_lock_acquire(struct store *s, const char *name, const char *owner, long long ttl_ms,
-		       char *err, size_t errsz);
+                       char *err, size_t errsz);
 /* PEXPIRE lock:<name> <ttl_ms> if <owner> still holds it: 1 extended, 0 not ours, -1 error. */
 int store_lock_extend(struct store *s, const char *name, const char *owner, long long ttl_ms,
-		      char *err, size_t errsz);
+                      char *err, size_t errsz);
 /* DEL lock:<name> if <owner> holds it: 1 released, 0 not ours, -1 error. */
 int store_lock_release(struct store *s, const char *name, const char *owner, char *err,
-		       size_t errsz);
+                       size_t errsz);
 
 /*
  * Remove <name> and everything stored for it (host hash, both certificate blobs, due entry, set
@@ -111,8 +111,7 @@ int store_lock_release(struct store *s, const char *name, const char *owner, cha
  * check and EXEC aborts the removal. The owner's own lock is deleted with the rest.
  * 1 removed, 0 busy (someone else's lock), -1 error.
  */
-int store_host_purge(struct store *s, const char *name, const char *owner, char *err,
-		     size_t errsz);
+int store_host_purge(struct store *s, const char *name, const char *owner, char *err, size_t errsz);
 
 /* PING: 0 when Redis answers, -1 with <err> otherwise (health checks). */
 int store_ping(struct store *s, char *err, size_t errsz);
