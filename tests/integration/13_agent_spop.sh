@@ -133,4 +133,19 @@ timeout 5 "$BIN/spoa-agent" --listen "unix:$SOCK" --redis "127.0.0.1:$REDIS_PORT
 assert_eq "second instance on a used unix socket" 1 "$rc"
 grep -q 'in use' "$T_DIR/dup.log" || fail "no 'in use' message"
 
+# sd_notify: READY=1 once serving, STOPPING=1 on SIGTERM (datagrams on $NOTIFY_SOCKET)
+t_bg notify socat -u "UNIX-RECV:$T_DIR/notify.sock,unlink-early" "OPEN:$T_DIR/notify.out,creat,append"
+for ((i = 0; i < 50; i++)); do [ -S "$T_DIR/notify.sock" ] && break; sleep 0.1; done
+AGENT_PORT3=$(t_free_port)
+NOTIFY_SOCKET=$T_DIR/notify.sock t_bg agent-notify "$BIN/spoa-agent" --threads 1 \
+	--listen "127.0.0.1:$AGENT_PORT3" --redis "127.0.0.1:$REDIS_PORT" --key-prefix acme:
+notify_pid=$T_LAST_PID
+for ((i = 0; i < 50; i++)); do grep -q 'READY=1' "$T_DIR/notify.out" 2>/dev/null && break; sleep 0.1; done
+grep -q 'READY=1' "$T_DIR/notify.out" || fail "no READY=1 from the agent"
+kill -TERM "$notify_pid"
+rc=0
+wait "$notify_pid" || rc=$?
+assert_eq "exit status after SIGTERM" 0 "$rc"
+grep -q 'STOPPING=1' "$T_DIR/notify.out" || fail "no STOPPING=1 from the agent"
+
 t_log "PASS 13_agent_spop"
