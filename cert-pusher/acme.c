@@ -394,6 +394,8 @@ struct acme_run {
 	const struct jws_key *cert_key; /* order: the certificate key */
 	const struct acme_chal_ops *ops;
 	enum jws_alg new_key_alg; /* account: algorithm of a key made here */
+	int verify_account;       /* account: check a known account URL with the CA */
+	char problem_type[128];   /* type of the last failed request's problem, or "" */
 	int account_created;
 	int64_t deadline;  /* monotonic ms */
 	int64_t poll_wait; /* next poll back-off, ms */
@@ -577,6 +579,7 @@ static enum acme_post_result acme_call(struct acme_run *r, const char *what, con
 		}
 		if (r->resp.retry_after >= 0)
 			r->retry_after = r->resp.retry_after;
+		snprintf(r->problem_type, sizeof(r->problem_type), "%s", type);
 		acme_fail(r, "%s", problem);
 		goto out;
 	}
@@ -671,7 +674,27 @@ static enum acme_state acme_st_account(struct acme_run *r)
 		          cfg->directory_url);
 		goto out;
 	}
-	if (c->kid) {
+	if (c->kid && r->verify_account) {
+		/* RFC 8555 §7.3.1: is the stored account still known? (a CA may forget it) */
+		if (acme_call(r, "newAccount (onlyReturnExisting)", c->dir.new_account, 1,
+		              "{\"onlyReturnExisting\":true}", 1) == ACME_POST_OK) {
+			if (r->resp.location && strcmp(r->resp.location, c->kid) != 0) {
+				free(c->kid);
+				c->kid = r->resp.location;
+				r->resp.location = NULL;
+				r->account_created = 1;
+			}
+			next = ACME_ST_NEW_ORDER;
+			goto out;
+		}
+		if (strcmp(r->problem_type, "accountDoesNotExist") != 0)
+			goto out;
+		log_warn("acme: account %s is unknown to %s; registering its key again", c->kid,
+		         cfg->directory_url);
+		free(c->kid);
+		c->kid = NULL;
+		r->err[0] = 0;
+	} else if (c->kid) {
 		next = ACME_ST_NEW_ORDER;
 		goto out;
 	}
@@ -1106,6 +1129,7 @@ int acme_account(struct acme_client *c, enum jws_alg new_key_alg, int *created, 
 
 	acme_run_init(&r, c, reason);
 	r.new_key_alg = new_key_alg;
+	r.verify_account = 1;
 	st = acme_drive(&r, ACME_ST_DIRECTORY, ACME_ST_NEW_ORDER);
 	*created = r.account_created;
 	acme_run_deinit(&r);

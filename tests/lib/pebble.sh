@@ -70,7 +70,14 @@ t_start_pebble() {
   }
 }
 EOF
-	PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=${PEBBLE_WFE_NONCEREJECT:-5} \
+	PEBBLE_NONCEREJECT=${PEBBLE_WFE_NONCEREJECT:-5}
+	t_pebble_launch
+}
+
+# t_pebble_launch: start Pebble with the config t_start_pebble wrote (also a restart).
+t_pebble_launch() {
+	local d=$T_DIR/pebble
+	PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=$PEBBLE_NONCEREJECT \
 		PEBBLE_AUTHZREUSE=${PEBBLE_AUTHZREUSE:-50} \
 		t_bg pebble pebble -config "$d/config.json" -dnsserver "127.0.0.1:$CTS_DNS_PORT"
 	PEBBLE_PID=$T_LAST_PID
@@ -81,6 +88,13 @@ EOF
 	PEBBLE_MGMT=https://127.0.0.1:$PEBBLE_MGMT_PORT
 	curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_DIR_URL" >/dev/null ||
 		fail "pebble directory not reachable at $PEBBLE_DIR_URL"
+}
+
+# t_restart_pebble: stop Pebble and start it again on the same ports: it forgets every account,
+# order and certificate, and makes new roots.
+t_restart_pebble() {
+	t_stop_pid "$PEBBLE_PID"
+	t_pebble_launch
 }
 
 # t_pebble_roots OUT: Pebble's current issuing root (changes at every start) into OUT.

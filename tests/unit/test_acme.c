@@ -576,6 +576,49 @@ static void test_profiles(void **state)
 	jws_key_free(k);
 }
 
+static void test_stored_account_checked(void **state)
+{
+	static const struct canned known[] = {
+		{ HTTP_METHOD_GET, CA "/dir", 200, NULL, NULL, 0, DIR_JSON, 0, 1 },
+		{ HTTP_METHOD_HEAD, CA "/nonce", 200, NULL, NULL, 0, NULL, 0, 0 },
+		{ HTTP_METHOD_POST, CA "/acct", 200, CA "/acct/1", NULL, 0,
+		  "{\"status\":\"valid\"}", 0, 0 },
+	};
+	static const struct canned forgotten[] = {
+		{ HTTP_METHOD_GET, CA "/dir", 200, NULL, NULL, 0, DIR_JSON, 0, 1 },
+		{ HTTP_METHOD_HEAD, CA "/nonce", 200, NULL, NULL, 0, NULL, 0, 0 },
+		{ HTTP_METHOD_POST, CA "/acct", 400, NULL, PJ, 0,
+		  PROBLEM("accountDoesNotExist", "No account exists with the provided key"), 0, 0 },
+		{ HTTP_METHOD_POST, CA "/acct", 201, CA "/acct/2", NULL, 0,
+		  "{\"status\":\"valid\"}", 0, 0 },
+	};
+	struct jws_key *k = jws_key_generate(JWS_ALG_ES256);
+	struct acme_client *c;
+	char err[512];
+	int created = -1;
+
+	(void)state;
+	/* a stored account the CA still knows: asked with onlyReturnExisting, nothing to store */
+	c = acme_client_new(&cfg, err, sizeof(err));
+	assert_int_equal(acme_client_set_account(c, k, CA "/acct/1"), 0);
+	play(known, 3);
+	assert_int_equal(acme_account(c, JWS_ALG_ES256, &created, err, sizeof(err)), 0);
+	assert_int_equal(created, 0);
+	assert_string_equal(payloads[2], "{\"onlyReturnExisting\":true}");
+	acme_client_free(c);
+	/* a CA that forgot it: the same key is registered again, the new URL must be stored */
+	c = acme_client_new(&cfg, err, sizeof(err));
+	assert_int_equal(acme_client_set_account(c, k, CA "/acct/1"), 0);
+	play(forgotten, 4);
+	assert_int_equal(acme_account(c, JWS_ALG_ES256, &created, err, sizeof(err)), 0);
+	assert_int_equal(created, 1);
+	assert_int_equal(script_pos, 4);
+	assert_string_equal(acme_client_account_url(c), CA "/acct/2");
+	assert_ptr_equal(acme_client_account_key(c) != NULL, 1);
+	acme_client_free(c);
+	jws_key_free(k);
+}
+
 /* ---- parsers ---- */
 
 static void test_problem_parse(void **state)
@@ -674,6 +717,7 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_certificate_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profiles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stored_account_checked, setup, teardown),
 		cmocka_unit_test(test_problem_parse),
 		cmocka_unit_test(test_parsers_refuse),
 	};
