@@ -10,7 +10,8 @@
 #   CTS_MGMT           http://127.0.0.1:PORT (challtestsrv management: /add-a, /clear-a)
 #   PEBBLE_PID, CTS_PID
 # Environment passed through to Pebble: PEBBLE_WFE_NONCEREJECT (default 5), PEBBLE_AUTHZREUSE,
-# PEBBLE_VALIDITY (certificateValidityPeriod, seconds, optional). PEBBLE_VA_NOSLEEP is 1.
+# PEBBLE_VALIDITY (certificateValidityPeriod, seconds, optional), PEBBLE_EAB (require External
+# Account Binding with these MAC keys). PEBBLE_VA_NOSLEEP is 1.
 #
 # shellcheck shell=bash
 
@@ -56,6 +57,9 @@ t_start_pebble() {
 	CTS_MGMT=http://127.0.0.1:$CTS_MGMT_PORT
 	[ -n "${PEBBLE_VALIDITY:-}" ] &&
 		validity=",\"certificateValidityPeriod\": $PEBBLE_VALIDITY"
+	# PEBBLE_EAB='"kid-1": "<base64url MAC key>"': require External Account Binding
+	[ -n "${PEBBLE_EAB:-}" ] &&
+		validity="$validity,\"externalAccountMACKeys\": {$PEBBLE_EAB}"
 	cat >"$d/config.json" <<EOF
 {
   "pebble": {
@@ -66,7 +70,7 @@ t_start_pebble() {
     "httpPort": $HTTP_PORT,
     "tlsPort": $PEBBLE_TLS_PORT,
     "ocspResponderURL": "",
-    "externalAccountBindingRequired": false$validity
+    "externalAccountBindingRequired": $([ -n "${PEBBLE_EAB:-}" ] && echo true || echo false)$validity
   }
 }
 EOF
