@@ -597,7 +597,8 @@ static int acme_json_body(struct acme_run *r, const char *what)
 		acme_fail(r, "%s: empty response body (HTTP %ld)", what, r->resp.status);
 		return -1;
 	}
-	if (ct && strcmp(ct, "application/json") != 0 && strcmp(ct, "application/problem+json")) {
+	if (ct && strcmp(ct, "application/json") != 0 &&
+	    strcmp(ct, "application/problem+json") != 0) {
 		acme_fail(r, "%s: unexpected Content-Type %s", what, ct);
 		return -1;
 	}

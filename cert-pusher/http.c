@@ -9,7 +9,6 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,8 +234,7 @@ struct http_client *http_client_new(const struct http_opts *opts, char *err, siz
 	if (opts->ca_bundle) {
 		f = fopen(opts->ca_bundle, "r");
 		if (!f) {
-			snprintf(err, errsz, "--ca-bundle: cannot read '%s': %s", opts->ca_bundle,
-			         strerror(errno));
+			snprintf(err, errsz, "--ca-bundle: cannot read '%s': %m", opts->ca_bundle);
 			goto fail;
 		}
 		fclose(f);
