@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# End to end through the API: redis-server, HAProxy (shipped config), spoa-agent, Pebble, and
+# `cert-pusher run` (issuer + loader + API). POST a hostname -> the issuer orders ECDSA and RSA
+# certificates (HTTP-01 through HAProxy -> agent -> Redis) -> the loader pushes them -> curl
+# verifies HTTPS for the name against Pebble's root, and HAProxy serves exactly the serials the
+# API reports, for an ECDSA and an RSA-only client. DELETE -> the fallback certificate is
+# served again and nothing is left in Redis for the name.
+set -eu
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/pebble.sh"
+. "$(dirname "$0")/../lib/api.sh"
+
+[ -x "$PUSHER" ] || fail "$PUSHER not built"
+command -v jq >/dev/null || { t_log "SKIP: jq not installed"; exit 77; }
+
+t_start_redis
+t_start_agent
+t_start_haproxy
+t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
+t_start_pebble
+t_keyring
+t_pebble_roots "$T_DIR/root.pem"
+api_token
+start_daemon pusher
+
+N=shop.example.com
+fallback=$(served_serial "$N")
+[ -n "$fallback" ] || fail "HAProxy serves nothing for $N before the test"
+api_add "$N"
+wait_state "$N" valid 90
+ecdsa=$(host_attr "$N" serials.ecdsa)
+rsa=$(host_attr "$N" serials.rsa)
+[ -n "$ecdsa" ] && [ "$ecdsa" != null ] && [ "$rsa" != null ] || fail "serials: $ecdsa / $rsa"
+[ "$(host_attr "$N" not_after)" != null ] || fail "no not_after"
+[ "$(host_attr "$N" renew_at)" != null ] || fail "no renew_at"
+wait_served "$N" ecdsa "$ecdsa" 20
+wait_served "$N" rsa "$rsa" 20
+assert_eq "HTTPS for $N verified against Pebble's root" 200 "$(https_ok "$N" "$T_DIR/root.pem")"
+t_log "$N: ecdsa $ecdsa rsa $rsa served and verified"
+grep -q "pusher_orders_total{outcome=\"success\"} 1" <<<"$(api GET /metrics)" ||
+	fail "metrics: one successful order expected"
+
+out=$(api DELETE "/v1/hostnames/$N")
+assert_eq "DELETE" 204 "$(head -1 <<<"$out")"
+wait_served "$N" ecdsa "$fallback" 20
+assert_eq "keys left for $N" "" "$(rcli --scan --pattern "spoacme:*$N*")"
+assert_eq "due entry" "" "$(rcli ZSCORE spoacme:due "$N")"
+https_ok "$N" "$T_DIR/root.pem" >/dev/null 2>&1 && fail "HTTPS still verifies for a deleted name"
+t_log "PASS: POST -> served and verified; DELETE -> fallback, nothing left"
