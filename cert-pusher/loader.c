@@ -265,7 +265,11 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 		        pem_key_type_names[info.key_type]);
 		goto out;
 	}
-	st = haproxy_rt_show_cert(&l->rt, name, &hi, err, sizeof(err));
+	/* A full reconcile knows which names HAProxy has: no need to ask for a new one. */
+	if (certs && !haproxy_rt_names_count(certs, name))
+		st = HAPROXY_RT_NOT_FOUND;
+	else
+		st = haproxy_rt_show_cert(&l->rt, name, &hi, err, sizeof(err));
 	if (st == HAPROXY_RT_NOT_FOUND) {
 		st = haproxy_rt_new_cert(&l->rt, name, err, sizeof(err));
 		if (st != HAPROXY_RT_OK && st != HAPROXY_RT_EXISTS) {

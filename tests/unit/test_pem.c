@@ -250,9 +250,15 @@ static void test_order_and_structure(void **state)
 	cat(&in, ec_crt, ec_key, ca_crt, NULL);
 	expect_error(&in, "nothing may follow the private key");
 	cat(&in, ec_crt, rsa_key, NULL, NULL);
-	expect_error(&in, "does not match");
+	expect_error(&in, "does not parse as a ecdsa key");
 	cat(&in, rsa_crt, ec_key, NULL, NULL);
-	expect_error(&in, "does not match");
+	expect_error(&in, "does not parse as a rsa key");
+	/* Same type, other key. */
+	cat(&in, ca_crt, ec_key, NULL, NULL);
+	expect_error(&in, "does not match the first certificate");
+	/* Chain before the leaf, leaf of another type than the chain. */
+	cat(&in, ca_crt, rsa_crt, rsa_key, NULL);
+	expect_error(&in, "the leaf must come first");
 	cat(&in, ec_crt,
 	    "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n",
 	    ec_key, NULL);
