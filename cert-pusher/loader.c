@@ -49,7 +49,8 @@ struct loader {
 	struct store_sub *sub;
 	struct blob_keyring *kr;
 	struct haproxy_rt rt;
-	int rt_ready;
+	int rt_ready;       /* HAProxy answered the last `show info` */
+	int rt_down_logged; /* its absence was reported once */
 	char *crt_list;
 	uint64_t interval_ms;
 	struct event *tick;
@@ -394,8 +395,9 @@ static int loader_check_haproxy(struct loader *l)
 	int ret = 0;
 
 	if (haproxy_rt_show_info(&l->rt, &pid, &up, err, sizeof(err)) != HAPROXY_RT_OK) {
-		if (l->rt_ready)
-			log_err("loader: HAProxy: %s", err);
+		if (l->rt_ready || !l->rt_down_logged)
+			log_err("loader: HAProxy: %s; retrying every second", err);
+		l->rt_down_logged = 1;
 		l->rt_ready = 0;
 		return -1;
 	}
