@@ -457,11 +457,14 @@ int loader_reconcile(struct loader *l)
 		        l->crt_list, err);
 		goto out;
 	}
-	if (store_hosts_members(l->store, &hosts, err, sizeof(err)) < 0) {
+	/* A connection Redis closed (restart, failover) fails once, then reconnects. */
+	if (store_hosts_members(l->store, &hosts, err, sizeof(err)) < 0 &&
+	    store_hosts_members(l->store, &hosts, err, sizeof(err)) < 0) {
 		log_err("loader: %s", err);
 		goto out;
 	}
-	qsort(hosts.v, hosts.n, sizeof(*hosts.v), loader_cmp_str);
+	if (hosts.n)
+		qsort(hosts.v, hosts.n, sizeof(*hosts.v), loader_cmp_str);
 	for (i = 0; i < hosts.n; i++) {
 		if (!names_hostname_valid(hosts.v[i], &why)) {
 			log_warn("loader: skipping host '%.64s' of the hosts set: %s", hosts.v[i],
@@ -482,7 +485,7 @@ int loader_reconcile(struct loader *l)
 		memcpy(host, name, hl);
 		host[hl] = 0;
 		hp = host;
-		if (bsearch(&hp, hosts.v, hosts.n, sizeof(*hosts.v), loader_cmp_str))
+		if (hosts.n && bsearch(&hp, hosts.v, hosts.n, sizeof(*hosts.v), loader_cmp_str))
 			continue;
 		if (i >= certs.n && haproxy_rt_names_count(&certs, name))
 			continue; /* removed with its certificate above */
