@@ -71,6 +71,7 @@ static const struct pusher_cmd pusher_cmds[] = {
 	{ "issue", issuer_cmd_issue, "NAME...   obtain ECDSA and RSA certificates now" },
 	{ "run", run_cmd_run, "          the daemon: --role issuer,loader" },
 	{ "import", import_cmd_import, "NAME      seal --cert-file + --key-file into Redis" },
+	{ "rekey", rekey_cmd_rekey, "          re-seal every blob under the key ring's first key" },
 	{ "add", hosts_cmd_add, "NAME...   manage hostnames (certificates follow)" },
 	{ "rm", hosts_cmd_rm, "NAME...   stop managing hostnames; edges drop them" },
 	{ "ls", hosts_cmd_ls, "          list managed hostnames" },

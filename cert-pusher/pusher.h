@@ -22,5 +22,6 @@ typedef int pusher_cmd_fn(struct pusher *p, int argc, char **argv);
 pusher_cmd_fn issuer_cmd_issue;  /* issuer.c: issue NAME... */
 pusher_cmd_fn run_cmd_run;       /* run.c: the daemon (--role issuer,loader) */
 pusher_cmd_fn import_cmd_import; /* import.c: import NAME --cert-file F --key-file F */
+pusher_cmd_fn rekey_cmd_rekey;   /* rekey.c: re-seal every blob under the first key */
 
 #endif

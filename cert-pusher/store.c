@@ -1372,3 +1372,104 @@ fail:
 	store_sub_free(sub);
 	return NULL;
 }
+
+int store_scan_keys(struct store *s, const char *pattern, struct store_strv *out, char *err,
+                    size_t errsz)
+{
+	char cursor[32] = "0";
+	redisReply *r = NULL, *keys;
+	size_t i;
+	int ret = -1;
+
+	do {
+		if (store_reconnect(s, err, errsz) < 0)
+			goto out;
+		r = redisCommand(s->rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING ||
+		    r->element[0]->len >= sizeof(cursor) ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY) {
+			snprintf(err, errsz, "redis SCAN %s: %s", pattern,
+			         !r                             ? s->rc->errstr
+			         : r->type == REDIS_REPLY_ERROR ? r->str
+			                                        : "unexpected reply");
+			if (!r) {
+				redisFree(s->rc);
+				s->rc = NULL;
+			}
+			goto out;
+		}
+		memcpy(cursor, r->element[0]->str, r->element[0]->len);
+		cursor[r->element[0]->len] = 0;
+		keys = r->element[1];
+		for (i = 0; i < keys->elements; i++) {
+			if (keys->element[i]->type != REDIS_REPLY_STRING)
+				continue;
+			if (store_strv_push(out, keys->element[i]->str, keys->element[i]->len) <
+			    0) {
+				snprintf(err, errsz, "out of memory");
+				goto out;
+			}
+		}
+		freeReplyObject(r);
+		r = NULL;
+	} while (strcmp(cursor, "0"));
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	return ret;
+}
+
+int store_blob_swap(struct store *s, const char *key, const struct buf *old, const struct buf *nv,
+                    char *err, size_t errsz)
+{
+	redisReply *r = NULL;
+	int ret = -1;
+
+	if (store_reconnect(s, err, errsz) < 0)
+		return -1;
+	r = redisCommand(s->rc, "WATCH %s", key);
+	if (!r || r->type == REDIS_REPLY_ERROR)
+		goto fail;
+	freeReplyObject(r);
+	r = redisCommand(s->rc, "GET %s", key);
+	if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
+		goto fail;
+	if (r->type == REDIS_REPLY_NIL || r->len != old->len ||
+	    memcmp(r->str, old->data, old->len)) {
+		freeReplyObject(r);
+		r = redisCommand(s->rc, "UNWATCH");
+		ret = r && r->type != REDIS_REPLY_ERROR ? 0 : -1;
+		if (ret < 0)
+			goto fail;
+		goto out;
+	}
+	freeReplyObject(r);
+	r = redisCommand(s->rc, "MULTI");
+	if (!r || r->type == REDIS_REPLY_ERROR)
+		goto fail;
+	freeReplyObject(r);
+	r = redisCommand(s->rc, "SET %s %b", key, nv->data, nv->len);
+	if (!r || r->type == REDIS_REPLY_ERROR)
+		goto fail;
+	freeReplyObject(r);
+	r = redisCommand(s->rc, "EXEC");
+	if (!r || (r->type != REDIS_REPLY_ARRAY && r->type != REDIS_REPLY_NIL))
+		goto fail;
+	ret = r->type == REDIS_REPLY_ARRAY ? 1 : 0; /* nil: the key changed after WATCH */
+	goto out;
+fail:
+	snprintf(err, errsz, "redis %s: %s", key,
+	         !r                             ? s->rc->errstr
+	         : r->type == REDIS_REPLY_ERROR ? r->str
+	                                        : "unexpected reply");
+	/* Whatever state the connection is in (WATCH, MULTI), start over next time. */
+	redisFree(s->rc);
+	s->rc = NULL;
+	ret = -1;
+out:
+	if (r)
+		freeReplyObject(r);
+	return ret;
+}

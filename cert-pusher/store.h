@@ -147,6 +147,16 @@ int store_publish_cert(struct store *s, const char *name, char *err, size_t errs
 int store_cert_import(struct store *s, const char *name, const char *type, const struct buf *blob,
                       char *err, size_t errsz);
 
+/* SCAN for keys matching <pattern> (a glob; the prefix has no glob characters), appended to
+ * <out>. 0 or -1 with <err>. */
+int store_scan_keys(struct store *s, const char *pattern, struct store_strv *out, char *err,
+                    size_t errsz);
+
+/* Replace the value of <key> by <nv> only if it still is <old> (WATCH/GET/MULTI/SET/EXEC), for
+ * rekey racing an issuer. 1 replaced, 0 changed meanwhile, -1 error. */
+int store_blob_swap(struct store *s, const char *key, const struct buf *old, const struct buf *nv,
+                    char *err, size_t errsz);
+
 struct event_base;
 struct store_sub;
 
