@@ -4,7 +4,8 @@
  * every role this build has); each role is a start/stop pair in run_roles[] that arms its own
  * events on the loop. This file owns the process concerns: signals (SIGTERM/SIGINT stop the
  * loop, the roles are stopped in reverse order), sd_notify READY/STOPPING, --check. Roles do
- * their own work: loader.c (Redis -> HAProxy); the issuer role is added by issuer code.
+ * their own work: scheduler.c (the issuer: ACME orders, the API) and loader.c (Redis ->
+ * HAProxy). A role whose start is NULL is not part of the build and is refused by name.
  */
 #include <event2/event.h>
 #include <signal.h>
