@@ -35,13 +35,13 @@ const char *blob_keyring_primary_id(const struct blob_keyring *kr);
 /* Seal <pt>/<pt_len> for storage under Redis key <redis_key>; appends the blob to <out>.
  * 0 or -1. */
 int blob_seal(const struct blob_keyring *kr, const char *redis_key, const uint8_t *pt,
-	      size_t pt_len, struct buf *out);
+              size_t pt_len, struct buf *out);
 
 /* Open a blob stored under <redis_key>; appends the plaintext to <pt> (the caller wipes it with
  * buf_wipe). -1 with a static reason in <*why>: "not a spoacme blob", "unknown key id",
  * "authentication failed (wrong key, wrong Redis key or tampered blob)", ... */
 int blob_open(const struct blob_keyring *kr, const char *redis_key, const uint8_t *blob,
-	      size_t blob_len, struct buf *pt, const char **why);
+              size_t blob_len, struct buf *pt, const char **why);
 
 /* Key id a blob was sealed with, without opening it (for rekey): 0 or -1. */
 int blob_key_id(const uint8_t *blob, size_t blob_len, char id[BLOB_KEYID_MAX + 1]);

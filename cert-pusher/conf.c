@@ -102,7 +102,7 @@ static int conf_known(const char *const *known, const char *name)
 }
 
 int conf_load_file(struct conf *c, const char *path, const char *const *known, char *err,
-		   size_t errsz)
+                   size_t errsz)
 {
 	struct buf text;
 	char *line, *next, *name, *value, *end;
@@ -136,7 +136,8 @@ int conf_load_file(struct conf *c, const char *path, const char *const *known, c
 				value++;
 		}
 		if (!conf_known(known, name)) {
-			snprintf(err, errsz, "%s: line %u: unknown option '%s'", path, lineno, name);
+			snprintf(err, errsz, "%s: line %u: unknown option '%s'", path, lineno,
+			         name);
 			goto out;
 		}
 		if (conf_set(c, name, *value ? value : "true", 0) < 0) {

@@ -26,6 +26,6 @@ const char *conf_get_def(const struct conf *c, const char *name, const char *def
 /* Load a config file. Names not in <known> (NULL-terminated) are errors. -1 with <err>
  * "FILE:LINE: ..." on failure. */
 int conf_load_file(struct conf *c, const char *path, const char *const *known, char *err,
-		   size_t errsz);
+                   size_t errsz);
 
 #endif

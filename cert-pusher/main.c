@@ -150,7 +150,7 @@ int main(int argc, char **argv)
 	p.prefix = conf_get_def(p.conf, "key-prefix", KEYS_DEFAULT_PREFIX);
 	if (!keys_prefix_valid(p.prefix)) {
 		log_err("--key-prefix: '%s' is not valid; expected at most %d of [A-Za-z0-9:._-]",
-			p.prefix, KEYS_PREFIX_MAX);
+		        p.prefix, KEYS_PREFIX_MAX);
 		goto out;
 	}
 	if (optind >= argc) {

@@ -46,7 +46,8 @@ void store_close(struct store *s)
 
 int store_reconnect(struct store *s, char *err, size_t errsz)
 {
-	struct timeval tv = { .tv_sec = s->timeout_ms / 1000, .tv_usec = (s->timeout_ms % 1000) * 1000 };
+	struct timeval tv = { .tv_sec = s->timeout_ms / 1000,
+		              .tv_usec = (s->timeout_ms % 1000) * 1000 };
 	struct endpoint ep;
 	const char *why;
 	redisReply *r = NULL;
@@ -63,9 +64,10 @@ int store_reconnect(struct store *s, char *err, size_t errsz)
 		goto out;
 	}
 	s->rc = ep.is_unix ? redisConnectUnixWithTimeout(ep.path, tv)
-			   : redisConnectWithTimeout(ep.host, ep.port, tv);
+	                   : redisConnectWithTimeout(ep.host, ep.port, tv);
 	if (!s->rc || s->rc->err) {
-		snprintf(err, errsz, "redis %s: %s", s->addr, s->rc ? s->rc->errstr : "out of memory");
+		snprintf(err, errsz, "redis %s: %s", s->addr,
+		         s->rc ? s->rc->errstr : "out of memory");
 		goto out;
 	}
 	redisSetTimeout(s->rc, tv);
@@ -76,7 +78,7 @@ int store_reconnect(struct store *s, char *err, size_t errsz)
 			r = redisCommand(s->rc, "AUTH %s", s->password);
 		if (!r || r->type == REDIS_REPLY_ERROR) {
 			snprintf(err, errsz, "redis %s: AUTH failed: %s", s->addr,
-				 r ? r->str : s->rc->errstr);
+			         r ? r->str : s->rc->errstr);
 			goto out;
 		}
 	}
@@ -129,7 +131,7 @@ fail_msg:
 /* ---- hosts ---- */
 
 int store_host_update(struct store *s, const char *name, const char *const *kv, char *err,
-		      size_t errsz)
+                      size_t errsz)
 {
 	const char *argv[2 + 2 * 32];
 	size_t argl[2 + 2 * 32];
@@ -160,7 +162,8 @@ int store_host_update(struct store *s, const char *name, const char *const *kv, 
 		goto out;
 	r = redisCommandArgv(s->rc, argc, argv, argl);
 	if (!r || r->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errsz, "redis HSET %s: %s", buf_str(&key), r ? r->str : s->rc->errstr);
+		snprintf(err, errsz, "redis HSET %s: %s", buf_str(&key),
+		         r ? r->str : s->rc->errstr);
 		goto out;
 	}
 	ret = 0;
@@ -172,7 +175,7 @@ out:
 }
 
 int store_host_field(struct store *s, const char *name, const char *field, struct buf *out,
-		     char *err, size_t errsz)
+                     char *err, size_t errsz)
 {
 	struct buf key;
 	redisReply *r = NULL;
@@ -188,8 +191,8 @@ int store_host_field(struct store *s, const char *name, const char *field, struc
 	r = redisCommand(s->rc, "HGET %b %s", key.data, key.len, field);
 	if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL)) {
 		snprintf(err, errsz, "redis HGET %s %s: %s", buf_str(&key), field,
-			 r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type")
-			   : s->rc->errstr);
+		         r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type")
+		           : s->rc->errstr);
 		goto out;
 	}
 	if (r->type == REDIS_REPLY_NIL) {

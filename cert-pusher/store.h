@@ -37,12 +37,12 @@ int store_reconnect(struct store *s, char *err, size_t errsz);
 /* HSET host:<name> with the NULL-terminated field/value pairs <kv> ("state", "valid", ...,
  * NULL). <name> must have passed names_hostname_valid(). 0 or -1 with <err>. */
 int store_host_update(struct store *s, const char *name, const char *const *kv, char *err,
-		      size_t errsz);
+                      size_t errsz);
 
 /* HGET host:<name> <field> into <out> (appended; empty when absent). 1 found, 0 absent, -1
  * error. */
 int store_host_field(struct store *s, const char *name, const char *field, struct buf *out,
-		     char *err, size_t errsz);
+                     char *err, size_t errsz);
 
 /* ---- hosts: the managed set, the due zset and the per-host locks (hosts.c, scheduler.c) ---- */
 

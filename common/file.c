@@ -33,8 +33,9 @@ int file_read(const char *path, size_t max, int secret, struct buf *out, char *e
 		goto out;
 	}
 	if (secret && (st.st_mode & 077)) {
-		snprintf(err, errsz, "%s: mode %04o gives group/others access; expected 0600 or stricter",
-			 path, (unsigned)(st.st_mode & 07777));
+		snprintf(err, errsz,
+		         "%s: mode %04o gives group/others access; expected 0600 or stricter", path,
+		         (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	for (;;) {
@@ -66,6 +67,6 @@ out:
 void file_chomp(struct buf *b)
 {
 	while (b->len && (b->data[b->len - 1] == '\n' || b->data[b->len - 1] == '\r' ||
-			  b->data[b->len - 1] == ' '))
+	                  b->data[b->len - 1] == ' '))
 		b->data[--b->len] = 0;
 }

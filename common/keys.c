@@ -24,7 +24,7 @@ int keys_prefix_valid(const char *prefix)
 }
 
 static int keys_build(struct buf *out, const char *prefix, const char *kind, const char *a,
-		      size_t a_len, const char *b)
+                      size_t a_len, const char *b)
 {
 	if (buf_append_str(out, prefix) < 0 || buf_append_str(out, kind) < 0)
 		return -1;

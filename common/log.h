@@ -25,10 +25,10 @@ void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 #define log_warn(...)   log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
 #define log_notice(...) log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
 #define log_info(...)   log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_debug(...)                                                                             \
-	do {                                                                                       \
-		if (log_max_level >= LOG_LEVEL_DEBUG)                                              \
-			log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__);                                     \
+#define log_debug(...)                                         \
+	do {                                                   \
+		if (log_max_level >= LOG_LEVEL_DEBUG)          \
+			log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__); \
 	} while (0)
 
 #endif

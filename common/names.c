@@ -34,7 +34,8 @@ bool names_hostname_valid(const char *name, const char **reason)
 
 		if (c == '.' || c == 0) {
 			if (label_len == 0) {
-				*reason = c ? "hostname has an empty label" : "hostname ends with a dot";
+				*reason = c ? "hostname has an empty label"
+				            : "hostname ends with a dot";
 				return false;
 			}
 			if (label_len > 63) {
@@ -47,7 +48,8 @@ bool names_hostname_valid(const char *name, const char **reason)
 			}
 			if (label_len >= 4 && label[2] == '-' && label[3] == '-' &&
 			    !(label[0] == 'x' && label[1] == 'n')) {
-				*reason = "hostname label has '--' in positions 3-4 but is not punycode";
+				*reason = "hostname label has '--' in positions 3-4 but is not "
+				          "punycode";
 				return false;
 			}
 			if (c == '.') {
@@ -67,7 +69,8 @@ bool names_hostname_valid(const char *name, const char **reason)
 			return false;
 		}
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
-			*reason = "hostname may contain only a-z, 0-9, '-' and '.' (IDNs as punycode)";
+			*reason = "hostname may contain only a-z, 0-9, '-' and '.' (IDNs as "
+			          "punycode)";
 			return false;
 		}
 		if (!(c >= '0' && c <= '9'))

@@ -27,7 +27,7 @@ int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 }
 
 int parse_duration_ms(const char *s, uint64_t default_unit_ms, uint64_t min_ms, uint64_t max_ms,
-		      uint64_t *out)
+                      uint64_t *out)
 {
 	char num[32];
 	size_t n = 0;

@@ -16,7 +16,7 @@ int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Duration with an optional unit (ms, s, m, h; no unit = <default_unit_ms> units) into
  * milliseconds, in [min_ms, max_ms]. "500ms", "2s", "250" (with default 1) are valid. */
 int parse_duration_ms(const char *s, uint64_t default_unit_ms, uint64_t min_ms, uint64_t max_ms,
-		      uint64_t *out);
+                      uint64_t *out);
 
 /* A TCP or unix endpoint: "HOST:PORT", "[V6]:PORT", ":PORT" (all of loopback? no: host "") or
  * "unix:/path". */
