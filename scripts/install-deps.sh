@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential pkg-config libevent-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev
 libssl-dev libcmocka-dev haproxy redis-server redis-tools pebble clang clang-format
-libclang-rt-14-dev wrk curl openssl ca-certificates procps iproute2 socat"
+libclang-rt-14-dev wrk curl openssl ca-certificates procps iproute2 socat jq"
 
 missing=""
 for p in $PKGS; do

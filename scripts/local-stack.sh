@@ -1,53 +1,72 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The local stack (`make run`): redis-server, HAProxy with the shipped haproxy-cfg and
-# spoa-agent, each on a free port of 127.0.0.1 in a temporary directory. Stores a demo
-# challenge, prints the curl commands that show it answered, then runs until Ctrl-C and stops
-# everything it started. (First version: the CA and cert-pusher join later.)
-# Needs `make all` first (make run does it).
+# The local stack (`make run`): the whole system on 127.0.0.1 with embedded defaults, each
+# service on a free port in a temporary directory: redis-server, pebble-challtestsrv + Pebble as
+# the CA, HAProxy with the shipped haproxy-cfg, spoa-agent, and cert-pusher (issuer + loader +
+# API). Adds a demo hostname through the API, waits until its certificates are issued and
+# served, prints the curl commands that show it, then runs until Ctrl-C and stops everything
+# it started. Needs `make all` first (make run does it).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export ROOT
 # shellcheck source=../tests/lib/common.sh
 . "$ROOT/tests/lib/common.sh"
+# shellcheck source=../tests/lib/pebble.sh
+. "$ROOT/tests/lib/pebble.sh"
+# shellcheck source=../tests/lib/api.sh
+. "$ROOT/tests/lib/api.sh"
 trap 'exit 0' INT TERM
 
-[ -x "$BIN/spoa-agent" ] || fail "$BIN/spoa-agent is missing: run 'make all' first"
+DEMO=${SPOACME_DEMO_HOST:-demo.example.com}
+[ -x "$BIN/spoa-agent" ] && [ -x "$BIN/cert-pusher" ] ||
+	fail "$BIN/spoa-agent or $BIN/cert-pusher is missing: run 'make all' first"
 
 t_start_redis
-t_start_agent -v
+t_start_agent
 t_start_haproxy
 t_wait_agent_up 10 || fail "HAProxy did not mark spoa-agent UP; see $T_DIR/*.log"
+t_start_pebble
+t_keyring
+t_pebble_roots "$T_DIR/pebble-root.pem"
+api_token
+start_daemon cert-pusher
 
-TOKEN=LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0
-KEYAUTH=$TOKEN.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI
-rcli SET "spoacme:chal:$TOKEN" "$KEYAUTH" EX 3600 >/dev/null
-got=$(curl -sS --max-time 5 -H 'Host: demo.example' \
-	"http://127.0.0.1:$HTTP_PORT/.well-known/acme-challenge/$TOKEN")
-[ "$got" = "$KEYAUTH" ] || fail "the demo challenge was not answered (got '$got')"
+t_log "adding $DEMO through the API and waiting for its certificates"
+api_add "$DEMO"
+wait_state "$DEMO" valid 120
+ecdsa=$(host_attr "$DEMO" serials.ecdsa)
+rsa=$(host_attr "$DEMO" serials.rsa)
+wait_served "$DEMO" ecdsa "$ecdsa" 20
+wait_served "$DEMO" rsa "$rsa" 20
+code=$(https_ok "$DEMO" "$T_DIR/pebble-root.pem")
+[ "$code" = 200 ] || fail "HTTPS for $DEMO did not verify against Pebble's root (got $code)"
 
 cat <<EOT
 
-spoacme local stack is up (logs and sockets in $T_DIR):
+spoacme local stack is up (logs, sockets and the key ring in $T_DIR):
   redis-server      127.0.0.1:$REDIS_PORT
-  spoa-agent        127.0.0.1:$AGENT_PORT   metrics http://127.0.0.1:$METRICS_PORT/metrics
-  haproxy http      127.0.0.1:$HTTP_PORT    https 127.0.0.1:$HTTPS_PORT (fallback certificate)
-  haproxy runtime   $HAPROXY_SOCK
+  Pebble (CA)       $PEBBLE_DIR_URL   (its root: $T_DIR/pebble-root.pem)
+  haproxy           http 127.0.0.1:$HTTP_PORT  https 127.0.0.1:$HTTPS_PORT  runtime $HAPROXY_SOCK
+  spoa-agent        127.0.0.1:$AGENT_PORT  metrics http://127.0.0.1:$METRICS_PORT/metrics
+  cert-pusher API   $API  (token in $T_DIR/token)
 
-A challenge stored in Redis, answered by HAProxy through spoa-agent:
-  redis-cli -p $REDIS_PORT GET spoacme:chal:$TOKEN
-  curl -H 'Host: demo.example' http://127.0.0.1:$HTTP_PORT/.well-known/acme-challenge/$TOKEN
-  -> $got
+$DEMO was added through the API, issued by Pebble (ECDSA serial $ecdsa, RSA serial $rsa)
+and hot-loaded into HAProxy. HTTPS served with the issued certificate:
+  curl -v --cacert $T_DIR/pebble-root.pem --resolve $DEMO:$HTTPS_PORT:127.0.0.1 \\
+       https://$DEMO:$HTTPS_PORT/spoacme-haproxy-health
 
-Try your own:   redis-cli -p $REDIS_PORT SET spoacme:chal:MYTOKEN MYTOKEN.thumbprint EX 3600
-Unknown token:  curl -i http://127.0.0.1:$HTTP_PORT/.well-known/acme-challenge/nope   (404)
-Agent metrics:  curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep ^spoacme_agent_requests
+Add another name:
+  curl -H "Authorization: Bearer \$(cat $T_DIR/token)" --data-binary \\
+       '{"data":{"attributes":{"hostname":"www.example.org"}}}' $API/v1/hostnames
+  $BIN/cert-pusher --redis 127.0.0.1:$REDIS_PORT ls
+What HAProxy holds:
+  echo "show ssl cert" | socat - UNIX-CONNECT:$HAPROXY_SOCK
 
 Ctrl-C stops everything.
 EOT
 
 while :; do
-	for pid in "$REDIS_PID" "$AGENT_PID" "$HAPROXY_PID"; do
+	for pid in "$REDIS_PID" "$AGENT_PID" "$HAPROXY_PID" "$PEBBLE_PID" "$DAEMON_PID"; do
 		kill -0 "$pid" 2>/dev/null || fail "a service (pid $pid) exited; see $T_DIR/*.log"
 	done
 	sleep 1
