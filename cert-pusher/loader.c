@@ -12,6 +12,7 @@
 #include "cert-pusher/loader.h"
 
 #include <event2/event.h>
+#include <stdatomic.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "cert-pusher/blob.h"
 #include "cert-pusher/haproxy_rt.h"
 #include "cert-pusher/pem.h"
+#include "cert-pusher/pmetrics.h"
 #include "cert-pusher/store.h"
 #include "common/keys.h"
 #include "common/log.h"
@@ -138,6 +140,53 @@ static void loader_cache_clear(struct loader *l)
 	}
 }
 
+/* ---- metrics ---- */
+
+/* Process-wide (not per loader) so the metrics source never points at a freed loader. */
+static atomic_ullong loader_pushes, loader_push_errors, loader_removals, loader_remove_errors;
+static atomic_ullong loader_reconciles_ok, loader_reconciles_failed, loader_haproxy_restarts;
+static atomic_int loader_haproxy_up;
+static int loader_metrics_registered; /* registered once per process, from the loop thread */
+
+/* pmetrics source: the loader's counters, as Prometheus text appended to <out>. */
+static void loader_metrics(struct buf *out, void *arg)
+{
+	(void)arg;
+	buf_printf(out,
+	           "# HELP pusher_loader_pushes_total Certificates committed into HAProxy.\n"
+	           "# TYPE pusher_loader_pushes_total counter\n"
+	           "pusher_loader_pushes_total %llu\n"
+	           "# HELP pusher_loader_push_errors_total Certificates that could not be pushed "
+	           "(bad blob, refused PEM, HAProxy error).\n"
+	           "# TYPE pusher_loader_push_errors_total counter\n"
+	           "pusher_loader_push_errors_total %llu\n"
+	           "# HELP pusher_loader_removals_total Certificates removed from HAProxy.\n"
+	           "# TYPE pusher_loader_removals_total counter\n"
+	           "pusher_loader_removals_total{result=\"ok\"} %llu\n"
+	           "pusher_loader_removals_total{result=\"error\"} %llu\n"
+	           "# HELP pusher_loader_reconciles_total Full reconciliations of HAProxy with "
+	           "Redis.\n"
+	           "# TYPE pusher_loader_reconciles_total counter\n"
+	           "pusher_loader_reconciles_total{result=\"ok\"} %llu\n"
+	           "pusher_loader_reconciles_total{result=\"failed\"} %llu\n"
+	           "# HELP pusher_loader_haproxy_restarts_total HAProxy restarts or reloads seen "
+	           "(new pid or smaller uptime).\n"
+	           "# TYPE pusher_loader_haproxy_restarts_total counter\n"
+	           "pusher_loader_haproxy_restarts_total %llu\n"
+	           "# HELP pusher_loader_haproxy_up Whether HAProxy's runtime API answered last "
+	           "time.\n"
+	           "# TYPE pusher_loader_haproxy_up gauge\n"
+	           "pusher_loader_haproxy_up %d\n",
+	           (unsigned long long)atomic_load(&loader_pushes),
+	           (unsigned long long)atomic_load(&loader_push_errors),
+	           (unsigned long long)atomic_load(&loader_removals),
+	           (unsigned long long)atomic_load(&loader_remove_errors),
+	           (unsigned long long)atomic_load(&loader_reconciles_ok),
+	           (unsigned long long)atomic_load(&loader_reconciles_failed),
+	           (unsigned long long)atomic_load(&loader_haproxy_restarts),
+	           atomic_load(&loader_haproxy_up));
+}
+
 /* ---- HAProxy operations ---- */
 
 /* Remove every crt-list entry of <name>, then the certificate. 0 or -1. */
@@ -149,14 +198,17 @@ static int loader_remove(struct loader *l, const char *name)
 	st = haproxy_rt_del_crtlist(&l->rt, l->crt_list, name, 0, err, sizeof(err));
 	if (st != HAPROXY_RT_OK && st != HAPROXY_RT_NOT_FOUND) {
 		log_err("loader: remove name=%s: %s", name, err);
+		atomic_fetch_add(&loader_remove_errors, 1);
 		return -1;
 	}
 	st = haproxy_rt_del_cert(&l->rt, name, err, sizeof(err));
 	if (st != HAPROXY_RT_OK && st != HAPROXY_RT_NOT_FOUND) {
 		log_err("loader: remove name=%s: %s", name, err);
+		atomic_fetch_add(&loader_remove_errors, 1);
 		return -1;
 	}
 	loader_cache_del(l, name);
+	atomic_fetch_add(&loader_removals, 1);
 	log_info("loader: removed name=%s", name);
 	return 0;
 }
@@ -319,6 +371,10 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 		         info.serial, (long long)info.not_after, info.ncerts);
 	ret = 0;
 out:
+	if (blob && ret == 0 && pushed)
+		atomic_fetch_add(&loader_pushes, 1);
+	else if (blob && ret < 0)
+		atomic_fetch_add(&loader_push_errors, 1);
 	buf_wipe(&pt);
 	buf_wipe(&pem);
 	return ret;
@@ -399,9 +455,12 @@ static int loader_check_haproxy(struct loader *l)
 			log_err("loader: HAProxy: %s; retrying every second", err);
 		l->rt_down_logged = 1;
 		l->rt_ready = 0;
+		atomic_store(&loader_haproxy_up, 0);
 		return -1;
 	}
 	if (!l->hp_known || pid != l->hp_pid || up < l->hp_uptime) {
+		if (l->hp_known)
+			atomic_fetch_add(&loader_haproxy_restarts, 1);
 		if (l->hp_known)
 			log_notice("loader: HAProxy restarted (pid %llu -> %llu, uptime %llus); "
 			           "loading every certificate again",
@@ -414,6 +473,7 @@ static int loader_check_haproxy(struct loader *l)
 		log_info("loader: HAProxy pid=%llu uptime=%llus", (unsigned long long)pid,
 		         (unsigned long long)up);
 	l->rt_ready = 1;
+	atomic_store(&loader_haproxy_up, 1);
 	l->hp_known = 1;
 	l->hp_pid = pid;
 	l->hp_uptime = up;
@@ -496,6 +556,7 @@ int loader_reconcile(struct loader *l)
 	         (long long)(loader_now_ms() - start));
 	ret = failed ? -1 : 0;
 out:
+	atomic_fetch_add(ret == 0 ? &loader_reconciles_ok : &loader_reconciles_failed, 1);
 	l->next_full_ms = loader_now_ms() + (ret == 0 ? (int64_t)l->interval_ms : LOADER_RETRY_MS);
 	store_strv_deinit(&hosts);
 	haproxy_rt_names_deinit(&certs);
@@ -618,6 +679,8 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 		goto fail;
 	if (p->check_only)
 		return l;
+	if (!loader_metrics_registered && pmetrics_register(loader_metrics, NULL) == 0)
+		loader_metrics_registered = 1;
 	l->store = store_open(p->conf, p->prefix, err, errsz);
 	if (!l->store)
 		goto fail;

@@ -40,11 +40,17 @@ assert_eq "HTTPS for $N verified against Pebble's root" 200 "$(https_ok "$N" "$T
 t_log "$N: ecdsa $ecdsa rsa $rsa served and verified"
 grep -q "pusher_orders_total{outcome=\"success\"} 1" <<<"$(api GET /metrics)" ||
 	fail "metrics: one successful order expected"
+metrics=$(api GET /metrics)
+grep -qx 'pusher_loader_pushes_total 2' <<<"$metrics" ||
+	fail "metrics: the loader should have pushed 2 certificates: $(grep loader_pushes <<<"$metrics")"
+grep -qx 'pusher_loader_haproxy_up 1' <<<"$metrics" || fail "metrics: HAProxy not seen up"
 
 out=$(api DELETE "/v1/hostnames/$N")
 assert_eq "DELETE" 204 "$(head -1 <<<"$out")"
 wait_served "$N" ecdsa "$fallback" 20
 assert_eq "keys left for $N" "" "$(rcli --scan --pattern "spoacme:*$N*")"
 assert_eq "due entry" "" "$(rcli ZSCORE spoacme:due "$N")"
+grep -qx 'pusher_loader_removals_total{result="ok"} 2' <<<"$(api GET /metrics)" ||
+	fail "metrics: the loader should have removed 2 certificates"
 https_ok "$N" "$T_DIR/root.pem" >/dev/null 2>&1 && fail "HTTPS still verifies for a deleted name"
 t_log "PASS: POST -> served and verified; DELETE -> fallback, nothing left"
