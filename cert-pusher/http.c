@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cert-pusher/pmetrics.h"
 #include "common/parse.h"
 
 struct http_client {
@@ -321,6 +322,12 @@ int http_request(struct http_client *c, enum http_method method, const char *url
 		break;
 	}
 	cc = curl_easy_perform(k);
+	if (cc == CURLE_OK) {
+		curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &r->status);
+		pmetrics_acme_response(r->status);
+	} else {
+		pmetrics_acme_response(0);
+	}
 	if (x.too_big || cc == CURLE_FILESIZE_EXCEEDED) {
 		snprintf(err, errsz, "%s: response body larger than %zu bytes", url, x.body_max);
 		goto out;
@@ -334,7 +341,6 @@ int http_request(struct http_client *c, enum http_method method, const char *url
 		         c->curl_err[0] ? c->curl_err : curl_easy_strerror(cc));
 		goto out;
 	}
-	curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &r->status);
 	ret = 0;
 out:
 	curl_easy_setopt(k, CURLOPT_HTTPHEADER, NULL);

@@ -51,6 +51,10 @@ static const int pmetrics_api_codes[] = { 200, 201, 202, 204, 400, 401, 404,
 	                                  405, 409, 413, 415, 422, 503, 0 };
 #define PMETRICS_NAPI (sizeof(pmetrics_api_codes) / sizeof(pmetrics_api_codes[0]))
 
+/* ACME responses by status class; index 0 counts transport errors (no response). */
+static const char *const pmetrics_acme_classes[] = { "error", "1xx", "2xx", "3xx", "4xx", "5xx" };
+#define PMETRICS_NACME (sizeof(pmetrics_acme_classes) / sizeof(pmetrics_acme_classes[0]))
+
 static struct {
 	atomic_ullong orders[2]; /* failure, success */
 	atomic_ullong problems[PMETRICS_NPROBLEMS];
@@ -60,6 +64,7 @@ static struct {
 	atomic_ullong lock_lost;
 	atomic_ullong renewals[2]; /* fraction, ari */
 	atomic_ullong api[PMETRICS_NAPI];
+	atomic_ullong acme[PMETRICS_NACME];
 } pmetrics_c;
 
 static struct {
@@ -134,6 +139,13 @@ void pmetrics_api_request(int status)
 	atomic_fetch_add(&pmetrics_c.api[i], 1);
 }
 
+void pmetrics_acme_response(long status)
+{
+	size_t i = status >= 100 && status < 600 ? (size_t)(status / 100) : 0;
+
+	atomic_fetch_add(&pmetrics_c.acme[i], 1);
+}
+
 void pmetrics_reset(void)
 {
 	memset(&pmetrics_c, 0, sizeof(pmetrics_c));
@@ -189,6 +201,12 @@ static int pmetrics_counters(struct buf *o)
 	                 "pusher_renewals_planned_total{source=\"ari\"} %llu\n",
 	                 atomic_load(&pmetrics_c.renewals[0]),
 	                 atomic_load(&pmetrics_c.renewals[1]));
+	rc |= buf_printf(o, "# HELP pusher_acme_requests_total Requests to the ACME server by "
+	                    "response status class (error: no response).\n"
+	                    "# TYPE pusher_acme_requests_total counter\n");
+	for (i = 0; i < PMETRICS_NACME; i++)
+		rc |= buf_printf(o, "pusher_acme_requests_total{code=\"%s\"} %llu\n",
+		                 pmetrics_acme_classes[i], atomic_load(&pmetrics_c.acme[i]));
 	rc |= buf_printf(o, "# HELP pusher_api_requests_total API requests by status.\n"
 	                    "# TYPE pusher_api_requests_total counter\n");
 	for (i = 0; i < PMETRICS_NAPI; i++) {

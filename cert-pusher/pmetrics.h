@@ -32,6 +32,8 @@ void pmetrics_lock_contended(void);
 void pmetrics_lock_lost(void);
 /* A renewal time was set from an ARI window (<ari>) or from the lifetime fraction. */
 void pmetrics_renewal_planned(int ari);
+/* An ACME request ended: HTTP <status>, or 0 when no response came (transport error). */
+void pmetrics_acme_response(long status);
 /* An API request answered with <status>. */
 void pmetrics_api_request(int status);
 

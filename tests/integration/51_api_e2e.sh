@@ -44,6 +44,8 @@ metrics=$(api GET /metrics)
 grep -qx 'pusher_loader_pushes_total 2' <<<"$metrics" ||
 	fail "metrics: the loader should have pushed 2 certificates: $(grep loader_pushes <<<"$metrics")"
 grep -qx 'pusher_loader_haproxy_up 1' <<<"$metrics" || fail "metrics: HAProxy not seen up"
+ok2xx=$(sed -n 's/^pusher_acme_requests_total{code="2xx"} //p' <<<"$metrics")
+[ "${ok2xx:-0}" -ge 10 ] || fail "metrics: expected the ACME requests of two orders, 2xx=$ok2xx"
 
 out=$(api DELETE "/v1/hostnames/$N")
 assert_eq "DELETE" 204 "$(head -1 <<<"$out")"
