@@ -93,6 +93,43 @@ out:
 	return ret;
 }
 
+/* Forget a connection that failed mid-command (timeout, lost, or a pipeline out of step with
+ * replies still unread): the next command reconnects instead of reading a stale reply. */
+static void store_drop(struct store *s)
+{
+	if (s->rc) {
+		redisFree(s->rc);
+		s->rc = NULL;
+	}
+}
+
+/* Run one argv command, reconnecting first if needed. Returns the reply (caller frees) or NULL
+ * with <err> naming <what> (or the command and its key when <what> is NULL) and the Redis
+ * error; a lost connection is dropped so the next command reconnects. */
+static redisReply *store_cmd(struct store *s, const char *what, int argc, const char **argv,
+                             const size_t *argl, char *err, size_t errsz)
+{
+	redisReply *r;
+
+	if (store_reconnect(s, err, errsz) < 0)
+		return NULL;
+	r = redisCommandArgv(s->rc, argc, argv, argl);
+	if (!r || r->type == REDIS_REPLY_ERROR) {
+		if (what)
+			snprintf(err, errsz, "redis %s: %s", what, r ? r->str : s->rc->errstr);
+		else
+			snprintf(err, errsz, "redis %s %.*s: %s", argv[0],
+			         argc > 1 ? (int)argl[1] : 0, argc > 1 ? argv[1] : "",
+			         r ? r->str : s->rc->errstr);
+		if (r)
+			freeReplyObject(r);
+		else
+			store_drop(s);
+		return NULL;
+	}
+	return r;
+}
+
 struct store *store_open(const struct conf *conf, const char *prefix, char *err, size_t errsz)
 {
 	const char *pwfile = conf_get(conf, "redis-password-file");
@@ -261,33 +298,6 @@ static int store_hosts_reply_ok(struct store *s, redisReply *r, const char *what
 	return 1;
 }
 
-/* Forget a connection whose pipeline is out of step (a failure with replies still unread): the
- * next command reconnects instead of reading someone else's reply. */
-static void store_hosts_drop(struct store *s)
-{
-	if (s->rc) {
-		redisFree(s->rc);
-		s->rc = NULL;
-	}
-}
-
-/* Run one argv command; returns the reply (caller frees) or NULL with <err>. */
-static redisReply *store_hosts_cmd(struct store *s, const char *what, int argc, const char **argv,
-                                   const size_t *argl, char *err, size_t errsz)
-{
-	redisReply *r;
-
-	if (store_reconnect(s, err, errsz) < 0)
-		return NULL;
-	r = redisCommandArgv(s->rc, argc, argv, argl);
-	if (!store_hosts_reply_ok(s, r, what, err, errsz)) {
-		if (r)
-			freeReplyObject(r);
-		return NULL;
-	}
-	return r;
-}
-
 /* Append a key built by <fn> for <name> to <key>; 0 or -1 with "out of memory". */
 static int store_hosts_key(struct buf *key, int (*fn)(struct buf *, const char *, const char *),
                            const char *prefix, const char *name, char *err, size_t errsz)
@@ -359,7 +369,7 @@ int store_host_add(struct store *s, const char *name, const char *const *kv, lon
 		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
 			r = NULL;
 		if (!store_hosts_reply_ok(s, r, "MULTI HSET ZADD EXEC", err, errsz)) {
-			store_hosts_drop(s);
+			store_drop(s);
 			goto out;
 		}
 		if (argc == 1 && r->type != REDIS_REPLY_ARRAY) {
@@ -394,7 +404,7 @@ int store_host_exists(struct store *s, const char *name, char *err, size_t errsz
 	}
 	argv[1] = buf_str(&key);
 	argl[1] = key.len;
-	r = store_hosts_cmd(s, "SISMEMBER", 3, argv, argl, err, errsz);
+	r = store_cmd(s, "SISMEMBER", 3, argv, argl, err, errsz);
 	if (!r)
 		goto out;
 	if (r->type != REDIS_REPLY_INTEGER) {
@@ -451,7 +461,7 @@ int store_hosts_members(struct store *s, struct store_strv *out, char *err, size
 	}
 	argv[1] = buf_str(&key);
 	argl[1] = key.len;
-	r = store_hosts_cmd(s, "SMEMBERS", 2, argv, argl, err, errsz);
+	r = store_cmd(s, "SMEMBERS", 2, argv, argl, err, errsz);
 	if (!r || store_hosts_array(r, out, "SMEMBERS", err, errsz) < 0)
 		goto out;
 	ret = 0;
@@ -476,7 +486,7 @@ int store_host_get_all(struct store *s, const char *name, struct store_strv *out
 		goto out;
 	argv[1] = buf_str(&key);
 	argl[1] = key.len;
-	r = store_hosts_cmd(s, "HGETALL", 2, argv, argl, err, errsz);
+	r = store_cmd(s, "HGETALL", 2, argv, argl, err, errsz);
 	if (!r || store_hosts_array(r, out, "HGETALL", err, errsz) < 0)
 		goto out;
 	ret = 0;
@@ -523,7 +533,7 @@ int store_hosts_fields(struct store *s, const struct store_strv *names, const ch
 			r = NULL;
 		if (!store_hosts_reply_ok(s, r, "HMGET", err, errsz) ||
 		    store_hosts_array(r, out, "HMGET", err, errsz) < 0 || r->elements != nfields) {
-			store_hosts_drop(s);
+			store_drop(s);
 			goto out;
 		}
 		freeReplyObject(r);
@@ -532,7 +542,7 @@ int store_hosts_fields(struct store *s, const struct store_strv *names, const ch
 	ret = 0;
 	goto out;
 drain:
-	store_hosts_drop(s);
+	store_drop(s);
 out:
 	if (r)
 		freeReplyObject(r);
@@ -554,7 +564,7 @@ int store_host_del_field(struct store *s, const char *name, const char *field, c
 		goto out;
 	argv[1] = buf_str(&key);
 	argl[1] = key.len;
-	r = store_hosts_cmd(s, "HDEL", 3, argv, argl, err, errsz);
+	r = store_cmd(s, "HDEL", 3, argv, argl, err, errsz);
 	if (!r)
 		goto out;
 	ret = 0;
@@ -584,7 +594,7 @@ int store_due_set(struct store *s, const char *name, long long at, char *err, si
 	argl[1] = key.len;
 	argv[2] = score;
 	argl[2] = strlen(score);
-	r = store_hosts_cmd(s, "ZADD", 4, argv, argl, err, errsz);
+	r = store_cmd(s, "ZADD", 4, argv, argl, err, errsz);
 	if (!r)
 		goto out;
 	ret = 0;
@@ -610,7 +620,7 @@ int store_due_remove(struct store *s, const char *name, char *err, size_t errsz)
 	}
 	argv[1] = buf_str(&key);
 	argl[1] = key.len;
-	r = store_hosts_cmd(s, "ZREM", 3, argv, argl, err, errsz);
+	r = store_cmd(s, "ZREM", 3, argv, argl, err, errsz);
 	if (!r)
 		goto out;
 	ret = 0;
@@ -638,7 +648,7 @@ int store_due_get(struct store *s, const char *name, long long *at, char *err, s
 	}
 	argv[1] = buf_str(&key);
 	argl[1] = key.len;
-	r = store_hosts_cmd(s, "ZSCORE", 3, argv, argl, err, errsz);
+	r = store_cmd(s, "ZSCORE", 3, argv, argl, err, errsz);
 	if (!r)
 		goto out;
 	if (r->type == REDIS_REPLY_NIL) {
@@ -756,7 +766,7 @@ static int store_lock_guarded(struct store *s, const char *name, const char *own
 		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
 			r = NULL;
 		if (!store_hosts_reply_ok(s, r, "MULTI/EXEC lock", err, errsz)) {
-			store_hosts_drop(s);
+			store_drop(s);
 			goto out;
 		}
 		if (i < 2) {
@@ -852,7 +862,7 @@ int store_host_purge(struct store *s, const char *name, const char *owner, char 
 		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
 			r = NULL;
 		if (!store_hosts_reply_ok(s, r, "MULTI DEL ZREM SREM PUBLISH EXEC", err, errsz)) {
-			store_hosts_drop(s);
+			store_drop(s);
 			goto out;
 		}
 		if (i < n - 1) {
@@ -900,37 +910,6 @@ out:
 
 /* ---- issuer ---- */
 
-/* Forget a connection that failed mid-command (timeout): the next command reconnects instead
- * of reading a stale reply. */
-static void store_issuer_drop(struct store *s)
-{
-	if (s->rc) {
-		redisFree(s->rc);
-		s->rc = NULL;
-	}
-}
-
-/* Run one argv command for the issuer; the reply (caller frees) or NULL with <err>. */
-static redisReply *store_issuer_cmd(struct store *s, int argc, const char **argv,
-                                    const size_t *argl, char *err, size_t errsz)
-{
-	redisReply *r;
-
-	if (store_reconnect(s, err, errsz) < 0)
-		return NULL;
-	r = redisCommandArgv(s->rc, argc, argv, argl);
-	if (!r || r->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errsz, "redis %s %.*s: %s", argv[0], argc > 1 ? (int)argl[1] : 0,
-		         argc > 1 ? argv[1] : "", r ? r->str : s->rc->errstr);
-		if (r)
-			freeReplyObject(r);
-		else
-			store_issuer_drop(s); /* lost or timed out: reconnect next time */
-		return NULL;
-	}
-	return r;
-}
-
 int store_chal_set(struct store *s, const char *token, const char *keyauth, long long ttl_s,
                    char *err, size_t errsz)
 {
@@ -952,7 +931,7 @@ int store_chal_set(struct store *s, const char *token, const char *keyauth, long
 	argv[2] = keyauth, argl[2] = strlen(keyauth);
 	argv[3] = "EX", argl[3] = 2;
 	argv[4] = ttl, argl[4] = strlen(ttl);
-	r = store_issuer_cmd(s, 5, argv, argl, err, errsz);
+	r = store_cmd(s, NULL, 5, argv, argl, err, errsz);
 	if (!r)
 		goto out;
 	ret = 0;
@@ -978,7 +957,7 @@ int store_chal_del(struct store *s, const char *token, char *err, size_t errsz)
 	}
 	argv[0] = "DEL", argl[0] = 3;
 	argv[1] = buf_str(&key), argl[1] = key.len;
-	r = store_issuer_cmd(s, 2, argv, argl, err, errsz);
+	r = store_cmd(s, NULL, 2, argv, argl, err, errsz);
 	if (!r)
 		goto out;
 	ret = 0;
@@ -1004,7 +983,7 @@ int store_wait_replicas(struct store *s, long long replicas, long long timeout_m
 		         : r->type == REDIS_REPLY_ERROR ? r->str
 		                                        : "bad reply");
 		if (!r)
-			store_issuer_drop(s);
+			store_drop(s);
 		goto out;
 	}
 	ret = r->integer > INT32_MAX ? INT32_MAX : (int)r->integer;
@@ -1021,7 +1000,7 @@ int store_blob_fetch(struct store *s, const char *key, struct buf *out, char *er
 	redisReply *r;
 	int ret = -1;
 
-	r = store_issuer_cmd(s, 2, argv, argl, err, errsz);
+	r = store_cmd(s, NULL, 2, argv, argl, err, errsz);
 	if (!r)
 		return -1;
 	if (r->type == REDIS_REPLY_NIL) {
@@ -1044,7 +1023,7 @@ int store_blob_store(struct store *s, const char *key, const struct buf *blob, c
 	size_t argl[3] = { 3, strlen(key), blob->len };
 	redisReply *r;
 
-	r = store_issuer_cmd(s, 3, argv, argl, err, errsz);
+	r = store_cmd(s, NULL, 3, argv, argl, err, errsz);
 	if (!r)
 		return -1;
 	freeReplyObject(r);
@@ -1068,14 +1047,14 @@ int store_issue_begin(struct store *s, const char *name, char *err, size_t errsz
 	argv[0] = "SADD", argl[0] = 4;
 	argv[1] = buf_str(&hosts), argl[1] = hosts.len;
 	argv[2] = name, argl[2] = strlen(name);
-	if (!(r = store_issuer_cmd(s, 3, argv, argl, err, errsz)))
+	if (!(r = store_cmd(s, NULL, 3, argv, argl, err, errsz)))
 		goto out;
 	freeReplyObject(r);
 	argv[0] = "HINCRBY", argl[0] = 7;
 	argv[1] = buf_str(&host), argl[1] = host.len;
 	argv[2] = "attempts", argl[2] = 8;
 	argv[3] = "1", argl[3] = 1;
-	if (!(r = store_issuer_cmd(s, 4, argv, argl, err, errsz)))
+	if (!(r = store_cmd(s, NULL, 4, argv, argl, err, errsz)))
 		goto out;
 	freeReplyObject(r);
 	r = NULL;
@@ -1103,7 +1082,7 @@ int store_publish_cert(struct store *s, const char *name, char *err, size_t errs
 	argv[0] = "PUBLISH", argl[0] = 7;
 	argv[1] = buf_str(&chan), argl[1] = chan.len;
 	argv[2] = buf_str(&msg), argl[2] = msg.len;
-	if (!(r = store_issuer_cmd(s, 3, argv, argl, err, errsz)))
+	if (!(r = store_cmd(s, NULL, 3, argv, argl, err, errsz)))
 		goto out;
 	freeReplyObject(r);
 	ret = 0;
