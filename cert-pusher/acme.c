@@ -98,6 +98,7 @@ void acme_directory_deinit(struct acme_directory *d)
 	free(d->new_account);
 	free(d->new_order);
 	free(d->terms);
+	free(d->renewal_info);
 	for (i = 0; i < d->nprofiles; i++)
 		free(d->profiles[i]);
 	memset(d, 0, sizeof(*d));
@@ -121,6 +122,8 @@ int acme_directory_parse(const char *json, size_t len, struct acme_directory *d,
 		snprintf(err, errsz, "directory: newNonce, newAccount and newOrder must be URLs");
 		goto out;
 	}
+	/* optional (RFC 9773 §3): a malformed one is ignored, the CA just has no ARI for us */
+	d->renewal_info = acme_url_member(root, "renewalInfo", &bad);
 	meta = json_object_get(root, "meta");
 	if (meta && json_is_object(meta)) {
 		tos = json_string_value(json_object_get(meta, "termsOfService"));
@@ -391,6 +394,7 @@ static const char *const acme_state_names[ACME_ST_COUNT] = {
 struct acme_run {
 	struct acme_client *c;
 	const char *name;               /* order: the identifier, else NULL */
+	const char *replaces;           /* order: CertID for newOrder "replaces", or NULL */
 	const struct jws_key *cert_key; /* order: the certificate key */
 	const struct acme_chal_ops *ops;
 	enum jws_alg new_key_alg; /* account: algorithm of a key made here */
@@ -765,11 +769,14 @@ static enum acme_state acme_st_new_order(struct acme_run *r)
 	const struct acme_config *cfg = r->c->cfg;
 	json_t *req = NULL;
 	char *payload = NULL;
+	/* RFC 9773 §5: "replaces" only to a CA that speaks ARI */
+	int replaces = r->replaces && *r->replaces && r->c->dir.renewal_info;
 	enum acme_state next = ACME_ST_FAILED;
 
 	req = json_pack("{s:[{s:s,s:s}]}", "identifiers", "type", "dns", "value", r->name);
 	if (!req ||
-	    (cfg->profile && json_object_set_new(req, "profile", json_string(cfg->profile)) < 0)) {
+	    (cfg->profile && json_object_set_new(req, "profile", json_string(cfg->profile)) < 0) ||
+	    (replaces && json_object_set_new(req, "replaces", json_string(r->replaces)) < 0)) {
 		acme_fail(r, "newOrder: out of memory");
 		goto out;
 	}
@@ -778,8 +785,20 @@ static enum acme_state acme_st_new_order(struct acme_run *r)
 		acme_fail(r, "newOrder: out of memory");
 		goto out;
 	}
-	if (acme_call(r, "newOrder", r->c->dir.new_order, 1, payload, 0) != ACME_POST_OK)
+	if (acme_call(r, "newOrder", r->c->dir.new_order, 1, payload, 0) != ACME_POST_OK) {
+		if (replaces && !strcmp(r->problem_type, "alreadyReplaced")) {
+			/* the certificate was replaced already (an order that ran elsewhere):
+			 * renewing is still wanted, just not as its replacement */
+			log_warn("acme: name=%s newOrder: %s; ordering again without replaces",
+			         r->name, r->err);
+			r->replaces = NULL;
+			r->err[0] = 0;
+			r->problem_type[0] = 0;
+			r->retry_after = -1;
+			next = ACME_ST_NEW_ORDER;
+		}
 		goto out;
+	}
 	if (!r->resp.location) {
 		acme_fail(r, "newOrder: HTTP %ld without a Location (order URL)", r->resp.status);
 		goto out;
@@ -1153,8 +1172,9 @@ void acme_order_result_deinit(struct acme_order_result *r)
 	buf_deinit(&r->chain);
 }
 
-int acme_order(struct acme_client *c, const char *name, const struct jws_key *cert_key,
-               const struct acme_chal_ops *ops, struct acme_order_result *res)
+int acme_order(struct acme_client *c, const char *name, const char *replaces,
+               const struct jws_key *cert_key, const struct acme_chal_ops *ops,
+               struct acme_order_result *res)
 {
 	struct acme_run r;
 	enum acme_state st;
@@ -1163,6 +1183,7 @@ int acme_order(struct acme_client *c, const char *name, const struct jws_key *ce
 	res->retry_after = -1;
 	acme_run_init(&r, c, res->error);
 	r.name = name;
+	r.replaces = replaces;
 	r.cert_key = cert_key;
 	r.ops = ops;
 	r.res = res;
@@ -1176,4 +1197,48 @@ int acme_order(struct acme_client *c, const char *name, const struct jws_key *ce
 	res->retry_after = r.retry_after;
 	acme_run_deinit(&r);
 	return st == ACME_ST_DONE ? 0 : -1;
+}
+
+int acme_renewal_info(struct acme_client *c, const char *cert_id, struct ari_window *w,
+                      long long *retry_after, char *err, size_t errsz)
+{
+	char reason[ACME_ERR_MAX] = "";
+	struct acme_run r;
+	struct buf url;
+	const char *why;
+	int ret = -1;
+
+	*retry_after = -1;
+	buf_init(&url);
+	acme_run_init(&r, c, reason);
+	if (!c->have_dir && acme_drive(&r, ACME_ST_DIRECTORY, ACME_ST_ACCOUNT) != ACME_ST_ACCOUNT)
+		goto out;
+	if (!c->dir.renewal_info) {
+		ret = 0;
+		goto out;
+	}
+	/* CertID: base64url "." base64url, nothing that could reshape the URL */
+	if (!cert_id || !*cert_id ||
+	    strspn(cert_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") !=
+	            strlen(cert_id) ||
+	    ari_url(c->dir.renewal_info, cert_id, &url) < 0) {
+		acme_fail(&r, "renewalInfo: invalid CertID");
+		goto out;
+	}
+	/* RFC 9773 §4.1: a plain GET, no JWS, no nonce */
+	if (acme_call(&r, "renewalInfo", buf_str(&url), 0, NULL, 0) != ACME_POST_OK ||
+	    acme_json_body(&r, "renewalInfo") < 0)
+		goto out;
+	if (ari_parse((const char *)r.resp.body.data, r.resp.body.len, w, &why) < 0) {
+		acme_fail(&r, "renewalInfo %s: %s", buf_str(&url), why);
+		goto out;
+	}
+	*retry_after = r.resp.retry_after;
+	ret = 1;
+out:
+	if (ret < 0)
+		snprintf(err, errsz, "%s", reason);
+	buf_deinit(&url);
+	acme_run_deinit(&r);
+	return ret;
 }

@@ -6,6 +6,8 @@
  * at once, rateLimited and 5xx backed off with Retry-After). What the machine does not do is
  * handed to its caller: publishing the key authorization (Redis, through callbacks), storing
  * the account and the certificate (issuer.c), keys and signatures (jws.c), HTTPS (http.c).
+ * ARI (RFC 9773), when the directory offers renewalInfo: an unsigned GET of a certificate's
+ * renewal window (parsed by ari.c) and "replaces" in newOrder.
  * JSON parsers for the server's objects are exposed for the fuzz target.
  */
 #ifndef CERT_PUSHER_ACME_H
@@ -14,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cert-pusher/ari.h"
 #include "cert-pusher/http.h"
 #include "cert-pusher/jws.h"
 #include "common/buf.h"
@@ -74,6 +77,7 @@ enum acme_status {
 struct acme_directory {
 	char *new_nonce, *new_account, *new_order; /* required */
 	char *terms;                               /* meta.termsOfService or NULL */
+	char *renewal_info;                        /* RFC 9773 renewalInfo or NULL */
 	int eab_required;                          /* meta.externalAccountRequired */
 	char *profiles[ACME_MAX_PROFILES];         /* meta.profiles names */
 	size_t nprofiles;
@@ -154,11 +158,23 @@ void acme_order_result_deinit(struct acme_order_result *r);
 
 /*
  * Obtain a certificate for <name> whose key is <cert_key> (the CSR is made from it). The account
- * must be set up (acme_account). Challenges go through <ops>; every token published is
- * withdrawn before returning, on success and failure alike. 0 with the chain in <res>, or -1
- * with <res->error>.
+ * must be set up (acme_account). <replaces> (may be NULL) is the CertID of the certificate this
+ * one renews: sent as newOrder's "replaces" (RFC 9773 §5) only when the directory offers
+ * renewalInfo. Challenges go through <ops>; every token published is withdrawn before
+ * returning, on success and failure alike. 0 with the chain in <res>, or -1 with <res->error>.
  */
-int acme_order(struct acme_client *c, const char *name, const struct jws_key *cert_key,
-               const struct acme_chal_ops *ops, struct acme_order_result *res);
+int acme_order(struct acme_client *c, const char *name, const char *replaces,
+               const struct jws_key *cert_key, const struct acme_chal_ops *ops,
+               struct acme_order_result *res);
+
+/*
+ * Ask the CA when to renew the certificate named by CertID <cert_id> (RFC 9773 §4.1): an
+ * unauthenticated GET of <renewalInfo>/<cert_id> (the directory is fetched first when needed).
+ * 1 with the window in <w> and the response's Retry-After in <*retry_after> (seconds, -1 when
+ * absent: the caller polls again per ari_next_poll), 0 when the directory has no renewalInfo,
+ * -1 with the reason in <err>.
+ */
+int acme_renewal_info(struct acme_client *c, const char *cert_id, struct ari_window *w,
+                      long long *retry_after, char *err, size_t errsz);
 
 #endif

@@ -568,8 +568,14 @@ static void issuer_result_init(struct issuer_result *res)
 	res->retry_after = -1;
 }
 
-int issuer_issue_host(struct issuer_worker *w, const char *name, const volatile int *stop,
-                      struct issuer_result *res)
+/* The key type whose leaf names the host's certificate for ARI: ECDSA when configured. */
+static int issuer_ari_alg(const struct issuer *is)
+{
+	return (is->key_types & (1u << JWS_ALG_ES256)) ? JWS_ALG_ES256 : JWS_ALG_RS256;
+}
+
+int issuer_issue_host(struct issuer_worker *w, const char *name, const char *replaces,
+                      const volatile int *stop, struct issuer_result *res)
 {
 	const struct acme_chal_ops ops = {
 		.publish = issuer_chal_publish,
@@ -578,13 +584,15 @@ int issuer_issue_host(struct issuer_worker *w, const char *name, const volatile 
 	};
 	struct acme_order_result ores;
 	struct jws_key *key = NULL;
+	struct buf cid;
 	const char *why;
 	char err[512], serial[ISSUER_SERIAL_MAX];
 	long long nb, na;
-	int alg, failed = 0;
+	int alg, ari_alg = issuer_ari_alg(w->is), failed = 0;
 
 	issuer_result_init(res);
 	acme_order_result_init(&ores);
+	buf_init(&cid);
 	if (!names_hostname_valid(name, &why)) {
 		snprintf(res->error, sizeof(res->error), "'%s' is not a hostname we order: %s",
 		         name, why);
@@ -605,7 +613,8 @@ int issuer_issue_host(struct issuer_worker *w, const char *name, const volatile 
 			failed = 1;
 			continue;
 		}
-		if (acme_order(w->acme, name, key, &ops, &ores) < 0) {
+		if (acme_order(w->acme, name, alg == ari_alg ? replaces : NULL, key, &ops, &ores) <
+		    0) {
 			log_err("issuer: name=%s type=%s failed: %s", name, issuer_type_names[alg],
 			        ores.error);
 			issuer_result_error(res, issuer_type_names[alg], ores.error);
@@ -632,6 +641,16 @@ int issuer_issue_host(struct issuer_worker *w, const char *name, const volatile 
 		}
 		snprintf(alg == JWS_ALG_ES256 ? res->serial_ecdsa : res->serial_rsa,
 		         ISSUER_SERIAL_MAX, "%s", serial);
+		buf_reset(&cid);
+		if (alg == ari_alg) {
+			if (ari_cert_id_pem((const char *)ores.chain.data, ores.chain.len, &cid,
+			                    &why) == 0 &&
+			    cid.len < sizeof(res->cert_id))
+				snprintf(res->cert_id, sizeof(res->cert_id), "%s", buf_str(&cid));
+			else
+				log_warn("issuer: name=%s type=%s: no ARI CertID: %s", name,
+				         issuer_type_names[alg], cid.len ? "too long" : why);
+		}
 		if (!res->stored || nb > res->not_before)
 			res->not_before = nb;
 		if (!res->stored || na < res->not_after)
@@ -641,12 +660,19 @@ int issuer_issue_host(struct issuer_worker *w, const char *name, const volatile 
 		         issuer_type_names[alg], serial, na);
 	}
 	jws_key_free(key);
+	buf_deinit(&cid);
 	acme_order_result_deinit(&ores);
 	if (res->stored && store_publish_cert(w->store, name, err, sizeof(err)) < 0) {
 		log_warn("issuer: name=%s: %s (loaders pick it up at their next sync)", name, err);
 	}
 	res->ok = !failed && res->stored > 0;
 	return res->ok ? 0 : -1;
+}
+
+int issuer_renewal_info(struct issuer_worker *w, const char *cert_id, struct ari_window *win,
+                        long long *retry_after, char *err, size_t errsz)
+{
+	return acme_renewal_info(w->acme, cert_id, win, retry_after, err, errsz);
 }
 
 int issuer_record(struct issuer_worker *w, const char *name, const struct issuer_result *res,
@@ -728,7 +754,7 @@ static void *issuer_pool_thread(void *arg)
 			issuer_pool_done(pool, 0);
 			continue;
 		}
-		issuer_issue_host(w, name, NULL, &res);
+		issuer_issue_host(w, name, NULL, NULL, &res);
 		if (issuer_record(w, name, &res, err, sizeof(err)) < 0)
 			log_err("issuer: name=%s: %s", name, err);
 		if (res.ok)

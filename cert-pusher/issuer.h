@@ -30,6 +30,7 @@ struct issuer_result {
 	long long not_before, not_after; /* latest notBefore, earliest notAfter of the new leaves */
 	char serial_ecdsa[ISSUER_SERIAL_MAX]; /* uppercase hex; "" when not issued */
 	char serial_rsa[ISSUER_SERIAL_MAX];
+	char cert_id[256];             /* RFC 9773 CertID of the new ECDSA leaf (else RSA), or "" */
 	char problem_type[64];         /* failure: ACME error type without its URN, or "" */
 	char error[ACME_ERR_MAX + 16]; /* failure: "<type>: type: detail[; <type>: ...]" */
 	long long retry_after;         /* failure: the CA's Retry-After in seconds, or -1 */
@@ -58,12 +59,20 @@ void issuer_worker_free(struct issuer_worker *w);
 
 /*
  * Obtain, seal, store (cert:<name>:<type>) and announce (PUBLISH events "cert <name>") a
- * certificate for <name> per configured key type. <stop> (may be NULL) is checked between key
- * types. Does not touch host:<name> (see issuer_record). Fills <res>; returns 0 when every key
- * type succeeded, -1 otherwise.
+ * certificate for <name> per configured key type. <replaces> (may be NULL) is the CertID of the
+ * certificate being renewed (the one res->cert_id named last time): it goes with the order of
+ * that certificate's key type only (ECDSA when configured, else RSA), as a CA refuses a second
+ * order replacing the same certificate. <stop> (may be NULL) is checked between key types. Does
+ * not touch host:<name> (see issuer_record). Fills <res>; returns 0 when every key type
+ * succeeded, -1 otherwise.
  */
-int issuer_issue_host(struct issuer_worker *w, const char *name, const volatile int *stop,
-                      struct issuer_result *res);
+int issuer_issue_host(struct issuer_worker *w, const char *name, const char *replaces,
+                      const volatile int *stop, struct issuer_result *res);
+
+/* The CA's renewalInfo (RFC 9773) for CertID <cert_id>: see acme_renewal_info() (1 with <win>
+ * and <*retry_after>, 0 when the CA offers no ARI, -1 with <err>). */
+int issuer_renewal_info(struct issuer_worker *w, const char *cert_id, struct ari_window *win,
+                        long long *retry_after, char *err, size_t errsz);
 
 /* The one-shot command's host bookkeeping: state issuing + attempts (<res> NULL, before), then
  * valid with not_after and serials, or failed with last_error (after). 0 or -1 with <err>. */

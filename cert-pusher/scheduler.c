@@ -917,18 +917,30 @@ static void scheduler_bind_issue(void *ctx, const char *name, const char *replac
 {
 	struct issuer_result ir;
 
-	(void)replaces; /* TODO(acme.c): newOrder "replaces" (RFC 9773 §5) is not offered yet */
 	memset(&ir, 0, sizeof(ir));
 	ir.retry_after = -1;
-	issuer_issue_host(ctx, name, stop, &ir);
+	issuer_issue_host(ctx, name, replaces, stop, &ir);
 	res->ok = ir.ok;
 	res->not_before = ir.not_before;
 	res->not_after = ir.not_after;
 	snprintf(res->serial_ecdsa, sizeof(res->serial_ecdsa), "%s", ir.serial_ecdsa);
 	snprintf(res->serial_rsa, sizeof(res->serial_rsa), "%s", ir.serial_rsa);
+	snprintf(res->cert_id, sizeof(res->cert_id), "%s", ir.cert_id);
 	snprintf(res->problem_type, sizeof(res->problem_type), "%s", ir.problem_type);
 	snprintf(res->error, sizeof(res->error), "%s", ir.error);
 	res->retry_after = ir.retry_after;
+}
+
+/* scheduler_ari_fn over issuer_renewal_info(): a failure is logged and means "no window". */
+static int scheduler_bind_renewal_info(void *ctx, const char *cert_id, struct ari_window *w,
+                                       long long *retry_after)
+{
+	char err[ACME_ERR_MAX];
+	int rc = issuer_renewal_info(ctx, cert_id, w, retry_after, err, sizeof(err));
+
+	if (rc < 0)
+		log_warn("issuer: renewalInfo for %s: %s", cert_id, err);
+	return rc;
 }
 
 static void scheduler_bind_free(void *arg)
@@ -951,7 +963,7 @@ static struct scheduler *scheduler_issuer_start(struct pusher *p, char *err, siz
 		.ctx_new = scheduler_bind_ctx_new,
 		.ctx_free = scheduler_bind_ctx_free,
 		.issue = scheduler_bind_issue,
-		.renewal_info = NULL, /* TODO(acme.c): renewalInfo from the directory */
+		.renewal_info = scheduler_bind_renewal_info,
 	};
 	struct scheduler *sc = NULL;
 

@@ -311,7 +311,7 @@ static int run_order(const struct canned *s, size_t n, struct acme_order_result 
 	assert_non_null(k);
 	play(s, n);
 	acme_order_result_init(res);
-	ret = acme_order(client, "a.test", k, &ops, res);
+	ret = acme_order(client, "a.test", NULL, k, &ops, res);
 	jws_key_free(k);
 	return ret;
 }
@@ -565,7 +565,7 @@ static void test_profiles(void **state)
 	assert_int_equal(acme_client_set_account(c, k, CA "/acct/1"), 0);
 	play(order, 3);
 	acme_order_result_init(&res);
-	assert_int_equal(acme_order(c, "a.test", k, &ops, &res), -1);
+	assert_int_equal(acme_order(c, "a.test", NULL, k, &ops, &res), -1);
 	assert_string_equal(payloads[2],
 	                    "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.test\"}],"
 	                    "\"profile\":\"shortlived\"}");
@@ -615,6 +615,105 @@ static void test_stored_account_checked(void **state)
 	assert_int_equal(script_pos, 4);
 	assert_string_equal(acme_client_account_url(c), CA "/acct/2");
 	assert_ptr_equal(acme_client_account_key(c) != NULL, 1);
+	acme_client_free(c);
+	jws_key_free(k);
+}
+
+/* ---- ARI (RFC 9773) ---- */
+
+#define DIR_ARI_JSON                                                                       \
+	"{\"newNonce\":\"" CA "/nonce\",\"newAccount\":\"" CA "/acct\",\"newOrder\":\"" CA \
+	"/order\",\"renewalInfo\":\"" CA "/ari/\"}"
+#define CERT_ID "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"
+
+static void test_renewal_info(void **state)
+{
+	static const struct canned steps[] = {
+		{ HTTP_METHOD_GET, CA "/dir", 200, NULL, NULL, 0, DIR_ARI_JSON, 0, 1 },
+		{ HTTP_METHOD_GET, CA "/ari/" CERT_ID, 200, NULL, NULL, 21600,
+		  "{\"suggestedWindow\":{\"start\":\"2025-01-02T04:00:00Z\",\"end\":"
+		  "\"2025-01-03T04:00:00Z\"},\"explanationURL\":\"https://ca.test/why\"}",
+		  0, 1 },
+		{ HTTP_METHOD_GET, CA "/ari/" CERT_ID, 404, NULL, PJ, 0,
+		  PROBLEM("malformed", "unknown certificate"), 0, 1 },
+	};
+	struct acme_client *c;
+	struct ari_window w;
+	long long ra = 0;
+	char err[512];
+
+	(void)state;
+	/* the directory is fetched on demand; the GET is unsigned (no nonce, no JWS) */
+	c = acme_client_new(&cfg, err, sizeof(err));
+	assert_non_null(c);
+	play(steps, 3);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(acme_renewal_info(c, CERT_ID, &w, &ra, err, sizeof(err)), 1);
+	assert_int_equal(script_pos, 2);
+	assert_int_equal(w.start, 1735790400LL);
+	assert_int_equal(w.end, 1735790400LL + 86400);
+	assert_string_equal(w.explanation_url, "https://ca.test/why");
+	assert_int_equal(ra, 21600);
+	/* a CA that does not know the certificate: a failure with its problem */
+	assert_int_equal(acme_renewal_info(c, CERT_ID, &w, &ra, err, sizeof(err)), -1);
+	assert_int_equal(ra, -1);
+	assert_non_null(strstr(err, "unknown certificate"));
+	/* nothing that reshapes the URL is sent */
+	assert_int_equal(acme_renewal_info(c, "a/../b", &w, &ra, err, sizeof(err)), -1);
+	assert_int_equal(script_pos, 3);
+	acme_client_free(c);
+
+	/* the setup's directory has no renewalInfo: no ARI, no request */
+	play(NULL, 0);
+	assert_int_equal(acme_renewal_info(client, CERT_ID, &w, &ra, err, sizeof(err)), 0);
+	assert_int_equal(ra, -1);
+}
+
+static void test_new_order_replaces(void **state)
+{
+	static const struct canned ari_order[] = {
+		{ HTTP_METHOD_GET, CA "/dir", 200, NULL, NULL, 0, DIR_ARI_JSON, 0, 1 },
+		{ HTTP_METHOD_HEAD, CA "/nonce", 200, NULL, NULL, 0, NULL, 0, 0 },
+		{ HTTP_METHOD_POST, CA "/order", 409, NULL, PJ, 0,
+		  PROBLEM("alreadyReplaced", "already replaced"), 0, 0 },
+		{ HTTP_METHOD_POST, CA "/order", 403, NULL, PJ, 0, PROBLEM("unauthorized", "no"), 0,
+		  0 },
+	};
+	static const struct canned plain_order[] = {
+		{ HTTP_METHOD_POST, CA "/order", 400, NULL, PJ, 0, PROBLEM("malformed", "no"), 0,
+		  0 },
+	};
+	struct acme_client *c;
+	struct acme_order_result res;
+	struct jws_key *k = jws_key_generate(JWS_ALG_ES256);
+	char err[512];
+
+	(void)state;
+	/* no renewalInfo in the directory (Pebble 2.4): no "replaces". (The setup's client goes
+	 * first: the fake checks that a POST carries the last nonce it served.) */
+	play(plain_order, 1);
+	acme_order_result_init(&res);
+	assert_int_equal(acme_order(client, "a.test", CERT_ID, k, &ops, &res), -1);
+	assert_string_equal(payloads[0],
+	                    "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.test\"}]}");
+	acme_order_result_deinit(&res);
+
+	/* the directory offers renewalInfo: "replaces" goes with newOrder */
+	c = acme_client_new(&cfg, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(acme_client_set_account(c, k, CA "/acct/1"), 0);
+	play(ari_order, 4);
+	acme_order_result_init(&res);
+	assert_int_equal(acme_order(c, "a.test", CERT_ID, k, &ops, &res), -1);
+	assert_string_equal(payloads[2],
+	                    "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.test\"}],"
+	                    "\"replaces\":\"" CERT_ID "\"}");
+	/* alreadyReplaced: ordered again at once, without "replaces" */
+	assert_int_equal(script_pos, 4);
+	assert_string_equal(payloads[3],
+	                    "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.test\"}]}");
+	assert_string_equal(res.error, "urn:ietf:params:acme:error:unauthorized: no");
+	acme_order_result_deinit(&res);
 	acme_client_free(c);
 	jws_key_free(k);
 }
@@ -700,6 +799,11 @@ static void test_parsers_refuse(void **state)
 	                                      sizeof(err)),
 	                 0);
 	assert_int_equal(d.nprofiles, 2);
+	assert_null(d.renewal_info);
+	acme_directory_deinit(&d);
+	assert_int_equal(
+	        acme_directory_parse(DIR_ARI_JSON, strlen(DIR_ARI_JSON), &d, err, sizeof(err)), 0);
+	assert_string_equal(d.renewal_info, CA "/ari/");
 	acme_directory_deinit(&d);
 }
 
@@ -718,6 +822,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_certificate_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profiles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stored_account_checked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_renewal_info, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_order_replaces, setup, teardown),
 		cmocka_unit_test(test_problem_parse),
 		cmocka_unit_test(test_parsers_refuse),
 	};
