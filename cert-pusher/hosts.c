@@ -189,28 +189,34 @@ out:
 	return ret;
 }
 
-enum hosts_status hosts_get(struct store *s, const char *name, struct hosts_info *info, char *err,
-                            size_t errsz)
+/* Whether <name> is a managed host: HOSTS_OK, HOSTS_NOT_FOUND (not a hostname, or not in the
+ * hosts set) or HOSTS_ERROR (Redis), with <err> set on anything but HOSTS_OK. */
+static enum hosts_status hosts_require(struct store *s, const char *name, char *err, size_t errsz)
 {
-	struct store_strv kv = { 0 };
 	const char *why;
-	long long at = 0;
-	enum hosts_status ret = HOSTS_ERROR;
 	int rc;
 
 	if (!names_hostname_valid(name, &why)) {
 		snprintf(err, errsz, "'%s' is not a managed hostname: %s", name, why);
-		ret = HOSTS_NOT_FOUND;
-		goto out;
+		return HOSTS_NOT_FOUND;
 	}
 	rc = store_host_exists(s, name, err, errsz);
-	if (rc < 0)
-		goto out;
-	if (rc == 0) {
+	if (rc == 0)
 		snprintf(err, errsz, "%s is not a managed hostname", name);
-		ret = HOSTS_NOT_FOUND;
+	return rc > 0 ? HOSTS_OK : rc == 0 ? HOSTS_NOT_FOUND : HOSTS_ERROR;
+}
+
+enum hosts_status hosts_get(struct store *s, const char *name, struct hosts_info *info, char *err,
+                            size_t errsz)
+{
+	struct store_strv kv = { 0 };
+	long long at = 0;
+	enum hosts_status ret = HOSTS_ERROR;
+
+	ret = hosts_require(s, name, err, errsz);
+	if (ret != HOSTS_OK)
 		goto out;
-	}
+	ret = HOSTS_ERROR;
 	if (store_host_get_all(s, name, &kv, err, errsz) < 0)
 		goto out;
 	if (store_due_get(s, name, &at, err, errsz) < 0)
@@ -286,21 +292,14 @@ out:
 enum hosts_status hosts_remove(struct store *s, const char *name, char *err, size_t errsz)
 {
 	const char *kv[5];
-	const char *why;
 	char now_s[32];
 	long long now = (long long)time(NULL);
 	int rc;
 
-	if (!names_hostname_valid(name, &why)) {
-		snprintf(err, errsz, "'%s' is not a managed hostname: %s", name, why);
-		return HOSTS_NOT_FOUND;
-	}
-	rc = store_host_exists(s, name, err, errsz);
-	if (rc <= 0) {
-		if (rc == 0)
-			snprintf(err, errsz, "%s is not a managed hostname", name);
-		return rc == 0 ? HOSTS_NOT_FOUND : HOSTS_ERROR;
-	}
+	enum hosts_status st = hosts_require(s, name, err, errsz);
+
+	if (st != HOSTS_OK)
+		return st;
 	/* Record the intent first: if an issuer holds the lock, it sees "removing" when its order
 	 * ends and finishes the job; the due entry makes sure some issuer looks soon. */
 	snprintf(now_s, sizeof(now_s), "%lld", now);
@@ -329,24 +328,14 @@ enum hosts_status hosts_renew(struct store *s, const char *name, char *err, size
 	const char *kv[3];
 	char now_s[32];
 	struct buf v;
-	const char *why;
 	enum hosts_status ret = HOSTS_ERROR;
 	int rc;
 
 	buf_init(&v);
-	if (!names_hostname_valid(name, &why)) {
-		snprintf(err, errsz, "'%s' is not a managed hostname: %s", name, why);
-		ret = HOSTS_NOT_FOUND;
+	ret = hosts_require(s, name, err, errsz);
+	if (ret != HOSTS_OK)
 		goto out;
-	}
-	rc = store_host_exists(s, name, err, errsz);
-	if (rc < 0)
-		goto out;
-	if (rc == 0) {
-		snprintf(err, errsz, "%s is not a managed hostname", name);
-		ret = HOSTS_NOT_FOUND;
-		goto out;
-	}
+	ret = HOSTS_ERROR;
 	rc = store_host_field(s, name, HOSTS_F_REMOVING, &v, err, errsz);
 	if (rc < 0)
 		goto out;
