@@ -112,7 +112,7 @@ struct blob_keyring *blob_keyring_load(const char *path, char *err, size_t errsz
 	struct blob_keyring *kr = NULL, *ret = NULL;
 	struct blob_key *k, **tail;
 	struct buf text;
-	char *line, *next, *end, *id, *b64;
+	char *cursor, *line, *id, *b64;
 	size_t id_len, b64_len;
 	unsigned lineno = 0;
 
@@ -129,18 +129,8 @@ struct blob_keyring *blob_keyring_load(const char *path, char *err, size_t errsz
 		goto out;
 	}
 	tail = &kr->head;
-	for (line = (char *)text.data; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = 0;
-		lineno++;
-		while (*line == ' ' || *line == '\t')
-			line++;
-		end = line + strlen(line);
-		while (end > line && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
-			*--end = 0;
-		if (!*line || *line == '#')
-			continue;
+	cursor = (char *)text.data;
+	while ((line = file_next_line(&cursor, &lineno))) {
 		id = line;
 		id_len = strcspn(id, " \t");
 		b64 = id + id_len;

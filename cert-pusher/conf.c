@@ -105,7 +105,7 @@ int conf_load_file(struct conf *c, const char *path, const char *const *known, c
                    size_t errsz)
 {
 	struct buf text;
-	char *line, *next, *name, *value, *end;
+	char *cursor, *line, *name, *value;
 	unsigned lineno = 0;
 	int ret = -1;
 
@@ -116,18 +116,8 @@ int conf_load_file(struct conf *c, const char *path, const char *const *known, c
 		snprintf(err, errsz, "%s: contains a NUL byte", path);
 		goto out;
 	}
-	for (line = (char *)text.data; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = 0;
-		lineno++;
-		while (*line == ' ' || *line == '\t')
-			line++;
-		end = line + strlen(line);
-		while (end > line && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
-			*--end = 0;
-		if (!*line || *line == '#')
-			continue;
+	cursor = (char *)text.data;
+	while ((line = file_next_line(&cursor, &lineno))) {
 		name = line;
 		value = line + strcspn(line, " \t");
 		if (*value) {

@@ -70,3 +70,24 @@ void file_chomp(struct buf *b)
 	                  b->data[b->len - 1] == ' '))
 		b->data[--b->len] = 0;
 }
+
+char *file_next_line(char **cursor, unsigned *lineno)
+{
+	char *line, *next, *end;
+
+	while ((line = *cursor) && *line) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		*cursor = next;
+		(*lineno)++;
+		while (*line == ' ' || *line == '\t')
+			line++;
+		end = line + strlen(line);
+		while (end > line && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+			*--end = 0;
+		if (*line && *line != '#')
+			return line;
+	}
+	return NULL;
+}

@@ -17,4 +17,11 @@ int file_read(const char *path, size_t max, int secret, struct buf *out, char *e
 /* Strip trailing "\n", "\r\n" and spaces from a buffer (passwords and tokens in files). */
 void file_chomp(struct buf *b);
 
+/*
+ * Next meaningful line of a NUL-terminated text parsed in place ("name value" files: config, key
+ * ring): cuts at '\n', trims blanks and a trailing '\r', skips empty and '#' lines. <*cursor>
+ * starts at the text and advances; <*lineno> counts every line read. NULL at the end.
+ */
+char *file_next_line(char **cursor, unsigned *lineno);
+
 #endif

@@ -20,6 +20,7 @@
 #include "cert-pusher/conf.h"
 #include "common/b64url.h"
 #include "common/buf.h"
+#include "common/file.h"
 #include "common/keys.h"
 #include "common/names.h"
 #include "common/parse.h"
@@ -595,6 +596,30 @@ static void test_conf_errors(void **state)
 	conf_free(c);
 }
 
+/* file_next_line: blanks trimmed, CRLF, comments and empty lines skipped, numbering kept. */
+static void test_file_next_line(void **state)
+{
+	char text[] = "  # comment\r\nalpha 1\r\n\n\t beta  2 \t\n#x\n   \ngamma";
+	char *cursor = text, *line;
+	unsigned lineno = 0;
+
+	(void)state;
+	line = file_next_line(&cursor, &lineno);
+	assert_non_null(line);
+	assert_string_equal(line, "alpha 1");
+	assert_int_equal(lineno, 2);
+	line = file_next_line(&cursor, &lineno);
+	assert_non_null(line);
+	assert_string_equal(line, "beta  2");
+	assert_int_equal(lineno, 4);
+	line = file_next_line(&cursor, &lineno);
+	assert_non_null(line);
+	assert_string_equal(line, "gamma");
+	assert_int_equal(lineno, 7);
+	assert_null(file_next_line(&cursor, &lineno));
+	assert_null(file_next_line(&cursor, &lineno));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -609,6 +634,7 @@ int main(void)
 		cmocka_unit_test(test_buf_growth),
 		cmocka_unit_test(test_buf_printf),
 		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_file_next_line),
 		cmocka_unit_test_setup_teardown(test_conf_file, conf_setup, conf_teardown),
 		cmocka_unit_test_setup_teardown(test_conf_errors, conf_setup, conf_teardown),
 	};
