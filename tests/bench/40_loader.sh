@@ -66,7 +66,7 @@ done
 t_loader=$(($(now_ms) - t0))
 rss1=$(ps -o rss= -p "$HAPROXY_PID" | tr -d ' ')
 for i in 1 $((N / 2)) "$N"; do
-	wait_serial "h$i.bench.example" ecdsa "$(serial_of "$T_DIR/certs/h$i.crt")" 5
+	wait_served "h$i.bench.example" ecdsa "$(serial_of "$T_DIR/certs/h$i.crt")" 5
 done
 inner=$(sed -n 's/.*reconciled hosts=\([0-9]*\) failed=0 ms=\([0-9]*\).*/\1 \2/p' "$T_DIR/loader.log" | head -1)
 t_stop_pid "$LOADER_PID"
@@ -116,7 +116,7 @@ done
 t_files=$(($(now_ms) - t0))
 sleep 0.5
 rss2=$(ps -o rss= -p "$HF_PID" | tr -d ' ')
-HTTPS_PORT=$P_HTTPS wait_serial "h$N.bench.example" ecdsa "$(serial_of "$T_DIR/certs/h$N.crt")" 5
+HTTPS_PORT=$P_HTTPS wait_served "h$N.bench.example" ecdsa "$(serial_of "$T_DIR/certs/h$N.crt")" 5
 
 awk -v n="$N" -v tl="$t_loader" -v tf="$t_files" -v tr="$t_raw" -v inner="$inner" -v r0="$rss0" -v r1="$rss1" \
 	-v r2="$rss2" 'BEGIN {

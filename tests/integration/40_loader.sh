@@ -30,8 +30,8 @@ before=$(hp "show ssl cert" | sort)
 t_log "loader: first load (events only: the periodic reconcile is 1 h)"
 start_loader --reconcile-interval 1h
 for n in a.example b.example; do
-	wait_serial "$n" ecdsa "$(serial_of "$T_DIR/$n.ecdsa.crt")"
-	wait_serial "$n" rsa "$(serial_of "$T_DIR/$n.rsa.crt")"
+	wait_served "$n" ecdsa "$(serial_of "$T_DIR/$n.ecdsa.crt")"
+	wait_served "$n" rsa "$(serial_of "$T_DIR/$n.rsa.crt")"
 	assert_eq "curl $n ECDSA" 200 "$(curl_health "$n")"
 	assert_eq "curl $n RSA" 200 "$(curl_health "$n" rsa)"
 done
@@ -57,7 +57,7 @@ mk_leaf a.example ecdsa "$T_DIR/a.example.ecdsa"
 NEW=$(serial_of "$T_DIR/a.example.ecdsa.crt")
 [ "$NEW" != "$old_conn" ] || fail "openssl gave the same serial twice"
 import a.example "$T_DIR/a.example.ecdsa"
-wait_serial a.example ecdsa "$NEW" 2
+wait_served a.example ecdsa "$NEW" 2
 assert_eq "RSA untouched by the ECDSA update" "$(serial_of "$T_DIR/a.example.rsa.crt")" \
 	"$(served_serial a.example rsa)"
 printf 'GET /spoacme-haproxy-health HTTP/1.1\r\nHost: a.example\r\n\r\n' >&7
@@ -77,7 +77,7 @@ mv "$T_DIR/a.example.ecdsa.crt" "$T_DIR/a.example.ecdsa.2.crt"
 mk_leaf a.example ecdsa "$T_DIR/a.example.ecdsa"
 NEW=$(serial_of "$T_DIR/a.example.ecdsa.crt")
 import a.example "$T_DIR/a.example.ecdsa"
-wait_serial a.example ecdsa "$NEW" 2
+wait_served a.example ecdsa "$NEW" 2
 grep -q "aborting the transaction of op-own.pem" "$T_DIR/loader.log" ||
 	fail "the loader did not see its PEM land in another transaction"
 [ -z "$(hp "show ssl cert op-own.pem" | sed -n 's/^Serial: //p')" ] ||
@@ -95,20 +95,20 @@ t_log "removal of b.example brings back the fallback"
 rcli SREM "${PREFIX}hosts" b.example >/dev/null
 rcli DEL "${PREFIX}cert:b.example:ecdsa" "${PREFIX}cert:b.example:rsa" >/dev/null
 rcli PUBLISH "${PREFIX}events" "del b.example" >/dev/null
-wait_serial b.example ecdsa "$FALLBACK" 2
+wait_served b.example ecdsa "$FALLBACK" 2
 # The fallback is ECDSA: an RSA-only client now fails the handshake instead of getting b's RSA.
 got=$(served_serial b.example rsa)
 [ "$got" != "$(serial_of "$T_DIR/b.example.rsa.crt")" ] || fail "b.example RSA still served"
 hp "show ssl cert" | grep -q "^b.example" && fail "b.example still in show ssl cert"
 hp "show ssl crt-list $T_DIR/crt-list" | grep -q "^b.example" && fail "b.example still in the crt-list"
-wait_serial a.example ecdsa "$NEW" 1
+wait_served a.example ecdsa "$NEW" 1
 
 t_log "HAProxy restart: everything comes back without touching Redis"
 t_stop_pid "$HAPROXY_PID"
 t_start_haproxy
 hp "show ssl cert" >/dev/null
-wait_serial a.example ecdsa "$NEW" 10
-wait_serial a.example rsa "$(serial_of "$T_DIR/a.example.rsa.crt")" 5
+wait_served a.example ecdsa "$NEW" 10
+wait_served a.example rsa "$(serial_of "$T_DIR/a.example.rsa.crt")" 5
 assert_eq "b.example stays removed" "$FALLBACK" "$(served_serial b.example)"
 grep -q "HAProxy restarted" "$T_DIR/loader.log" || fail "restart not logged"
 
@@ -129,7 +129,7 @@ grep -q "aborting the stale transaction of operator-own.pem" "$T_DIR/loader.log"
 hp "show ssl cert" | grep -q '^\*' && fail "a transaction is left open"
 hp "show ssl cert" | grep -qx "operator-own.pem" || fail "the loader removed an operator certificate"
 hp "show ssl cert" | grep -qx "$T_DIR/fallback.pem" || fail "fallback gone"
-wait_serial a.example ecdsa "$NEW" 2
+wait_served a.example ecdsa "$NEW" 2
 
 t_log "SIGTERM stops the loader cleanly"
 kill -TERM "$LOADER_PID"

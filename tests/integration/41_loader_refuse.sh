@@ -19,7 +19,7 @@ mk_leaf a.example ecdsa "$T_DIR/a.ecdsa"
 A1=$(serial_of "$T_DIR/a.ecdsa.crt")
 import a.example "$T_DIR/a.ecdsa"
 start_loader --reconcile-interval 2s
-wait_serial a.example ecdsa "$A1"
+wait_served a.example ecdsa "$A1"
 
 # seal HOST TYPE < plaintext: store a hostile blob the way the issuer would, and announce it.
 seal() {
@@ -92,7 +92,7 @@ cat "$T_DIR/a2.ecdsa.crt" "$T_DIR/a2.ecdsa.key" |
 rm -f "$T_DIR/a2.ecdsa.key"
 rcli -x SET "${PREFIX}cert:a.example:ecdsa" <"$T_DIR/blob" >/dev/null
 rm -f "$T_DIR/blob"
-wait_serial a.example ecdsa "$A2" 10
+wait_served a.example ecdsa "$A2" 10
 
 t_log "Redis restart: the subscription comes back and events work again"
 t_stop_pid "$REDIS_PID"
@@ -101,10 +101,10 @@ n=$(grep -c "subscribed to" "$T_DIR/loader.log")
 for ((i = 0; i < 100; i++)); do [ "$(grep -c "subscribed to" "$T_DIR/loader.log")" -gt "$n" ] && break; sleep 0.1; done
 [ "$(grep -c "subscribed to" "$T_DIR/loader.log")" -gt "$n" ] || fail "no resubscription"
 # The new Redis is empty: the safety net removes a.example (hosts set is empty now).
-wait_serial a.example ecdsa "$(serial_of "$T_DIR/fallback.crt")" 10
+wait_served a.example ecdsa "$(serial_of "$T_DIR/fallback.crt")" 10
 mk_leaf a.example ecdsa "$T_DIR/a3.ecdsa"
 import a.example "$T_DIR/a3.ecdsa"
-wait_serial a.example ecdsa "$(serial_of "$T_DIR/a3.ecdsa.crt")" 3
+wait_served a.example ecdsa "$(serial_of "$T_DIR/a3.ecdsa.crt")" 3
 kill -0 "$LOADER_PID" || fail "loader died"
 rm -f "$T_DIR"/*.key
 t_log "PASS"

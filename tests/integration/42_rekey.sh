@@ -28,8 +28,8 @@ rcli SET "${PREFIX}account:0123abcd" "not a blob" >/dev/null
 # old one still there, then rekey, then the old key goes.
 (umask 077 && { printf 'k2 %s\n' "$(openssl rand -base64 32)"; cat "$OLD_RING"; } >"$T_DIR/ring2")
 KEYRING=$T_DIR/ring2 start_loader --reconcile-interval 1h
-wait_serial a.example ecdsa "$(serial_of "$T_DIR/a.example.ecdsa.crt")"
-wait_serial b.example ecdsa "$(serial_of "$T_DIR/b.example.ecdsa.crt")"
+wait_served a.example ecdsa "$(serial_of "$T_DIR/a.example.ecdsa.crt")"
+wait_served b.example ecdsa "$(serial_of "$T_DIR/b.example.ecdsa.crt")"
 n_loaded=$(grep -c "loaded name=" "$T_DIR/loader.log")
 
 t_log "rekey with a ring whose first key is new"
@@ -65,8 +65,8 @@ KEYRING=$T_DIR/ring-new
 t_stop_pid "$HAPROXY_PID"
 t_start_haproxy
 start_loader --reconcile-interval 1h
-wait_serial a.example ecdsa "$(serial_of "$T_DIR/a.example.ecdsa.crt")"
-wait_serial a.example rsa "$(serial_of "$T_DIR/a.example.rsa.crt")"
-wait_serial b.example ecdsa "$(serial_of "$T_DIR/b.example.ecdsa.crt")"
+wait_served a.example ecdsa "$(serial_of "$T_DIR/a.example.ecdsa.crt")"
+wait_served a.example rsa "$(serial_of "$T_DIR/a.example.rsa.crt")"
+wait_served b.example ecdsa "$(serial_of "$T_DIR/b.example.ecdsa.crt")"
 grep -q "cannot open the blob" "$T_DIR/loader.log" && fail "a blob did not open with the new key"
 t_log "PASS"

@@ -159,6 +159,25 @@ t_wait_agent_up() {
 	return 1
 }
 
+# served_serial NAME [rsa]: serial HAProxy serves for NAME (SNI); rsa: a TLS 1.2 RSA-only client.
+served_serial() {
+	local extra=()
+	[ "${2:-}" = rsa ] && extra=(-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256)
+	openssl s_client -connect "127.0.0.1:$HTTPS_PORT" -servername "$1" "${extra[@]}" \
+		</dev/null 2>/dev/null | openssl x509 -noout -serial 2>/dev/null | sed 's/^serial=//'
+}
+
+# wait_served NAME TYPE SERIAL [SECONDS]: until HAProxy serves SERIAL for NAME.
+wait_served() {
+	local i got
+	for ((i = 0; i < ${4:-20} * 10; i++)); do
+		got=$(served_serial "$1" "$2")
+		[ "$got" = "$3" ] && return 0
+		sleep 0.1
+	done
+	fail "$1 ($2): expected serial '$3', HAProxy serves '$got'"
+}
+
 # assert_eq WHAT EXPECTED ACTUAL
 assert_eq() {
 	[ "$2" == "$3" ] || fail "$1: expected '$2', got '$3'"

@@ -60,26 +60,6 @@ start_loader() {
 	LOADER_PID=$T_LAST_PID
 }
 
-# served_serial NAME [rsa]: serial of the certificate HAProxy serves for NAME (SNI); with rsa,
-# as a TLS 1.2 client that only offers an RSA cipher suite.
-served_serial() {
-	local extra=()
-	[ "${2:-}" = rsa ] && extra=(-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256)
-	openssl s_client -connect "127.0.0.1:$HTTPS_PORT" -servername "$1" "${extra[@]}" \
-		</dev/null 2>/dev/null | openssl x509 -noout -serial 2>/dev/null | sed 's/^serial=//'
-}
-
-# wait_serial NAME TYPE SERIAL [SECONDS]: until HAProxy serves SERIAL for NAME.
-wait_serial() {
-	local i got
-	for ((i = 0; i < ${4:-10} * 10; i++)); do
-		got=$(served_serial "$1" "$2")
-		[ "$got" = "$3" ] && return 0
-		sleep 0.1
-	done
-	fail "$1 ($2): expected serial '$3', HAProxy serves '$got'"
-}
-
 # curl_health NAME [rsa]: HTTP status of the health URI over TLS verified with the test CA.
 curl_health() {
 	local extra=()
