@@ -681,7 +681,7 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 		return l;
 	if (!loader_metrics_registered && pmetrics_register(loader_metrics, NULL) == 0)
 		loader_metrics_registered = 1;
-	l->store = store_open(p->conf, p->prefix, err, errsz);
+	l->store = store_open_local(p->conf, p->prefix, err, errsz);
 	if (!l->store)
 		goto fail;
 	l->tick = event_new(base, -1, EV_PERSIST, loader_on_tick, l);

@@ -24,6 +24,7 @@ struct pusher_opt {
 static const struct pusher_opt pusher_opts[] = {
 	{ "config", 1, "FILE      config file: 'name value' lines, names as these options" },
 	{ "redis", 1, "ADDR      Redis, HOST:PORT or unix:PATH (default 127.0.0.1:6379)" },
+	{ "primary", 1, "ADDR      Redis primary for writes when --redis is a replica" },
 	{ "redis-user", 1, "USER      Redis ACL user" },
 	{ "redis-password-file", 1, "FILE      Redis password (mode 0600)" },
 	{ "keyring", 1, "FILE      blob key ring (mode 0600): '<key-id> <base64 32 bytes>' lines" },

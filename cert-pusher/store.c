@@ -130,7 +130,9 @@ static redisReply *store_cmd(struct store *s, const char *what, int argc, const 
 	return r;
 }
 
-struct store *store_open(const struct conf *conf, const char *prefix, char *err, size_t errsz)
+/* Open a store on <addr_option>'s address (defaulting to "redis", then 127.0.0.1:6379). */
+static struct store *store_open_addr(const struct conf *conf, const char *prefix,
+                                     const char *addr_option, char *err, size_t errsz)
 {
 	const char *pwfile = conf_get(conf, "redis-password-file");
 	struct store *s = calloc(1, sizeof(*s));
@@ -141,7 +143,9 @@ struct store *store_open(const struct conf *conf, const char *prefix, char *err,
 		goto fail;
 	s->timeout_ms = 5000;
 	s->prefix = store_strdup(prefix);
-	s->addr = store_strdup(conf_get_def(conf, "redis", "127.0.0.1:6379"));
+	s->addr = store_strdup(conf_get(conf, addr_option)
+	                               ? conf_get(conf, addr_option)
+	                               : conf_get_def(conf, "redis", "127.0.0.1:6379"));
 	s->user = store_strdup(conf_get(conf, "redis-user"));
 	if (!s->prefix || !s->addr)
 		goto fail;
@@ -163,6 +167,16 @@ fail_msg:
 	buf_wipe(&pw);
 	store_close(s);
 	return NULL;
+}
+
+struct store *store_open(const struct conf *conf, const char *prefix, char *err, size_t errsz)
+{
+	return store_open_addr(conf, prefix, "primary", err, errsz);
+}
+
+struct store *store_open_local(const struct conf *conf, const char *prefix, char *err, size_t errsz)
+{
+	return store_open_addr(conf, prefix, "redis", err, errsz);
 }
 
 /* ---- hosts ---- */

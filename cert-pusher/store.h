@@ -23,10 +23,16 @@ struct store {
 };
 
 /*
- * Connect with the options of <conf> ("redis", "redis-user", "redis-password-file") and key
- * prefix <prefix>. Returns a new store or NULL with a message naming the option in <err>.
+ * Connect to the Redis primary, where writes go (issuer, API, CLI, the loader's served: reports):
+ * "primary" when set, else "redis"; "redis-user" and "redis-password-file" authenticate. Returns a
+ * new store or NULL with a message naming the option in <err>.
  */
 struct store *store_open(const struct conf *conf, const char *prefix, char *err, size_t errsz);
+
+/* Connect to "redis" only: the Redis this process reads, on an edge its local replica (the
+ * loader's reads and events subscription). Same contract as store_open(). */
+struct store *store_open_local(const struct conf *conf, const char *prefix, char *err,
+                               size_t errsz);
 void store_close(struct store *s);
 
 /* Reconnect when the connection was lost (rc NULL or in error). 0 or -1 with <err>. */
