@@ -95,7 +95,8 @@ t_start_redis() {
 	shift || true
 	mkdir -p "$T_DIR/redis-$REDIS_PORT"
 	t_bg "redis-$REDIS_PORT" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
-		--appendonly no --dir "$T_DIR/redis-$REDIS_PORT" --protected-mode no "$@"
+		--appendonly no --dir "$T_DIR/redis-$REDIS_PORT" --protected-mode no \
+		--repl-diskless-sync-delay 0 "$@"
 	REDIS_PID=$T_LAST_PID
 	t_wait_tcp 127.0.0.1 "$REDIS_PORT" 10 || fail "redis-server did not start on $REDIS_PORT"
 }
