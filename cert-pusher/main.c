@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "cert-pusher/hosts.h"
+#include "cert-pusher/pmetrics.h"
 #include "cert-pusher/pusher.h"
+#include "cert-pusher/store.h"
 #include "common/keys.h"
 #include "common/log.h"
 
@@ -27,6 +29,10 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "primary", 1, "ADDR      Redis primary for writes when --redis is a replica" },
 	{ "redis-user", 1, "USER      Redis ACL user" },
 	{ "redis-password-file", 1, "FILE      Redis password (mode 0600)" },
+	{ "sentinel", 1, "ADDRS     find the primary through Sentinel: HOST:PORT[,HOST:PORT...]" },
+	{ "sentinel-master", 1, "NAME      Sentinel's name of the primary (default spoacme)" },
+	{ "sentinel-user", 1, "USER      ACL user on the sentinels" },
+	{ "sentinel-password-file", 1, "FILE      password of the sentinels (mode 0600)" },
 	{ "keyring", 1, "FILE      blob key ring (mode 0600): '<key-id> <base64 32 bytes>' lines" },
 	{ "key-prefix", 1, "PREFIX    Redis key prefix (default spoacme:)" },
 	{ "directory", 1, "URL       ACME directory (default Let's Encrypt production)" },
@@ -154,6 +160,11 @@ int main(int argc, char **argv)
 		        p.prefix, KEYS_PREFIX_MAX);
 		goto out;
 	}
+	if (store_conf_check(p.conf, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	pmetrics_register(store_metrics, NULL);
 	if (optind >= argc) {
 		log_err("no command given");
 		pusher_usage(stderr);

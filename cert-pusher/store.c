@@ -11,6 +11,9 @@
 #include <adapters/libevent.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +26,261 @@
 
 /* ---- connection ---- */
 
+#define STORE_SENTINELS_MAX       16
+#define STORE_MASTER_NAME_MAX     64
+#define STORE_SENTINEL_TIMEOUT_MS 1000
+
+/* Where the primary is when --sentinel is given: asked at every (re)connection, never cached. */
+struct store_sentinel {
+	char **addrs; /* validated "HOST:PORT" of each sentinel, owned */
+	size_t n;
+	size_t first;   /* the sentinel that answered last is asked first */
+	char *master;   /* --sentinel-master, owned */
+	char *user;     /* --sentinel-user or NULL, owned */
+	char *password; /* --sentinel-password-file's content or NULL, owned, wiped on free */
+};
+
+/* Primaries Sentinel moved us to, and the last one seen (process-wide: one line per failover,
+ * however many stores follow it). */
+static atomic_ullong store_primary_changes;
+static pthread_mutex_t store_primary_mu = PTHREAD_MUTEX_INITIALIZER;
+static char store_primary_seen[300];
+
+/* hiredis's reply builders, wrapped so that an error reply saying the node cannot serve as
+ * the primary marks the connection stale (store_reply_error). */
+static redisReplyObjectFunctions store_reply_fn;
+static void *(*store_hiredis_string)(const redisReadTask *, char *, size_t);
+static pthread_once_t store_reply_once = PTHREAD_ONCE_INIT;
+
 static char *store_strdup(const char *s)
 {
 	return s ? strdup(s) : NULL;
+}
+
+/* Whether Redis error <str>/<len> means this connection must be dropped and the primary found
+ * again: READONLY (the node was demoted to a replica), LOADING (restarting), MASTERDOWN (a
+ * replica lost its primary), UNBLOCKED (a WAIT cut short by a role change). */
+static int store_error_is_stale(const char *str, size_t len)
+{
+	static const char *const codes[] = { "READONLY", "LOADING", "MASTERDOWN", "UNBLOCKED" };
+	size_t i, n;
+
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		n = strlen(codes[i]);
+		if (len >= n && !memcmp(str, codes[i], n) && (len == n || str[n] == ' '))
+			return 1;
+	}
+	return 0;
+}
+
+/* Every reply of a store's connection is built here (hiredis reads error lines with
+ * createString): the check sits under every command, pipelined or not. */
+static void *store_reply_string(const redisReadTask *task, char *str, size_t len)
+{
+	struct store *s = task->privdata;
+
+	if (s && task->type == REDIS_REPLY_ERROR && store_error_is_stale(str, len) && !s->stale) {
+		s->stale = 1;
+		log_warn("redis %s: '%.*s': dropping the connection, the next command finds the "
+		         "primary again",
+		         s->addr ? s->addr : "?", (int)(len > 120 ? 120 : len), str);
+	}
+	return store_hiredis_string(task, str, len);
+}
+
+static void store_reply_init(void)
+{
+	redisReader *r = redisReaderCreate();
+
+	if (!r)
+		return;
+	store_reply_fn = *r->fn;
+	store_hiredis_string = store_reply_fn.createString;
+	store_reply_fn.createString = store_reply_string;
+	redisReaderFree(r);
+}
+
+/* Route <rc>'s replies through store_reply_string() on behalf of <s>. */
+static void store_reply_hook(struct store *s, redisContext *rc)
+{
+	pthread_once(&store_reply_once, store_reply_init);
+	if (!store_hiredis_string || !rc->reader)
+		return;
+	rc->reader->fn = &store_reply_fn;
+	rc->reader->privdata = s;
+}
+
+/* Whether <name> is a usable Sentinel master name: 1..64 of [A-Za-z0-9._-]. */
+static int store_master_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n < 1 || n > STORE_MASTER_NAME_MAX)
+		return 0;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+	       n;
+}
+
+static void store_sentinel_free(struct store_sentinel *sn)
+{
+	size_t i;
+
+	if (!sn)
+		return;
+	for (i = 0; i < sn->n; i++)
+		free(sn->addrs[i]);
+	free(sn->addrs);
+	free(sn->master);
+	free(sn->user);
+	if (sn->password) {
+		OPENSSL_cleanse(sn->password, strlen(sn->password));
+		free(sn->password);
+	}
+	free(sn);
+}
+
+/* Read the password in <path> (mode 0600 or stricter, one line) for <option> into a new string
+ * (*out, wiped and freed by the caller). 0 or -1 with <err>. */
+static int store_password_read(const char *option, const char *path, char **out, char *err,
+                               size_t errsz)
+{
+	struct buf pw;
+	char why[512];
+	int ret = -1;
+
+	buf_init(&pw);
+	if (file_read(path, 4096, 1, &pw, why, sizeof(why)) < 0) {
+		snprintf(err, errsz, "--%s: %s", option, why);
+		goto out;
+	}
+	file_chomp(&pw);
+	if (pw.len == 0 || memchr(pw.data, 0, pw.len) || memchr(pw.data, '\n', pw.len)) {
+		snprintf(err, errsz, "--%s: '%s' must hold the password on one line", option, path);
+		goto out;
+	}
+	*out = strdup(buf_str(&pw));
+	if (!*out) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	ret = 0;
+out:
+	buf_wipe(&pw);
+	return ret;
+}
+
+/* Parse the Sentinel options of <conf> into a new struct store_sentinel (NULL when --sentinel
+ * is not given, which is not an error: check <err>[0]). Errors name the option. */
+static struct store_sentinel *store_sentinel_new(const struct conf *conf, char *err, size_t errsz)
+{
+	const char *list = conf_get(conf, "sentinel");
+	const char *master = conf_get_def(conf, "sentinel-master", STORE_SENTINEL_MASTER_DEFAULT);
+	const char *pwfile = conf_get(conf, "sentinel-password-file");
+	const char *user = conf_get(conf, "sentinel-user");
+	struct store_sentinel *sn = NULL;
+	struct endpoint ep;
+	const char *p, *q, *why;
+	char item[300], fmt[300];
+	size_t len;
+
+	err[0] = 0;
+	if (!list) {
+		if (conf_get(conf, "sentinel-master") || pwfile || user)
+			snprintf(err, errsz, "--%s: needs --sentinel",
+			         conf_get(conf, "sentinel-master") ? "sentinel-master"
+			         : pwfile                          ? "sentinel-password-file"
+			                                           : "sentinel-user");
+		return NULL;
+	}
+	if (conf_get(conf, "primary")) {
+		snprintf(err, errsz,
+		         "--sentinel: not with --primary (Sentinel says where the "
+		         "primary is)");
+		return NULL;
+	}
+	if (!store_master_name_valid(master)) {
+		snprintf(err, errsz,
+		         "--sentinel-master: '%.80s' is not valid; expected 1 to %d of "
+		         "[A-Za-z0-9._-]",
+		         master, STORE_MASTER_NAME_MAX);
+		return NULL;
+	}
+	if (user && !pwfile) {
+		snprintf(err, errsz, "--sentinel-user: needs --sentinel-password-file");
+		return NULL;
+	}
+	sn = calloc(1, sizeof(*sn));
+	if (!sn || !(sn->master = strdup(master)) || (user && !(sn->user = strdup(user))) ||
+	    !(sn->addrs = calloc(STORE_SENTINELS_MAX, sizeof(*sn->addrs))))
+		goto oom;
+	for (p = list;; p = q + 1) {
+		q = strchr(p, ',');
+		len = q ? (size_t)(q - p) : strlen(p);
+		if (len == 0 || len >= sizeof(item)) {
+			snprintf(err, errsz, "--sentinel: '%.200s': %s", list,
+			         len ? "address too long" : "empty address in the list");
+			goto fail;
+		}
+		memcpy(item, p, len);
+		item[len] = 0;
+		if (parse_endpoint(item, &ep, &why) < 0 || ep.is_unix || !ep.host[0]) {
+			snprintf(err, errsz, "--sentinel: '%s': %s", item,
+			         parse_endpoint(item, &ep, &why) < 0
+			                 ? why
+			                 : "expected HOST:PORT (TCP, a host)");
+			goto fail;
+		}
+		if (sn->n == STORE_SENTINELS_MAX) {
+			snprintf(err, errsz, "--sentinel: more than %d sentinels",
+			         STORE_SENTINELS_MAX);
+			goto fail;
+		}
+		parse_endpoint_format(&ep, fmt, sizeof(fmt));
+		if (!(sn->addrs[sn->n] = strdup(fmt)))
+			goto oom;
+		sn->n++;
+		if (!q)
+			break;
+	}
+	if (pwfile &&
+	    store_password_read("sentinel-password-file", pwfile, &sn->password, err, errsz) < 0)
+		goto fail;
+	return sn;
+oom:
+	snprintf(err, errsz, "out of memory");
+fail:
+	store_sentinel_free(sn);
+	return NULL;
+}
+
+int store_conf_check(const struct conf *conf, char *err, size_t errsz)
+{
+	static const char *const addrs[] = { "redis", "primary" };
+	struct store_sentinel *sn;
+	struct endpoint ep;
+	const char *v, *why;
+	char *pw = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		v = conf_get(conf, addrs[i]);
+		if (v && parse_endpoint(v, &ep, &why) < 0) {
+			snprintf(err, errsz, "--%s: '%.200s': %s", addrs[i], v, why);
+			return -1;
+		}
+	}
+	sn = store_sentinel_new(conf, err, errsz);
+	if (!sn && err[0])
+		return -1;
+	store_sentinel_free(sn);
+	v = conf_get(conf, "redis-password-file");
+	if (v) {
+		if (store_password_read("redis-password-file", v, &pw, err, errsz) < 0)
+			return -1;
+		OPENSSL_cleanse(pw, strlen(pw));
+		free(pw);
+	}
+	return 0;
 }
 
 void store_close(struct store *s)
@@ -34,6 +289,7 @@ void store_close(struct store *s)
 		return;
 	if (s->rc)
 		redisFree(s->rc);
+	store_sentinel_free(s->sentinel);
 	free(s->prefix);
 	free(s->addr);
 	free(s->user);
@@ -44,53 +300,226 @@ void store_close(struct store *s)
 	free(s);
 }
 
-int store_reconnect(struct store *s, char *err, size_t errsz)
+/* Connect to <ep> (<label> for messages) with <s>'s timeout and credentials. Returns the
+ * context (owned by the caller) or NULL with <err>. */
+static redisContext *store_connect_ep(struct store *s, const struct endpoint *ep, const char *label,
+                                      char *err, size_t errsz)
 {
 	struct timeval tv = { .tv_sec = s->timeout_ms / 1000,
 		              .tv_usec = (s->timeout_ms % 1000) * 1000 };
-	struct endpoint ep;
-	const char *why;
+	redisContext *rc;
 	redisReply *r = NULL;
-	int ret = -1;
 
-	if (s->rc && !s->rc->err)
-		return 0;
-	if (s->rc) {
-		redisFree(s->rc);
-		s->rc = NULL;
+	rc = ep->is_unix ? redisConnectUnixWithTimeout(ep->path, tv)
+	                 : redisConnectWithTimeout(ep->host, ep->port, tv);
+	if (!rc || rc->err) {
+		snprintf(err, errsz, "redis %s: %s", label, rc ? rc->errstr : "out of memory");
+		goto fail;
 	}
-	if (parse_endpoint(s->addr, &ep, &why) < 0) {
-		snprintf(err, errsz, "--redis: '%s': %s", s->addr, why);
-		goto out;
-	}
-	s->rc = ep.is_unix ? redisConnectUnixWithTimeout(ep.path, tv)
-	                   : redisConnectWithTimeout(ep.host, ep.port, tv);
-	if (!s->rc || s->rc->err) {
-		snprintf(err, errsz, "redis %s: %s", s->addr,
-		         s->rc ? s->rc->errstr : "out of memory");
-		goto out;
-	}
-	redisSetTimeout(s->rc, tv);
+	redisSetTimeout(rc, tv);
+	store_reply_hook(s, rc);
 	if (s->password) {
 		if (s->user)
-			r = redisCommand(s->rc, "AUTH %s %s", s->user, s->password);
+			r = redisCommand(rc, "AUTH %s %s", s->user, s->password);
 		else
-			r = redisCommand(s->rc, "AUTH %s", s->password);
+			r = redisCommand(rc, "AUTH %s", s->password);
 		if (!r || r->type == REDIS_REPLY_ERROR) {
-			snprintf(err, errsz, "redis %s: AUTH failed: %s", s->addr,
-			         r ? r->str : s->rc->errstr);
+			snprintf(err, errsz, "redis %s: AUTH failed: %s", label,
+			         r ? r->str : rc->errstr);
+			goto fail;
+		}
+		freeReplyObject(r);
+	}
+	return rc;
+fail:
+	if (r)
+		freeReplyObject(r);
+	if (rc)
+		redisFree(rc);
+	return NULL;
+}
+
+/* Ask sentinel <saddr> where the primary of our master is, into <ep>. 0 or -1 with <err>. */
+static int store_sentinel_ask(struct store *s, const char *saddr, struct endpoint *ep, char *err,
+                              size_t errsz)
+{
+	struct store_sentinel *sn = s->sentinel;
+	struct timeval tv = { .tv_sec = STORE_SENTINEL_TIMEOUT_MS / 1000,
+		              .tv_usec = (STORE_SENTINEL_TIMEOUT_MS % 1000) * 1000 };
+	struct endpoint sep;
+	redisContext *c = NULL;
+	redisReply *r = NULL;
+	const char *why;
+	uint64_t port;
+	int ret = -1;
+
+	if (parse_endpoint(saddr, &sep, &why) < 0) {
+		snprintf(err, errsz, "sentinel %s: %s", saddr, why);
+		goto out;
+	}
+	c = redisConnectWithTimeout(sep.host, sep.port, tv);
+	if (!c || c->err) {
+		snprintf(err, errsz, "sentinel %s: %s", saddr, c ? c->errstr : "out of memory");
+		goto out;
+	}
+	redisSetTimeout(c, tv);
+	if (sn->password) {
+		if (sn->user)
+			r = redisCommand(c, "AUTH %s %s", sn->user, sn->password);
+		else
+			r = redisCommand(c, "AUTH %s", sn->password);
+		if (!r || r->type == REDIS_REPLY_ERROR) {
+			snprintf(err, errsz, "sentinel %s: AUTH failed: %s", saddr,
+			         r ? r->str : c->errstr);
 			goto out;
 		}
+		freeReplyObject(r);
+	}
+	r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", sn->master);
+	if (!r) {
+		snprintf(err, errsz, "sentinel %s: %s", saddr, c->errstr);
+		goto out;
+	}
+	if (r->type == REDIS_REPLY_NIL) {
+		snprintf(err, errsz, "sentinel %s: does not monitor a master named '%s'", saddr,
+		         sn->master);
+		goto out;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errsz, "sentinel %s: %s", saddr, r->str);
+		goto out;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_STRING || r->element[0]->len == 0 ||
+	    r->element[0]->len >= sizeof(ep->host) ||
+	    strspn(r->element[0]->str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                               "0123456789.:-_") != r->element[0]->len ||
+	    parse_u64(r->element[1]->str, 1, 65535, &port) < 0) {
+		snprintf(err, errsz, "sentinel %s: unexpected answer to get-master-addr-by-name",
+		         saddr);
+		goto out;
+	}
+	memset(ep, 0, sizeof(*ep));
+	memcpy(ep->host, r->element[0]->str, r->element[0]->len + 1);
+	ep->port = (uint16_t)port;
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	if (c)
+		redisFree(c);
+	return ret;
+}
+
+/* Whether <rc> is a primary right now (ROLE): Sentinel's answer may be stale during a
+ * failover, and a demoted node must not take writes. 0 or -1 with <err>. */
+static int store_role_master(redisContext *rc, const char *label, char *err, size_t errsz)
+{
+	redisReply *r = redisCommand(rc, "ROLE");
+	int ret = -1;
+
+	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+	    r->element[0]->type != REDIS_REPLY_STRING) {
+		snprintf(err, errsz, "redis %s: ROLE: %s", label,
+		         !r                             ? rc->errstr
+		         : r->type == REDIS_REPLY_ERROR ? r->str
+		                                        : "unexpected reply");
+		goto out;
+	}
+	if (strcmp(r->element[0]->str, "master") != 0) {
+		snprintf(err, errsz, "redis %s: is a %s, not a primary (failover in progress?)",
+		         label, r->element[0]->str);
+		goto out;
 	}
 	ret = 0;
 out:
 	if (r)
 		freeReplyObject(r);
-	if (ret < 0 && s->rc) {
+	return ret;
+}
+
+/* Note that the primary is now <addr>: a line when it changed (once per process). */
+static void store_primary_note(const char *master, const char *addr, const char *sentinel)
+{
+	pthread_mutex_lock(&store_primary_mu);
+	if (!store_primary_seen[0]) {
+		log_info("redis: primary of '%s' is %s (sentinel %s)", master, addr, sentinel);
+	} else if (strcmp(store_primary_seen, addr) != 0) {
+		log_warn("redis: primary of '%s' changed from %s to %s (sentinel %s)", master,
+		         store_primary_seen, addr, sentinel);
+		atomic_fetch_add(&store_primary_changes, 1);
+	}
+	snprintf(store_primary_seen, sizeof(store_primary_seen), "%s", addr);
+	pthread_mutex_unlock(&store_primary_mu);
+}
+
+/* Find the primary through the sentinels, in turn from the one that answered last, connect,
+ * authenticate and check its ROLE. 0 with s->rc set, or -1 with <err>. */
+static int store_sentinel_connect(struct store *s, char *err, size_t errsz)
+{
+	struct store_sentinel *sn = s->sentinel;
+	struct endpoint ep;
+	char why[512], named[512] = "", asked[512] = "", addr[300], *copy;
+	redisContext *rc;
+	size_t i, k;
+
+	for (k = 0; k < sn->n; k++) {
+		i = (sn->first + k) % sn->n;
+		if (store_sentinel_ask(s, sn->addrs[i], &ep, asked, sizeof(asked)) < 0) {
+			log_debug("redis: %s", asked);
+			continue;
+		}
+		parse_endpoint_format(&ep, addr, sizeof(addr));
+		rc = store_connect_ep(s, &ep, addr, why, sizeof(why));
+		if (rc && store_role_master(rc, addr, why, sizeof(why)) < 0) {
+			redisFree(rc);
+			rc = NULL;
+		}
+		if (!rc) {
+			/* What a live sentinel pointed at says more than a dead sentinel. */
+			snprintf(named, sizeof(named), "sentinel %s: %.400s", sn->addrs[i], why);
+			log_debug("redis: %s", named);
+			continue;
+		}
+		copy = strdup(addr);
+		if (!copy) {
+			redisFree(rc);
+			snprintf(err, errsz, "out of memory");
+			return -1;
+		}
+		free(s->addr);
+		s->addr = copy;
+		s->rc = rc;
+		sn->first = i;
+		store_primary_note(sn->master, addr, sn->addrs[i]);
+		return 0;
+	}
+	snprintf(err, errsz, "redis: no usable primary for '%s' from %zu sentinel(s): %s",
+	         sn->master, sn->n, named[0] ? named : asked);
+	return -1;
+}
+
+int store_reconnect(struct store *s, char *err, size_t errsz)
+{
+	struct endpoint ep;
+	const char *why;
+
+	if (s->rc && !s->rc->err && !s->stale)
+		return 0;
+	if (s->rc) {
 		redisFree(s->rc);
 		s->rc = NULL;
 	}
-	return ret;
+	s->stale = 0;
+	if (s->sentinel)
+		return store_sentinel_connect(s, err, errsz);
+	if (parse_endpoint(s->addr, &ep, &why) < 0) {
+		snprintf(err, errsz, "--redis: '%s': %s", s->addr, why);
+		return -1;
+	}
+	s->rc = store_connect_ep(s, &ep, s->addr, err, errsz);
+	return s->rc ? 0 : -1;
 }
 
 /* Forget a connection that failed mid-command (timeout, lost, or a pipeline out of step with
@@ -130,53 +559,65 @@ static redisReply *store_cmd(struct store *s, const char *what, int argc, const 
 	return r;
 }
 
-/* Open a store on <addr_option>'s address (defaulting to "redis", then 127.0.0.1:6379). */
-static struct store *store_open_addr(const struct conf *conf, const char *prefix,
-                                     const char *addr_option, char *err, size_t errsz)
+/* Open a store on the primary (<primary>: --sentinel, else --primary, else --redis) or on
+ * --redis, defaulting to 127.0.0.1:6379. */
+static struct store *store_open_addr(const struct conf *conf, const char *prefix, int primary,
+                                     char *err, size_t errsz)
 {
 	const char *pwfile = conf_get(conf, "redis-password-file");
+	const char *addr = primary ? conf_get(conf, "primary") : NULL;
 	struct store *s = calloc(1, sizeof(*s));
-	struct buf pw;
 
-	buf_init(&pw);
 	if (!s)
 		goto fail;
 	s->timeout_ms = 5000;
 	s->prefix = store_strdup(prefix);
-	s->addr = store_strdup(conf_get(conf, addr_option)
-	                               ? conf_get(conf, addr_option)
-	                               : conf_get_def(conf, "redis", "127.0.0.1:6379"));
+	s->addr = store_strdup(addr ? addr : conf_get_def(conf, "redis", "127.0.0.1:6379"));
 	s->user = store_strdup(conf_get(conf, "redis-user"));
 	if (!s->prefix || !s->addr)
 		goto fail;
-	if (pwfile) {
-		if (file_read(pwfile, 4096, 1, &pw, err, errsz) < 0)
+	if (pwfile &&
+	    store_password_read("redis-password-file", pwfile, &s->password, err, errsz) < 0)
+		goto fail_msg;
+	if (primary) {
+		s->sentinel = store_sentinel_new(conf, err, errsz);
+		if (!s->sentinel && err[0])
 			goto fail_msg;
-		file_chomp(&pw);
-		s->password = strdup(buf_str(&pw));
-		if (!s->password)
-			goto fail;
 	}
 	if (store_reconnect(s, err, errsz) < 0)
 		goto fail_msg;
-	buf_wipe(&pw);
 	return s;
 fail:
 	snprintf(err, errsz, "out of memory");
 fail_msg:
-	buf_wipe(&pw);
 	store_close(s);
 	return NULL;
 }
 
 struct store *store_open(const struct conf *conf, const char *prefix, char *err, size_t errsz)
 {
-	return store_open_addr(conf, prefix, "primary", err, errsz);
+	return store_open_addr(conf, prefix, 1, err, errsz);
 }
 
 struct store *store_open_local(const struct conf *conf, const char *prefix, char *err, size_t errsz)
 {
-	return store_open_addr(conf, prefix, "redis", err, errsz);
+	return store_open_addr(conf, prefix, 0, err, errsz);
+}
+
+unsigned long long store_primary_changes_total(void)
+{
+	return atomic_load(&store_primary_changes);
+}
+
+void store_metrics(struct buf *out, void *arg)
+{
+	(void)arg;
+	buf_printf(out,
+	           "# HELP pusher_redis_primary_changes_total Times Sentinel moved this process "
+	           "to another Redis primary.\n"
+	           "# TYPE pusher_redis_primary_changes_total counter\n"
+	           "pusher_redis_primary_changes_total %llu\n",
+	           store_primary_changes_total());
 }
 
 /* ---- hosts ---- */
@@ -985,12 +1426,22 @@ out:
 int store_wait_replicas(struct store *s, long long replicas, long long timeout_ms, char *err,
                         size_t errsz)
 {
+	struct timeval tv;
 	redisReply *r = NULL;
 	int ret = -1;
 
 	if (store_reconnect(s, err, errsz) < 0)
 		goto out;
+	/* WAIT blocks up to <timeout_ms>: the socket must outlast it, or a slow acknowledgement
+	 * would read as a lost connection. */
+	tv.tv_sec = (timeout_ms + s->timeout_ms) / 1000;
+	tv.tv_usec = ((timeout_ms + s->timeout_ms) % 1000) * 1000;
+	redisSetTimeout(s->rc, tv);
 	r = redisCommand(s->rc, "WAIT %lld %lld", replicas, timeout_ms);
+	tv.tv_sec = s->timeout_ms / 1000;
+	tv.tv_usec = (s->timeout_ms % 1000) * 1000;
+	if (!s->rc->err)
+		redisSetTimeout(s->rc, tv);
 	if (!r || r->type != REDIS_REPLY_INTEGER) {
 		snprintf(err, errsz, "redis WAIT: %s",
 		         !r                             ? s->rc->errstr

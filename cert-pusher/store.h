@@ -13,19 +13,38 @@
 #include "cert-pusher/conf.h"
 #include "common/buf.h"
 
+/* Sentinel's master name when --sentinel-master is not given. */
+#define STORE_SENTINEL_MASTER_DEFAULT "spoacme"
+
+struct store_sentinel;
+
 struct store {
-	struct redisContext *rc; /* hiredis; NULL while disconnected */
-	char *prefix;            /* owned copy of the key prefix */
-	char *addr;              /* "HOST:PORT" or "unix:PATH", owned */
-	char *user;              /* ACL user or NULL, owned */
-	char *password;          /* or NULL, owned, wiped on free */
-	int timeout_ms;          /* connect and command timeout */
+	struct redisContext *rc;         /* hiredis; NULL while disconnected */
+	char *prefix;                    /* owned copy of the key prefix */
+	char *addr;                      /* "HOST:PORT" or "unix:PATH", owned; under Sentinel the
+	                                    primary found last */
+	char *user;                      /* ACL user or NULL, owned */
+	char *password;                  /* or NULL, owned, wiped on free */
+	int timeout_ms;                  /* connect and command timeout */
+	struct store_sentinel *sentinel; /* --sentinel for a primary store, else NULL; owned */
+	int stale; /* an error reply said the node cannot act as the primary (READONLY, LOADING,
+	              MASTERDOWN, UNBLOCKED): the next command reconnects (and re-resolves) */
 };
 
 /*
+ * Validate the Redis options of <conf> without connecting: --redis and --primary addresses,
+ * --sentinel (HOST:PORT[,HOST:PORT...], at most 16, not with --primary), --sentinel-master
+ * (1..64 of [A-Za-z0-9._-]), --sentinel-user (needs --sentinel-password-file), and the password
+ * files (mode 0600, one line). 0, or -1 with a message naming the option in <err>.
+ */
+int store_conf_check(const struct conf *conf, char *err, size_t errsz);
+
+/*
  * Connect to the Redis primary, where writes go (issuer, API, CLI, the loader's served: reports):
- * "primary" when set, else "redis"; "redis-user" and "redis-password-file" authenticate. Returns a
- * new store or NULL with a message naming the option in <err>.
+ * with "sentinel", the primary the sentinels name for "sentinel-master" (asked in turn, the
+ * answer checked with ROLE, asked again at every reconnection); else "primary" when set, else
+ * "redis". "redis-user" and "redis-password-file" authenticate. Returns a new store or NULL
+ * with a message naming the option in <err>.
  */
 struct store *store_open(const struct conf *conf, const char *prefix, char *err, size_t errsz);
 
@@ -35,8 +54,16 @@ struct store *store_open_local(const struct conf *conf, const char *prefix, char
                                size_t errsz);
 void store_close(struct store *s);
 
-/* Reconnect when the connection was lost (rc NULL or in error). 0 or -1 with <err>. */
+/* Reconnect when the connection was lost (rc NULL or in error) or is stale; a Sentinel store
+ * finds the primary again. 0 or -1 with <err>. */
 int store_reconnect(struct store *s, char *err, size_t errsz);
+
+/* Times this process followed Sentinel to a new primary (every store counts once per change). */
+unsigned long long store_primary_changes_total(void);
+
+struct buf;
+/* pmetrics source (pmetrics_register): pusher_redis_primary_changes_total. */
+void store_metrics(struct buf *out, void *arg);
 
 /* ---- hosts: host:<name> hashes (API, issuer) ---- */
 

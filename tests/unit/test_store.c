@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for the connection section of cert-pusher/store.c: validation of the Redis and
+ * Sentinel options (every refusal names its option), and against real redis-server processes
+ * (two servers and a sentinel started here): a write refused with READONLY by a demoted primary
+ * drops the connection so the next command reconnects, the primary is found through Sentinel
+ * past a dead sentinel, and a sentinel naming a replica (a stale answer) is refused by the ROLE
+ * check. Failover itself is exercised by tests/integration/60_sentinel_failover.sh.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis.h>
+
+#include "cert-pusher/conf.h"
+#include "cert-pusher/store.h"
+#include "tests/unit/support/tredis.h"
+
+static struct tredis primary, replica;
+static char tmpdir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/tstore.XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return -1;
+	if (tredis_start(&primary) < 0 || tredis_start(&replica) < 0)
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	tredis_stop(&replica);
+	tredis_stop(&primary);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+	return 0;
+}
+
+/* A conf from NULL-terminated name/value pairs. */
+static struct conf *mkconf(const char *name, ...)
+{
+	struct conf *c = conf_new();
+	va_list ap;
+	const char *n, *v;
+
+	assert_non_null(c);
+	va_start(ap, name);
+	for (n = name; n; n = va_arg(ap, const char *)) {
+		v = va_arg(ap, const char *);
+		assert_int_equal(conf_set(c, n, v, 1), 0);
+	}
+	va_end(ap);
+	return c;
+}
+
+static char *write_file(const char *name, const char *text, mode_t mode)
+{
+	static char path[2][128];
+	static int k;
+	char *p = path[k++ & 1];
+	FILE *f;
+
+	snprintf(p, sizeof(path[0]), "%s/%s", tmpdir, name);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(p, mode), 0);
+	return p;
+}
+
+/* store_conf_check() on <c> must fail with a message containing <want>. */
+static void expect_refused(struct conf *c, const char *want)
+{
+	char err[512] = "";
+
+	assert_int_equal(store_conf_check(c, err, sizeof(err)), -1);
+	if (!strstr(err, want))
+		fail_msg("expected '%s' in '%s'", want, err);
+	conf_free(c);
+}
+
+static void expect_ok(struct conf *c)
+{
+	char err[512] = "";
+
+	if (store_conf_check(c, err, sizeof(err)) != 0)
+		fail_msg("refused: %s", err);
+	conf_free(c);
+}
+
+static void test_conf_check(void **state)
+{
+	char *pw = write_file("pw", "secret\n", 0600);
+	char *pw_open = write_file("pw-open", "secret\n", 0644);
+
+	(void)state;
+	expect_ok(mkconf(NULL));
+	expect_ok(mkconf("sentinel", "127.0.0.1:26379", NULL));
+	expect_ok(mkconf("sentinel", "127.0.0.1:26379,127.0.0.2:26380,[::1]:26381,sentinel-a:1",
+	                 "sentinel-master", "my_master-1.x", NULL));
+	expect_ok(mkconf("sentinel", "127.0.0.1:26379", "sentinel-password-file", pw,
+	                 "sentinel-user", "sent", "redis-password-file", pw, NULL));
+	expect_ok(mkconf("primary", "127.0.0.1:6380", "redis", "unix:/run/redis.sock", NULL));
+
+	expect_refused(mkconf("redis", "127.0.0.1", NULL), "--redis: '127.0.0.1'");
+	expect_refused(mkconf("primary", "127.0.0.1:0", NULL), "--primary: '127.0.0.1:0'");
+	expect_refused(mkconf("sentinel", "", NULL), "--sentinel: '': empty address");
+	expect_refused(mkconf("sentinel", "127.0.0.1:26379,", NULL), "empty address");
+	expect_refused(mkconf("sentinel", ",127.0.0.1:26379", NULL), "empty address");
+	expect_refused(mkconf("sentinel", "127.0.0.1:26379,,127.0.0.1:1", NULL), "empty address");
+	expect_refused(mkconf("sentinel", "127.0.0.1", NULL), "--sentinel: '127.0.0.1'");
+	expect_refused(mkconf("sentinel", "127.0.0.1:70000", NULL),
+	               "--sentinel: '127.0.0.1:70000'");
+	expect_refused(mkconf("sentinel", "unix:/tmp/s.sock", NULL), "expected HOST:PORT");
+	expect_refused(mkconf("sentinel", ":26379", NULL), "expected HOST:PORT");
+	expect_refused(mkconf("sentinel",
+	                      "a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8,a:9,a:10,a:11,a:12,a:13,"
+	                      "a:14,a:15,a:16,a:17",
+	                      NULL),
+	               "more than 16 sentinels");
+	expect_refused(mkconf("sentinel", "127.0.0.1:26379", "primary", "127.0.0.1:6379", NULL),
+	               "--sentinel: not with --primary");
+	expect_refused(mkconf("sentinel", "127.0.0.1:26379", "sentinel-master", "", NULL),
+	               "--sentinel-master: '' is not valid");
+	expect_refused(mkconf("sentinel", "127.0.0.1:26379", "sentinel-master", "a b", NULL),
+	               "--sentinel-master: 'a b'");
+	expect_refused(mkconf("sentinel", "127.0.0.1:26379", "sentinel-master", "a\r\nPING", NULL),
+	               "--sentinel-master");
+	expect_refused(mkconf("sentinel", "127.0.0.1:26379", "sentinel-master",
+	                      "m1234567890123456789012345678901234567890123456789012345678901234",
+	                      NULL),
+	               "--sentinel-master");
+	expect_refused(mkconf("sentinel-master", "m", NULL), "--sentinel-master: needs --sentinel");
+	expect_refused(mkconf("sentinel-user", "u", NULL), "--sentinel-user: needs --sentinel");
+	expect_refused(mkconf("sentinel-password-file", pw, NULL),
+	               "--sentinel-password-file: needs --sentinel");
+	expect_refused(mkconf("sentinel", "127.0.0.1:26379", "sentinel-user", "u", NULL),
+	               "--sentinel-user: needs --sentinel-password-file");
+	expect_refused(
+	        mkconf("sentinel", "127.0.0.1:26379", "sentinel-password-file", pw_open, NULL),
+	        "--sentinel-password-file:");
+	expect_refused(mkconf("sentinel", "127.0.0.1:26379", "sentinel-password-file",
+	                      "/nonexistent/pw", NULL),
+	               "--sentinel-password-file:");
+	expect_refused(mkconf("redis-password-file", pw_open, NULL), "--redis-password-file:");
+	expect_refused(mkconf("redis-password-file", write_file("pw-empty", "\n", 0600), NULL),
+	               "--redis-password-file: '");
+}
+
+/* One raw command on a fresh connection to <port>; the reply's string or status, or "". */
+static void raw(int port, const char *cmd, char *out, size_t outsz)
+{
+	redisContext *c = redisConnect("127.0.0.1", port);
+	redisReply *r;
+
+	assert_non_null(c);
+	assert_int_equal(c->err, 0);
+	r = redisCommand(c, cmd);
+	assert_non_null(r);
+	snprintf(out, outsz, "%s", r->str ? r->str : "");
+	freeReplyObject(r);
+	redisFree(c);
+}
+
+static void wait_role(int port, const char *want)
+{
+	redisContext *c = redisConnect("127.0.0.1", port);
+	struct timespec ts = { 0, 20 * 1000000 };
+	redisReply *r;
+	int i, ok = 0;
+
+	assert_non_null(c);
+	for (i = 0; i < 250 && !ok; i++) {
+		r = redisCommand(c, "ROLE");
+		assert_non_null(r);
+		ok = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+		     !strcmp(r->element[0]->str, want);
+		freeReplyObject(r);
+		if (!ok)
+			nanosleep(&ts, NULL);
+	}
+	redisFree(c);
+	assert_true(ok);
+}
+
+static void test_readonly_drops(void **state)
+{
+	const char *kv[] = { "state", "valid", NULL };
+	char cmd[64], out[256], err[512];
+	struct conf *c = mkconf("primary", replica.addr, NULL);
+	struct store *s = store_open(c, "t:", err, sizeof(err));
+
+	(void)state;
+	if (!s)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(store_host_update(s, "a.example.com", kv, err, sizeof(err)), 0);
+	/* The primary is demoted under the open connection. */
+	snprintf(cmd, sizeof(cmd), "REPLICAOF 127.0.0.1 %d", primary.port);
+	raw(replica.port, cmd, out, sizeof(out));
+	wait_role(replica.port, "slave");
+	assert_int_equal(store_host_update(s, "a.example.com", kv, err, sizeof(err)), -1);
+	if (!strstr(err, "READONLY"))
+		fail_msg("expected READONLY in '%s'", err);
+	assert_int_equal(s->stale, 1);
+	/* Promoted again: the next command reconnects and succeeds. */
+	raw(replica.port, "REPLICAOF NO ONE", out, sizeof(out));
+	wait_role(replica.port, "master");
+	assert_int_equal(store_host_update(s, "b.example.com", kv, err, sizeof(err)), 0);
+	assert_int_equal(s->stale, 0);
+	/* The same for a function calling redisCommand() itself (store_lock_acquire). */
+	raw(replica.port, cmd, out, sizeof(out));
+	wait_role(replica.port, "slave");
+	assert_int_equal(store_lock_acquire(s, "c.example.com", "me", 1000, err, sizeof(err)), -1);
+	assert_int_equal(s->stale, 1);
+	raw(replica.port, "REPLICAOF NO ONE", out, sizeof(out));
+	wait_role(replica.port, "master");
+	assert_int_equal(store_lock_acquire(s, "c.example.com", "me", 1000, err, sizeof(err)), 1);
+	store_close(s);
+	conf_free(c);
+}
+
+/* Start a sentinel on a free port monitoring <port> as "mymaster" (quorum 1). */
+static pid_t start_sentinel(int port, int *sport)
+{
+	char conf[128], text[512], p[16];
+	struct timespec ts = { 0, 20 * 1000000 };
+	pid_t pid;
+	int i;
+
+	*sport = tredis_free_port();
+	snprintf(conf, sizeof(conf), "%s/sentinel-%d.conf", tmpdir, *sport);
+	snprintf(text, sizeof(text),
+	         "port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor mymaster 127.0.0.1 %d 1\n",
+	         *sport, tmpdir, port);
+	write_file(strrchr(conf, '/') + 1, text, 0600);
+	snprintf(p, sizeof(p), "%d", *sport);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (devnull >= 0) {
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+		}
+		execl("/usr/bin/redis-server", "redis-server", conf, "--sentinel", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 250; i++) {
+		redisContext *c = redisConnect("127.0.0.1", *sport);
+		int up = c && !c->err;
+
+		redisFree(c);
+		if (up)
+			return pid;
+		nanosleep(&ts, NULL);
+	}
+	fail_msg("sentinel did not start");
+	return -1;
+}
+
+static void stop_pid(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
+static void test_sentinel_resolve(void **state)
+{
+	const char *kv[] = { "state", "valid", NULL };
+	char list[128], err[512];
+	struct conf *c;
+	struct store *s;
+	int sport, dead = tredis_free_port();
+	pid_t pid;
+
+	(void)state;
+	wait_role(replica.port, "master");
+	pid = start_sentinel(primary.port, &sport);
+	/* A dead sentinel first: the next one answers. */
+	snprintf(list, sizeof(list), "127.0.0.1:%d,127.0.0.1:%d", dead, sport);
+	c = mkconf("sentinel", list, "sentinel-master", "mymaster", NULL);
+	s = store_open(c, "t:", err, sizeof(err));
+	if (!s)
+		fail_msg("store_open: %s", err);
+	assert_string_equal(s->addr, primary.addr);
+	assert_int_equal(store_host_update(s, "d.example.com", kv, err, sizeof(err)), 0);
+	store_close(s);
+	conf_free(c);
+	/* A master name the sentinel does not know. */
+	c = mkconf("sentinel", list, "sentinel-master", "other", NULL);
+	assert_null(store_open(c, "t:", err, sizeof(err)));
+	if (!strstr(err, "no usable primary for 'other'") || !strstr(err, "does not monitor"))
+		fail_msg("unexpected error '%s'", err);
+	conf_free(c);
+	stop_pid(pid);
+
+	/* A sentinel naming a replica (stale during a failover): ROLE refuses it. */
+	{
+		char cmd[64], out[64];
+
+		snprintf(cmd, sizeof(cmd), "REPLICAOF 127.0.0.1 %d", primary.port);
+		raw(replica.port, cmd, out, sizeof(out));
+		wait_role(replica.port, "slave");
+	}
+	pid = start_sentinel(replica.port, &sport);
+	snprintf(list, sizeof(list), "127.0.0.1:%d", sport);
+	c = mkconf("sentinel", list, "sentinel-master", "mymaster", NULL);
+	assert_null(store_open(c, "t:", err, sizeof(err)));
+	if (!strstr(err, "not a primary"))
+		fail_msg("expected 'not a primary' in '%s'", err);
+	conf_free(c);
+	stop_pid(pid);
+	{
+		char out[64];
+
+		raw(replica.port, "REPLICAOF NO ONE", out, sizeof(out));
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_conf_check),
+		cmocka_unit_test(test_readonly_drops),
+		cmocka_unit_test(test_sentinel_resolve),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
