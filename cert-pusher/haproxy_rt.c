@@ -501,6 +501,14 @@ static int64_t rt_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void rt_sleep_ms(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 /* Wait for <events> on the session until <deadline>. 0 ready, -1 timeout or error. */
 static int rt_wait(struct haproxy_rt *rt, short events, int64_t deadline, char *err, size_t errsz)
 {
@@ -661,10 +669,10 @@ enum haproxy_rt_status haproxy_rt_cmd(struct haproxy_rt *rt, const char *cmd,
                                       const struct buf *payload, struct buf *reply, char *err,
                                       size_t errsz)
 {
-	struct iovec iov[4];
+	struct iovec iov[4], again[4];
 	const char *body;
 	size_t total, blen;
-	int64_t deadline;
+	int64_t deadline, wait_ms = 1;
 	int n = 0;
 
 	buf_reset(reply);
@@ -697,12 +705,24 @@ enum haproxy_rt_status haproxy_rt_cmd(struct haproxy_rt *rt, const char *cmd,
 	iov[n].iov_base = (void *)"\n";
 	iov[n++].iov_len = 1;
 	deadline = rt_now_ms() + rt->timeout_ms;
-	if (rt_writev(rt, iov, n, deadline, err, errsz) < 0 ||
-	    rt_read_reply(rt, deadline, err, errsz) < 0) {
-		haproxy_rt_close(rt);
-		return HAPROXY_RT_IO;
+	memcpy(again, iov, sizeof(iov));
+	for (;;) {
+		if (rt_writev(rt, iov, n, deadline, err, errsz) < 0 ||
+		    rt_read_reply(rt, deadline, err, errsz) < 0) {
+			haproxy_rt_close(rt);
+			return HAPROXY_RT_IO;
+		}
+		blen = haproxy_rt_reply_body((const char *)rt->rx.data, rt->rx.len, &body);
+		/* Another CLI session holds the certificate lock (an operator's `show ssl cert`,
+		 * another loader): nothing was done, so wait a little and send it again. */
+		if (!rt_contains(body, blen, HAPROXY_RT_LOCKED) ||
+		    rt_now_ms() + wait_ms >= deadline)
+			break;
+		rt->lock_waits++;
+		rt_sleep_ms(wait_ms);
+		wait_ms = wait_ms < 32 ? wait_ms * 2 : 32;
+		memcpy(iov, again, sizeof(iov));
 	}
-	blen = haproxy_rt_reply_body((const char *)rt->rx.data, rt->rx.len, &body);
 	if (buf_append(reply, body, blen) < 0) {
 		snprintf(err, errsz, "out of memory");
 		return HAPROXY_RT_ERROR;

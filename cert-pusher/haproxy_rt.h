@@ -24,6 +24,11 @@
 #define HAPROXY_RT_BUF_MARGIN      256
 #define HAPROXY_RT_NAME_MAX        255
 
+/* HAProxy's answer to a certificate command while another CLI session holds the certificate
+ * lock (it only try-locks); nothing was done. haproxy_rt_cmd() sends the command again, with
+ * 1..32 ms pauses, until the command's timeout. */
+#define HAPROXY_RT_LOCKED "Operations on certificates are currently locked!"
+
 enum haproxy_rt_status {
 	HAPROXY_RT_OK = 0,
 	HAPROXY_RT_EXISTS,    /* new ssl cert: the store exists already */
@@ -123,12 +128,13 @@ int haproxy_rt_parse_info(const char *body, size_t len, uint64_t *pid, uint64_t 
 /* ---- client ---- */
 
 struct haproxy_rt {
-	char path[108];      /* socket path */
-	int fd;              /* -1 while disconnected */
-	int timeout_ms;      /* per command */
-	size_t bufsize;      /* HAProxy's tune.bufsize */
-	struct buf rx;       /* reply being read */
-	unsigned long opens; /* sessions opened so far */
+	char path[108];           /* socket path */
+	int fd;                   /* -1 while disconnected */
+	int timeout_ms;           /* per command */
+	size_t bufsize;           /* HAProxy's tune.bufsize */
+	struct buf rx;            /* reply being read */
+	unsigned long opens;      /* sessions opened so far */
+	unsigned long lock_waits; /* commands sent again because the cert lock was held */
 };
 
 /* Prepare <rt> for socket <path> (not connected yet). 0 or -1 with <err> (path too long). */
@@ -141,7 +147,9 @@ void haproxy_rt_close(struct haproxy_rt *rt);
  * Send <cmd> (one line, no newline) with optional <payload> (sanitised PEM or one crt-list
  * line; sent as "<cmd> <<\n" + payload + "\n" so the empty line ends it) and read the reply
  * text into <reply> (reset first). Opens the session when needed, and reopens it once when
- * HAProxy closed it while idle. HAPROXY_RT_OK when a reply was read (classify it), or
+ * HAProxy closed it while idle. While HAProxy answers HAPROXY_RT_LOCKED, the command is sent
+ * again (counted in lock_waits) until the timeout. HAPROXY_RT_OK when a reply was read
+ * (classify it), or
  * HAPROXY_RT_IO / HAPROXY_RT_ERROR (too big) with <err>.
  */
 enum haproxy_rt_status haproxy_rt_cmd(struct haproxy_rt *rt, const char *cmd,

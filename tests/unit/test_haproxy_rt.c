@@ -13,6 +13,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cert-pusher/haproxy_rt.h"
 
@@ -362,6 +367,88 @@ static void test_refused_before_sending(void **state)
 	buf_deinit(&reply);
 }
 
+/* A fake runtime API on <path> for one session: "prompt", "set timeout cli", then <locked>
+ * times the lock refusal to the first certificate command before it succeeds. Child process. */
+static void fake_haproxy(int lfd, int locked)
+{
+	char line[512];
+	size_t n = 0;
+	int fd = accept(lfd, NULL, NULL);
+
+	if (fd < 0)
+		_exit(1);
+	for (;;) {
+		const char *ans;
+		char c;
+
+		if (read(fd, &c, 1) != 1)
+			_exit(0);
+		if (c != '\n') {
+			if (n < sizeof(line) - 1)
+				line[n++] = c;
+			continue;
+		}
+		line[n] = 0;
+		n = 0;
+		if (!strcmp(line, "prompt") || !strncmp(line, "set timeout cli", 15))
+			ans = "\n> ";
+		else if (locked-- > 0)
+			ans = HAPROXY_RT_LOCKED "\n\n> ";
+		else
+			ans = "Committing a.example.ecdsa\nSuccess!\n\n> ";
+		if (write(fd, ans, strlen(ans)) < 0)
+			_exit(1);
+	}
+}
+
+/* "currently locked" answers are retried until HAProxy takes the command; within the timeout. */
+static void test_lock_retry(void **state)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct haproxy_rt rt;
+	char dir[] = "/tmp/test_haproxy_rt.XXXXXX", err[256];
+	int lfd, round, status;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/s.sock", dir);
+	for (round = 0; round < 2; round++) {
+		lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+		assert_true(lfd >= 0);
+		unlink(sun.sun_path);
+		assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+		assert_int_equal(listen(lfd, 1), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			fake_haproxy(lfd, round == 0 ? 3 : 1000000);
+		close(lfd);
+		assert_int_equal(haproxy_rt_init(&rt, sun.sun_path, 16384, round == 0 ? 5000 : 300,
+		                                 err, sizeof(err)),
+		                 0);
+		if (round == 0) {
+			/* locked three times, then committed */
+			assert_int_equal(
+			        haproxy_rt_commit_cert(&rt, "a.example.ecdsa", err, sizeof(err)),
+			        HAPROXY_RT_OK);
+			assert_int_equal(rt.lock_waits, 3);
+		} else {
+			/* locked for good: an error naming the lock once the timeout is spent */
+			assert_int_equal(
+			        haproxy_rt_commit_cert(&rt, "a.example.ecdsa", err, sizeof(err)),
+			        HAPROXY_RT_ERROR);
+			assert_non_null(strstr(err, "currently locked"));
+			assert_true(rt.lock_waits >= 3);
+		}
+		haproxy_rt_deinit(&rt);
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+	}
+	unlink(sun.sun_path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_parse_info),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_refused_before_sending),
+		cmocka_unit_test(test_lock_retry),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
