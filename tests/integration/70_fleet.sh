@@ -18,8 +18,8 @@ fleet_addr_ok || { t_log "SKIP: cannot bind 127.0.0.2/127.0.0.3"; exit 77; }
 fleet_start_redis
 t_keyring
 api_token
-fleet_start_edge a --reconcile-interval 2s
-fleet_start_edge b --reconcile-interval 2s
+fleet_start_edge a --reconcile-interval 2s --primary "127.0.0.1:$PRIMARY_PORT"
+fleet_start_edge b --reconcile-interval 2s --primary "127.0.0.1:$PRIMARY_PORT"
 HTTP_PORT=$FLEET_HTTP_PORT t_start_pebble
 t_pebble_roots "$T_DIR/root.pem"
 fleet_start_issuer --redis "127.0.0.1:$PRIMARY_PORT" --wait-replicas 2 --wait-timeout 2s
