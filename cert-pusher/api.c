@@ -22,6 +22,7 @@
 
 #include "cert-pusher/hosts.h"
 #include "cert-pusher/pmetrics.h"
+#include "cert-pusher/served.h"
 #include "common/file.h"
 #include "common/log.h"
 #include "common/parse.h"
@@ -99,6 +100,11 @@ int api_check_conf(const struct conf *conf, char *err, size_t errsz)
 	}
 	if (domain && !hosts_preview_domain_valid(domain, &why)) {
 		snprintf(err, errsz, "--preview-domain: '%s': %s", domain, why);
+		return -1;
+	}
+	if (served_live_window(conf_get(conf, "edge-live-window"), &(long long){ 0 }) < 0) {
+		snprintf(err, errsz, "--edge-live-window: '%s' is not a duration of 1s..24h",
+		         conf_get(conf, "edge-live-window"));
 		return -1;
 	}
 	if (api_load_token(conf, hash, err, errsz) < 0)
@@ -239,6 +245,77 @@ static json_t *api_host_json(const struct hosts_info *h, int with_next_action)
 	obj = json_pack("{s:s,s:s,s:o,s:o}", "id", h->name, "type", "hostnames", "attributes",
 	                attrs, "links", links);
 	return obj;
+}
+
+/* Proof of deployment of host <h> (index <hi> of <v>): attributes "deployed" and "edges", one
+ * object per edge (newest heartbeat first) with what it serves per key type. <v> NULL (Redis
+ * could not be read): both null. */
+static void api_host_edges(json_t *obj, const struct served_view *v, size_t hi,
+                           const struct hosts_info *h, long long now)
+{
+	const char *want[PEM_KEY_COUNT] = { h->serial_ecdsa, h->serial_rsa };
+	json_t *attrs = json_object_get(obj, "attributes"), *edges, *e, *tv;
+	const struct served_value *sv;
+	size_t i;
+	int t, current;
+
+	if (!attrs)
+		return;
+	if (!v) {
+		json_object_set_new(attrs, "deployed", json_null());
+		json_object_set_new(attrs, "edges", json_null());
+		return;
+	}
+	edges = json_array();
+	for (i = 0; edges && i < v->nedges; i++) {
+		e = json_pack("{s:s,s:o,s:b}", "edge", v->edges[i].id, "last_seen",
+		              api_time(v->edges[i].last_seen), "live", v->edges[i].live);
+		if (!e)
+			continue;
+		current = 1;
+		for (t = 0; t < PEM_KEY_COUNT; t++) {
+			enum served_status st;
+
+			sv = served_view_get(v, hi, i, t);
+			st = served_classify(want[t], sv);
+			if (*want[t] && st != SERVED_CURRENT)
+				current = 0;
+			tv = sv ? json_pack("{s:s,s:o,s:o,s:s,s:b}", "serial", sv->serial,
+			                    "not_after", api_time(sv->not_after), "since",
+			                    api_time(sv->at), "status", served_status_name(st),
+			                    "expiring", served_expiring(sv, now))
+			        : json_null();
+			json_object_set_new(e, pem_key_type_names[t], tv);
+		}
+		json_object_set_new(e, "current", json_boolean(current && (*want[0] || *want[1])));
+		json_array_append_new(edges, e);
+	}
+	json_object_set_new(attrs, "deployed", json_boolean(served_view_deployed(v, hi, want)));
+	json_object_set_new(attrs, "edges", edges ? edges : json_null());
+}
+
+/* Load the served view of <hosts>/<n> into <v>; NULL (logged) when Redis could not be read. */
+static struct served_view *api_served(struct api *a, struct store *st,
+                                      const struct hosts_info *hosts, size_t n,
+                                      struct served_view *v)
+{
+	const char **names = calloc(n + 1, sizeof(*names));
+	long long window = 120;
+	char err[512];
+	size_t i;
+	int rc = -1;
+
+	if (names) {
+		for (i = 0; i < n; i++)
+			names[i] = hosts[i].name;
+		(void)served_live_window(conf_get(a->conf, "edge-live-window"), &window);
+		rc = served_view_load(st, names, n, (long long)time(NULL), window, v, err,
+		                      sizeof(err));
+		if (rc < 0)
+			log_warn("api: served: %s", err);
+	}
+	free(names);
+	return rc == 0 ? v : NULL;
 }
 
 /* ---- plumbing ---- */
@@ -386,6 +463,7 @@ out:
 
 static void api_list(struct api *a, struct evhttp_request *req)
 {
+	struct served_view view, *sv;
 	struct hosts_info *arr = NULL;
 	struct store *st;
 	json_t *list;
@@ -401,9 +479,16 @@ static void api_list(struct api *a, struct evhttp_request *req)
 		api_hosts_error(req, hs, err);
 		return;
 	}
+	sv = api_served(a, st, arr, n, &view);
 	list = json_array();
-	for (i = 0; list && i < n; i++)
-		json_array_append_new(list, api_host_json(&arr[i], 0));
+	for (i = 0; list && i < n; i++) {
+		json_t *o = api_host_json(&arr[i], 0);
+
+		api_host_edges(o, sv, i, &arr[i], (long long)time(NULL));
+		json_array_append_new(list, o);
+	}
+	if (sv)
+		served_view_free(sv);
 	free(arr);
 	api_send(req, 200, json_pack("{s:o,s:{s:I}}", "data", list, "meta", "count", (json_int_t)n),
 	         NULL, NULL, 0);
@@ -411,6 +496,8 @@ static void api_list(struct api *a, struct evhttp_request *req)
 
 static void api_one(struct api *a, struct evhttp_request *req, const char *name, int method)
 {
+	struct served_view view, *sv;
+	json_t *obj;
 	struct hosts_info info;
 	struct store *st;
 	enum hosts_status hs;
@@ -437,8 +524,15 @@ static void api_one(struct api *a, struct evhttp_request *req, const char *name,
 		api_hosts_error(req, hs, err);
 		return;
 	}
-	api_send(req, method == EVHTTP_REQ_DELETE ? 202 : 200,
-	         json_pack("{s:o}", "data", api_host_json(&info, 1)), NULL, NULL, 0);
+	obj = api_host_json(&info, 1);
+	if (method == EVHTTP_REQ_GET) {
+		sv = api_served(a, st, &info, 1, &view);
+		api_host_edges(obj, sv, 0, &info, (long long)time(NULL));
+		if (sv)
+			served_view_free(sv);
+	}
+	api_send(req, method == EVHTTP_REQ_DELETE ? 202 : 200, json_pack("{s:o}", "data", obj),
+	         NULL, NULL, 0);
 }
 
 static void api_renew(struct api *a, struct evhttp_request *req, const char *name)
@@ -464,6 +558,7 @@ static void api_renew(struct api *a, struct evhttp_request *req, const char *nam
 
 static void api_metrics(struct api *a, struct evhttp_request *req)
 {
+	struct served_view view, *sv;
 	struct hosts_info *arr = NULL;
 	struct buf out;
 	char err[512];
@@ -475,10 +570,14 @@ static void api_metrics(struct api *a, struct evhttp_request *req)
 		a->store = store_open(a->conf, a->prefix, err, sizeof(err));
 	if (a->store && hosts_list(a->store, &arr, &n, err, sizeof(err)) == HOSTS_OK)
 		have = 1;
-	if (pmetrics_render(&out, have ? arr : NULL, n, (long long)time(NULL)) < 0)
+	sv = have ? api_served(a, a->store, arr, n, &view) : NULL;
+	if (pmetrics_render(&out, have ? arr : NULL, n, (long long)time(NULL)) < 0 ||
+	    pmetrics_render_edges(&out, sv, arr, n, (long long)time(NULL)) < 0)
 		api_error(req, 503, "out of memory");
 	else
 		api_send(req, 200, NULL, "text/plain; version=0.0.4", buf_str(&out), out.len);
+	if (sv)
+		served_view_free(sv);
 	free(arr);
 	buf_deinit(&out);
 }

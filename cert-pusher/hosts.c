@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cert-pusher/served.h"
 #include "common/log.h"
 #include "common/parse.h"
 
@@ -515,6 +516,52 @@ out:
 	return ret;
 }
 
+/* show's proof of deployment: "deployed: yes|no", then per edge its liveness and what it serves
+ * per key type. 0 or -1 (logged). */
+static int hosts_show_edges(struct pusher *p, struct store *s, const struct hosts_info *h)
+{
+	const char *want[PEM_KEY_COUNT] = { h->serial_ecdsa, h->serial_rsa };
+	const char *name = h->name;
+	const struct served_value *v;
+	struct served_view view;
+	long long now = (long long)time(NULL), window;
+	char err[512], t1[32], t2[32];
+	size_t e;
+	int t;
+
+	if (served_live_window(conf_get(p->conf, "edge-live-window"), &window) < 0) {
+		log_err("--edge-live-window: '%s' is not a duration of 1s..24h",
+		        conf_get(p->conf, "edge-live-window"));
+		return -1;
+	}
+	if (served_view_load(s, &name, 1, now, window, &view, err, sizeof(err)) < 0) {
+		log_err("show: %s", err);
+		return -1;
+	}
+	printf("deployed: %s\n", served_view_deployed(&view, 0, want) ? "yes" : "no");
+	for (e = 0; e < view.nedges; e++) {
+		hosts_time_format(view.edges[e].last_seen, t1, sizeof(t1));
+		printf("edge %s: %s, last seen %s\n", view.edges[e].id,
+		       view.edges[e].live ? "live" : "stale", t1);
+		for (t = 0; t < PEM_KEY_COUNT; t++) {
+			v = served_view_get(&view, 0, e, t);
+			if (!v) {
+				if (*want[t])
+					printf("  %s: missing\n", pem_key_type_names[t]);
+				continue;
+			}
+			hosts_time_format(v->not_after, t1, sizeof(t1));
+			hosts_time_format(v->at, t2, sizeof(t2));
+			printf("  %s: %s %s%s, not_after %s, since %s\n", pem_key_type_names[t],
+			       v->serial, served_status_name(served_classify(want[t], v)),
+			       served_expiring(v, now) ? " expiring" : "", *t1 ? t1 : "-",
+			       *t2 ? t2 : "-");
+		}
+	}
+	served_view_free(&view);
+	return 0;
+}
+
 int hosts_cmd_show(struct pusher *p, int argc, char **argv)
 {
 	struct hosts_info h;
@@ -565,6 +612,8 @@ int hosts_cmd_show(struct pusher *p, int argc, char **argv)
 		printf("order: running\n");
 	if (*h.last_error)
 		printf("last_error: %s\n", h.last_error);
+	if (hosts_show_edges(p, s, &h) < 0)
+		goto out;
 	ret = 0;
 out:
 	store_close(s);

@@ -15,15 +15,19 @@
 #include <stdatomic.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cert-pusher/blob.h"
 #include "cert-pusher/haproxy_rt.h"
 #include "cert-pusher/pem.h"
 #include "cert-pusher/pmetrics.h"
+#include "cert-pusher/served.h"
 #include "cert-pusher/store.h"
 #include "common/keys.h"
 #include "common/log.h"
@@ -35,12 +39,15 @@
 #define LOADER_RETRY_MS      5000  /* after a failed reconcile */
 #define LOADER_RT_TIMEOUT_MS 10000 /* per runtime API command */
 #define LOADER_BLOB_MAX      (256 * 1024)
+#define LOADER_SERVED_MS     500 /* connect/command timeout of the served: reports */
 
 /* What we know HAProxy holds under a name we pushed. */
 struct loader_entry {
 	char *name;
 	uint8_t digest[32]; /* SHA-256 of the blob it came from */
 	char serial[PEM_SERIAL_MAX + 1];
+	long long not_before, not_after; /* of the leaf, unix seconds */
+	long long at;                    /* when HAProxy started serving it (as far as we know) */
 	struct loader_entry *next;
 };
 
@@ -59,6 +66,11 @@ struct loader {
 	uint64_t hp_pid, hp_uptime;
 	int hp_known;
 	int64_t next_full_ms;
+	/* Proof of deployment: served:<edge> on the primary mirrors the cache. */
+	char edge[SERVED_EDGE_MAX + 1];
+	struct store *served; /* write-only connection to the primary; NULL until it answers */
+	int served_dirty;     /* a report was lost: the next reconcile rewrites the whole hash */
+	int served_down_logged;
 	struct loader_entry *cache[LOADER_BUCKETS];
 };
 
@@ -91,7 +103,8 @@ static struct loader_entry *loader_cache_get(struct loader *l, const char *name)
 	return NULL;
 }
 
-static void loader_cache_del(struct loader *l, const char *name)
+/* Forget <name>: 1 when it was cached, 0 otherwise. */
+static int loader_cache_del(struct loader *l, const char *name)
 {
 	struct loader_entry **pe, *e;
 
@@ -100,13 +113,17 @@ static void loader_cache_del(struct loader *l, const char *name)
 			*pe = e->next;
 			free(e->name);
 			free(e);
-			return;
+			return 1;
 		}
 	}
+	return 0;
 }
 
-static void loader_cache_put(struct loader *l, const char *name, const uint8_t digest[32],
-                             const char *serial)
+/* Record what HAProxy serves under <name>; the entry, or NULL (OOM: the next reconcile looks
+ * at HAProxy again). "at" moves only when the serial changes. */
+static struct loader_entry *loader_cache_put(struct loader *l, const char *name,
+                                             const uint8_t digest[32], const char *serial,
+                                             long long not_before, long long not_after)
 {
 	struct loader_entry *e = loader_cache_get(l, name);
 	size_t h;
@@ -115,14 +132,19 @@ static void loader_cache_put(struct loader *l, const char *name, const uint8_t d
 		e = calloc(1, sizeof(*e));
 		if (!e || !(e->name = strdup(name))) {
 			free(e);
-			return; /* no cache entry: the next reconcile looks at HAProxy again */
+			return NULL;
 		}
 		h = loader_hash(name);
 		e->next = l->cache[h];
 		l->cache[h] = e;
 	}
+	if (!e->at || strcmp(e->serial, serial))
+		e->at = (long long)time(NULL);
 	memcpy(e->digest, digest, 32);
 	snprintf(e->serial, sizeof(e->serial), "%s", serial);
+	e->not_before = not_before;
+	e->not_after = not_after;
+	return e;
 }
 
 static void loader_cache_clear(struct loader *l)
@@ -187,6 +209,174 @@ static void loader_metrics(struct buf *out, void *arg)
 	           atomic_load(&loader_haproxy_up));
 }
 
+/* ---- proof of deployment: served:<edge> on the primary ---- */
+
+/*
+ * Every certificate the cache holds is reported as HSET served:<edge> "<host>:<type>" <value>
+ * when it enters the cache, and HDEL when it leaves HAProxy. Reports go on their own connection
+ * to the primary with a short timeout and never connect from inside a sync: when one fails (or
+ * the primary was never reached), the hash is marked dirty, later reports are skipped, and the
+ * end of the next reconcile rewrites the whole hash from the cache in one MULTI (DEL, HSET,
+ * ZADD edges). A clean reconcile ends with the heartbeat alone (ZADD edges <now> <edge>).
+ */
+
+/* The served: hash field of HAProxy certificate <name> ("host.ecdsa" -> "host:ecdsa"). 0, or -1
+ * when <name> is not one of ours (or OOM). */
+static int loader_served_field(const char *name, struct buf *field)
+{
+	enum pem_key_type type;
+	size_t hl;
+
+	buf_reset(field);
+	if (!haproxy_rt_name_managed(name, &hl, &type) || buf_append(field, name, hl) < 0 ||
+	    buf_printf(field, ":%s", pem_key_type_names[type]) < 0)
+		return -1;
+	return 0;
+}
+
+/* A report was lost: say so once, rewrite at the next reconcile. */
+static void loader_served_lost(struct loader *l, const char *why)
+{
+	if (!l->served_down_logged)
+		log_warn("loader: edge=%s: cannot report to the primary: %s; loading goes on, the "
+		         "served hash is rewritten once it answers",
+		         l->edge, why);
+	l->served_down_logged = 1;
+	l->served_dirty = 1;
+}
+
+/* HSET the cache entry <e> (just committed or first seen in HAProxy). */
+static void loader_served_put(struct loader *l, const struct loader_entry *e)
+{
+	struct served_value v = { .not_before = e->not_before,
+		                  .not_after = e->not_after,
+		                  .at = e->at };
+	struct buf field, val;
+	char err[512];
+
+	if (l->served_dirty || !l->served)
+		return; /* the rewrite covers it */
+	buf_init(&field);
+	buf_init(&val);
+	snprintf(v.serial, sizeof(v.serial), "%s", e->serial);
+	if (loader_served_field(e->name, &field) < 0 || served_value_format(&v, &val) < 0) {
+		loader_served_lost(l, "cannot encode the report");
+		goto out;
+	}
+	if (store_served_set(l->served, l->edge, buf_str(&field), buf_str(&val), err, sizeof(err)) <
+	    0)
+		loader_served_lost(l, err);
+out:
+	buf_deinit(&field);
+	buf_deinit(&val);
+}
+
+/* HDEL <name>: HAProxy no longer serves it. */
+static void loader_served_del(struct loader *l, const char *name)
+{
+	struct buf field;
+	char err[512];
+
+	if (l->served_dirty || !l->served)
+		return;
+	buf_init(&field);
+	if (loader_served_field(name, &field) < 0)
+		loader_served_lost(l, "out of memory");
+	else if (store_served_del(l->served, l->edge, buf_str(&field), err, sizeof(err)) < 0)
+		loader_served_lost(l, err);
+	buf_deinit(&field);
+}
+
+/* Append a copy of <s> to <sv>. 0 or -1. */
+static int loader_strv_push(struct store_strv *sv, const char *s)
+{
+	char **nv, *copy = strdup(s);
+
+	if (!copy)
+		return -1;
+	nv = realloc(sv->v, (sv->n + 1) * sizeof(*nv));
+	if (!nv) {
+		free(copy);
+		return -1;
+	}
+	sv->v = nv;
+	sv->v[sv->n++] = copy;
+	return 0;
+}
+
+/* End of a reconcile: connect to the primary if needed, then the heartbeat, or the whole hash
+ * when dirty. Failures only mark the hash dirty. */
+static void loader_served_sync(struct loader *l)
+{
+	struct store_strv kv = { 0 };
+	struct served_value v;
+	struct loader_entry *e;
+	struct buf field, val;
+	long long now = (long long)time(NULL);
+	char err[512];
+	size_t i, n = 0;
+
+	buf_init(&field);
+	buf_init(&val);
+	if (!l->served) {
+		l->served = store_open(l->p->conf, l->p->prefix, err, sizeof(err));
+		if (!l->served) {
+			loader_served_lost(l, err);
+			goto out;
+		}
+		store_served_timeout(l->served, LOADER_SERVED_MS);
+	}
+	if (!l->served_dirty) {
+		if (store_served_heartbeat(l->served, l->edge, now, err, sizeof(err)) < 0)
+			loader_served_lost(l, err);
+		goto out;
+	}
+	for (i = 0; i < LOADER_BUCKETS; i++) {
+		for (e = l->cache[i]; e; e = e->next) {
+			memset(&v, 0, sizeof(v));
+			snprintf(v.serial, sizeof(v.serial), "%s", e->serial);
+			v.not_before = e->not_before;
+			v.not_after = e->not_after;
+			v.at = e->at;
+			buf_reset(&val);
+			if (loader_served_field(e->name, &field) < 0 ||
+			    served_value_format(&v, &val) < 0 ||
+			    loader_strv_push(&kv, buf_str(&field)) < 0 ||
+			    loader_strv_push(&kv, buf_str(&val)) < 0) {
+				log_err("loader: edge=%s: cannot encode the served hash", l->edge);
+				goto out;
+			}
+			n++;
+		}
+	}
+	if (store_served_rewrite(l->served, l->edge, &kv, now, err, sizeof(err)) < 0) {
+		loader_served_lost(l, err);
+		goto out;
+	}
+	log_info("loader: edge=%s: served hash rewritten on the primary certs=%zu", l->edge, n);
+	l->served_dirty = 0;
+	l->served_down_logged = 0;
+out:
+	store_strv_deinit(&kv);
+	buf_deinit(&field);
+	buf_deinit(&val);
+}
+
+/* notBefore of the first certificate of sanitised <pem>, or 0 when it cannot be read. */
+static long long loader_leaf_not_before(const struct buf *pem)
+{
+	BIO *bio = BIO_new_mem_buf(pem->data, (int)pem->len);
+	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	struct tm tm;
+	long long t = 0;
+
+	if (x && ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm) == 1)
+		t = (long long)timegm(&tm);
+	X509_free(x);
+	BIO_free(bio);
+	return t;
+}
+
 /* ---- HAProxy operations ---- */
 
 /* Remove every crt-list entry of <name>, then the certificate. 0 or -1. */
@@ -208,6 +398,7 @@ static int loader_remove(struct loader *l, const char *name)
 		return -1;
 	}
 	loader_cache_del(l, name);
+	loader_served_del(l, name);
 	atomic_fetch_add(&loader_removals, 1);
 	log_info("loader: removed name=%s", name);
 	return 0;
@@ -282,7 +473,8 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 		if (!certs) {
 			st = haproxy_rt_show_cert(&l->rt, name, &hi, err, sizeof(err));
 			if (st == HAPROXY_RT_NOT_FOUND) {
-				loader_cache_del(l, name);
+				if (loader_cache_del(l, name))
+					loader_served_del(l, name);
 				ret = 0;
 				goto out;
 			}
@@ -365,7 +557,12 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 			goto out;
 		}
 	}
-	loader_cache_put(l, name, digest, info.serial);
+	ce = loader_cache_put(l, name, digest, info.serial, loader_leaf_not_before(&pem),
+	                      (long long)info.not_after);
+	if (ce)
+		loader_served_put(l, ce);
+	else
+		l->served_dirty = 1; /* the rewrite comes from the cache: look again */
 	if (pushed)
 		log_info("loader: loaded name=%s serial=%s not_after=%lld certs=%d", name,
 		         info.serial, (long long)info.not_after, info.ncerts);
@@ -467,6 +664,7 @@ static int loader_check_haproxy(struct loader *l)
 			           (unsigned long long)l->hp_pid, (unsigned long long)pid,
 			           (unsigned long long)up);
 		loader_cache_clear(l);
+		l->served_dirty = 1; /* the served hash names what this HAProxy forgot */
 		ret = 1;
 	}
 	if (!l->rt_ready)
@@ -556,6 +754,9 @@ int loader_reconcile(struct loader *l)
 	         (long long)(loader_now_ms() - start));
 	ret = failed ? -1 : 0;
 out:
+	/* Report only while HAProxy answers: an edge whose HAProxy is away is not live. */
+	if (l->rt_ready)
+		loader_served_sync(l);
 	atomic_fetch_add(ret == 0 ? &loader_reconciles_ok : &loader_reconciles_failed, 1);
 	l->next_full_ms = loader_now_ms() + (ret == 0 ? (int64_t)l->interval_ms : LOADER_RETRY_MS);
 	store_strv_deinit(&hosts);
@@ -617,6 +818,7 @@ void loader_stop(struct loader *l)
 		event_free(l->tick);
 	store_sub_free(l->sub);
 	store_close(l->store);
+	store_close(l->served);
 	blob_keyring_free(l->kr);
 	haproxy_rt_deinit(&l->rt);
 	loader_cache_clear(l);
@@ -631,6 +833,7 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 	const char *ring = conf_get(p->conf, "keyring");
 	const char *iv = conf_get_def(p->conf, "reconcile-interval", "30s");
 	const char *bs = conf_get(p->conf, "haproxy-bufsize");
+	const char *edge = conf_get(p->conf, "edge-id");
 	struct timeval tick = { .tv_sec = LOADER_TICK_MS / 1000 };
 	struct loader *l = calloc(1, sizeof(*l));
 	uint64_t bufsize = HAPROXY_RT_BUFSIZE_DEFAULT;
@@ -667,6 +870,21 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 		         bs);
 		goto fail;
 	}
+	if (!edge && gethostname(l->edge, sizeof(l->edge)) < 0)
+		l->edge[0] = 0;
+	l->edge[sizeof(l->edge) - 1] = 0;
+	if (edge)
+		snprintf(l->edge, sizeof(l->edge), "%s",
+		         strlen(edge) <= SERVED_EDGE_MAX ? edge : "");
+	if (!served_edge_valid(l->edge)) {
+		snprintf(err, errsz,
+		         edge ? "--edge-id: '%.80s' is not valid; expected 1..%d of [A-Za-z0-9._-]"
+		              : "--edge-id: the hostname '%.80s' is not a valid edge id; give one "
+		                "(1..%d of [A-Za-z0-9._-])",
+		         edge ? edge : l->edge, SERVED_EDGE_MAX);
+		goto fail;
+	}
+	l->served_dirty = 1; /* the first reconcile writes the whole hash */
 	if (haproxy_rt_init(&l->rt, sock, (size_t)bufsize, LOADER_RT_TIMEOUT_MS, err, errsz) < 0)
 		goto fail;
 	l->crt_list = strdup(list);
@@ -689,8 +907,9 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
-	log_info("loader: socket=%s crt-list=%s reconcile-interval=%llums bufsize=%llu", sock, list,
-	         (unsigned long long)l->interval_ms, (unsigned long long)bufsize);
+	log_info("loader: socket=%s crt-list=%s reconcile-interval=%llums bufsize=%llu edge=%s",
+	         sock, list, (unsigned long long)l->interval_ms, (unsigned long long)bufsize,
+	         l->edge);
 	loader_reconcile(l);
 	l->sub = store_sub_new(base, l->store, loader_on_event, l, err, errsz);
 	if (!l->sub)

@@ -51,6 +51,8 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "crt-list", 1, "PATH      crt-list as haproxy.cfg names it" },
 	{ "reconcile-interval", 1, "DURATION  loader: full reconcile period (default 30s)" },
 	{ "haproxy-bufsize", 1, "BYTES     loader: HAProxy's tune.bufsize (default 16384)" },
+	{ "edge-id", 1, "ID        loader: this edge's name in served:<edge> (default hostname)" },
+	{ "edge-live-window", 1, "DURATION  API: an edge is live when seen within (default 2m)" },
 	{ "cert-file", 1, "FILE      import: certificate chain, leaf first (PEM)" },
 	{ "key-file", 1, "FILE      import: private key (PEM, mode 0600)" },
 	{ "api", 1, "ADDR      HTTP API listen address" },

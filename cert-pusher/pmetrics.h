@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "cert-pusher/hosts.h"
+#include "cert-pusher/served.h"
 #include "common/buf.h"
 
 /* Order duration histogram bounds, seconds. */
@@ -44,6 +45,12 @@ const char *pmetrics_problem_label(const char *t);
 /* Append the whole exposition to <out>: counters, then the gauges for <hosts>/<n> at <now>
  * (hosts may be NULL when Redis was unavailable: pusher_redis_up 0), then every source. 0/-1. */
 int pmetrics_render(struct buf *out, const struct hosts_info *hosts, size_t n, long long now);
+
+/* Append the proof-of-deployment gauges for <hosts>/<n> (the same listing, in the same order,
+ * that <v> was loaded for) at <now>: edges live/stale, per edge its certificates current, stale,
+ * missing and expiring, hosts not deployed. <v> NULL (Redis unreadable): nothing. 0/-1. */
+int pmetrics_render_edges(struct buf *out, const struct served_view *v,
+                          const struct hosts_info *hosts, size_t n, long long now);
 
 /* Zero every counter (tests). */
 void pmetrics_reset(void);

@@ -1920,3 +1920,300 @@ out:
 		freeReplyObject(r);
 	return ret;
 }
+
+/* ---- served: proof of deployment ---- */
+
+void store_served_timeout(struct store *s, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	s->timeout_ms = ms;
+	if (s->rc && !s->rc->err)
+		redisSetTimeout(s->rc, tv);
+}
+
+int store_served_connected(const struct store *s)
+{
+	return s->rc && !s->rc->err && !s->stale;
+}
+
+/* <cmd> served:<edge> <field> [<value>] on the connection <s> holds, without reconnecting. */
+static int store_served_field_cmd(struct store *s, const char *cmd, const char *edge,
+                                  const char *field, const char *value, char *err, size_t errsz)
+{
+	const char *argv[4];
+	size_t argl[4];
+	struct buf key;
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&key);
+	if (!store_served_connected(s)) {
+		snprintf(err, errsz, "redis %s: not connected", s->addr);
+		goto out;
+	}
+	if (keys_served(&key, s->prefix, edge) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	argv[0] = cmd;
+	argl[0] = strlen(cmd);
+	argv[1] = buf_str(&key);
+	argl[1] = key.len;
+	argv[2] = field;
+	argl[2] = strlen(field);
+	argv[3] = value;
+	argl[3] = value ? strlen(value) : 0;
+	r = redisCommandArgv(s->rc, value ? 4 : 3, argv, argl);
+	if (!r || r->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errsz, "redis %s %s: %s", cmd, buf_str(&key),
+		         r ? r->str : s->rc->errstr);
+		/* A refused command (ACL, OOM) leaves the connection usable, but the report is
+		 * lost either way: dropping it keeps one rule, "rewrite after a failure". */
+		store_drop(s);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_served_set(struct store *s, const char *edge, const char *field, const char *value,
+                     char *err, size_t errsz)
+{
+	return store_served_field_cmd(s, "HSET", edge, field, value, err, errsz);
+}
+
+int store_served_del(struct store *s, const char *edge, const char *field, char *err, size_t errsz)
+{
+	return store_served_field_cmd(s, "HDEL", edge, field, NULL, err, errsz);
+}
+
+int store_served_rewrite(struct store *s, const char *edge, const struct store_strv *kv,
+                         long long now, char *err, size_t errsz)
+{
+	int argc[3];
+	const char **argv[3] = { NULL, NULL, NULL };
+	size_t *argl[3] = { NULL, NULL, NULL };
+	const char *del_v[2], *zadd_v[4];
+	size_t del_l[2], zadd_l[4], i, npairs = kv->n / 2;
+	struct buf key, edges;
+	char at[32];
+	int n = 0, ret = -1;
+
+	buf_init(&key);
+	buf_init(&edges);
+	if (keys_served(&key, s->prefix, edge) < 0 || keys_edges(&edges, s->prefix) < 0)
+		goto oom;
+	snprintf(at, sizeof(at), "%lld", now);
+	del_v[0] = "DEL";
+	del_l[0] = 3;
+	del_v[1] = buf_str(&key);
+	del_l[1] = key.len;
+	argc[n] = 2;
+	argv[n] = del_v;
+	argl[n++] = del_l;
+	if (npairs) {
+		argv[n] = calloc(2 + 2 * npairs, sizeof(*argv[n]));
+		argl[n] = calloc(2 + 2 * npairs, sizeof(*argl[n]));
+		if (!argv[n] || !argl[n]) {
+			n++;
+			goto oom;
+		}
+		argv[n][0] = "HSET";
+		argl[n][0] = 4;
+		argv[n][1] = buf_str(&key);
+		argl[n][1] = key.len;
+		for (i = 0; i < 2 * npairs; i++) {
+			argv[n][2 + i] = kv->v[i];
+			argl[n][2 + i] = strlen(kv->v[i]);
+		}
+		argc[n++] = (int)(2 + 2 * npairs);
+	}
+	zadd_v[0] = "ZADD";
+	zadd_l[0] = 4;
+	zadd_v[1] = buf_str(&edges);
+	zadd_l[1] = edges.len;
+	zadd_v[2] = at;
+	zadd_l[2] = strlen(at);
+	zadd_v[3] = edge;
+	zadd_l[3] = strlen(edge);
+	argc[n] = 4;
+	argv[n] = zadd_v;
+	argl[n++] = zadd_l;
+	ret = store_loader_multi(s, n, argc, argv, argl, err, errsz);
+	goto out;
+oom:
+	snprintf(err, errsz, "out of memory");
+out:
+	if (npairs) {
+		free(argv[1]);
+		free(argl[1]);
+	}
+	buf_deinit(&key);
+	buf_deinit(&edges);
+	return ret;
+}
+
+int store_served_heartbeat(struct store *s, const char *edge, long long now, char *err,
+                           size_t errsz)
+{
+	const char *argv[4];
+	size_t argl[4];
+	struct buf key;
+	char at[32];
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&key);
+	if (keys_edges(&key, s->prefix) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	snprintf(at, sizeof(at), "%lld", now);
+	argv[0] = "ZADD";
+	argl[0] = 4;
+	argv[1] = buf_str(&key);
+	argl[1] = key.len;
+	argv[2] = at;
+	argl[2] = strlen(at);
+	argv[3] = edge;
+	argl[3] = strlen(edge);
+	r = store_cmd(s, NULL, 4, argv, argl, err, errsz);
+	ret = r ? 0 : -1;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_served_edges(struct store *s, size_t limit, struct store_strv *out, char *err,
+                       size_t errsz)
+{
+	const char *argv[5];
+	size_t argl[5];
+	struct buf key;
+	char stop[32];
+	redisReply *r = NULL;
+	size_t i;
+	int ret = -1;
+
+	buf_init(&key);
+	if (!limit) {
+		ret = 0;
+		goto out;
+	}
+	if (keys_edges(&key, s->prefix) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	snprintf(stop, sizeof(stop), "%zu", limit - 1);
+	argv[0] = "ZREVRANGE";
+	argl[0] = 9;
+	argv[1] = buf_str(&key);
+	argl[1] = key.len;
+	argv[2] = "0";
+	argl[2] = 1;
+	argv[3] = stop;
+	argl[3] = strlen(stop);
+	argv[4] = "WITHSCORES";
+	argl[4] = 10;
+	r = store_cmd(s, NULL, 5, argv, argl, err, errsz);
+	if (!r)
+		goto out;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
+		snprintf(err, errsz, "redis ZREVRANGE %s: unexpected reply", buf_str(&key));
+		goto out;
+	}
+	for (i = 0; i < r->elements; i++) {
+		if (r->element[i]->type != REDIS_REPLY_STRING) {
+			snprintf(err, errsz, "redis ZREVRANGE %s: unexpected element",
+			         buf_str(&key));
+			goto out;
+		}
+	}
+	if (store_hosts_array(r, out, "ZREVRANGE", err, errsz) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_served_fields(struct store *s, const struct store_strv *edges, const char *const *fields,
+                        size_t nfields, struct store_strv *out, char *err, size_t errsz)
+{
+	const char **argv = NULL;
+	size_t *argl = NULL, i, j, sent = 0;
+	struct buf key;
+	redisReply *r = NULL;
+	int ret = -1;
+
+	buf_init(&key);
+	if (!edges->n) {
+		ret = 0;
+		goto out;
+	}
+	if (!nfields) {
+		/* HMGET needs a field; nothing asked, nothing to read. */
+		ret = 0;
+		goto out;
+	}
+	argv = calloc(2 + nfields, sizeof(*argv));
+	argl = calloc(2 + nfields, sizeof(*argl));
+	if (!argv || !argl) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	if (store_reconnect(s, err, errsz) < 0)
+		goto out;
+	argv[0] = "HMGET";
+	argl[0] = 5;
+	for (j = 0; j < nfields; j++) {
+		argv[2 + j] = fields[j];
+		argl[2 + j] = strlen(fields[j]);
+	}
+	/* Pipelined: one round trip for every edge. */
+	for (i = 0; i < edges->n; i++, sent++) {
+		buf_reset(&key);
+		if (keys_served(&key, s->prefix, edges->v[i]) < 0) {
+			snprintf(err, errsz, "out of memory");
+			store_drop(s);
+			goto out;
+		}
+		argv[1] = buf_str(&key);
+		argl[1] = key.len;
+		if (redisAppendCommandArgv(s->rc, (int)(2 + nfields), argv, argl) != REDIS_OK) {
+			snprintf(err, errsz, "out of memory");
+			store_drop(s);
+			goto out;
+		}
+	}
+	for (i = 0; i < sent; i++) {
+		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
+			r = NULL;
+		if (!store_hosts_reply_ok(s, r, "HMGET", err, errsz) ||
+		    store_hosts_array(r, out, "HMGET", err, errsz) < 0 || r->elements != nfields) {
+			if (r && r->type == REDIS_REPLY_ARRAY && r->elements != nfields)
+				snprintf(err, errsz, "redis HMGET: unexpected reply length");
+			store_drop(s);
+			goto out;
+		}
+		freeReplyObject(r);
+		r = NULL;
+	}
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	free(argv);
+	free(argl);
+	buf_deinit(&key);
+	return ret;
+}

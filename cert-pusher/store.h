@@ -204,4 +204,36 @@ struct store_sub *store_sub_new(struct event_base *base, const struct store *s, 
                                 void *arg, char *err, size_t errsz);
 void store_sub_free(struct store_sub *sub);
 
+/* ---- served: proof of deployment (loader.c writes, served.c reads) ---- */
+/* The loader reports on a store of its own from store_open() (the primary), made quick to give
+ * up with store_served_timeout(); the per-certificate calls never connect, so a primary that is
+ * away costs nothing per certificate, and the loader rewrites the whole hash once it is back. */
+
+/* Set the connect and command timeout of <s> to <ms>, on the live connection too. */
+void store_served_timeout(struct store *s, int ms);
+/* Whether <s> holds a connection that did not fail (no reconnect is tried). */
+int store_served_connected(const struct store *s);
+
+/* HSET served:<edge> <field> <value>, only on the connection <s> already holds (-1 "not
+ * connected" otherwise, no reconnect). A failure drops the connection. 0 or -1 with <err>. */
+int store_served_set(struct store *s, const char *edge, const char *field, const char *value,
+                     char *err, size_t errsz);
+/* HDEL served:<edge> <field>, same contract as store_served_set(). */
+int store_served_del(struct store *s, const char *edge, const char *field, char *err, size_t errsz);
+/* Replace served:<edge> by the field/value pairs <kv> and ZADD edges <now> <edge>, in one
+ * MULTI: DEL, HSET (when <kv> has pairs), ZADD, EXEC. Reconnects first. 0 or -1 with <err>. */
+int store_served_rewrite(struct store *s, const char *edge, const struct store_strv *kv,
+                         long long now, char *err, size_t errsz);
+/* ZADD edges <now> <edge> (the heartbeat). Reconnects first. 0 or -1 with <err>. */
+int store_served_heartbeat(struct store *s, const char *edge, long long now, char *err,
+                           size_t errsz);
+/* ZREVRANGE edges 0 <limit - 1> WITHSCORES: edge, score, edge, score... (newest first) appended
+ * to <out>. 0 or -1 with <err>. */
+int store_served_edges(struct store *s, size_t limit, struct store_strv *out, char *err,
+                       size_t errsz);
+/* HMGET served:<edge> <fields> for every edge of <edges>, pipelined; <out> gets
+ * edges->n * nfields strings in that order ("" for absent fields). 0 or -1 with <err>. */
+int store_served_fields(struct store *s, const struct store_strv *edges, const char *const *fields,
+                        size_t nfields, struct store_strv *out, char *err, size_t errsz);
+
 #endif

@@ -75,6 +75,11 @@ int keys_served(struct buf *out, const char *prefix, const char *edge)
 	return keys_build(out, prefix, "served", edge, strlen(edge), NULL);
 }
 
+int keys_edges(struct buf *out, const char *prefix)
+{
+	return keys_build(out, prefix, "edges", NULL, 0, NULL);
+}
+
 int keys_events(struct buf *out, const char *prefix)
 {
 	return keys_build(out, prefix, "events", NULL, 0, NULL);

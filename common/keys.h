@@ -27,6 +27,8 @@ int keys_account(struct buf *out, const char *prefix, const char *directory_hash
 int keys_lock(struct buf *out, const char *prefix, const char *name);
 int keys_due(struct buf *out, const char *prefix);
 int keys_served(struct buf *out, const char *prefix, const char *edge);
+/* <prefix>edges: zset of edge id -> unix time of its loader's last heartbeat. */
+int keys_edges(struct buf *out, const char *prefix);
 int keys_events(struct buf *out, const char *prefix);
 
 #endif
