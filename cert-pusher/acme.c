@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/b64url.h"
 #include "common/log.h"
 #include "common/names.h"
 
@@ -99,6 +100,7 @@ void acme_directory_deinit(struct acme_directory *d)
 	free(d->new_order);
 	free(d->terms);
 	free(d->renewal_info);
+	free(d->revoke_cert);
 	for (i = 0; i < d->nprofiles; i++)
 		free(d->profiles[i]);
 	memset(d, 0, sizeof(*d));
@@ -124,6 +126,8 @@ int acme_directory_parse(const char *json, size_t len, struct acme_directory *d,
 	}
 	/* optional (RFC 9773 §3): a malformed one is ignored, the CA just has no ARI for us */
 	d->renewal_info = acme_url_member(root, "renewalInfo", &bad);
+	/* optional for us: only a removal with revocation needs it */
+	d->revoke_cert = acme_url_member(root, "revokeCert", &bad);
 	meta = json_object_get(root, "meta");
 	if (meta && json_is_object(meta)) {
 		tos = json_string_value(json_object_get(meta, "termsOfService"));
@@ -764,6 +768,19 @@ static int acme_load_order(struct acme_run *r, const char *what)
 	return 0;
 }
 
+/* Whether the newOrder that carried "replaces" failed for a reason that ordering without it
+ * may not have: alreadyReplaced, or any other client error (4xx: a CA that does not take this
+ * CertID, e.g. a certificate it did not issue to this account) but rate limits. Ordering once
+ * more costs one request; a renewal stuck on its "replaces" costs the certificate. */
+static int acme_replaces_refused(const struct acme_run *r)
+{
+	long st = r->resp.status;
+
+	if (!strcmp(r->problem_type, "alreadyReplaced"))
+		return 1;
+	return st >= 400 && st < 500 && st != 429 && strcmp(r->problem_type, "rateLimited") != 0;
+}
+
 static enum acme_state acme_st_new_order(struct acme_run *r)
 {
 	const struct acme_config *cfg = r->c->cfg;
@@ -786,11 +803,14 @@ static enum acme_state acme_st_new_order(struct acme_run *r)
 		goto out;
 	}
 	if (acme_call(r, "newOrder", r->c->dir.new_order, 1, payload, 0) != ACME_POST_OK) {
-		if (replaces && !strcmp(r->problem_type, "alreadyReplaced")) {
-			/* the certificate was replaced already (an order that ran elsewhere):
-			 * renewing is still wanted, just not as its replacement */
-			log_warn("acme: name=%s newOrder: %s; ordering again without replaces",
-			         r->name, r->err);
+		if (replaces && acme_replaces_refused(r)) {
+			/* the certificate was replaced already (an order that ran elsewhere,
+			 * alreadyReplaced/409), or this CA will not take it as replaced (not its
+			 * certificate, not this account's): renewing is still wanted, just not
+			 * as its replacement. Once: r->replaces is gone. */
+			log_warn("acme: name=%s newOrder with replaces=%s refused: %s; ordering "
+			         "again without replaces",
+			         r->name, r->replaces, r->err);
 			r->replaces = NULL;
 			r->err[0] = 0;
 			r->problem_type[0] = 0;
@@ -1239,6 +1259,62 @@ out:
 	if (ret < 0)
 		snprintf(err, errsz, "%s", reason);
 	buf_deinit(&url);
+	acme_run_deinit(&r);
+	return ret;
+}
+
+int acme_revoke_cert(struct acme_client *c, const uint8_t *der, size_t der_len, int reason,
+                     long long *retry_after, char *err, size_t errsz)
+{
+	char reason_txt[ACME_ERR_MAX] = "";
+	struct acme_run r;
+	struct buf b64;
+	json_t *req = NULL;
+	char *payload = NULL;
+	int ret = -1;
+
+	*retry_after = -1;
+	buf_init(&b64);
+	acme_run_init(&r, c, reason_txt);
+	if (!c->key || !c->kid) {
+		acme_fail(&r, "revokeCert: no ACME account (acme_account() first)");
+		goto out;
+	}
+	if (!der_len || reason < 0 || reason > 10) {
+		acme_fail(&r, "revokeCert: no certificate or a bad reason code");
+		goto out;
+	}
+	if (!c->have_dir && acme_drive(&r, ACME_ST_DIRECTORY, ACME_ST_ACCOUNT) != ACME_ST_ACCOUNT)
+		goto out;
+	if (!c->dir.revoke_cert) {
+		acme_fail(&r, "revokeCert: %s offers no revokeCert resource",
+		          c->cfg->directory_url);
+		goto out;
+	}
+	/* RFC 8555 §7.6: base64url DER of the certificate and a CRL reason code, signed with
+	 * the account key ("kid") */
+	if (b64url_encode(&b64, der, der_len) < 0 ||
+	    !(req = json_pack("{s:s,s:i}", "certificate", buf_str(&b64), "reason", reason)) ||
+	    !(payload = json_dumps(req, JSON_COMPACT))) {
+		acme_fail(&r, "revokeCert: out of memory");
+		goto out;
+	}
+	if (acme_call(&r, "revokeCert", c->dir.revoke_cert, 1, payload, 0) == ACME_POST_OK) {
+		ret = 0;
+		goto out;
+	}
+	if (!strcmp(r.problem_type, "alreadyRevoked")) {
+		log_info("acme: revokeCert: %s (counted as revoked)", reason_txt);
+		ret = 0;
+		goto out;
+	}
+	*retry_after = r.retry_after;
+out:
+	if (ret < 0)
+		snprintf(err, errsz, "%s", reason_txt);
+	free(payload);
+	json_decref(req);
+	buf_deinit(&b64);
 	acme_run_deinit(&r);
 	return ret;
 }

@@ -78,6 +78,7 @@ struct acme_directory {
 	char *new_nonce, *new_account, *new_order; /* required */
 	char *terms;                               /* meta.termsOfService or NULL */
 	char *renewal_info;                        /* RFC 9773 renewalInfo or NULL */
+	char *revoke_cert;                         /* revokeCert or NULL */
 	int eab_required;                          /* meta.externalAccountRequired */
 	char *profiles[ACME_MAX_PROFILES];         /* meta.profiles names */
 	size_t nprofiles;
@@ -160,8 +161,10 @@ void acme_order_result_deinit(struct acme_order_result *r);
  * Obtain a certificate for <name> whose key is <cert_key> (the CSR is made from it). The account
  * must be set up (acme_account). <replaces> (may be NULL) is the CertID of the certificate this
  * one renews: sent as newOrder's "replaces" (RFC 9773 §5) only when the directory offers
- * renewalInfo. Challenges go through <ops>; every token published is withdrawn before
- * returning, on success and failure alike. 0 with the chain in <res>, or -1 with <res->error>.
+ * renewalInfo; a CA refusing it (alreadyReplaced, or any other 4xx but rate limits) gets the
+ * newOrder once more without it (logged). Challenges go through <ops>; every token published is
+ * withdrawn before returning, on success and failure alike. 0 with the chain in <res>, or -1 with
+ * <res->error>.
  */
 int acme_order(struct acme_client *c, const char *name, const char *replaces,
                const struct jws_key *cert_key, const struct acme_chal_ops *ops,
@@ -176,5 +179,21 @@ int acme_order(struct acme_client *c, const char *name, const char *replaces,
  */
 int acme_renewal_info(struct acme_client *c, const char *cert_id, struct ari_window *w,
                       long long *retry_after, char *err, size_t errsz);
+
+/* CRL reason codes (RFC 5280 §5.3.1) a subscriber may give in revokeCert. */
+#define ACME_REVOKE_UNSPECIFIED            0
+#define ACME_REVOKE_KEY_COMPROMISE         1
+#define ACME_REVOKE_SUPERSEDED             4
+#define ACME_REVOKE_CESSATION_OF_OPERATION 5
+
+/*
+ * Revoke the certificate whose DER is <der>/<der_len> (RFC 8555 §7.6): a JWS POST to the
+ * directory's revokeCert signed with the account key ("kid"; the account must be set up) with
+ * {"certificate": base64url(DER), "reason": <reason>}. 0 when the CA revoked it or answers
+ * alreadyRevoked; -1 with the reason (a problem's "type: detail") in <err> and the CA's
+ * Retry-After in <*retry_after> (seconds, -1 when absent).
+ */
+int acme_revoke_cert(struct acme_client *c, const uint8_t *der, size_t der_len, int reason,
+                     long long *retry_after, char *err, size_t errsz);
 
 #endif

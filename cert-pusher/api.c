@@ -392,6 +392,47 @@ static void api_method_not_allowed(struct evhttp_request *req, const char *allow
 
 /* ---- handlers ---- */
 
+/* DELETE's query: "revoke=true|false" (also 1|0), nothing else. 1 revoke, 0 not, -1 after
+ * answering 422. */
+static int api_delete_revoke(struct evhttp_request *req)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+	struct evkeyvalq kv;
+	struct evkeyval *e;
+	int revoke = 0, seen = 0;
+
+	if (!q || !*q)
+		return 0;
+	kv.tqh_first = NULL; /* TAILQ_INIT without <sys/queue.h> */
+	kv.tqh_last = &kv.tqh_first;
+	if (evhttp_parse_query_str(q, &kv) < 0) {
+		api_error(req, 422, "unparsable query string");
+		revoke = -1;
+		goto out;
+	}
+	for (e = kv.tqh_first; e; e = e->next.tqe_next) {
+		if (strcmp(e->key, "revoke") != 0 || seen++) {
+			api_error(req, 422,
+			          "unknown or repeated query parameter '%.64s'; DELETE takes "
+			          "revoke=true or revoke=false",
+			          e->key);
+			revoke = -1;
+			goto out;
+		}
+		if (!strcmp(e->value, "true") || !strcmp(e->value, "1")) {
+			revoke = 1;
+		} else if (strcmp(e->value, "false") != 0 && strcmp(e->value, "0") != 0) {
+			api_error(req, 422, "revoke: '%.64s' is not true or false", e->value);
+			revoke = -1;
+			goto out;
+		}
+	}
+out:
+	evhttp_clear_headers(&kv);
+	return revoke;
+}
+
 static void api_create(struct api *a, struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -507,7 +548,12 @@ static void api_one(struct api *a, struct evhttp_request *req, const char *name,
 	if (!st)
 		return;
 	if (method == EVHTTP_REQ_DELETE) {
-		hs = hosts_remove(st, name, err, sizeof(err));
+		int revoke = api_delete_revoke(req);
+
+		if (revoke < 0)
+			return;
+		hs = revoke ? hosts_remove_revoke(st, name, err, sizeof(err))
+		            : hosts_remove(st, name, err, sizeof(err));
 		if (hs == HOSTS_OK) {
 			log_info("api: host=%s removed", name);
 			api_send(req, 204, NULL, NULL, NULL, 0);
@@ -517,7 +563,9 @@ static void api_one(struct api *a, struct evhttp_request *req, const char *name,
 			api_hosts_error(req, hs, err);
 			return;
 		}
-		log_info("api: host=%s removal deferred to the issuer holding its lock", name);
+		log_info("api: host=%s removal %s", name,
+		         revoke ? "with revocation handed to the issuer"
+		                : "deferred to the issuer holding its lock");
 	}
 	hs = hosts_get(st, name, &info, err, sizeof(err));
 	if (hs != HOSTS_OK) {

@@ -205,6 +205,20 @@ long long ari_choose(const struct ari_window *w, long long now, uint64_t rnd)
 	return t < now ? now : t;
 }
 
+void ari_window_merge(struct ari_window *acc, const struct ari_window *w)
+{
+	int first = w->start < acc->start;
+
+	if (w->explanation_url[0] && (first || !acc->explanation_url[0]))
+		memcpy(acc->explanation_url, w->explanation_url, sizeof(acc->explanation_url));
+	if (first)
+		acc->start = w->start;
+	if (w->end < acc->end)
+		acc->end = w->end;
+	if (acc->end < acc->start)
+		acc->end = acc->start;
+}
+
 long long ari_next_poll(long long now, long long retry_after)
 {
 	if (retry_after < 0)

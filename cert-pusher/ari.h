@@ -64,6 +64,15 @@ int ari_parse_time(const char *s, long long *out);
  */
 long long ari_choose(const struct ari_window *w, long long now, uint64_t rnd);
 
+/*
+ * Fold window <w> into <acc> for a host with several certificates (one per key type) renewed
+ * together: the merged window starts at the earliest start and ends at the earliest end (never
+ * before the start), so the one renewal lands inside every window that has begun and no
+ * certificate is renewed after its CA wanted it done. The explanationURL kept is that of the
+ * earliest-starting window that has one.
+ */
+void ari_window_merge(struct ari_window *acc, const struct ari_window *w);
+
 /* When to poll renewalInfo next, from the response's Retry-After in seconds (-1 when absent):
  * <now> + Retry-After clamped to [ARI_POLL_MIN_S, ARI_POLL_MAX_S], or the default. */
 long long ari_next_poll(long long now, long long retry_after);

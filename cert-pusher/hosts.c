@@ -310,6 +310,7 @@ enum hosts_status hosts_remove(struct store *s, const char *name, char *err, siz
 	kv[3] = now_s;
 	kv[4] = NULL;
 	if (store_host_update(s, name, kv, err, errsz) < 0 ||
+	    store_host_del_field(s, name, HOSTS_F_REVOKE, err, errsz) < 0 ||
 	    store_due_set(s, name, now, err, errsz) < 0)
 		return HOSTS_ERROR;
 	rc = store_host_purge(s, name, NULL, err, errsz);
@@ -321,6 +322,35 @@ enum hosts_status hosts_remove(struct store *s, const char *name, char *err, siz
 		return HOSTS_DEFERRED;
 	}
 	return HOSTS_OK;
+}
+
+enum hosts_status hosts_remove_revoke(struct store *s, const char *name, char *err, size_t errsz)
+{
+	const char *kv[] = { HOSTS_F_STATE,
+		             hosts_state_name(HOSTS_STATE_REMOVING),
+		             HOSTS_F_REMOVING,
+		             NULL,
+		             HOSTS_F_REVOKE,
+		             "1",
+		             HOSTS_F_ATTEMPTS,
+		             "0",
+		             NULL };
+	long long now = (long long)time(NULL);
+	char now_s[32];
+	enum hosts_status st = hosts_require(s, name, err, errsz);
+
+	if (st != HOSTS_OK)
+		return st;
+	/* Only an issuer can revoke (ACME account, CA): it takes the host under its lock, revokes,
+	 * then purges; a failure stays recorded here and is retried with the backoff. */
+	snprintf(now_s, sizeof(now_s), "%lld", now);
+	kv[3] = now_s;
+	if (store_host_update(s, name, kv, err, errsz) < 0 ||
+	    store_host_del_field(s, name, HOSTS_F_NEXT_ATTEMPT, err, errsz) < 0 ||
+	    store_due_set(s, name, now, err, errsz) < 0)
+		return HOSTS_ERROR;
+	snprintf(err, errsz, "%s: the issuer revokes its certificates, then removes it", name);
+	return HOSTS_DEFERRED;
 }
 
 enum hosts_status hosts_renew(struct store *s, const char *name, char *err, size_t errsz)
@@ -412,8 +442,10 @@ static int hosts_cli_each(struct pusher *p, int argc, char **argv, const char *c
 			printf("%s: %s\n", argv[i], done);
 			break;
 		case HOSTS_DEFERRED:
-			printf("%s: removing (an issuer holds its lock and finishes the removal)\n",
-			       argv[i]);
+			printf("%s: removing (%s)\n", argv[i],
+			       fn == hosts_remove_revoke
+			               ? "an issuer revokes its certificates, then removes it"
+			               : "an issuer holds its lock and finishes the removal");
 			break;
 		default:
 			log_err("%s %s: %s", cmd, argv[i], err);
@@ -467,6 +499,8 @@ out:
 
 int hosts_cmd_rm(struct pusher *p, int argc, char **argv)
 {
+	if (conf_get(p->conf, "revoke"))
+		return hosts_cli_each(p, argc, argv, "rm --revoke", hosts_remove_revoke, "removed");
 	return hosts_cli_each(p, argc, argv, "rm", hosts_remove, "removed");
 }
 

@@ -34,22 +34,26 @@ enum hosts_state {
 };
 
 /* Fields of host:<name> (DESIGN.md "Redis layout"). Times are unix seconds in decimal. */
-#define HOSTS_F_STATE        "state"
-#define HOSTS_F_PREVIEW      "preview"      /* preview hostname, when configured */
-#define HOSTS_F_CREATED      "created"      /* when it was added */
-#define HOSTS_F_NOT_BEFORE   "not_before"   /* of the current certificates */
-#define HOSTS_F_NOT_AFTER    "not_after"    /* earliest of the key types */
-#define HOSTS_F_ISSUED_AT    "issued_at"    /* when the last order succeeded */
-#define HOSTS_F_RENEW_AT     "renew_at"     /* when the next renewal is planned */
-#define HOSTS_F_SERIAL_ECDSA "serial_ecdsa" /* hex, uppercase */
-#define HOSTS_F_SERIAL_RSA   "serial_rsa"
-#define HOSTS_F_CERT_ID      "cert_id"      /* RFC 9773 CertID of the ECDSA leaf ("replaces") */
+#define HOSTS_F_STATE         "state"
+#define HOSTS_F_PREVIEW       "preview"      /* preview hostname, when configured */
+#define HOSTS_F_CREATED       "created"      /* when it was added */
+#define HOSTS_F_NOT_BEFORE    "not_before"   /* of the current certificates */
+#define HOSTS_F_NOT_AFTER     "not_after"    /* earliest of the key types */
+#define HOSTS_F_ISSUED_AT     "issued_at"    /* when the last order succeeded */
+#define HOSTS_F_RENEW_AT      "renew_at"     /* when the next renewal is planned */
+#define HOSTS_F_SERIAL_ECDSA  "serial_ecdsa" /* hex, uppercase */
+#define HOSTS_F_SERIAL_RSA    "serial_rsa"
+#define HOSTS_F_CERT_ID_ECDSA "cert_id_ecdsa" /* RFC 9773 CertID of the leaf ("replaces") */
+#define HOSTS_F_CERT_ID_RSA   "cert_id_rsa"
+#define HOSTS_F_CERT_ID \
+	"cert_id" /* before per-type CertIDs: the ECDSA leaf's; read, never written */
 #define HOSTS_F_LAST_ERROR   "last_error"   /* the CA's problem or our error, last failure */
 #define HOSTS_F_ATTEMPTS     "attempts"     /* consecutive failed attempts */
 #define HOSTS_F_NEXT_ATTEMPT "next_attempt" /* after a failure */
 #define HOSTS_F_ORDER        "order"        /* "<owner> <start>" while an order runs */
 #define HOSTS_F_REMOVING     "removing"     /* time a removal was asked; wins over state */
 #define HOSTS_F_ARI_NOTE     "ari_explanation"
+#define HOSTS_F_REVOKE       "revoke" /* with removing: revoke at the CA before purging */
 
 /* Random preview labels: 16 base32 characters (80 bits). */
 #define HOSTS_PREVIEW_LABEL_LEN 16
@@ -109,8 +113,16 @@ enum hosts_status hosts_list(struct store *s, struct hosts_info **out, size_t *n
                              size_t errsz);
 
 /* Remove <name> from every edge: HOSTS_OK (gone, "del <name>" published), HOSTS_DEFERRED (an
- * issuer holds the lock and finishes it), HOSTS_NOT_FOUND, HOSTS_ERROR. */
+ * issuer holds the lock and finishes it), HOSTS_NOT_FOUND, HOSTS_ERROR. A revocation asked
+ * before (hosts_remove_revoke) is dropped. */
 enum hosts_status hosts_remove(struct store *s, const char *name, char *err, size_t errsz);
+
+/* Remove <name> after revoking its certificates at the CA (RFC 8555 §7.6): the host is marked
+ * removing with the revoke flag and made due now; an issuer revokes under the host's lock,
+ * then purges as hosts_remove() does. A failed revocation is kept in last_error and retried
+ * with the backoff; a plain hosts_remove() meanwhile drops the flag (removal without
+ * revocation). HOSTS_DEFERRED (message in <err>), HOSTS_NOT_FOUND, HOSTS_ERROR. */
+enum hosts_status hosts_remove_revoke(struct store *s, const char *name, char *err, size_t errsz);
 
 /* Make <name> due now (renew or retry at once). HOSTS_OK, HOSTS_NOT_FOUND, HOSTS_CONFLICT
  * (being removed), HOSTS_ERROR. */

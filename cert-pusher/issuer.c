@@ -568,14 +568,9 @@ static void issuer_result_init(struct issuer_result *res)
 	res->retry_after = -1;
 }
 
-/* The key type whose leaf names the host's certificate for ARI: ECDSA when configured. */
-static int issuer_ari_alg(const struct issuer *is)
-{
-	return (is->key_types & (1u << JWS_ALG_ES256)) ? JWS_ALG_ES256 : JWS_ALG_RS256;
-}
-
-int issuer_issue_host(struct issuer_worker *w, const char *name, const char *replaces,
-                      const volatile int *stop, struct issuer_result *res)
+int issuer_issue_host(struct issuer_worker *w, const char *name,
+                      const char *const replaces[JWS_ALG_COUNT], const volatile int *stop,
+                      struct issuer_result *res)
 {
 	const struct acme_chal_ops ops = {
 		.publish = issuer_chal_publish,
@@ -588,7 +583,7 @@ int issuer_issue_host(struct issuer_worker *w, const char *name, const char *rep
 	const char *why;
 	char err[512], serial[ISSUER_SERIAL_MAX];
 	long long nb, na;
-	int alg, ari_alg = issuer_ari_alg(w->is), failed = 0;
+	int alg, failed = 0;
 
 	issuer_result_init(res);
 	acme_order_result_init(&ores);
@@ -613,7 +608,7 @@ int issuer_issue_host(struct issuer_worker *w, const char *name, const char *rep
 			failed = 1;
 			continue;
 		}
-		if (acme_order(w->acme, name, alg == ari_alg ? replaces : NULL, key, &ops, &ores) <
+		if (acme_order(w->acme, name, replaces ? replaces[alg] : NULL, key, &ops, &ores) <
 		    0) {
 			log_err("issuer: name=%s type=%s failed: %s", name, issuer_type_names[alg],
 			        ores.error);
@@ -642,15 +637,13 @@ int issuer_issue_host(struct issuer_worker *w, const char *name, const char *rep
 		snprintf(alg == JWS_ALG_ES256 ? res->serial_ecdsa : res->serial_rsa,
 		         ISSUER_SERIAL_MAX, "%s", serial);
 		buf_reset(&cid);
-		if (alg == ari_alg) {
-			if (ari_cert_id_pem((const char *)ores.chain.data, ores.chain.len, &cid,
-			                    &why) == 0 &&
-			    cid.len < sizeof(res->cert_id))
-				snprintf(res->cert_id, sizeof(res->cert_id), "%s", buf_str(&cid));
-			else
-				log_warn("issuer: name=%s type=%s: no ARI CertID: %s", name,
-				         issuer_type_names[alg], cid.len ? "too long" : why);
-		}
+		if (ari_cert_id_pem((const char *)ores.chain.data, ores.chain.len, &cid, &why) ==
+		            0 &&
+		    cid.len < sizeof(res->cert_id[alg]))
+			snprintf(res->cert_id[alg], sizeof(res->cert_id[alg]), "%s", buf_str(&cid));
+		else
+			log_warn("issuer: name=%s type=%s: no ARI CertID: %s", name,
+			         issuer_type_names[alg], cid.len ? "too long" : why);
 		if (!res->stored || nb > res->not_before)
 			res->not_before = nb;
 		if (!res->stored || na < res->not_after)
@@ -667,6 +660,99 @@ int issuer_issue_host(struct issuer_worker *w, const char *name, const char *rep
 	}
 	res->ok = !failed && res->stored > 0;
 	return res->ok ? 0 : -1;
+}
+
+/* The leaf (first certificate) of PEM text <pt> as DER into <der>, with whether it expired.
+ * 0 or -1. */
+static int issuer_leaf_der(const struct buf *pt, struct buf *der, int *expired)
+{
+	BIO *bio = BIO_new_mem_buf(pt->data, (int)pt->len);
+	X509 *x = NULL;
+	unsigned char *p = NULL;
+	int n, ret = -1;
+
+	if (!bio || !(x = PEM_read_bio_X509(bio, NULL, NULL, NULL)))
+		goto out;
+	*expired = X509_cmp_current_time(X509_get0_notAfter(x)) < 0;
+	n = i2d_X509(x, &p);
+	if (n <= 0 || buf_append(der, p, (size_t)n) < 0)
+		goto out;
+	ret = 0;
+out:
+	OPENSSL_free(p);
+	X509_free(x);
+	BIO_free(bio);
+	return ret;
+}
+
+int issuer_revoke_host(struct issuer_worker *w, const char *name, long long *retry_after, char *err,
+                       size_t errsz)
+{
+	struct buf rkey, blob, pt, der;
+	const char *why;
+	char aerr[ACME_ERR_MAX];
+	long long ra;
+	size_t used;
+	int alg, rc, expired, ret = 0;
+
+	*retry_after = -1;
+	err[0] = 0;
+	buf_init(&rkey);
+	buf_init(&blob);
+	buf_init(&pt);
+	buf_init(&der);
+	for (alg = 0; alg < JWS_ALG_COUNT; alg++) {
+		buf_reset(&rkey);
+		buf_reset(&blob);
+		buf_wipe(&pt);
+		buf_reset(&der);
+		if (keys_cert(&rkey, w->is->p->prefix, name, issuer_type_names[alg]) < 0) {
+			snprintf(aerr, sizeof(aerr), "out of memory");
+			goto fail;
+		}
+		rc = store_blob_fetch(w->store, buf_str(&rkey), &blob, aerr, sizeof(aerr));
+		if (rc < 0)
+			goto fail;
+		if (rc == 0)
+			continue; /* no certificate of this type */
+		if (blob_open(w->is->kr, buf_str(&rkey), blob.data, blob.len, &pt, &why) < 0) {
+			log_warn("issuer: name=%s type=%s: %s: not revoked (the key ring does not "
+			         "open it)",
+			         name, issuer_type_names[alg], why);
+			continue;
+		}
+		if (issuer_leaf_der(&pt, &der, &expired) < 0) {
+			log_warn("issuer: name=%s type=%s: no certificate in the blob: not revoked",
+			         name, issuer_type_names[alg]);
+			continue;
+		}
+		if (expired) {
+			log_info("issuer: name=%s type=%s: expired: not revoked", name,
+			         issuer_type_names[alg]);
+			continue;
+		}
+		if (acme_revoke_cert(w->acme, der.data, der.len, ACME_REVOKE_CESSATION_OF_OPERATION,
+		                     &ra, aerr, sizeof(aerr)) < 0) {
+			if (ra > *retry_after)
+				*retry_after = ra;
+			goto fail;
+		}
+		log_info("issuer: name=%s type=%s revoked (cessationOfOperation)", name,
+		         issuer_type_names[alg]);
+		continue;
+	fail:
+		log_err("issuer: name=%s type=%s: revocation failed: %s", name,
+		        issuer_type_names[alg], aerr);
+		used = strlen(err);
+		snprintf(err + used, errsz - used, "%s%s: %s", used ? "; " : "",
+		         issuer_type_names[alg], aerr);
+		ret = -1;
+	}
+	buf_wipe(&pt);
+	buf_deinit(&der);
+	buf_deinit(&blob);
+	buf_deinit(&rkey);
+	return ret;
 }
 
 int issuer_renewal_info(struct issuer_worker *w, const char *cert_id, struct ari_window *win,
@@ -696,6 +782,10 @@ int issuer_record(struct issuer_worker *w, const char *name, const struct issuer
 			             res->serial_ecdsa,
 			             "serial_rsa",
 			             res->serial_rsa,
+			             "cert_id_ecdsa",
+			             res->cert_id[JWS_ALG_ES256],
+			             "cert_id_rsa",
+			             res->cert_id[JWS_ALG_RS256],
 			             "last_error",
 			             "",
 			             NULL };

@@ -30,10 +30,10 @@ struct issuer_result {
 	long long not_before, not_after; /* latest notBefore, earliest notAfter of the new leaves */
 	char serial_ecdsa[ISSUER_SERIAL_MAX]; /* uppercase hex; "" when not issued */
 	char serial_rsa[ISSUER_SERIAL_MAX];
-	char cert_id[256];             /* RFC 9773 CertID of the new ECDSA leaf (else RSA), or "" */
-	char problem_type[64];         /* failure: ACME error type without its URN, or "" */
-	char error[ACME_ERR_MAX + 16]; /* failure: "<type>: type: detail[; <type>: ...]" */
-	long long retry_after;         /* failure: the CA's Retry-After in seconds, or -1 */
+	char cert_id[JWS_ALG_COUNT][256]; /* RFC 9773 CertID of each new leaf, or "" */
+	char problem_type[64];            /* failure: ACME error type without its URN, or "" */
+	char error[ACME_ERR_MAX + 16];    /* failure: "<type>: type: detail[; <type>: ...]" */
+	long long retry_after;            /* failure: the CA's Retry-After in seconds, or -1 */
 };
 
 /*
@@ -59,15 +59,27 @@ void issuer_worker_free(struct issuer_worker *w);
 
 /*
  * Obtain, seal, store (cert:<name>:<type>) and announce (PUBLISH events "cert <name>") a
- * certificate for <name> per configured key type. <replaces> (may be NULL) is the CertID of the
- * certificate being renewed (the one res->cert_id named last time): it goes with the order of
- * that certificate's key type only (ECDSA when configured, else RSA), as a CA refuses a second
- * order replacing the same certificate. <stop> (may be NULL) is checked between key types. Does
- * not touch host:<name> (see issuer_record). Fills <res>; returns 0 when every key type
- * succeeded, -1 otherwise.
+ * certificate for <name> per configured key type. <replaces> (may be NULL, as may each entry)
+ * holds, by key type (enum jws_alg), the CertID of the certificate being renewed (what
+ * res->cert_id[type] named last time): each order sends its own type's as "replaces" (RFC 9773
+ * §5), so every renewal of the host is exempt from the CA's rate limits. <stop> (may be NULL) is
+ * checked between key types. Does not touch host:<name> (see issuer_record). Fills <res>;
+ * returns 0 when every key type succeeded, -1 otherwise.
  */
-int issuer_issue_host(struct issuer_worker *w, const char *name, const char *replaces,
-                      const volatile int *stop, struct issuer_result *res);
+int issuer_issue_host(struct issuer_worker *w, const char *name,
+                      const char *const replaces[JWS_ALG_COUNT], const volatile int *stop,
+                      struct issuer_result *res);
+
+/*
+ * Revoke every certificate stored for <name> (cert:<name>:<type>, whatever key types are
+ * configured now) at the CA with the account key, reason cessationOfOperation (RFC 8555 §7.6,
+ * RFC 5280 §5.3.1): what the host's removal with revoke=true asks. A certificate already
+ * revoked counts as revoked; an expired one, or a blob the key ring does not open, is skipped
+ * with a warning (nothing a CA would do with it). Nothing is deleted. 0 when nothing is left
+ * to revoke, -1 with the reason in <err> and the CA's Retry-After in <*retry_after> (or -1).
+ */
+int issuer_revoke_host(struct issuer_worker *w, const char *name, long long *retry_after, char *err,
+                       size_t errsz);
 
 /* The CA's renewalInfo (RFC 9773) for CertID <cert_id>: see acme_renewal_info() (1 with <win>
  * and <*retry_after>, 0 when the CA offers no ARI, -1 with <err>). */

@@ -55,6 +55,7 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "edge-live-window", 1, "DURATION  API: an edge is live when seen within (default 2m)" },
 	{ "cert-file", 1, "FILE      import: certificate chain, leaf first (PEM)" },
 	{ "key-file", 1, "FILE      import: private key (PEM, mode 0600)" },
+	{ "revoke", 0, "          rm: revoke the certificates at the CA, then remove" },
 	{ "api", 1, "ADDR      HTTP API listen address" },
 	{ "api-token-file", 1, "FILE      API bearer token (mode 0600)" },
 	{ "preview-domain", 1, "DOMAIN    give each new host a preview name <random>.DOMAIN" },

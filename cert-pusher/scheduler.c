@@ -29,9 +29,10 @@
 
 struct scheduler_job {
 	char name[NAMES_HOSTNAME_MAX + 1];
-	char replaces[256];       /* CertID of the current certificate, or "" */
-	enum hosts_state prev;    /* state before we took it (restored when abandoned) */
-	long long renew_at;       /* planned renewal of the current certificate, or 0 */
+	char replaces[JWS_ALG_COUNT][256]; /* CertID of each current certificate, or "" */
+	int revoke;                        /* a removal with revoke=true: revoke, then purge */
+	enum hosts_state prev;             /* state before we took it (restored when abandoned) */
+	long long renew_at;                /* planned renewal of the current certificate, or 0 */
 	int had_cert;             /* a certificate exists: this is a renewal (or an ARI poll) */
 	int started;              /* a worker took it */
 	int finishing;            /* the worker is releasing the lock: stop extending */
@@ -287,7 +288,26 @@ static int scheduler_write(struct store *st, const char *name, const char *const
 	return 0;
 }
 
-/* The end of every job: finish a removal asked meanwhile, else release the lock. */
+/* Whether host <name>'s removal asks for revocation: 1, 0, or -1 (Redis: assume it does, so
+ * nothing is purged unrevoked). */
+static int scheduler_revoke_asked(struct store *st, const char *name)
+{
+	struct buf v;
+	char err[512];
+	int rc;
+
+	buf_init(&v);
+	rc = store_host_field(st, name, HOSTS_F_REVOKE, &v, err, sizeof(err));
+	if (rc < 0)
+		log_warn("host=%s reading the revoke flag: %s", name, err);
+	else
+		rc = rc == 1 && v.len && strcmp(buf_str(&v), "0") != 0;
+	buf_deinit(&v);
+	return rc;
+}
+
+/* The end of every job: finish a removal asked meanwhile (unless it asks for revocation: then
+ * make it due now), else release the lock. */
 static void scheduler_release(struct scheduler *sc, struct store *st, struct scheduler_job *job)
 {
 	struct buf v;
@@ -299,7 +319,17 @@ static void scheduler_release(struct scheduler *sc, struct store *st, struct sch
 	job->finishing = 1;
 	pthread_mutex_unlock(&sc->mu);
 	rc = store_host_field(st, job->name, HOSTS_F_REMOVING, &v, err, sizeof(err));
-	if (rc == 1 && v.len) {
+	if (rc == 1 && v.len && scheduler_revoke_asked(st, job->name) != 0) {
+		/* revoke=true: never purged unrevoked. Asked during an order: the next take
+		 * revokes (the new certificate too), due now; a failed revocation keeps its
+		 * backoff. */
+		if (!job->revoke &&
+		    store_due_set(st, job->name, (long long)time(NULL), err, sizeof(err)) < 0)
+			log_warn("host=%s scheduling the revocation: %s", job->name, err);
+		if (store_lock_release(st, job->name, sc->owner, err, sizeof(err)) < 0)
+			log_warn("host=%s releasing the lock: %s (it expires on its own)",
+			         job->name, err);
+	} else if (rc == 1 && v.len) {
 		rc = store_host_purge(st, job->name, sc->owner, err, sizeof(err));
 		if (rc == 1)
 			log_info("host=%s removed (asked during an order)", job->name);
@@ -325,6 +355,37 @@ static void scheduler_abandon(struct scheduler *sc, struct store *st, struct sch
 	scheduler_release(sc, st, job);
 }
 
+/* Ask renewalInfo for each CertID of <ids> (by key type, "" for none) and merge the windows
+ * (ari_window_merge: one renewal renews every key type, so the earliest start decides): 1 with
+ * <w> and <*ra> (the shortest Retry-After, -1 when none), 0 when no certificate has one. */
+static int scheduler_ari_query(struct scheduler *sc, void *ctx, char (*ids)[256],
+                               struct ari_window *w, long long *ra)
+{
+	struct ari_window one;
+	long long r;
+	int alg, got = 0;
+
+	*ra = -1;
+	if (!sc->ops.renewal_info)
+		return 0;
+	for (alg = 0; alg < JWS_ALG_COUNT; alg++) {
+		if (!ids[alg][0])
+			continue;
+		r = -1;
+		memset(&one, 0, sizeof(one));
+		if (sc->ops.renewal_info(ctx, ids[alg], &one, &r) != 1)
+			continue;
+		if (got)
+			ari_window_merge(w, &one);
+		else
+			*w = one;
+		got = 1;
+		if (r >= 0 && (*ra < 0 || r < *ra))
+			*ra = r;
+	}
+	return got;
+}
+
 /*
  * A host whose certificate is valid woke up: at its planned renewal time (or after `renew`,
  * which moves the plan to now) the order runs (0). Woken before it, this is an ARI poll
@@ -341,8 +402,7 @@ static int scheduler_ari_poll(struct scheduler *sc, void *ctx, struct store *st,
 
 	if (now >= job->renew_at)
 		return 0;
-	if (sc->ops.renewal_info && *job->replaces)
-		rc = sc->ops.renewal_info(ctx, job->replaces, &w, &ra);
+	rc = scheduler_ari_query(sc, ctx, job->replaces, &w, &ra);
 	if (rc != 1) {
 		const char *kv[] = { HOSTS_F_STATE, hosts_state_name(job->prev), NULL };
 		const char *del[] = { HOSTS_F_ORDER, NULL };
@@ -381,6 +441,84 @@ static int scheduler_ari_poll(struct scheduler *sc, void *ctx, struct store *st,
 	return 1;
 }
 
+/* Record failure <why> of <job> (attempts + 1, last_error, next_attempt) and make it due after
+ * the backoff (or the CA's Retry-After <retry_after>, -1 when none). Returns the delay. */
+static long long scheduler_record_failure(struct scheduler *sc, struct store *st,
+                                          struct scheduler_job *job, enum hosts_state state,
+                                          const char *why, long long retry_after)
+{
+	const char *del[] = { HOSTS_F_ORDER, NULL };
+	char at[32], ra[32], err[512];
+	long long now = (long long)time(NULL), delay;
+	uint64_t att = 0;
+	struct buf v;
+
+	buf_init(&v);
+	if (store_host_field(st, job->name, HOSTS_F_ATTEMPTS, &v, err, sizeof(err)) == 1)
+		(void)parse_u64(buf_str(&v), 0, 1000000, &att);
+	buf_deinit(&v);
+	att++;
+	delay = scheduler_backoff((unsigned)att, retry_after, sc->opts.backoff_min_s,
+	                          sc->opts.backoff_max_s, scheduler_rand());
+	snprintf(at, sizeof(at), "%llu", (unsigned long long)att);
+	snprintf(ra, sizeof(ra), "%lld", now + delay);
+	{
+		const char *kv[] = { HOSTS_F_STATE,
+			             hosts_state_name(state),
+			             HOSTS_F_LAST_ERROR,
+			             why,
+			             HOSTS_F_ATTEMPTS,
+			             at,
+			             HOSTS_F_NEXT_ATTEMPT,
+			             ra,
+			             NULL };
+
+		if (scheduler_write(st, job->name, kv, del, err, sizeof(err)) < 0 ||
+		    store_due_set(st, job->name, now + delay, err, sizeof(err)) < 0)
+			log_err("host=%s recording the failure: %s", job->name, err);
+	}
+	return delay;
+}
+
+/* A removal with revoke=true: revoke the host's certificates with <ctx> (none: <ctx_err> says
+ * why), then purge it under our lock. A failure is recorded like a failed order (last_error,
+ * attempts, backoff) and the host stays "removing" with everything in place, so the name is
+ * never left half deleted; a plain removal asked meanwhile is finished at release. */
+static void scheduler_run_revoke(struct scheduler *sc, void *ctx, const char *ctx_err,
+                                 struct store *st, struct scheduler_job *job)
+{
+	char why[ACME_ERR_MAX + 64], err[512];
+	long long ra = -1, delay;
+	int rc;
+
+	if (!ctx) {
+		snprintf(why, sizeof(why), "issuer unavailable: %s", ctx_err);
+		rc = -1;
+	} else {
+		rc = sc->ops.revoke(ctx, job->name, &ra, why, sizeof(why));
+	}
+	if (rc == 0) {
+		pthread_mutex_lock(&sc->mu);
+		job->finishing = 1;
+		pthread_mutex_unlock(&sc->mu);
+		rc = store_host_purge(st, job->name, sc->owner, err, sizeof(err));
+		if (rc == 1) {
+			log_info("host=%s certificates revoked; removed", job->name);
+			return;
+		}
+		log_warn("host=%s revoked, but the removal failed: %s (retried)", job->name,
+		         rc < 0 ? err : "lock lost");
+		if (rc < 0 && store_lock_release(st, job->name, sc->owner, err, sizeof(err)) < 0)
+			log_warn("host=%s releasing the lock: %s", job->name, err);
+		return;
+	}
+	if (!*why)
+		snprintf(why, sizeof(why), "revocation failed without a reason");
+	delay = scheduler_record_failure(sc, st, job, HOSTS_STATE_REMOVING, why, ra);
+	log_warn("host=%s revocation failed; retry_in=%llds: %s", job->name, delay, why);
+	scheduler_release(sc, st, job);
+}
+
 /* Run <job> with worker context <ctx>, or, when there is none (<ctx_err> says why: the CA or
  * the account is unreachable), record that as a failed attempt so the backoff applies. */
 static void scheduler_run_job(struct scheduler *sc, void *ctx, const char *ctx_err,
@@ -388,21 +526,31 @@ static void scheduler_run_job(struct scheduler *sc, void *ctx, const char *ctx_e
 {
 	struct scheduler_result res;
 	struct ari_window w;
-	char nb[32], na[32], ia[32], ra[32], at[32], err[512];
+	char nb[32], na[32], ia[32], ra[32], err[512];
+	const char *rp[JWS_ALG_COUNT];
 	long long now, t0, renew, due, ari_ra = -1;
 	double secs;
+	int alg;
 
+	if (job->revoke) {
+		scheduler_run_revoke(sc, ctx, ctx_err, st, job);
+		return;
+	}
 	if (ctx && job->had_cert && job->prev == HOSTS_STATE_VALID && job->renew_at &&
 	    scheduler_ari_poll(sc, ctx, st, job) == 1)
 		goto release;
 	memset(&res, 0, sizeof(res));
 	res.retry_after = -1;
 	t0 = scheduler_now_ms();
+	for (alg = 0; alg < JWS_ALG_COUNT; alg++)
+		rp[alg] = job->replaces[alg][0] ? job->replaces[alg] : NULL;
 	if (ctx) {
-		log_info("host=%s order start%s%s", job->name, *job->replaces ? " replaces=" : "",
-		         job->replaces);
-		sc->ops.issue(ctx, job->name, *job->replaces ? job->replaces : NULL, &sc->stop,
-		              &res);
+		log_info("host=%s order start%s%s%s%s", job->name,
+		         rp[JWS_ALG_ES256] ? " replaces_ecdsa=" : "",
+		         rp[JWS_ALG_ES256] ? rp[JWS_ALG_ES256] : "",
+		         rp[JWS_ALG_RS256] ? " replaces_rsa=" : "",
+		         rp[JWS_ALG_RS256] ? rp[JWS_ALG_RS256] : "");
+		sc->ops.issue(ctx, job->name, rp, &sc->stop, &res);
 	} else {
 		snprintf(res.error, sizeof(res.error), "issuer unavailable: %s", ctx_err);
 	}
@@ -417,14 +565,13 @@ static void scheduler_run_job(struct scheduler *sc, void *ctx, const char *ctx_e
 	now = (long long)time(NULL);
 	if (res.ok) {
 		const char *del[] = { HOSTS_F_ORDER, HOSTS_F_LAST_ERROR, HOSTS_F_NEXT_ATTEMPT,
-			              NULL };
+			              HOSTS_F_CERT_ID, NULL };
 		int ari = 0;
 
 		renew = scheduler_renew_at(res.not_before, res.not_after, sc->opts.renew_fraction,
 		                           scheduler_rand());
 		due = renew;
-		if (sc->ops.renewal_info && *res.cert_id &&
-		    sc->ops.renewal_info(ctx, res.cert_id, &w, &ari_ra) == 1) {
+		if (scheduler_ari_query(sc, ctx, res.cert_id, &w, &ari_ra) == 1) {
 			long long t = ari_choose(&w, now, scheduler_rand());
 
 			/* A window that says "renew now" for a certificate we just got would
@@ -470,8 +617,10 @@ static void scheduler_run_job(struct scheduler *sc, void *ctx, const char *ctx_e
 				             res.serial_ecdsa,
 				             HOSTS_F_SERIAL_RSA,
 				             res.serial_rsa,
-				             HOSTS_F_CERT_ID,
-				             res.cert_id,
+				             HOSTS_F_CERT_ID_ECDSA,
+				             res.cert_id[JWS_ALG_ES256],
+				             HOSTS_F_CERT_ID_RSA,
+				             res.cert_id[JWS_ALG_RS256],
 				             NULL };
 
 			if (scheduler_write(st, job->name, kv, del, err, sizeof(err)) < 0 ||
@@ -482,39 +631,13 @@ static void scheduler_run_job(struct scheduler *sc, void *ctx, const char *ctx_e
 		log_info("host=%s order ok seconds=%.1f not_after=%lld renew_at=%lld%s", job->name,
 		         secs, res.not_after, renew, ari ? " (ari)" : "");
 	} else {
-		const char *del[] = { HOSTS_F_ORDER, NULL };
-		struct buf v;
-		uint64_t att = 0;
 		long long delay;
 
-		buf_init(&v);
-		if (store_host_field(st, job->name, HOSTS_F_ATTEMPTS, &v, err, sizeof(err)) == 1)
-			(void)parse_u64(buf_str(&v), 0, 1000000, &att);
-		buf_deinit(&v);
-		att++;
-		delay = scheduler_backoff((unsigned)att, res.retry_after, sc->opts.backoff_min_s,
-		                          sc->opts.backoff_max_s, scheduler_rand());
-		snprintf(at, sizeof(at), "%llu", (unsigned long long)att);
-		snprintf(ra, sizeof(ra), "%lld", now + delay);
 		if (!*res.error)
 			snprintf(res.error, sizeof(res.error), "order failed without a reason");
-		{
-			const char *kv[] = { HOSTS_F_STATE,
-				             hosts_state_name(HOSTS_STATE_FAILED),
-				             HOSTS_F_LAST_ERROR,
-				             res.error,
-				             HOSTS_F_ATTEMPTS,
-				             at,
-				             HOSTS_F_NEXT_ATTEMPT,
-				             ra,
-				             NULL };
-
-			if (scheduler_write(st, job->name, kv, del, err, sizeof(err)) < 0 ||
-			    store_due_set(st, job->name, now + delay, err, sizeof(err)) < 0)
-				log_err("host=%s recording the failure: %s", job->name, err);
-		}
-		log_warn("host=%s order failed attempts=%llu retry_in=%llds problem=%s: %s",
-		         job->name, (unsigned long long)att, delay,
+		delay = scheduler_record_failure(sc, st, job, HOSTS_STATE_FAILED, res.error,
+		                                 res.retry_after);
+		log_warn("host=%s order failed retry_in=%llds problem=%s: %s", job->name, delay,
 		         pmetrics_problem_label(res.problem_type), res.error);
 	}
 release:
@@ -605,19 +728,28 @@ static void scheduler_extend(struct scheduler *sc, struct store *st)
 	}
 }
 
+/* The value of <field> in HGETALL pairs <kv>, or "". */
+static const char *scheduler_kv(const struct store_strv *kv, const char *field)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < kv->n; i += 2)
+		if (!strcmp(kv->v[i], field))
+			return kv->v[i + 1];
+	return "";
+}
+
 /* Try to take due host <name>: 1 queued, 0 skipped. */
 static int scheduler_take(struct scheduler *sc, struct store *st, const char *name, long long now)
 {
 	struct store_strv kv = { 0 };
 	struct hosts_info info;
 	struct scheduler_job *job = NULL;
-	struct buf cid;
-	const char *why;
+	const char *why, *cid, *rv;
 	char order[SCHEDULER_OWNER_LEN + 32], err[512];
 	long long at;
 	int rc, ret = 0, locked = 0;
 
-	buf_init(&cid);
 	if (!names_hostname_valid(name, &why)) {
 		log_warn("due entry '%s' is not a hostname (%s): dropped", name, why);
 		store_due_remove(st, name, err, sizeof(err));
@@ -647,6 +779,24 @@ static int scheduler_take(struct scheduler *sc, struct store *st, const char *na
 	if (store_host_get_all(st, name, &kv, err, sizeof(err)) < 0)
 		goto out;
 	hosts_info_from_pairs(&info, name, &kv);
+	rv = scheduler_kv(&kv, HOSTS_F_REVOKE);
+	if (info.state == HOSTS_STATE_REMOVING && *rv && strcmp(rv, "0") != 0) {
+		/* removal with revoke=true: a worker revokes (network), then purges */
+		if (!sc->ops.revoke) {
+			log_warn("host=%s removal asks for revocation, which this issuer cannot "
+			         "do; looking again in %llds",
+			         name, sc->opts.backoff_max_s);
+			store_due_set(st, name, now + sc->opts.backoff_max_s, err, sizeof(err));
+			goto out;
+		}
+		job = calloc(1, sizeof(*job));
+		if (!job)
+			goto out;
+		memcpy(job->name, info.name, sizeof(job->name));
+		job->prev = HOSTS_STATE_REMOVING;
+		job->revoke = 1;
+		goto queue;
+	}
 	if (info.state == HOSTS_STATE_REMOVING) {
 		rc = store_host_purge(st, name, sc->owner, err, sizeof(err));
 		if (rc == 1) {
@@ -667,9 +817,12 @@ static int scheduler_take(struct scheduler *sc, struct store *st, const char *na
 	if (info.order_running)
 		log_info("host=%s an earlier order did not finish (issuer died?); starting over",
 		         name);
-	if (store_host_field(st, name, HOSTS_F_CERT_ID, &cid, err, sizeof(err)) == 1)
-		snprintf(job->replaces, sizeof(job->replaces), "%s", buf_str(&cid));
-	job->last_extend_ms = scheduler_now_ms();
+	cid = scheduler_kv(&kv, HOSTS_F_CERT_ID_ECDSA);
+	if (!*cid) /* written before CertIDs were kept per key type */
+		cid = scheduler_kv(&kv, HOSTS_F_CERT_ID);
+	snprintf(job->replaces[JWS_ALG_ES256], sizeof(job->replaces[0]), "%s", cid);
+	snprintf(job->replaces[JWS_ALG_RS256], sizeof(job->replaces[0]), "%s",
+	         scheduler_kv(&kv, HOSTS_F_CERT_ID_RSA));
 	snprintf(order, sizeof(order), "%s %lld", sc->owner, now);
 	{
 		const char *hkv[] = { HOSTS_F_STATE,
@@ -681,6 +834,8 @@ static int scheduler_take(struct scheduler *sc, struct store *st, const char *na
 		if (store_host_update(st, name, hkv, err, sizeof(err)) < 0)
 			goto out;
 	}
+queue:
+	job->last_extend_ms = scheduler_now_ms();
 	pthread_mutex_lock(&sc->mu);
 	job->next = sc->jobs;
 	sc->jobs = job;
@@ -694,7 +849,6 @@ out:
 	if (locked && store_lock_release(st, name, sc->owner, err, sizeof(err)) < 0)
 		log_warn("host=%s releasing the lock: %s", name, err);
 	free(job);
-	buf_deinit(&cid);
 	store_strv_deinit(&kv);
 	return ret;
 }
@@ -912,10 +1066,12 @@ static void scheduler_bind_ctx_free(void *ctx)
 	issuer_worker_free(ctx);
 }
 
-static void scheduler_bind_issue(void *ctx, const char *name, const char *replaces,
+static void scheduler_bind_issue(void *ctx, const char *name,
+                                 const char *const replaces[JWS_ALG_COUNT],
                                  const volatile int *stop, struct scheduler_result *res)
 {
 	struct issuer_result ir;
+	int alg;
 
 	memset(&ir, 0, sizeof(ir));
 	ir.retry_after = -1;
@@ -925,7 +1081,8 @@ static void scheduler_bind_issue(void *ctx, const char *name, const char *replac
 	res->not_after = ir.not_after;
 	snprintf(res->serial_ecdsa, sizeof(res->serial_ecdsa), "%s", ir.serial_ecdsa);
 	snprintf(res->serial_rsa, sizeof(res->serial_rsa), "%s", ir.serial_rsa);
-	snprintf(res->cert_id, sizeof(res->cert_id), "%s", ir.cert_id);
+	for (alg = 0; alg < JWS_ALG_COUNT; alg++)
+		snprintf(res->cert_id[alg], sizeof(res->cert_id[alg]), "%s", ir.cert_id[alg]);
 	snprintf(res->problem_type, sizeof(res->problem_type), "%s", ir.problem_type);
 	snprintf(res->error, sizeof(res->error), "%s", ir.error);
 	res->retry_after = ir.retry_after;
@@ -941,6 +1098,12 @@ static int scheduler_bind_renewal_info(void *ctx, const char *cert_id, struct ar
 	if (rc < 0)
 		log_warn("issuer: renewalInfo for %s: %s", cert_id, err);
 	return rc;
+}
+
+static int scheduler_bind_revoke(void *ctx, const char *name, long long *retry_after, char *err,
+                                 size_t errsz)
+{
+	return issuer_revoke_host(ctx, name, retry_after, err, errsz);
 }
 
 static void scheduler_bind_free(void *arg)
@@ -964,6 +1127,7 @@ static struct scheduler *scheduler_issuer_start(struct pusher *p, char *err, siz
 		.ctx_free = scheduler_bind_ctx_free,
 		.issue = scheduler_bind_issue,
 		.renewal_info = scheduler_bind_renewal_info,
+		.revoke = scheduler_bind_revoke,
 	};
 	struct scheduler *sc = NULL;
 

@@ -22,6 +22,7 @@
 
 #include "cert-pusher/ari.h"
 #include "cert-pusher/conf.h"
+#include "cert-pusher/jws.h"
 #include "cert-pusher/pusher.h"
 #include "cert-pusher/store.h"
 
@@ -35,7 +36,7 @@ struct scheduler_result {
 	long long not_before, not_after; /* of the new certificates (earliest not_after) */
 	char serial_ecdsa[80];           /* hex; "" when that key type is not issued */
 	char serial_rsa[80];
-	char cert_id[256];     /* RFC 9773 CertID of one new leaf, for "replaces" */
+	char cert_id[JWS_ALG_COUNT][256]; /* RFC 9773 CertID of each new leaf, by key type */
 	char problem_type[64]; /* failure: ACME error type without its URN prefix, or "" */
 	char error[1100];      /* failure: "type: detail" or our own reason */
 	long long retry_after; /* failure: the CA's Retry-After in seconds, or -1 */
@@ -44,21 +45,28 @@ struct scheduler_result {
 /* A per-worker context (its own ACME client, Redis connection...): NULL with <err> on failure. */
 typedef void *scheduler_ctx_new_fn(void *arg, char *err, size_t errsz);
 typedef void scheduler_ctx_free_fn(void *ctx);
-/* Run the order(s) for <name>; <replaces> is the CertID of the certificate being renewed (RFC
- * 9773 §5) or NULL. Blocking; fills <res>. <stop> becomes nonzero at SIGTERM: an
- * implementation may give up at a safe point (res->ok = 0). */
-typedef void scheduler_issue_fn(void *ctx, const char *name, const char *replaces,
-                                const volatile int *stop, struct scheduler_result *res);
+/* Run the order(s) for <name>; <replaces>[type] is the CertID of that key type's certificate
+ * being renewed (RFC 9773 §5) or NULL. Blocking; fills <res>. <stop> becomes nonzero at
+ * SIGTERM: an implementation may give up at a safe point (res->ok = 0). */
+typedef void scheduler_issue_fn(void *ctx, const char *name,
+                                const char *const replaces[JWS_ALG_COUNT], const volatile int *stop,
+                                struct scheduler_result *res);
 /* Ask the CA's renewalInfo for <cert_id>: 1 with <w> and <*retry_after> (-1 absent), 0 when the
  * CA offers no ARI, -1 on failure. May be NULL (no ARI). */
 typedef int scheduler_ari_fn(void *ctx, const char *cert_id, struct ari_window *w,
                              long long *retry_after);
+
+/* Revoke the certificates stored for <name> (a removal with revoke=true): 0 when none is left
+ * unrevoked, -1 with <err> and <*retry_after> (seconds, or -1): retried with the backoff. */
+typedef int scheduler_revoke_fn(void *ctx, const char *name, long long *retry_after, char *err,
+                                size_t errsz);
 
 struct scheduler_ops {
 	scheduler_ctx_new_fn *ctx_new;
 	scheduler_ctx_free_fn *ctx_free;
 	scheduler_issue_fn *issue;
 	scheduler_ari_fn *renewal_info; /* optional */
+	scheduler_revoke_fn *revoke;    /* optional: without it, revoke=true removals wait */
 	void *arg;                      /* for ctx_new */
 };
 

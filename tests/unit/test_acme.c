@@ -718,6 +718,121 @@ static void test_new_order_replaces(void **state)
 	jws_key_free(k);
 }
 
+/* A CA that does not take the CertID as "replaces" (not its certificate, not this account's):
+ * a client error other than rate limits is answered by ordering once more without it. */
+static void test_new_order_replaces_refused(void **state)
+{
+	static const struct canned s[] = {
+		{ HTTP_METHOD_GET, CA "/dir", 200, NULL, NULL, 0, DIR_ARI_JSON, 0, 1 },
+		{ HTTP_METHOD_HEAD, CA "/nonce", 200, NULL, NULL, 0, NULL, 0, 0 },
+		{ HTTP_METHOD_POST, CA "/order", 400, NULL, PJ, 0,
+		  PROBLEM("malformed", "replaces: certificate not found"), 0, 0 },
+		{ HTTP_METHOD_POST, CA "/order", 400, NULL, PJ, 0, PROBLEM("malformed", "again"), 0,
+		  0 },
+	};
+	static const struct canned limited[] = {
+		{ HTTP_METHOD_POST, CA "/order", 429, NULL, PJ, 3600,
+		  PROBLEM("rateLimited", "too many"), 0, 0 },
+		{ HTTP_METHOD_POST, CA "/order", 429, NULL, PJ, 3600,
+		  PROBLEM("rateLimited", "too many"), 0, 0 },
+		{ HTTP_METHOD_POST, CA "/order", 429, NULL, PJ, 3600,
+		  PROBLEM("rateLimited", "too many"), 0, 0 },
+		{ HTTP_METHOD_POST, CA "/order", 429, NULL, PJ, 3600,
+		  PROBLEM("rateLimited", "too many"), 0, 0 },
+	};
+	struct acme_client *c;
+	struct acme_order_result res;
+	struct jws_key *k = jws_key_generate(JWS_ALG_ES256);
+	char err[512];
+
+	(void)state;
+	c = acme_client_new(&cfg, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(acme_client_set_account(c, k, CA "/acct/1"), 0);
+	play(s, 4);
+	acme_order_result_init(&res);
+	assert_int_equal(acme_order(c, "a.test", CERT_ID, k, &ops, &res), -1);
+	assert_int_equal(script_pos, 4); /* once without, not more */
+	assert_non_null(strstr(payloads[2], "\"replaces\":\"" CERT_ID "\""));
+	assert_string_equal(payloads[3],
+	                    "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.test\"}]}");
+	assert_string_equal(res.error, "urn:ietf:params:acme:error:malformed: again");
+	acme_order_result_deinit(&res);
+	/* rate limits are not about "replaces": no order without it (1 + 3 busy retries: the
+	 * hour-long Retry-After is over the cap at once) */
+	play(limited, 4);
+	acme_order_result_init(&res);
+	assert_int_equal(acme_order(c, "a.test", CERT_ID, k, &ops, &res), -1);
+	assert_int_equal(script_pos, 1);
+	assert_non_null(strstr(payloads[0], "\"replaces\""));
+	assert_int_equal(res.retry_after, 3600);
+	acme_order_result_deinit(&res);
+	acme_client_free(c);
+	jws_key_free(k);
+}
+
+/* ---- revocation (RFC 8555 §7.6) ---- */
+
+#define DIR_REVOKE_JSON                                                                    \
+	"{\"newNonce\":\"" CA "/nonce\",\"newAccount\":\"" CA "/acct\",\"newOrder\":\"" CA \
+	"/order\",\"revokeCert\":\"" CA "/revoke\"}"
+
+static void test_revoke_cert(void **state)
+{
+	static const struct canned s[] = {
+		{ HTTP_METHOD_GET, CA "/dir", 200, NULL, NULL, 0, DIR_REVOKE_JSON, 0, 1 },
+		{ HTTP_METHOD_HEAD, CA "/nonce", 200, NULL, NULL, 0, NULL, 0, 0 },
+		{ HTTP_METHOD_POST, CA "/revoke", 200, NULL, NULL, 0, NULL, 0, 0 },
+		{ HTTP_METHOD_POST, CA "/revoke", 400, NULL, PJ, 0,
+		  PROBLEM("alreadyRevoked", "Certificate already revoked"), 0, 0 },
+		{ HTTP_METHOD_POST, CA "/revoke", 403, NULL, PJ, 0,
+		  PROBLEM("unauthorized", "not your certificate"), 0, 0 },
+		{ HTTP_METHOD_POST, CA "/revoke", 503, NULL, PJ, 3600,
+		  PROBLEM("serverInternal", "down"), 0, 0 },
+	};
+	static const uint8_t der[] = { 0x30, 0x03, 0x02, 0x01, 0x05 };
+	struct acme_client *c;
+	struct jws_key *k = jws_key_generate(JWS_ALG_ES256);
+	long long ra = 0;
+	char err[512];
+
+	(void)state;
+	/* the setup's directory has no revokeCert: refused without a request */
+	play(NULL, 0);
+	assert_int_equal(acme_revoke_cert(client, der, sizeof(der), 5, &ra, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no revokeCert"));
+
+	c = acme_client_new(&cfg, err, sizeof(err));
+	assert_non_null(c);
+	/* no account: nothing is sent */
+	assert_int_equal(acme_revoke_cert(c, der, sizeof(der), 5, &ra, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no ACME account"));
+	assert_int_equal(acme_client_set_account(c, k, CA "/acct/1"), 0);
+	play(s, 6);
+	/* base64url DER and reason cessationOfOperation, signed with kid (check_post checks the
+	 * nonce and URL) */
+	assert_int_equal(acme_revoke_cert(c, der, sizeof(der), ACME_REVOKE_CESSATION_OF_OPERATION,
+	                                  &ra, err, sizeof(err)),
+	                 0);
+	assert_int_equal(script_pos, 3);
+	assert_string_equal(payloads[2], "{\"certificate\":\"MAMCAQU\",\"reason\":5}");
+	/* alreadyRevoked is what we wanted */
+	assert_int_equal(acme_revoke_cert(c, der, sizeof(der), 5, &ra, err, sizeof(err)), 0);
+	/* another problem is a failure with its text */
+	assert_int_equal(acme_revoke_cert(c, der, sizeof(der), 5, &ra, err, sizeof(err)), -1);
+	assert_string_equal(err, "urn:ietf:params:acme:error:unauthorized: not your certificate");
+	assert_int_equal(ra, -1);
+	/* a busy CA with a long Retry-After: its figure for the caller's backoff */
+	assert_int_equal(acme_revoke_cert(c, der, sizeof(der), 5, &ra, err, sizeof(err)), -1);
+	assert_int_equal(ra, 3600);
+	assert_int_equal(script_pos, 6);
+	/* bad input never reaches the CA */
+	assert_int_equal(acme_revoke_cert(c, der, 0, 5, &ra, err, sizeof(err)), -1);
+	assert_int_equal(acme_revoke_cert(c, der, sizeof(der), 11, &ra, err, sizeof(err)), -1);
+	acme_client_free(c);
+	jws_key_free(k);
+}
+
 /* ---- parsers ---- */
 
 static void test_problem_parse(void **state)
@@ -824,6 +939,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stored_account_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_renewal_info, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_order_replaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_order_replaces_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_cert, setup, teardown),
 		cmocka_unit_test(test_problem_parse),
 		cmocka_unit_test(test_parsers_refuse),
 	};

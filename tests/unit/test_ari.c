@@ -227,6 +227,35 @@ static void test_choose_uniform_in_window(void **state)
 	assert_int_equal(ari_choose(&w, 0, 12345), 1000);
 }
 
+static void test_window_merge(void **state)
+{
+	struct ari_window acc = { .start = 1000, .end = 2000, .explanation_url = "" };
+	struct ari_window rsa = { .start = 500, .end = 3000, .explanation_url = "https://r" };
+	struct ari_window late = { .start = 5000, .end = 6000, .explanation_url = "https://l" };
+	struct ari_window early = { .start = 100, .end = 150, .explanation_url = "" };
+
+	(void)state;
+	/* earliest start, earliest end; the URL of the earliest window that has one */
+	ari_window_merge(&acc, &rsa);
+	assert_int_equal(acc.start, 500);
+	assert_int_equal(acc.end, 2000);
+	assert_string_equal(acc.explanation_url, "https://r");
+	/* a later window changes nothing but could only end earlier: never before the start */
+	ari_window_merge(&acc, &late);
+	assert_int_equal(acc.start, 500);
+	assert_int_equal(acc.end, 2000);
+	assert_string_equal(acc.explanation_url, "https://r");
+	ari_window_merge(&acc, &early);
+	assert_int_equal(acc.start, 100);
+	assert_int_equal(acc.end, 150);
+	assert_string_equal(acc.explanation_url, "https://r");
+	/* disjoint: the earlier window wins whole */
+	acc = (struct ari_window){ .start = 1000, .end = 2000 };
+	late = (struct ari_window){ .start = 900, .end = 950 };
+	ari_window_merge(&acc, &late);
+	assert_true(acc.start == 900 && acc.end == 950);
+}
+
 static void test_next_poll_and_url(void **state)
 {
 	struct buf u;
@@ -254,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_parse_time_forms),
 		cmocka_unit_test(test_parse_malformed),
 		cmocka_unit_test(test_choose_uniform_in_window),
+		cmocka_unit_test(test_window_merge),
 		cmocka_unit_test(test_next_poll_and_url),
 	};
 

@@ -170,10 +170,14 @@ static struct fake {
 	int counts[64];
 	size_t n;
 	int entered, release;
-	char last_replaces[256];
+	char last_replaces[JWS_ALG_COUNT][256];
 	int ari;
-	struct ari_window w;
+	struct ari_window w;     /* for the ECDSA CertIDs ("aki.*") */
+	struct ari_window w_rsa; /* for the RSA ones ("rsa.*"); start 0: the same as <w> */
 	int ari_calls;
+	int revoke_rc; /* what fake_revoke answers */
+	int revoke_calls;
+	char revoked[64];
 } fake = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static struct tredis redis;
@@ -205,8 +209,8 @@ static int fake_count(const char *name)
 	return c;
 }
 
-static void fake_issue(void *ctx, const char *name, const char *replaces, const volatile int *stop,
-                       struct scheduler_result *res)
+static void fake_issue(void *ctx, const char *name, const char *const replaces[JWS_ALG_COUNT],
+                       const volatile int *stop, struct scheduler_result *res)
 {
 	struct timespec ts = { 0, 10 * 1000000 };
 	long long now = (long long)time(NULL);
@@ -220,7 +224,9 @@ static void fake_issue(void *ctx, const char *name, const char *replaces, const 
 		snprintf(fake.names[fake.n++], sizeof(fake.names[0]), "%s", name);
 	if (i < 64)
 		fake.counts[i]++;
-	snprintf(fake.last_replaces, sizeof(fake.last_replaces), "%s", replaces ? replaces : "");
+	for (int a = 0; a < JWS_ALG_COUNT; a++)
+		snprintf(fake.last_replaces[a], sizeof(fake.last_replaces[a]), "%s",
+		         replaces && replaces[a] ? replaces[a] : "");
 	fake.entered++;
 	pthread_cond_broadcast(&fake.cv);
 	if (fake.mode == FAKE_BLOCK)
@@ -246,16 +252,35 @@ static void fake_issue(void *ctx, const char *name, const char *replaces, const 
 	res->not_after = now + 90 * DAY;
 	snprintf(res->serial_ecdsa, sizeof(res->serial_ecdsa), "0A%02zX", i);
 	snprintf(res->serial_rsa, sizeof(res->serial_rsa), "0B%02zX", i);
-	snprintf(res->cert_id, sizeof(res->cert_id), "aki.serial%zu.%d", i, fake_count(name));
+	snprintf(res->cert_id[JWS_ALG_ES256], sizeof(res->cert_id[0]), "aki.serial%zu.%d", i,
+	         fake_count(name));
+	snprintf(res->cert_id[JWS_ALG_RS256], sizeof(res->cert_id[0]), "rsa.serial%zu.%d", i,
+	         fake_count(name));
+}
+
+static int fake_revoke(void *ctx, const char *name, long long *retry_after, char *err, size_t errsz)
+{
+	int rc;
+
+	(void)ctx;
+	pthread_mutex_lock(&fake.mu);
+	fake.revoke_calls++;
+	snprintf(fake.revoked, sizeof(fake.revoked), "%s", name);
+	rc = fake.revoke_rc;
+	pthread_cond_broadcast(&fake.cv);
+	pthread_mutex_unlock(&fake.mu);
+	*retry_after = rc < 0 ? 900 : -1;
+	if (rc < 0)
+		snprintf(err, errsz, "rsa: urn:ietf:params:acme:error:serverInternal: try later");
+	return rc;
 }
 
 static int fake_ari(void *ctx, const char *cert_id, struct ari_window *w, long long *retry_after)
 {
 	(void)ctx;
-	(void)cert_id;
 	pthread_mutex_lock(&fake.mu);
 	fake.ari_calls++;
-	*w = fake.w;
+	*w = !strncmp(cert_id, "rsa.", 4) && fake.w_rsa.start ? fake.w_rsa : fake.w;
 	pthread_mutex_unlock(&fake.mu);
 	*retry_after = -1;
 	return fake.ari;
@@ -268,9 +293,13 @@ static void fake_reset(enum fake_mode mode)
 	fake.n = 0;
 	memset(fake.counts, 0, sizeof(fake.counts));
 	fake.entered = fake.release = 0;
-	fake.last_replaces[0] = 0;
+	memset(fake.last_replaces, 0, sizeof(fake.last_replaces));
 	fake.ari = 0;
 	fake.ari_calls = 0;
+	memset(&fake.w_rsa, 0, sizeof(fake.w_rsa));
+	fake.revoke_rc = 0;
+	fake.revoke_calls = 0;
+	fake.revoked[0] = 0;
 	pthread_mutex_unlock(&fake.mu);
 }
 
@@ -289,6 +318,7 @@ static struct scheduler *start_scheduler(int with_ari)
 		.ctx_free = fake_ctx_free,
 		.issue = fake_issue,
 		.renewal_info = with_ari ? fake_ari : NULL,
+		.revoke = fake_revoke,
 		.arg = &fake,
 	};
 	struct scheduler *sc;
@@ -315,6 +345,20 @@ static long long rint_(const char *fmt, ...)
 	                                    : -999;
 	freeReplyObject(r);
 	return v;
+}
+
+/* A string reply (HGET...) into <out>; "" for nil. */
+static void rstr_(char *out, size_t outsz, const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = redisvCommand(st->rc, fmt, ap);
+	va_end(ap);
+	assert_non_null(r);
+	snprintf(out, outsz, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+	freeReplyObject(r);
 }
 
 typedef int cond_fn(const void *arg);
@@ -380,6 +424,11 @@ static int due_is(const void *arg)
 	return rint_("ZSCORE t:due %s", due_name) == a[0];
 }
 const char *due_name;
+
+static int due_is_later(const void *arg)
+{
+	return rint_("ZSCORE t:due %s", "r.example.com") > *(const long long *)arg + 60;
+}
 
 static int setup(void **state)
 {
@@ -513,7 +562,7 @@ static void test_ari_window(void **state)
 	const char *want[] = { "a.example.com", "valid" };
 	struct scheduler *sc;
 	struct hosts_info h;
-	char err[256];
+	char err[256], v[256];
 	long long now = (long long)time(NULL), renew;
 	int two = 2;
 
@@ -531,7 +580,15 @@ static void test_ari_window(void **state)
 	renew = h.renew_at;
 	assert_true(renew >= now + 5000 && renew <= now + 6000);
 	assert_int_equal(rint_("ZSCORE t:due a.example.com"), renew);
-	assert_string_equal(fake.last_replaces, ""); /* first order replaces nothing */
+	/* first order replaces nothing */
+	assert_string_equal(fake.last_replaces[JWS_ALG_ES256], "");
+	assert_string_equal(fake.last_replaces[JWS_ALG_RS256], "");
+	/* each key type's CertID is kept */
+	rstr_(v, sizeof(v), "HGET t:host:a.example.com cert_id_ecdsa");
+	assert_string_equal(v, "aki.serial0.1");
+	rstr_(v, sizeof(v), "HGET t:host:a.example.com cert_id_rsa");
+	assert_string_equal(v, "rsa.serial0.1");
+	assert_true(fake.ari_calls >= 2); /* one renewalInfo per key type */
 
 	/* An ARI poll (woken before renew_at) with the same window keeps the choice. */
 	due_name = "a.example.com";
@@ -548,12 +605,165 @@ static void test_ari_window(void **state)
 	rint_("ZADD t:due %lld a.example.com", now);
 	wait_for(fake_entered, &two, "the renewal");
 	wait_for(host_in_state, want, "the renewal to finish");
-	assert_string_equal(fake.last_replaces, "aki.serial0.1");
+	/* each order replaces its own key type's certificate */
+	assert_string_equal(fake.last_replaces[JWS_ALG_ES256], "aki.serial0.1");
+	assert_string_equal(fake.last_replaces[JWS_ALG_RS256], "rsa.serial0.1");
 	/* The same past window for the new certificate must not loop: the fraction decides. */
 	assert_int_equal(hosts_get(st, "a.example.com", &h, err, sizeof(err)), HOSTS_OK);
 	assert_true(h.renew_at > now + 50 * DAY);
 	scheduler_free(sc);
 	assert_int_equal(fake_count("a.example.com"), 2);
+}
+
+/* One renewal renews both key types: the earliest window of the two decides. */
+static void test_ari_merged_windows(void **state)
+{
+	const char *want[] = { "m.example.com", "valid" };
+	struct scheduler *sc;
+	struct hosts_info h;
+	char err[256];
+	long long now = (long long)time(NULL);
+
+	(void)state;
+	rint_("FLUSHALL");
+	fake_reset(FAKE_OK);
+	fake.ari = 1;
+	fake.w.start = now + 50000;
+	fake.w.end = now + 60000;
+	fake.w_rsa.start = now + 30000;
+	fake.w_rsa.end = now + 40000;
+	add_host("m.example.com");
+	sc = start_scheduler(1);
+	wait_for(host_in_state, want, "the host to be valid");
+	scheduler_free(sc);
+	assert_int_equal(hosts_get(st, "m.example.com", &h, err, sizeof(err)), HOSTS_OK);
+	assert_true(h.renew_at >= now + 30000 && h.renew_at <= now + 40000);
+	/* and the other way round */
+	rint_("FLUSHALL");
+	fake_reset(FAKE_OK);
+	fake.ari = 1;
+	fake.w.start = now + 20000;
+	fake.w.end = now + 25000;
+	fake.w_rsa.start = now + 30000;
+	fake.w_rsa.end = now + 40000;
+	add_host("m.example.com");
+	sc = start_scheduler(1);
+	wait_for(host_in_state, want, "the host to be valid");
+	scheduler_free(sc);
+	assert_int_equal(hosts_get(st, "m.example.com", &h, err, sizeof(err)), HOSTS_OK);
+	assert_true(h.renew_at >= now + 20000 && h.renew_at <= now + 25000);
+}
+
+/* A host recorded before CertIDs were kept per key type: its one (ECDSA) CertID goes with the
+ * ECDSA order only, and the per-type fields replace it. */
+static void test_legacy_cert_id(void **state)
+{
+	const char *want[] = { "l.example.com", "valid" };
+	struct scheduler *sc;
+	char v[256];
+	long long now = (long long)time(NULL);
+	int one = 1;
+
+	(void)state;
+	rint_("FLUSHALL");
+	fake_reset(FAKE_OK);
+	add_host("l.example.com");
+	rint_("HSET t:host:l.example.com state valid not_before %lld not_after %lld renew_at %lld "
+	      "cert_id legacy.id",
+	      now - 60 * DAY, now + 30 * DAY, now);
+	sc = start_scheduler(0);
+	wait_for(fake_entered, &one, "the renewal");
+	wait_for(host_in_state, want, "the renewal to finish");
+	scheduler_free(sc);
+	assert_string_equal(fake.last_replaces[JWS_ALG_ES256], "legacy.id");
+	assert_string_equal(fake.last_replaces[JWS_ALG_RS256], "");
+	assert_int_equal(rint_("HEXISTS t:host:l.example.com cert_id"), 0);
+	rstr_(v, sizeof(v), "HGET t:host:l.example.com cert_id_ecdsa");
+	assert_string_equal(v, "aki.serial0.1");
+}
+
+static int fake_revoked_n(const void *arg)
+{
+	int v;
+
+	pthread_mutex_lock(&fake.mu);
+	v = fake.revoke_calls >= *(const int *)arg;
+	pthread_mutex_unlock(&fake.mu);
+	return v;
+}
+
+/* DELETE ?revoke=true: the issuer revokes under the lock, then purges; a failed revocation
+ * leaves everything in place with the CA's problem and the backoff; a plain removal then
+ * removes without revoking. */
+static void test_remove_with_revoke(void **state)
+{
+	const char *want[] = { "r.example.com", "valid" };
+	struct scheduler *sc;
+	struct hosts_info h;
+	char err[256];
+	long long now;
+	int one = 1;
+
+	(void)state;
+	rint_("FLUSHALL");
+	fake_reset(FAKE_OK);
+	add_host("r.example.com");
+	sc = start_scheduler(0);
+	wait_for(host_in_state, want, "the host to be valid");
+	assert_int_equal(hosts_remove_revoke(st, "r.example.com", err, sizeof(err)),
+	                 HOSTS_DEFERRED);
+	wait_for(host_gone, "r.example.com", "the revocation and removal");
+	assert_int_equal(fake.revoke_calls, 1);
+	assert_string_equal(fake.revoked, "r.example.com");
+	assert_int_equal(rint_("EXISTS t:host:r.example.com"), 0);
+	assert_int_equal(rint_("ZSCORE t:due r.example.com"), -999);
+
+	/* the CA fails: nothing is deleted, the problem and the backoff are recorded */
+	fake_reset(FAKE_OK);
+	fake.revoke_rc = -1;
+	add_host("r.example.com");
+	wait_for(host_in_state, want, "the host to be valid again");
+	now = (long long)time(NULL);
+	assert_int_equal(hosts_remove_revoke(st, "r.example.com", err, sizeof(err)),
+	                 HOSTS_DEFERRED);
+	wait_for(fake_revoked_n, &one, "the revocation attempt");
+	{
+		const char *rm[] = { "r.example.com", "removing" };
+
+		wait_for(host_in_state, rm, "the failure to be recorded");
+	}
+	wait_for(due_is_later, &now, "the backoff");
+	assert_int_equal(hosts_get(st, "r.example.com", &h, err, sizeof(err)), HOSTS_OK);
+	assert_int_equal(h.state, HOSTS_STATE_REMOVING);
+	assert_non_null(strstr(h.last_error, "serverInternal"));
+	assert_int_equal(h.attempts, 1);
+	assert_true(rint_("ZSCORE t:due r.example.com") >= now + 900);
+	assert_int_equal(rint_("SISMEMBER t:hosts r.example.com"), 1);
+	assert_int_equal(rint_("EXISTS t:lock:r.example.com"), 0);
+	/* renew is refused while it is being removed */
+	assert_int_equal(hosts_renew(st, "r.example.com", err, sizeof(err)), HOSTS_CONFLICT);
+	/* a plain removal drops the revocation */
+	assert_int_equal(hosts_remove(st, "r.example.com", err, sizeof(err)), HOSTS_OK);
+	assert_int_equal(rint_("EXISTS t:host:r.example.com"), 0);
+	assert_int_equal(fake.revoke_calls, 1);
+
+	/* asked during an order: the order ends, then the revocation (of the new certificate
+	 * too), then the removal */
+	fake_reset(FAKE_BLOCK);
+	add_host("r.example.com");
+	wait_for(fake_entered, &one, "the order to start");
+	assert_int_equal(hosts_remove_revoke(st, "r.example.com", err, sizeof(err)),
+	                 HOSTS_DEFERRED);
+	pthread_mutex_lock(&fake.mu);
+	assert_int_equal(fake.revoke_calls, 0);
+	fake.release = 1;
+	pthread_cond_broadcast(&fake.cv);
+	pthread_mutex_unlock(&fake.mu);
+	wait_for(host_gone, "r.example.com", "the revocation and removal after the order");
+	assert_int_equal(fake.revoke_calls, 1);
+	assert_int_equal(fake_count("r.example.com"), 1);
+	scheduler_free(sc);
+	assert_int_equal(rint_("DBSIZE"), 0);
 }
 
 static void test_remove_during_order(void **state)
@@ -639,6 +849,9 @@ int main(void)
 		cmocka_unit_test(test_two_issuers_order_each_host_once),
 		cmocka_unit_test(test_failure_backs_off),
 		cmocka_unit_test(test_ari_window),
+		cmocka_unit_test(test_ari_merged_windows),
+		cmocka_unit_test(test_legacy_cert_id),
+		cmocka_unit_test(test_remove_with_revoke),
 		cmocka_unit_test(test_remove_during_order),
 		cmocka_unit_test(test_stop_mid_order),
 		cmocka_unit_test(test_dead_issuer_lock_expires),
