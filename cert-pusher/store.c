@@ -1156,6 +1156,9 @@ out:
 	return ret;
 }
 
+static int store_lock_guarded(struct store *s, const char *name, const char *owner, int is_extend,
+                              long long ttl_ms, char *err, size_t errsz);
+
 int store_lock_acquire(struct store *s, const char *name, const char *owner, long long ttl_ms,
                        char *err, size_t errsz)
 {
@@ -1172,6 +1175,10 @@ int store_lock_acquire(struct store *s, const char *name, const char *owner, lon
 	if (!store_hosts_reply_ok(s, r, "SET NX PX", err, errsz))
 		goto out;
 	ret = r->type == REDIS_REPLY_STATUS ? 1 : 0; /* +OK, or nil when held */
+	/* Held by us already: a lock set before a failover (replicated to the new primary) or
+	 * one whose release was lost with the connection. Ours to extend, not to wait out. */
+	if (!ret)
+		ret = store_lock_guarded(s, name, owner, 1, ttl_ms, err, errsz);
 out:
 	if (r)
 		freeReplyObject(r);

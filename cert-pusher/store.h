@@ -127,7 +127,8 @@ int store_due_range(struct store *s, long long now, size_t limit, struct store_s
  * (no Redis-side scripting needed): a lock that expired and was taken by another owner in the
  * meantime is left alone.
  */
-/* SET lock:<name> <owner> NX PX <ttl_ms>: 1 acquired, 0 held by someone, -1 error. */
+/* SET lock:<name> <owner> NX PX <ttl_ms>: 1 acquired (or already <owner>'s: extended), 0 held
+ * by someone else, -1 error. Callers keep their own list of what they are working on. */
 int store_lock_acquire(struct store *s, const char *name, const char *owner, long long ttl_ms,
                        char *err, size_t errsz);
 /* PEXPIRE lock:<name> <ttl_ms> if <owner> still holds it: 1 extended, 0 not ours, -1 error. */

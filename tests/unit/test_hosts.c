@@ -236,6 +236,10 @@ static void test_lock_owners(void **state)
 	assert_int_equal(store_lock_extend(a, "l.example.com", "ownerA", 60000, err, sizeof(err)),
 	                 1);
 	assert_true(raw_int(a, "PTTL t:lock:l.example.com") > 5000);
+	/* Taking our own lock again (one we set before a failover) extends it. */
+	assert_int_equal(store_lock_acquire(a, "l.example.com", "ownerA", 90000, err, sizeof(err)),
+	                 1);
+	assert_true(raw_int(a, "PTTL t:lock:l.example.com") > 60000);
 	assert_int_equal(store_lock_release(a, "l.example.com", "ownerA", err, sizeof(err)), 1);
 	assert_int_equal(raw_int(a, "EXISTS t:lock:l.example.com"), 0);
 
