@@ -40,6 +40,7 @@
 #define LOADER_RT_TIMEOUT_MS 10000 /* per runtime API command */
 #define LOADER_BLOB_MAX      (256 * 1024)
 #define LOADER_SERVED_MS     500 /* connect/command timeout of the served: reports */
+#define LOADER_SLICE_HOSTS   64  /* hosts per event-loop turn of a full reconcile, at most */
 
 /* What we know HAProxy holds under a name we pushed. */
 struct loader_entry {
@@ -49,6 +50,21 @@ struct loader_entry {
 	long long not_before, not_after; /* of the leaf, unix seconds */
 	long long at;                    /* when HAProxy started serving it (as far as we know) */
 	struct loader_entry *next;
+};
+
+/* A full reconcile in progress (see loader_run_step()). */
+struct loader_run {
+	int active;
+	int phase; /* 0: the hosts set; 1: names HAProxy holds for other hosts */
+	size_t next;
+	struct haproxy_rt_names certs, entries; /* HAProxy's, when the run began */
+	struct store_strv hosts;                /* sorted */
+	unsigned char *touched;                 /* per host: synced by an event meanwhile */
+	char last_host[NAMES_HOSTNAME_MAX + 1]; /* phase 1: last host looked at */
+	size_t nok;
+	int failed;
+	int64_t start;
+	struct event *ev; /* the next slice */
 };
 
 struct loader {
@@ -66,6 +82,8 @@ struct loader {
 	uint64_t hp_pid, hp_uptime;
 	int hp_known;
 	int64_t next_full_ms;
+	uint64_t slice_ms; /* --reconcile-slice; 0: a full reconcile in one go */
+	struct loader_run run;
 	/* Proof of deployment: served:<edge> on the primary mirrors the cache. */
 	char edge[SERVED_EDGE_MAX + 1];
 	struct store *served; /* write-only connection to the primary; NULL until it answers */
@@ -621,6 +639,23 @@ static int loader_sync_host_lists(struct loader *l, const char *host, int in_hos
 	return ret;
 }
 
+static int loader_cmp_str(const void *a, const void *b);
+
+/* <host> is about to be synced outside the full reconcile in progress: if the run has not
+ * reached it yet, its lists will be stale for it, so the run must look at HAProxy instead. */
+static void loader_run_touch(struct loader *l, const char *host)
+{
+	struct loader_run *r = &l->run;
+	const char *hp = host;
+	char **at;
+
+	if (!r->active || r->phase != 0 || !r->hosts.n)
+		return;
+	at = bsearch(&hp, r->hosts.v, r->hosts.n, sizeof(*r->hosts.v), loader_cmp_str);
+	if (at && (size_t)(at - r->hosts.v) >= r->next)
+		r->touched[at - r->hosts.v] = 1;
+}
+
 int loader_sync_host(struct loader *l, const char *host)
 {
 	const char *why;
@@ -636,6 +671,7 @@ int loader_sync_host(struct loader *l, const char *host)
 		log_err("loader: %s", err);
 		return -1;
 	}
+	loader_run_touch(l, host);
 	return loader_sync_host_lists(l, host, in, NULL, NULL);
 }
 
@@ -683,22 +719,74 @@ static int loader_cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int loader_reconcile(struct loader *l)
-{
-	struct haproxy_rt_names certs, txns, entries;
-	struct store_strv hosts = { 0 };
-	char err[512], host[NAMES_HOSTNAME_MAX + 1], *hp;
-	const char *why;
-	size_t i, hl, nok = 0;
-	int64_t start = loader_now_ms();
-	int ret = -1, failed = 0;
+/*
+ * A full reconcile runs in slices so that whatever else shares the event loop (the API, events)
+ * is served while a thousand certificates are pushed: loader_run_begin() takes HAProxy's lists
+ * and the hosts set, each loader_run_step() syncs hosts from a cursor for at most
+ * --reconcile-slice (and LOADER_SLICE_HOSTS hosts), then yields to the loop with a zero timer
+ * (timers fire after the poll, so ready sockets are served in between). Phase 0 walks the
+ * sorted hosts, phase 1 the managed names HAProxy held for hosts outside the set. An event for
+ * a host the run has not reached yet is synced at once and marked, and the run then syncs it
+ * without its (now stale) lists; phase 1 looks at Redis again before removing anything.
+ */
 
-	haproxy_rt_names_init(&certs);
+/* Release the run's lists and stop its timer; nothing is reported. */
+static void loader_run_clear(struct loader *l)
+{
+	struct loader_run *r = &l->run;
+
+	if (r->ev)
+		evtimer_del(r->ev);
+	haproxy_rt_names_deinit(&r->certs);
+	haproxy_rt_names_deinit(&r->entries);
+	store_strv_deinit(&r->hosts);
+	free(r->touched);
+	r->touched = NULL;
+	r->active = 0;
+}
+
+/* The run ended (or could not start, <ok> -1): log, report, count, plan the next one. */
+static int loader_run_finish(struct loader *l, int ok)
+{
+	struct loader_run *r = &l->run;
+	int ret = ok < 0 || r->failed ? -1 : 0;
+
+	if (ok == 0)
+		log_info("loader: reconciled hosts=%zu failed=%d ms=%lld", r->nok, r->failed,
+		         (long long)(loader_now_ms() - r->start));
+	/* Report only while HAProxy answers: an edge whose HAProxy is away is not live. */
+	if (l->rt_ready)
+		loader_served_sync(l);
+	atomic_fetch_add(ret == 0 ? &loader_reconciles_ok : &loader_reconciles_failed, 1);
+	l->next_full_ms = loader_now_ms() + (ret == 0 ? (int64_t)l->interval_ms : LOADER_RETRY_MS);
+	loader_run_clear(l);
+	return ret;
+}
+
+/* Start a run: HAProxy's state, stale transactions aborted, the hosts set sorted. 0, or -1
+ * (logged) when HAProxy or Redis could not be read. */
+static int loader_run_begin(struct loader *l)
+{
+	struct loader_run *r = &l->run;
+	struct haproxy_rt_names txns;
+	char err[512];
+	size_t i;
+	int ret = -1;
+
 	haproxy_rt_names_init(&txns);
-	haproxy_rt_names_init(&entries);
+	haproxy_rt_names_init(&r->certs);
+	haproxy_rt_names_init(&r->entries);
+	memset(&r->hosts, 0, sizeof(r->hosts));
+	r->active = 1;
+	r->phase = 0;
+	r->next = 0;
+	r->nok = 0;
+	r->failed = 0;
+	r->start = loader_now_ms();
+	r->last_host[0] = 0;
 	if (loader_check_haproxy(l) < 0)
 		goto out;
-	if (haproxy_rt_show_certs(&l->rt, &certs, &txns, err, sizeof(err)) != HAPROXY_RT_OK) {
+	if (haproxy_rt_show_certs(&l->rt, &r->certs, &txns, err, sizeof(err)) != HAPROXY_RT_OK) {
 		log_err("loader: %s", err);
 		goto out;
 	}
@@ -709,61 +797,128 @@ int loader_reconcile(struct loader *l)
 		if (haproxy_rt_abort_cert(&l->rt, txns.v[i], err, sizeof(err)) != HAPROXY_RT_OK)
 			log_err("loader: %s", err);
 	}
-	if (haproxy_rt_show_crtlist(&l->rt, l->crt_list, &entries, err, sizeof(err)) !=
+	if (haproxy_rt_show_crtlist(&l->rt, l->crt_list, &r->entries, err, sizeof(err)) !=
 	    HAPROXY_RT_OK) {
 		log_err("loader: --crt-list '%s' is not a crt-list of HAProxy's configuration: %s",
 		        l->crt_list, err);
 		goto out;
 	}
 	/* A connection Redis closed (restart, failover) fails once, then reconnects. */
-	if (store_hosts_members(l->store, &hosts, err, sizeof(err)) < 0 &&
-	    store_hosts_members(l->store, &hosts, err, sizeof(err)) < 0) {
+	if (store_hosts_members(l->store, &r->hosts, err, sizeof(err)) < 0 &&
+	    store_hosts_members(l->store, &r->hosts, err, sizeof(err)) < 0) {
 		log_err("loader: %s", err);
 		goto out;
 	}
-	if (hosts.n)
-		qsort(hosts.v, hosts.n, sizeof(*hosts.v), loader_cmp_str);
-	for (i = 0; i < hosts.n; i++) {
-		if (!names_hostname_valid(hosts.v[i], &why)) {
-			log_warn("loader: skipping host '%.64s' of the hosts set: %s", hosts.v[i],
-			         why);
+	if (r->hosts.n)
+		qsort(r->hosts.v, r->hosts.n, sizeof(*r->hosts.v), loader_cmp_str);
+	r->touched = calloc(r->hosts.n + 1, 1);
+	if (!r->touched) {
+		log_err("loader: out of memory");
+		goto out;
+	}
+	ret = 0;
+out:
+	haproxy_rt_names_deinit(&txns);
+	return ret;
+}
+
+/* One item of phase 1: the managed name <i> of HAProxy's lists. */
+static void loader_run_orphan(struct loader *l, size_t i)
+{
+	struct loader_run *r = &l->run;
+	const char *name = i < r->certs.n ? r->certs.v[i] : r->entries.v[i - r->certs.n];
+	char host[NAMES_HOSTNAME_MAX + 1], *hp;
+	const char *why;
+	size_t hl;
+
+	if (!haproxy_rt_name_managed(name, &hl, NULL) || hl > NAMES_HOSTNAME_MAX)
+		return;
+	memcpy(host, name, hl);
+	host[hl] = 0;
+	hp = host;
+	if (r->hosts.n && bsearch(&hp, r->hosts.v, r->hosts.n, sizeof(*r->hosts.v), loader_cmp_str))
+		return;
+	if (!strcmp(host, r->last_host))
+		return; /* both key types and the entries of a host: one look is enough */
+	snprintf(r->last_host, sizeof(r->last_host), "%s", host);
+	if (!names_hostname_valid(host, &why)) {
+		if (loader_remove(l, name) < 0)
+			r->failed++;
+		return;
+	}
+	/* Not in the set when the run started: ask Redis again (an event may have added it
+	 * since), then make HAProxy match without the run's lists. */
+	if (loader_sync_host(l, host) < 0)
+		r->failed++;
+}
+
+/* One slice of the run. 1 when there is more to do, else the run's result (0 or -1) after
+ * loader_run_finish(). */
+static int loader_run_step(struct loader *l)
+{
+	struct loader_run *r = &l->run;
+	int64_t until = loader_now_ms() + (int64_t)l->slice_ms;
+	size_t done = 0;
+	const char *why;
+
+	while (r->phase == 0 && r->next < r->hosts.n) {
+		size_t i = r->next++;
+		int touched = r->touched[i];
+
+		if (!names_hostname_valid(r->hosts.v[i], &why)) {
+			log_warn("loader: skipping host '%.64s' of the hosts set: %s",
+			         r->hosts.v[i], why);
 			continue;
 		}
-		if (loader_sync_host_lists(l, hosts.v[i], 1, &certs, &entries) < 0)
-			failed++;
+		if (loader_sync_host_lists(l, r->hosts.v[i], 1, touched ? NULL : &r->certs,
+		                           touched ? NULL : &r->entries) < 0)
+			r->failed++;
 		else
-			nok++;
+			r->nok++;
+		if (l->slice_ms && (++done >= LOADER_SLICE_HOSTS || loader_now_ms() >= until))
+			return 1;
 	}
-	/* Managed names HAProxy holds for hosts Redis no longer has. */
-	for (i = 0; i < certs.n + entries.n; i++) {
-		const char *name = i < certs.n ? certs.v[i] : entries.v[i - certs.n];
+	if (r->phase == 0) {
+		r->phase = 1;
+		r->next = 0;
+	}
+	while (r->next < r->certs.n + r->entries.n) {
+		loader_run_orphan(l, r->next++);
+		if (l->slice_ms && (++done >= LOADER_SLICE_HOSTS || loader_now_ms() >= until))
+			return 1;
+	}
+	return loader_run_finish(l, 0);
+}
 
-		if (!haproxy_rt_name_managed(name, &hl, NULL))
-			continue;
-		memcpy(host, name, hl);
-		host[hl] = 0;
-		hp = host;
-		if (hosts.n && bsearch(&hp, hosts.v, hosts.n, sizeof(*hosts.v), loader_cmp_str))
-			continue;
-		if (i >= certs.n && haproxy_rt_names_count(&certs, name))
-			continue; /* removed with its certificate above */
-		if (loader_remove(l, name) < 0)
-			failed++;
+static void loader_on_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct loader *l = arg;
+	struct timeval now = { 0, 0 };
+
+	(void)fd;
+	(void)what;
+	if (l->run.active && loader_run_step(l) == 1)
+		evtimer_add(l->run.ev, &now); /* yield: sockets ready meanwhile go first */
+}
+
+int loader_reconcile(struct loader *l)
+{
+	struct timeval now = { 0, 0 };
+	int rc;
+
+	loader_run_clear(l); /* a new full reconcile replaces one in progress */
+	if (loader_run_begin(l) < 0)
+		return loader_run_finish(l, -1);
+	l->next_full_ms = INT64_MAX; /* the run plans the next one when it ends */
+	if (!l->slice_ms || !l->run.ev) {
+		while ((rc = loader_run_step(l)) == 1)
+			;
+		return rc;
 	}
-	log_info("loader: reconciled hosts=%zu failed=%d ms=%lld", nok, failed,
-	         (long long)(loader_now_ms() - start));
-	ret = failed ? -1 : 0;
-out:
-	/* Report only while HAProxy answers: an edge whose HAProxy is away is not live. */
-	if (l->rt_ready)
-		loader_served_sync(l);
-	atomic_fetch_add(ret == 0 ? &loader_reconciles_ok : &loader_reconciles_failed, 1);
-	l->next_full_ms = loader_now_ms() + (ret == 0 ? (int64_t)l->interval_ms : LOADER_RETRY_MS);
-	store_strv_deinit(&hosts);
-	haproxy_rt_names_deinit(&certs);
-	haproxy_rt_names_deinit(&txns);
-	haproxy_rt_names_deinit(&entries);
-	return ret;
+	rc = loader_run_step(l);
+	if (rc == 1)
+		evtimer_add(l->run.ev, &now);
+	return rc == 1 ? 0 : rc;
 }
 
 /* ---- event loop glue ---- */
@@ -816,6 +971,9 @@ void loader_stop(struct loader *l)
 		return;
 	if (l->tick)
 		event_free(l->tick);
+	loader_run_clear(l);
+	if (l->run.ev)
+		event_free(l->run.ev);
 	store_sub_free(l->sub);
 	store_close(l->store);
 	store_close(l->served);
@@ -834,9 +992,10 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 	const char *iv = conf_get_def(p->conf, "reconcile-interval", "30s");
 	const char *bs = conf_get(p->conf, "haproxy-bufsize");
 	const char *edge = conf_get(p->conf, "edge-id");
+	const char *slice = conf_get_def(p->conf, "reconcile-slice", "20ms");
 	struct timeval tick = { .tv_sec = LOADER_TICK_MS / 1000 };
 	struct loader *l = calloc(1, sizeof(*l));
-	uint64_t bufsize = HAPROXY_RT_BUFSIZE_DEFAULT;
+	uint64_t bufsize = HAPROXY_RT_BUFSIZE_DEFAULT, slice_ms;
 
 	if (!l) {
 		snprintf(err, errsz, "out of memory");
@@ -861,6 +1020,12 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 	}
 	if (parse_duration_ms(iv, 1000, 1000, 24ull * 3600 * 1000, &l->interval_ms) < 0) {
 		snprintf(err, errsz, "--reconcile-interval: '%s' is not a duration of 1s..24h", iv);
+		goto fail;
+	}
+	if (parse_duration_ms(slice, 1, 0, 10000, &l->slice_ms) < 0) {
+		snprintf(err, errsz,
+		         "--reconcile-slice: '%s' is not a duration of 0..10s (0: no slicing)",
+		         slice);
 		goto fail;
 	}
 	if (bs && parse_u64(bs, 4096, 1 << 30, &bufsize) < 0) {
@@ -903,14 +1068,19 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 	if (!l->store)
 		goto fail;
 	l->tick = event_new(base, -1, EV_PERSIST, loader_on_tick, l);
-	if (!l->tick || event_add(l->tick, &tick) < 0) {
+	l->run.ev = evtimer_new(base, loader_on_run, l);
+	if (!l->tick || !l->run.ev || event_add(l->tick, &tick) < 0) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
 	log_info("loader: socket=%s crt-list=%s reconcile-interval=%llums bufsize=%llu edge=%s",
 	         sock, list, (unsigned long long)l->interval_ms, (unsigned long long)bufsize,
 	         l->edge);
+	/* The first reconcile in one go: READY=1 (run.c) means the certificates are loaded. */
+	slice_ms = l->slice_ms;
+	l->slice_ms = 0;
 	loader_reconcile(l);
+	l->slice_ms = slice_ms;
 	l->sub = store_sub_new(base, l->store, loader_on_event, l, err, errsz);
 	if (!l->sub)
 		goto fail;

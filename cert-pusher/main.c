@@ -51,6 +51,7 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "crt-list", 1, "PATH      crt-list as haproxy.cfg names it" },
 	{ "reconcile-interval", 1, "DURATION  loader: full reconcile period (default 30s)" },
 	{ "haproxy-bufsize", 1, "BYTES     loader: HAProxy's tune.bufsize (default 16384)" },
+	{ "reconcile-slice", 1, "DURATION  loader: loop time per reconcile slice (20ms; 0: none)" },
 	{ "edge-id", 1, "ID        loader: this edge's name in served:<edge> (default hostname)" },
 	{ "edge-live-window", 1, "DURATION  API: an edge is live when seen within (default 2m)" },
 	{ "cert-file", 1, "FILE      import: certificate chain, leaf first (PEM)" },
