@@ -473,9 +473,8 @@ static void issuer_chal_withdraw(void *arg, const char *token)
 
 /* ---- certificates ---- */
 
-/* Serial (uppercase hex), notBefore and notAfter of the leaf of PEM <chain>. 0 or -1. */
-static int issuer_leaf_info(const struct buf *chain, char *serial, size_t serialsz,
-                            long long *not_before, long long *not_after)
+int issuer_leaf_info(const struct buf *chain, char *serial, size_t serialsz, long long *not_before,
+                     long long *not_after)
 {
 	BIO *bio = BIO_new_mem_buf(chain->data, (int)chain->len);
 	X509 *x = NULL;

@@ -81,6 +81,11 @@ int issuer_issue_host(struct issuer_worker *w, const char *name,
 int issuer_revoke_host(struct issuer_worker *w, const char *name, long long *retry_after, char *err,
                        size_t errsz);
 
+/* Serial (uppercase hex, as host:<name> records it), notBefore and notAfter (unix seconds) of
+ * the leaf (first certificate) of PEM <chain>. 0 or -1. */
+int issuer_leaf_info(const struct buf *chain, char *serial, size_t serialsz, long long *not_before,
+                     long long *not_after);
+
 /* The CA's renewalInfo (RFC 9773) for CertID <cert_id>: see acme_renewal_info() (1 with <win>
  * and <*retry_after>, 0 when the CA offers no ARI, -1 with <err>). */
 int issuer_renewal_info(struct issuer_worker *w, const char *cert_id, struct ari_window *win,
