@@ -212,6 +212,37 @@ static void test_renew_and_remove(void **state)
 	store_close(s);
 }
 
+/* store_in_sync: a primary is; a replica only while its link is up (not after a restart with
+ * its primary unreachable, when its data is empty). */
+static void test_in_sync(void **state)
+{
+	struct tredis rep = { 0 };
+	struct store *s = open_store(), *r;
+	struct conf *c = conf_new();
+	struct timespec ts = { 0, 50 * 1000000 };
+	char err[512];
+	int i, dead;
+
+	(void)state;
+	assert_int_equal(store_in_sync(s, err, sizeof(err)), 1);
+	assert_int_equal(tredis_start(&rep), 0);
+	assert_int_equal(conf_set(c, "redis", rep.addr, 1), 0);
+	r = store_open_local(c, "t:", err, sizeof(err));
+	assert_non_null(r);
+	dead = tredis_free_port();
+	freeReplyObject(raw(r, "REPLICAOF 127.0.0.1 %d", dead));
+	assert_int_equal(store_in_sync(r, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "link to its primary is down"));
+	freeReplyObject(raw(r, "REPLICAOF 127.0.0.1 %d", redis.port));
+	for (i = 0; i < 200 && store_in_sync(r, err, sizeof(err)) != 1; i++)
+		nanosleep(&ts, NULL);
+	assert_int_equal(store_in_sync(r, err, sizeof(err)), 1);
+	store_close(r);
+	store_close(s);
+	conf_free(c);
+	tredis_stop(&rep);
+}
+
 static void test_lock_owners(void **state)
 {
 	struct store *a = open_store(), *b = open_store();
@@ -286,7 +317,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_get_list),     cmocka_unit_test(test_invalid_names),
 		cmocka_unit_test(test_renew_and_remove), cmocka_unit_test(test_lock_owners),
-		cmocka_unit_test(test_preview_domain),
+		cmocka_unit_test(test_preview_domain),   cmocka_unit_test(test_in_sync),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
