@@ -1370,56 +1370,35 @@ out:
 	return ret;
 }
 
-/* The value of "<field>:" in INFO text <info>, up to the end of its line, into <out>. */
-static void store_info_field(const char *info, const char *field, char *out, size_t outsz)
-{
-	size_t fl = strlen(field), n = 0;
-	const char *p = info;
-
-	out[0] = 0;
-	while (p && *p) {
-		if (!strncmp(p, field, fl) && p[fl] == ':') {
-			p += fl + 1;
-			while (p[n] && p[n] != '\r' && p[n] != '\n' && n < outsz - 1)
-				n++;
-			memcpy(out, p, n);
-			out[n] = 0;
-			return;
-		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-}
-
 int store_in_sync(struct store *s, char *err, size_t errsz)
 {
-	char role[16], link[16], syncing[8];
-	redisReply *r = NULL;
+	redisReply *r = NULL, *e;
 	int ret = -1;
 
 	if (store_reconnect(s, err, errsz) < 0)
 		goto out;
-	r = redisCommand(s->rc, "INFO replication");
-	if (!store_hosts_reply_ok(s, r, "INFO replication", err, errsz))
+	/* ROLE: ["master", ...] or ["slave", host, port, link state, offset] */
+	r = redisCommand(s->rc, "ROLE");
+	if (!store_hosts_reply_ok(s, r, "ROLE", err, errsz))
 		goto out;
-	if (r->type != REDIS_REPLY_STRING) {
-		snprintf(err, errsz, "redis INFO replication: unexpected reply type %d", r->type);
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+	    r->element[0]->type != REDIS_REPLY_STRING) {
+		snprintf(err, errsz, "redis ROLE: unexpected reply");
 		goto out;
 	}
-	store_info_field(r->str, "role", role, sizeof(role));
-	store_info_field(r->str, "master_link_status", link, sizeof(link));
-	store_info_field(r->str, "master_sync_in_progress", syncing, sizeof(syncing));
-	if (!strcmp(role, "master")) {
+	if (!strcmp(r->element[0]->str, "master")) {
 		ret = 1;
-	} else if (!strcmp(role, "slave") && !strcmp(link, "up") && strcmp(syncing, "1") != 0) {
-		ret = 1;
-	} else {
-		snprintf(err, errsz, "redis %s is a replica whose link to its primary is %s%s",
-		         s->addr, link[0] ? link : "unknown",
-		         !strcmp(syncing, "1") ? " (sync in progress)" : "");
-		ret = 0;
+		goto out;
 	}
+	e = r->elements >= 4 ? r->element[3] : NULL;
+	if (!strcmp(r->element[0]->str, "slave") && e && e->type == REDIS_REPLY_STRING &&
+	    !strcmp(e->str, "connected")) {
+		ret = 1;
+		goto out;
+	}
+	snprintf(err, errsz, "redis %s is a %s whose link to its primary is %s", s->addr,
+	         r->element[0]->str, e && e->type == REDIS_REPLY_STRING ? e->str : "unknown");
+	ret = 0;
 out:
 	if (r)
 		freeReplyObject(r);

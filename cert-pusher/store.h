@@ -150,8 +150,8 @@ int store_host_purge(struct store *s, const char *name, const char *owner, char 
 /* PING: 0 when Redis answers, -1 with <err> otherwise (health checks). */
 int store_ping(struct store *s, char *err, size_t errsz);
 
-/* Whether this Redis holds the fleet's current data (INFO replication): 1 when it is a primary,
- * or a replica whose link to its primary is up with no sync in progress; 0 (with <err> saying
+/* Whether this Redis holds the fleet's current data (ROLE): 1 when it is a primary, or a
+ * replica whose link to its primary is "connected" (synced); 0 (with <err> saying
  * why) for a replica that is cut off or still loading, whose data may be old or, after a
  * restart, empty; -1 on error. The loader removes nothing on a 0. */
 int store_in_sync(struct store *s, char *err, size_t errsz);
