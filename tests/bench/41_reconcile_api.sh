@@ -95,4 +95,4 @@ printf '\nreconcile of %d certificates into a restarted HAProxy, API GET /health
 printf '  %-26s reload %6d ms  api p50 %7.1f ms  p99 %7.1f ms  max %7.1f ms  (%d requests)\n' \
 	"one turn (--reconcile-slice 0)" "$r0" "$p50_0" "$p99_0" "$max0" "$n0" \
 	"sliced (20ms, default)" "$r1" "$p50_1" "$p99_1" "$max1" "$n1"
-awk -v a="$max0" -v b="$max1" 'BEGIN { printf "  max latency ratio one-turn/sliced: %.1fx\n", b > 0 ? a / b : 0 }'
+awk -v a="$max0" -v b="$max1" 'BEGIN { r = (b > 0) ? a / b : 0; printf "  max latency ratio one-turn/sliced: %.1fx\n", r }'
