@@ -8,6 +8,7 @@
  *                 \                   \
  *                  +-> failed <--------+   (failed -> issuing on the next attempt)
  *   any state -> removing -> gone (the hash, blobs, due entry and set member are deleted)
+ *   (with revoke=true an issuer revokes the certificates at the CA before "gone")
  *
  * A removal asked while an issuer holds the host's lock is recorded (state "removing", field
  * "removing") and finished by that issuer (or the next) under the lock, so a running order

@@ -9,7 +9,9 @@
  * CA's ARI window (ari.c) when it offers one; failures back off exponentially with jitter,
  * honouring Retry-After. An order in progress leaves a marker in host:<name>; an issuer that
  * dies mid-order leaves the host due and the lock expiring, and the next issuer starts the
- * order over.
+ * order over. A removal with revoke=true (hosts_remove_revoke) is taken like an order: a
+ * worker revokes the host's certificates at the CA under the lock, then purges it; a failure
+ * backs off like a failed order and deletes nothing.
  *
  * The scheduler does not speak ACME itself: struct scheduler_ops binds it to the issuer (the
  * daemon) or to a fake (tests).
