@@ -89,6 +89,10 @@ struct loader {
 	struct store *served; /* write-only connection to the primary; NULL until it answers */
 	int served_dirty;     /* a report was lost: the next reconcile rewrites the whole hash */
 	int served_down_logged;
+	/* The local Redis had current data at the last reconcile (store_in_sync()): a primary, or a
+	 * replica linked to its primary. When not, nothing is removed from HAProxy: a replica
+	 * restarted while cut off is empty, and its edge must keep serving what it has. */
+	int redis_current; /* 1, 0, or -1 before the first look */
 	struct loader_entry *cache[LOADER_BUCKETS];
 };
 
@@ -488,6 +492,11 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 			ret = 0;
 			goto out;
 		}
+		if (l->redis_current != 1) {
+			log_debug("loader: keeping name=%s: the local Redis is not current", name);
+			ret = 0;
+			goto out;
+		}
 		if (!certs) {
 			st = haproxy_rt_show_cert(&l->rt, name, &hi, err, sizeof(err));
 			if (st == HAPROXY_RT_NOT_FOUND) {
@@ -771,7 +780,7 @@ static int loader_run_begin(struct loader *l)
 	struct haproxy_rt_names txns;
 	char err[512];
 	size_t i;
-	int ret = -1;
+	int ret = -1, rc;
 
 	haproxy_rt_names_init(&txns);
 	haproxy_rt_names_init(&r->certs);
@@ -804,6 +813,14 @@ static int loader_run_begin(struct loader *l)
 		goto out;
 	}
 	/* A connection Redis closed (restart, failover) fails once, then reconnects. */
+	rc = store_in_sync(l->store, err, sizeof(err));
+	if (rc < 0)
+		rc = store_in_sync(l->store, err, sizeof(err));
+	if (rc != 1 && l->redis_current != 0)
+		log_warn("loader: %s; removing nothing from HAProxy until it is current", err);
+	else if (rc == 1 && l->redis_current == 0)
+		log_info("loader: the local Redis is current again");
+	l->redis_current = rc == 1;
 	if (store_hosts_members(l->store, &r->hosts, err, sizeof(err)) < 0 &&
 	    store_hosts_members(l->store, &r->hosts, err, sizeof(err)) < 0) {
 		log_err("loader: %s", err);
@@ -1004,6 +1021,7 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 	l->p = p;
 	l->base = base;
 	l->rt.fd = -1;
+	l->redis_current = -1;
 	if (!sock || !list || !ring) {
 		snprintf(err, errsz, "role loader needs %s",
 		         !sock   ? "--haproxy-socket PATH"

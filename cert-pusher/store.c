@@ -1396,8 +1396,8 @@ int store_in_sync(struct store *s, char *err, size_t errsz)
 		ret = 1;
 		goto out;
 	}
-	snprintf(err, errsz, "redis %s is a %s whose link to its primary is %s", s->addr,
-	         r->element[0]->str, e && e->type == REDIS_REPLY_STRING ? e->str : "unknown");
+	snprintf(err, errsz, "redis %s is a replica whose link to its primary is '%s'", s->addr,
+	         e && e->type == REDIS_REPLY_STRING ? e->str : "unknown");
 	ret = 0;
 out:
 	if (r)

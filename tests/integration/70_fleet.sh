@@ -6,7 +6,8 @@
 # answers the challenges of its names. Asserted: every name is issued, each edge's agent answered
 # its own names' challenges, and both edges serve every certificate (same serial, verified
 # against Pebble's root). Then a replica link cut: edge B's replica is stopped, names added
-# meanwhile are issued and served by A; once the replica is back, B catches up and serves them.
+# meanwhile are issued and served by A; the replica restarts empty and still cut off, and B keeps
+# serving everything it had; once its link is up, B catches up and serves the new names.
 set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
@@ -18,8 +19,8 @@ fleet_addr_ok || { t_log "SKIP: cannot bind 127.0.0.2/127.0.0.3"; exit 77; }
 fleet_start_redis
 t_keyring
 api_token
-fleet_start_edge a --reconcile-interval 2s --primary "127.0.0.1:$PRIMARY_PORT"
-fleet_start_edge b --reconcile-interval 2s --primary "127.0.0.1:$PRIMARY_PORT"
+fleet_start_edge a --reconcile-interval 2s --primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-a
+fleet_start_edge b --reconcile-interval 2s --primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-b
 HTTP_PORT=$FLEET_HTTP_PORT t_start_pebble
 t_pebble_roots "$T_DIR/root.pem"
 fleet_start_issuer --redis "127.0.0.1:$PRIMARY_PORT" --wait-replicas 2 --wait-timeout 2s
@@ -72,7 +73,20 @@ done
 want=$(rcli HGET spoacme:host:a1.example.com serial_ecdsa)
 assert_eq "edge B still serves a1 with its replica down" "$want" "$(fleet_serial b a1.example.com)"
 
+# B's replica comes back empty and cannot reach the primary yet (as after a reboot during a
+# network cut): B's loader must not take its certificates out of HAProxy meanwhile
+real_primary=$PRIMARY_PORT
+PRIMARY_PORT=$(t_free_port)
 fleet_start_replica b
+PRIMARY_PORT=$real_primary
+assert_eq "keys on B's restarted replica" 0 "$(redis-cli -h "$EDGE_B_ADDR" -p "$FLEET_REDIS_PORT" DBSIZE)"
+sleep 5 # more than two reconcile intervals
+grep -q "removing nothing from HAProxy until it is current" "$T_DIR/loader-b.log" ||
+	fail "B's loader did not notice its replica is not current"
+assert_eq "edge B still serves a1 from an empty replica" "$want" "$(fleet_serial b a1.example.com)"
+grep -q "removed name=" "$T_DIR/loader-b.log" && fail "B's loader removed certificates"
+
+redis-cli -h "$EDGE_B_ADDR" -p "$FLEET_REDIS_PORT" REPLICAOF 127.0.0.1 "$PRIMARY_PORT" >/dev/null
 fleet_wait_replica_synced b 20 || fail "edge B's replica did not resync"
 for n in $C_NAMES; do
 	for t in ecdsa rsa; do

@@ -232,7 +232,7 @@ static void test_in_sync(void **state)
 	dead = tredis_free_port();
 	freeReplyObject(raw(r, "REPLICAOF 127.0.0.1 %d", dead));
 	assert_int_equal(store_in_sync(r, err, sizeof(err)), 0);
-	assert_non_null(strstr(err, "link to its primary is connect"));
+	assert_non_null(strstr(err, "link to its primary is 'connect"));
 	freeReplyObject(raw(r, "REPLICAOF 127.0.0.1 %d", redis.port));
 	for (i = 0; i < 200 && store_in_sync(r, err, sizeof(err)) != 1; i++)
 		nanosleep(&ts, NULL);
