@@ -341,12 +341,14 @@ static void loader_served_sync(struct loader *l)
 	buf_init(&field);
 	buf_init(&val);
 	if (!l->served) {
-		l->served = store_open(l->p->conf, l->p->prefix, err, sizeof(err));
+		/* Short timeouts from the first connect on: a blackholed primary (or sentinel)
+		 * must not hold the event loop the API and the events share. */
+		l->served = store_open_timeout(l->p->conf, l->p->prefix, LOADER_SERVED_MS, err,
+		                               sizeof(err));
 		if (!l->served) {
 			loader_served_lost(l, err);
 			goto out;
 		}
-		store_served_timeout(l->served, LOADER_SERVED_MS);
 	}
 	if (!l->served_dirty) {
 		if (store_served_heartbeat(l->served, l->edge, now, err, sizeof(err)) < 0)
@@ -966,8 +968,14 @@ static void loader_on_event(void *arg, const char *msg, size_t len)
 	memcpy(host, msg + off, len - off);
 	host[len - off] = 0;
 	log_debug("loader: event '%.*s'", (int)len, msg);
-	if (loader_sync_host(l, host) < 0)
-		l->next_full_ms = loader_now_ms() + LOADER_RETRY_MS; /* retry soon */
+	if (loader_sync_host(l, host) >= 0)
+		return;
+	/* Retry soon, by a full reconcile; one in progress must not be thrown away for it (it
+	 * would start over at every failing event): it ends as failed and plans the retry. */
+	if (l->run.active)
+		l->run.failed++;
+	else
+		l->next_full_ms = loader_now_ms() + LOADER_RETRY_MS;
 }
 
 static void loader_on_tick(evutil_socket_t fd, short what, void *arg)

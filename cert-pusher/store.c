@@ -28,7 +28,8 @@
 
 #define STORE_SENTINELS_MAX       16
 #define STORE_MASTER_NAME_MAX     64
-#define STORE_SENTINEL_TIMEOUT_MS 1000
+#define STORE_SENTINEL_TIMEOUT_MS 1000 /* at most: a store's own timeout when shorter */
+#define STORE_TIMEOUT_MS          5000 /* connect and command timeout by default */
 
 /* Where the primary is when --sentinel is given: asked at every (re)connection, never cached. */
 struct store_sentinel {
@@ -344,8 +345,9 @@ static int store_sentinel_ask(struct store *s, const char *saddr, struct endpoin
                               size_t errsz)
 {
 	struct store_sentinel *sn = s->sentinel;
-	struct timeval tv = { .tv_sec = STORE_SENTINEL_TIMEOUT_MS / 1000,
-		              .tv_usec = (STORE_SENTINEL_TIMEOUT_MS % 1000) * 1000 };
+	int ms = s->timeout_ms < STORE_SENTINEL_TIMEOUT_MS ? s->timeout_ms
+	                                                   : STORE_SENTINEL_TIMEOUT_MS;
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 	struct endpoint sep;
 	redisContext *c = NULL;
 	redisReply *r = NULL;
@@ -562,7 +564,7 @@ static redisReply *store_cmd(struct store *s, const char *what, int argc, const 
 /* Open a store on the primary (<primary>: --sentinel, else --primary, else --redis) or on
  * --redis, defaulting to 127.0.0.1:6379. */
 static struct store *store_open_addr(const struct conf *conf, const char *prefix, int primary,
-                                     char *err, size_t errsz)
+                                     int timeout_ms, char *err, size_t errsz)
 {
 	const char *pwfile = conf_get(conf, "redis-password-file");
 	const char *addr = primary ? conf_get(conf, "primary") : NULL;
@@ -570,7 +572,7 @@ static struct store *store_open_addr(const struct conf *conf, const char *prefix
 
 	if (!s)
 		goto fail;
-	s->timeout_ms = 5000;
+	s->timeout_ms = timeout_ms;
 	s->prefix = store_strdup(prefix);
 	s->addr = store_strdup(addr ? addr : conf_get_def(conf, "redis", "127.0.0.1:6379"));
 	s->user = store_strdup(conf_get(conf, "redis-user"));
@@ -596,12 +598,18 @@ fail_msg:
 
 struct store *store_open(const struct conf *conf, const char *prefix, char *err, size_t errsz)
 {
-	return store_open_addr(conf, prefix, 1, err, errsz);
+	return store_open_addr(conf, prefix, 1, STORE_TIMEOUT_MS, err, errsz);
+}
+
+struct store *store_open_timeout(const struct conf *conf, const char *prefix, int timeout_ms,
+                                 char *err, size_t errsz)
+{
+	return store_open_addr(conf, prefix, 1, timeout_ms, err, errsz);
 }
 
 struct store *store_open_local(const struct conf *conf, const char *prefix, char *err, size_t errsz)
 {
-	return store_open_addr(conf, prefix, 0, err, errsz);
+	return store_open_addr(conf, prefix, 0, STORE_TIMEOUT_MS, err, errsz);
 }
 
 unsigned long long store_primary_changes_total(void)

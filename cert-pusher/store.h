@@ -50,6 +50,11 @@ struct store *store_open(const struct conf *conf, const char *prefix, char *err,
 
 /* Connect to "redis" only: the Redis this process reads, on an edge its local replica (the
  * loader's reads and events subscription). Same contract as store_open(). */
+/* store_open() with connect and command timeouts of <timeout_ms> (default 5 s), Sentinel
+ * queries included: for connections that must never hold an event loop for long. */
+struct store *store_open_timeout(const struct conf *conf, const char *prefix, int timeout_ms,
+                                 char *err, size_t errsz);
+
 struct store *store_open_local(const struct conf *conf, const char *prefix, char *err,
                                size_t errsz);
 void store_close(struct store *s);
@@ -212,8 +217,8 @@ struct store_sub *store_sub_new(struct event_base *base, const struct store *s, 
 void store_sub_free(struct store_sub *sub);
 
 /* ---- served: proof of deployment (loader.c writes, served.c reads) ---- */
-/* The loader reports on a store of its own from store_open() (the primary), made quick to give
- * up with store_served_timeout(); the per-certificate calls never connect, so a primary that is
+/* The loader reports on a store of its own from store_open_timeout() (the primary, quick to
+ * give up from the first connect on); the per-certificate calls never connect, so a primary that is
  * away costs nothing per certificate, and the loader rewrites the whole hash once it is back. */
 
 /* Set the connect and command timeout of <s> to <ms>, on the live connection too. */
