@@ -292,7 +292,7 @@ out:
 
 enum hosts_status hosts_remove(struct store *s, const char *name, char *err, size_t errsz)
 {
-	const char *kv[5];
+	const char *kv[7];
 	char now_s[32];
 	long long now = (long long)time(NULL);
 	int rc;
@@ -308,9 +308,11 @@ enum hosts_status hosts_remove(struct store *s, const char *name, char *err, siz
 	kv[1] = hosts_state_name(HOSTS_STATE_REMOVING);
 	kv[2] = HOSTS_F_REMOVING;
 	kv[3] = now_s;
-	kv[4] = NULL;
+	/* In the same HSET: a plain DELETE after a "?revoke=true" must never end up revoking. */
+	kv[4] = HOSTS_F_REVOKE;
+	kv[5] = "0";
+	kv[6] = NULL;
 	if (store_host_update(s, name, kv, err, errsz) < 0 ||
-	    store_host_del_field(s, name, HOSTS_F_REVOKE, err, errsz) < 0 ||
 	    store_due_set(s, name, now, err, errsz) < 0)
 		return HOSTS_ERROR;
 	rc = store_host_purge(s, name, NULL, err, errsz);
@@ -337,10 +339,27 @@ enum hosts_status hosts_remove_revoke(struct store *s, const char *name, char *e
 		             NULL };
 	long long now = (long long)time(NULL);
 	char now_s[32];
+	struct buf cur;
+	int asked;
 	enum hosts_status st = hosts_require(s, name, err, errsz);
 
 	if (st != HOSTS_OK)
 		return st;
+	/* Asked already: leave the attempts, the backoff and the due time as they are, so that a
+	 * client repeating its DELETE does not turn the backoff into a revokeCert per request. */
+	buf_init(&cur);
+	asked = store_host_field(s, name, HOSTS_F_REVOKE, &cur, err, errsz);
+	if (asked < 0) {
+		buf_deinit(&cur);
+		return HOSTS_ERROR;
+	}
+	asked = asked == 1 && strcmp(buf_str(&cur), "0") != 0;
+	buf_deinit(&cur);
+	if (asked) {
+		snprintf(err, errsz, "%s: the issuer revokes its certificates, then removes it",
+		         name);
+		return HOSTS_DEFERRED;
+	}
 	/* Only an issuer can revoke (ACME account, CA): it takes the host under its lock, revokes,
 	 * then purges; a failure stays recorded here and is retried with the backoff. */
 	snprintf(now_s, sizeof(now_s), "%lld", now);

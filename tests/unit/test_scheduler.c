@@ -740,6 +740,13 @@ static void test_remove_with_revoke(void **state)
 	assert_true(rint_("ZSCORE t:due r.example.com") >= now + 900);
 	assert_int_equal(rint_("SISMEMBER t:hosts r.example.com"), 1);
 	assert_int_equal(rint_("EXISTS t:lock:r.example.com"), 0);
+	/* asking again (a client repeating its DELETE) keeps the backoff and the count */
+	assert_int_equal(hosts_remove_revoke(st, "r.example.com", err, sizeof(err)),
+	                 HOSTS_DEFERRED);
+	assert_true(rint_("ZSCORE t:due r.example.com") >= now + 900);
+	assert_int_equal(hosts_get(st, "r.example.com", &h, err, sizeof(err)), HOSTS_OK);
+	assert_int_equal(h.attempts, 1);
+	assert_int_equal(fake.revoke_calls, 1);
 	/* renew is refused while it is being removed */
 	assert_int_equal(hosts_renew(st, "r.example.com", err, sizeof(err)), HOSTS_CONFLICT);
 	/* a plain removal drops the revocation */
