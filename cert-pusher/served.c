@@ -201,6 +201,8 @@ int served_view_load(struct store *s, const char *const *hosts, size_t nhosts, l
 	uint64_t score;
 	int ret = -1;
 
+	long long forget_s = window_s * 30 > SERVED_FORGET_S ? window_s * 30 : SERVED_FORGET_S;
+
 	memset(v, 0, sizeof(*v));
 	buf_init(&f);
 	v->nhosts = nhosts;
@@ -217,6 +219,10 @@ int served_view_load(struct store *s, const char *const *hosts, size_t nhosts, l
 		 * label or a table. Scores are integers of our own, "1.7e9" is not. */
 		if (!served_edge_valid(raw.v[i]) ||
 		    parse_u64(raw.v[i + 1], 0, (uint64_t)1 << 53, &score) < 0)
+			continue;
+		/* Edges gone for a day (or 30 live windows) are left out: each edge listed costs
+		 * an HMGET of every host at every GET and scrape. */
+		if ((long long)score < now - forget_s)
 			continue;
 		snprintf(ed->id, sizeof(ed->id), "%s", raw.v[i]);
 		ed->last_seen = (long long)score;

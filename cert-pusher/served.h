@@ -26,8 +26,9 @@
 #include "cert-pusher/store.h"
 #include "common/buf.h"
 
-#define SERVED_EDGE_MAX        64  /* bytes of an edge id: [A-Za-z0-9._-]{1,64} */
-#define SERVED_EDGES_MAX       256 /* edges read by the API and the metrics (newest first) */
+#define SERVED_EDGE_MAX        64    /* bytes of an edge id: [A-Za-z0-9._-]{1,64} */
+#define SERVED_EDGES_MAX       256   /* edges read by the API and the metrics (newest first) */
+#define SERVED_FORGET_S        86400 /* edges silent longer (and 30 windows) are not listed */
 #define SERVED_LIVE_WINDOW_DEF "2m"
 #define SERVED_EXPIRING_MAX_S  (7 * 24 * 3600)
 
@@ -91,7 +92,8 @@ struct served_view {
 
 /*
  * Read the edges zset (at most SERVED_EDGES_MAX, newest first; ids that fail
- * served_edge_valid() are skipped) and, for each edge, the fields of the <nhosts> hosts
+ * served_edge_valid(), and edges silent for more than SERVED_FORGET_S and 30 × <window_s>, are
+ * skipped) and, for each edge, the fields of the <nhosts> hosts
  * <hosts> (pipelined HMGETs). Values that do not parse count as missing. 0 or -1 with <err>.
  */
 int served_view_load(struct store *s, const char *const *hosts, size_t nhosts, long long now,

@@ -395,7 +395,8 @@ static void test_view_load(void **state)
 	r = raw(s, "FLUSHALL");
 	freeReplyObject(r);
 	/* live: e1 (current), e2 (stale rsa); dead: e3; planted garbage: bad id, bad score. */
-	r = raw(s, "ZADD t:edges 1000 e1 990 e2 10 e3 1000 %s 1000.5 e4", "bad id");
+	r = raw(s, "ZADD t:edges 100000 e1 99990 e2 99010 e3 100000 %s 100000.5 e4 10 e5",
+	        "bad id"); /* e5: silent for more than a day, not listed */
 	freeReplyObject(r);
 	r = raw(s, "HSET t:served:e1 a.example:ecdsa {\"serial\":\"0A\"} a.example:rsa "
 	           "{\"serial\":\"0B\"} b.example:ecdsa junk");
@@ -403,13 +404,13 @@ static void test_view_load(void **state)
 	r = raw(s, "HSET t:served:e2 a.example:ecdsa {\"serial\":\"a\"} a.example:rsa "
 	           "{\"serial\":\"01\"}");
 	freeReplyObject(r);
-	assert_int_equal(served_view_load(s, hosts, 2, 1000, 60, &v, err, sizeof(err)), 0);
+	assert_int_equal(served_view_load(s, hosts, 2, 100000, 60, &v, err, sizeof(err)), 0);
 	assert_int_equal(v.nedges, 3);
 	assert_string_equal(v.edges[0].id, "e1");
 	assert_string_equal(v.edges[1].id, "e2");
 	assert_string_equal(v.edges[2].id, "e3");
 	assert_true(v.edges[0].live && v.edges[1].live && !v.edges[2].live);
-	assert_int_equal(v.edges[1].last_seen, 990);
+	assert_int_equal(v.edges[1].last_seen, 99990);
 	assert_int_equal(served_classify("0A", served_view_get(&v, 0, 0, PEM_KEY_ECDSA)),
 	                 SERVED_CURRENT);
 	assert_int_equal(served_classify("0A", served_view_get(&v, 0, 1, PEM_KEY_ECDSA)),
@@ -423,16 +424,16 @@ static void test_view_load(void **state)
 	served_view_free(&v);
 	r = raw(s, "ZREM t:edges e2");
 	freeReplyObject(r);
-	assert_int_equal(served_view_load(s, hosts, 2, 1000, 60, &v, err, sizeof(err)), 0);
+	assert_int_equal(served_view_load(s, hosts, 2, 100000, 60, &v, err, sizeof(err)), 0);
 	assert_true(served_view_deployed(&v, 0, want_a));
 	served_view_free(&v);
 	/* No hosts, no edges. */
-	assert_int_equal(served_view_load(s, hosts, 0, 1000, 60, &v, err, sizeof(err)), 0);
+	assert_int_equal(served_view_load(s, hosts, 0, 100000, 60, &v, err, sizeof(err)), 0);
 	assert_int_equal(v.nedges, 2);
 	served_view_free(&v);
 	r = raw(s, "FLUSHALL");
 	freeReplyObject(r);
-	assert_int_equal(served_view_load(s, hosts, 2, 1000, 60, &v, err, sizeof(err)), 0);
+	assert_int_equal(served_view_load(s, hosts, 2, 100000, 60, &v, err, sizeof(err)), 0);
 	assert_int_equal(v.nedges, 0);
 	assert_false(served_view_deployed(&v, 0, want_a));
 	served_view_free(&v);
