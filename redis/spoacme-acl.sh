@@ -44,27 +44,47 @@ command -v openssl >/dev/null || { echo "$0: openssl is needed" >&2; exit 1; }
 umask 077
 mkdir -p "$out"
 
-# hash USER: the SHA-256 of USER's password, made on first use.
-hash() {
+# pw_hash USER: sets H to the SHA-256 of USER's password (made on first use); exits on failure.
+pw_hash() {
 	f=$out/$1.password
 	if [ ! -s "$f" ]; then
-		openssl rand -hex 32 >"$f.tmp"
-		mv "$f.tmp" "$f"
+		openssl rand -hex 32 >"$f.tmp" || exit 1
+		mv "$f.tmp" "$f" || exit 1
 	fi
-	chmod 600 "$f"
-	printf '%s' "$(head -n 1 "$f")" | openssl dgst -sha256 -r | cut -d' ' -f1
+	chmod 600 "$f" || exit 1
+	pw=$(head -n 1 "$f") || exit 1
+	[ ${#pw} -ge 32 ] || { echo "$0: $f: expected a password of 32 characters or more" >&2; exit 1; }
+	H=$(printf '%s' "$pw" | openssl dgst -sha256 -r | cut -d' ' -f1)
+	case "$H" in
+	*[!0-9a-f]* | "") H=bad ;;
+	esac
+	[ ${#H} -eq 64 ] || { echo "$0: could not hash the password of $1 ($f)" >&2; exit 1; }
 }
 
 p=$prefix
 tmp=$out/users.acl.tmp
+# Each hash is made before its line is written: a failure inside $(...) in an echo argument
+# would go unnoticed by set -e.
+pw_hash spoacme-agent
+h_agent=$H
+pw_hash spoacme-loader
+h_loader=$H
+pw_hash spoacme-issuer
+h_issuer=$H
+pw_hash spoacme-replica
+h_replica=$H
+pw_hash spoacme-sentinel
+h_sentinel=$H
+pw_hash spoacme-admin
+h_admin=$H
 {
 	echo "user default off resetpass resetkeys resetchannels -@all"
-	echo "user spoacme-agent on #$(hash spoacme-agent) resetkeys resetchannels -@all +get %R~${p}chal:*"
-	echo "user spoacme-loader on #$(hash spoacme-loader) resetkeys resetchannels -@all +get +smembers +sismember +subscribe +ping +role +multi +exec +discard +del +hset +hdel +zadd %R~${p}cert:* %R~${p}hosts ~${p}served:* ~${p}edges &${p}events"
-	echo "user spoacme-issuer on #$(hash spoacme-issuer) resetkeys resetchannels -@all +@read +@write +@transaction -@dangerous +ping +wait +publish +role ~${p}* &${p}events"
-	echo "user spoacme-replica on #$(hash spoacme-replica) resetkeys resetchannels -@all +psync +replconf +ping"
-	echo "user spoacme-sentinel on #$(hash spoacme-sentinel) resetkeys allchannels -@all +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill"
-	echo "user spoacme-admin on #$(hash spoacme-admin) allkeys allchannels +@all"
+	echo "user spoacme-agent on #$h_agent resetkeys resetchannels -@all +get %R~${p}chal:*"
+	echo "user spoacme-loader on #$h_loader resetkeys resetchannels -@all +get +smembers +sismember +subscribe +ping +role +multi +exec +discard +del +hset +hdel +zadd %R~${p}cert:* %R~${p}hosts ~${p}served:* ~${p}edges &${p}events"
+	echo "user spoacme-issuer on #$h_issuer resetkeys resetchannels -@all +@read +@write +@transaction -@dangerous +ping +wait +publish +role ~${p}* &${p}events"
+	echo "user spoacme-replica on #$h_replica resetkeys resetchannels -@all +psync +replconf +ping"
+	echo "user spoacme-sentinel on #$h_sentinel resetkeys allchannels -@all +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill"
+	echo "user spoacme-admin on #$h_admin allkeys allchannels +@all"
 } >"$tmp"
 chmod 644 "$tmp"
 mv "$tmp" "$out/users.acl"
