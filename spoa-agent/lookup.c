@@ -3,16 +3,28 @@
  * Asynchronous Redis lookups with our own deadlines (see lookup.h). The only file of the agent
  * that talks to Redis.
  *
- * Request lifetime: hiredis holds a pointer to every request it has queued and calls back
- * exactly once, with a reply or with NULL when the connection goes away. The caller may stop
- * caring earlier (deadline, or its HAProxy connection closed): the request is then marked
- * answered and stays allocated until hiredis lets go of it. So a request is freed in exactly
- * one place, the hiredis callback, and requests that never reached hiredis are never allocated.
+ * Request lifetime: a request has exactly one owner at a time, and only its owner frees it.
+ * Either hiredis holds it (sent, awaiting its reply callback, which hiredis calls exactly once,
+ * with a reply or with NULL when the connection goes away), or the lookup's grace queue holds
+ * it (waiting for the connection to come back). The caller may stop caring earlier (deadline,
+ * or its HAProxy connection closed): the request is then marked answered (cb == NULL) and
+ * stays allocated until its owner lets go of it. So a request is freed in exactly two places:
+ * the hiredis reply callback (unless it hands the request over to the queue), and
+ * lookup_end_grace() (unless it hands the request over to hiredis). A request that never
+ * reached either owner is freed by lookup_get() before it returns.
  *
  * Connection states: DOWN (retry timer armed) -> CONNECTING (connect timer armed) ->
- * [AUTHENTICATING] -> UP. Only UP accepts lookups. A connection that stops answering for
- * LOOKUP_STALL_MS while requests are outstanding is dropped and reconnected, so a Redis host
- * that vanished without a RST does not keep every request waiting for its deadline forever.
+ * [AUTHENTICATING] -> UP. A connection that stops answering for LOOKUP_STALL_MS while
+ * requests are outstanding is dropped and reconnected, so a Redis host that vanished without a
+ * RST does not keep every request waiting for its deadline forever.
+ *
+ * Grace: when Redis closes an established connection (Sentinel's CLIENT KILL TYPE normal on a
+ * failover, a restart), the module reconnects at once if the connection had been up for
+ * LOOKUP_MIN_UP_MS (else with the usual backoff), and until that reconnection succeeds or
+ * fails, for at most the lookup deadline, it queues lookups instead of answering them
+ * 'unavailable': new ones, and unanswered ones that were in flight on the lost connection. The
+ * queue is sent once UP again and answered 'unavailable' otherwise. Each request keeps its own
+ * deadline timer throughout. Outside a grace period, only UP accepts lookups.
  */
 #include "spoa-agent/lookup.h"
 
@@ -31,13 +43,15 @@
 #include "common/buf.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/names.h"
 #include "spoa-agent/metrics.h"
 
 #define LOOKUP_BACKOFF_MIN_MS 100
 #define LOOKUP_BACKOFF_MAX_MS 5000
 #define LOOKUP_CONNECT_MS     1000
 #define LOOKUP_STALL_MS       5000
-#define LOOKUP_MAX_PENDING    100000
+#define LOOKUP_MAX_PENDING    100000 /* sent plus queued */
+#define LOOKUP_MIN_UP_MS      1000   /* up this long before a loss: reconnect at once */
 
 enum lookup_state {
 	LOOKUP_STATE_DOWN = 0,
@@ -59,10 +73,17 @@ struct lookup {
 	bool stopping;
 	bool was_up;     /* log transitions once, not every retry */
 	bool logged_err; /* the current outage was logged */
+	bool grace;      /* an established connection was lost: queue lookups */
 	uint64_t backoff_ms;
 	struct event *retry_ev; /* DOWN: reconnect; CONNECTING/AUTHENTICATING: give up */
 	struct event *watch_ev; /* every second while UP: stall detection */
+	struct event *grace_ev; /* end of the grace period */
 	unsigned pending;       /* requests hiredis holds */
+	unsigned queued;        /* requests the grace queue holds (answered ones included) */
+	struct lookup_req *queue_head;
+	struct lookup_req **queue_tail;
+	uint64_t timeout_ms;    /* per-request deadline, also bounds a grace period */
+	uint64_t up_since_ms;   /* monotonic time of going UP */
 	uint64_t last_reply_ms; /* monotonic time of the last reply (or of going UP) */
 	struct buf key;         /* scratch: key name */
 	struct buf cmd;         /* scratch: RESP command */
@@ -74,6 +95,9 @@ struct lookup_req {
 	lookup_done_fn *cb; /* NULL once answered or cancelled */
 	void *arg;
 	struct event timer;
+	struct lookup_req *next; /* in the grace queue */
+	size_t token_len;
+	uint8_t token[NAMES_TOKEN_MAX]; /* to send the request again after a reconnect */
 };
 
 static const char *const lookup_status_names[LOOKUP_STATUS_COUNT] = {
@@ -86,6 +110,7 @@ static const char *const lookup_status_names[LOOKUP_STATUS_COUNT] = {
 };
 
 static void lookup_connect(struct lookup *l);
+static void lookup_end_grace(struct lookup *l, bool up);
 
 const char *lookup_status_str(enum lookup_status status)
 {
@@ -114,17 +139,38 @@ static void lookup_arm(struct event *ev, uint64_t ms)
 	event_add(ev, &tv);
 }
 
-/* Schedule the next connection attempt and double the backoff. */
+/* Arm the next connection attempt after the backoff, and double the backoff. */
+static void lookup_arm_backoff(struct lookup *l)
+{
+	lookup_arm(l->retry_ev, l->backoff_ms);
+	l->backoff_ms *= 2;
+	if (l->backoff_ms < LOOKUP_BACKOFF_MIN_MS)
+		l->backoff_ms = LOOKUP_BACKOFF_MIN_MS;
+	if (l->backoff_ms > LOOKUP_BACKOFF_MAX_MS)
+		l->backoff_ms = LOOKUP_BACKOFF_MAX_MS;
+}
+
+/* A connection attempt failed (or a connection was dropped on purpose): end any grace
+ * period (answering its queue 'unavailable'), and schedule the next attempt. */
 static void lookup_schedule_retry(struct lookup *l)
 {
 	l->state = LOOKUP_STATE_DOWN;
 	lookup_set_up(l, false);
+	if (l->grace)
+		lookup_end_grace(l, false);
 	if (l->stopping)
 		return;
-	lookup_arm(l->retry_ev, l->backoff_ms);
-	l->backoff_ms *= 2;
-	if (l->backoff_ms > LOOKUP_BACKOFF_MAX_MS)
-		l->backoff_ms = LOOKUP_BACKOFF_MAX_MS;
+	lookup_arm_backoff(l);
+}
+
+/* An established connection is going away without us asking for it: start queuing lookups
+ * for at most the lookup deadline. Idempotent. */
+static void lookup_start_grace(struct lookup *l)
+{
+	if (l->grace || l->stopping)
+		return;
+	l->grace = true;
+	lookup_arm(l->grace_ev, l->timeout_ms);
 }
 
 /* Log a connection problem once per outage (warning), the rest at debug level. */
@@ -157,6 +203,7 @@ static void lookup_now_up(struct lookup *l)
 	l->state = LOOKUP_STATE_UP;
 	l->backoff_ms = LOOKUP_BACKOFF_MIN_MS;
 	l->last_reply_ms = lookup_now_ms();
+	l->up_since_ms = l->last_reply_ms;
 	event_del(l->retry_ev);
 	lookup_arm(l->watch_ev, 1000);
 	lookup_set_up(l, true);
@@ -166,6 +213,8 @@ static void lookup_now_up(struct lookup *l)
 		log_info("redis=%s connected", l->redis_name);
 	l->was_up = true;
 	l->logged_err = false;
+	if (l->grace)
+		lookup_end_grace(l, true);
 }
 
 static void lookup_on_auth(redisAsyncContext *ac, void *r, void *privdata)
@@ -217,6 +266,7 @@ static void lookup_on_connect(const redisAsyncContext *cac, int status)
 		redisAsyncDisconnect(ac);
 }
 
+/* hiredis runs the reply callbacks of a context (with NULL) before this one. */
 static void lookup_on_disconnect(const redisAsyncContext *cac, int status)
 {
 	redisAsyncContext *ac = (redisAsyncContext *)cac;
@@ -234,7 +284,18 @@ static void lookup_on_disconnect(const redisAsyncContext *cac, int status)
 	}
 	lookup_log_down(l, "connection lost",
 	                status == REDIS_OK ? "closed" : (ac->errstr[0] ? ac->errstr : "error"));
-	lookup_schedule_retry(l);
+	if (l->state != LOOKUP_STATE_UP) {
+		lookup_schedule_retry(l); /* AUTH failed or the like: not a lost connection */
+		return;
+	}
+	/* An established connection lost: ride through it (see the top of the file). */
+	lookup_start_grace(l);
+	l->state = LOOKUP_STATE_DOWN;
+	lookup_set_up(l, false);
+	if (lookup_now_ms() - l->up_since_ms >= LOOKUP_MIN_UP_MS)
+		lookup_arm(l->retry_ev, 0); /* backoff left as is, for if this attempt fails */
+	else
+		lookup_arm_backoff(l); /* a Redis that accepts then closes: no tight loop */
 }
 
 /* retry_ev: in DOWN, try again; otherwise the connection attempt took too long. */
@@ -252,6 +313,18 @@ static void lookup_on_retry(evutil_socket_t fd, short what, void *arg)
 		lookup_log_down(l, "connect", "no answer within 1s");
 		lookup_drop(l);
 	}
+}
+
+/* grace_ev: the reconnection is taking longer than a lookup deadline; answer the queue
+ * 'unavailable' and stop queuing. */
+static void lookup_on_grace(evutil_socket_t fd, short what, void *arg)
+{
+	struct lookup *l = arg;
+
+	(void)fd;
+	(void)what;
+	if (l->grace)
+		lookup_end_grace(l, false);
 }
 
 /* watch_ev: a connection that holds requests but has been silent for LOOKUP_STALL_MS is
@@ -315,14 +388,17 @@ struct lookup *lookup_new(struct event_base *base, const struct lookup_conf *con
 	buf_init(&l->key);
 	buf_init(&l->cmd);
 	l->backoff_ms = LOOKUP_BACKOFF_MIN_MS;
+	l->timeout_ms = conf->timeout_ms;
+	l->queue_tail = &l->queue_head;
 	l->prefix = strdup(conf->prefix ? conf->prefix : KEYS_DEFAULT_PREFIX);
 	l->user = conf->user ? strdup(conf->user) : NULL;
 	l->password = conf->password ? strdup(conf->password) : NULL;
 	l->retry_ev = evtimer_new(base, lookup_on_retry, l);
 	l->watch_ev = evtimer_new(base, lookup_on_watch, l);
+	l->grace_ev = evtimer_new(base, lookup_on_grace, l);
 	l->deadline = event_base_init_common_timeout(base, &tv);
 	if (!l->prefix || (conf->user && !l->user) || (conf->password && !l->password) ||
-	    !l->retry_ev || !l->watch_ev || !l->deadline) {
+	    !l->retry_ev || !l->watch_ev || !l->grace_ev || !l->deadline) {
 		lookup_free(l);
 		return NULL;
 	}
@@ -341,10 +417,13 @@ void lookup_free(struct lookup *l)
 	l->ac = NULL;
 	if (ac)
 		redisAsyncFree(ac); /* runs every pending callback with NULL */
+	lookup_end_grace(l, false); /* answers and frees what the queue holds */
 	if (l->retry_ev)
 		event_free(l->retry_ev);
 	if (l->watch_ev)
 		event_free(l->watch_ev);
+	if (l->grace_ev)
+		event_free(l->grace_ev);
 	buf_deinit(&l->key);
 	buf_deinit(&l->cmd);
 	free(l->prefix);
@@ -383,16 +462,82 @@ static void lookup_on_timeout(evutil_socket_t fd, short what, void *arg)
 	lookup_answer(req, LOOKUP_TIMEOUT, NULL, 0);
 }
 
-/* hiredis callback of a GET: the only place a request is freed. */
+static void lookup_on_reply(redisAsyncContext *ac, void *r, void *privdata);
+
+/* Append <req> to the grace queue, which owns it from now on. */
+static void lookup_enqueue(struct lookup *l, struct lookup_req *req)
+{
+	req->next = NULL;
+	*l->queue_tail = req;
+	l->queue_tail = &req->next;
+	l->queued++;
+}
+
+/* Hand <req> over to hiredis on the UP connection. 0, or -1 if it could not (the caller
+ * still owns <req>). RESP by hand: binary-safe and cheaper than hiredis' printf formatter. */
+static int lookup_send(struct lookup *l, struct lookup_req *req)
+{
+	buf_reset(&l->key);
+	buf_reset(&l->cmd);
+	if (keys_chal(&l->key, l->prefix, (const char *)req->token, req->token_len) < 0 ||
+	    buf_printf(&l->cmd, "*2\r\n$3\r\nGET\r\n$%zu\r\n", l->key.len) < 0 ||
+	    buf_append(&l->cmd, l->key.data, l->key.len) < 0 || buf_append(&l->cmd, "\r\n", 2) < 0)
+		return -1;
+	if (redisAsyncFormattedCommand(l->ac, lookup_on_reply, req, (const char *)l->cmd.data,
+	                               l->cmd.len) != REDIS_OK)
+		return -1;
+	l->pending++;
+	return 0;
+}
+
+/* End the grace period: once UP (<up>), send every queued request still wanted; otherwise
+ * answer them 'unavailable'. Frees the queued requests that hiredis does not take. The queue
+ * is detached first: callbacks may start or cancel lookups while it is being drained. */
+static void lookup_end_grace(struct lookup *l, bool up)
+{
+	struct lookup_req *req = l->queue_head, *next;
+	unsigned sent = 0, failed = 0;
+
+	l->grace = false;
+	if (l->grace_ev)
+		event_del(l->grace_ev);
+	l->queue_head = NULL;
+	l->queue_tail = &l->queue_head;
+	l->queued = 0;
+	for (; req; req = next) {
+		next = req->next;
+		if (req->cb && up && l->state == LOOKUP_STATE_UP && l->ac && !lookup_send(l, req)) {
+			sent++;
+			continue; /* hiredis owns it now */
+		}
+		failed += !!req->cb;
+		lookup_answer(req, LOOKUP_UNAVAILABLE, NULL, 0);
+		event_del(&req->timer);
+		free(req);
+	}
+	if (sent || failed)
+		log_debug("redis=%s grace period over: %u queued lookups sent, %u answered "
+		          "'unavailable'",
+		          l->redis_name, sent, failed);
+}
+
+/* hiredis callback of a GET. Frees the request, unless the connection was lost under it
+ * while still wanted during a grace period: then the queue takes it, to send it again. */
 static void lookup_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
 	struct lookup_req *req = privdata;
 	struct lookup *l = req->l;
 	redisReply *reply = r;
 
-	(void)ac;
 	l->pending--;
 	if (!reply) {
+		/* ac == l->ac and UP: Redis closed the connection, not us (lookup_drop() and
+		 * lookup_free() clear l->ac first), so a grace period starts. */
+		if (req->cb && ac == l->ac && l->state == LOOKUP_STATE_UP && !l->stopping) {
+			lookup_start_grace(l);
+			lookup_enqueue(l, req);
+			return;
+		}
 		lookup_answer(req, LOOKUP_UNAVAILABLE, NULL, 0);
 	} else {
 		l->last_reply_ms = lookup_now_ms();
@@ -412,19 +557,13 @@ enum lookup_status lookup_get(struct lookup *l, const uint8_t *token, size_t len
 {
 	struct lookup_req *req = NULL;
 	enum lookup_status ret = LOOKUP_ERROR;
+	bool up = l->state == LOOKUP_STATE_UP && l->ac;
 
-	if (l->state != LOOKUP_STATE_UP || !l->ac) {
+	if (!up && !l->grace) {
 		ret = LOOKUP_UNAVAILABLE;
 		goto out;
 	}
-	if (l->pending >= LOOKUP_MAX_PENDING)
-		goto out;
-	/* RESP by hand: binary-safe and cheaper than hiredis' printf-like formatter. */
-	buf_reset(&l->key);
-	buf_reset(&l->cmd);
-	if (keys_chal(&l->key, l->prefix, (const char *)token, len) < 0 ||
-	    buf_printf(&l->cmd, "*2\r\n$3\r\nGET\r\n$%zu\r\n", l->key.len) < 0 ||
-	    buf_append(&l->cmd, l->key.data, l->key.len) < 0 || buf_append(&l->cmd, "\r\n", 2) < 0)
+	if (l->pending + l->queued >= LOOKUP_MAX_PENDING || len > sizeof(req->token))
 		goto out;
 	req = malloc(sizeof(*req));
 	if (!req)
@@ -432,15 +571,18 @@ enum lookup_status lookup_get(struct lookup *l, const uint8_t *token, size_t len
 	req->l = l;
 	req->cb = cb;
 	req->arg = arg;
+	req->next = NULL;
+	req->token_len = len;
+	memcpy(req->token, token, len);
 	evtimer_assign(&req->timer, l->base, lookup_on_timeout, req);
-	if (redisAsyncFormattedCommand(l->ac, lookup_on_reply, req, (const char *)l->cmd.data,
-	                               l->cmd.len) != REDIS_OK) {
+	if (!up) {
+		lookup_enqueue(l, req);
+	} else if (lookup_send(l, req) < 0) {
 		free(req);
 		ret = LOOKUP_UNAVAILABLE;
 		goto out;
 	}
 	event_add(&req->timer, l->deadline);
-	l->pending++;
 	*reqp = req;
 	ret = LOOKUP_PENDING;
 out:

@@ -6,7 +6,10 @@
  * hiredis 0.14 has no asynchronous timeouts, so each request carries its own libevent timer:
  * the caller is answered LOOKUP_TIMEOUT when it fires, and the late Redis reply is dropped.
  * While Redis is not connected, lookup_get() answers LOOKUP_UNAVAILABLE at once; the module
- * reconnects with a doubling backoff (100 ms to 5 s) and authenticates when configured.
+ * reconnects with a doubling backoff (100 ms to 5 s) and authenticates when configured. The
+ * exception is a grace period after Redis closed an established connection (e.g. Sentinel's
+ * CLIENT KILL on a failover): the module reconnects at once, and lookups made meanwhile or in
+ * flight on the lost connection wait for the new one (within their deadline) instead.
  *
  * agent.c sees this module only through struct lookup_ops, so the unit tests can replace it
  * with a scripted fake that completes requests in any order. Token validation is the caller's
