@@ -36,24 +36,6 @@ int http_global_init(void)
 	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
 }
 
-void http_response_init(struct http_response *r)
-{
-	memset(r, 0, sizeof(*r));
-	buf_init(&r->body);
-	r->retry_after = -1;
-}
-
-void http_response_deinit(struct http_response *r)
-{
-	buf_deinit(&r->body);
-	free(r->nonce);
-	free(r->location);
-	free(r->content_type);
-	free(r->link_up);
-	free(r->link_index);
-	http_response_init(r);
-}
-
 /* Drop the headers parsed so far (a new status line started: interim 1xx response). */
 static void http_response_reset_headers(struct http_response *r)
 {

@@ -81,24 +81,6 @@ void http_client_free(struct http_client *c)
 	free(c);
 }
 
-void http_response_init(struct http_response *r)
-{
-	memset(r, 0, sizeof(*r));
-	buf_init(&r->body);
-	r->retry_after = -1;
-}
-
-void http_response_deinit(struct http_response *r)
-{
-	buf_deinit(&r->body);
-	free(r->nonce);
-	free(r->location);
-	free(r->content_type);
-	free(r->link_up);
-	free(r->link_index);
-	http_response_init(r);
-}
-
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;

@@ -85,24 +85,6 @@ void http_client_free(struct http_client *c)
 	free(c);
 }
 
-void http_response_init(struct http_response *r)
-{
-	memset(r, 0, sizeof(*r));
-	buf_init(&r->body);
-	r->retry_after = -1;
-}
-
-void http_response_deinit(struct http_response *r)
-{
-	buf_deinit(&r->body);
-	free(r->nonce);
-	free(r->location);
-	free(r->content_type);
-	free(r->link_up);
-	free(r->link_index);
-	http_response_init(r);
-}
-
 /* Keep the decoded payload of a JWS POST and any CSR in it. */
 static void keep_post(const uint8_t *body, size_t len, size_t idx)
 {
