@@ -309,23 +309,6 @@ static void loader_served_del(struct loader *l, const char *name)
 	buf_deinit(&field);
 }
 
-/* Append a copy of <s> to <sv>. 0 or -1. */
-static int loader_strv_push(struct store_strv *sv, const char *s)
-{
-	char **nv, *copy = strdup(s);
-
-	if (!copy)
-		return -1;
-	nv = realloc(sv->v, (sv->n + 1) * sizeof(*nv));
-	if (!nv) {
-		free(copy);
-		return -1;
-	}
-	sv->v = nv;
-	sv->v[sv->n++] = copy;
-	return 0;
-}
-
 /* End of a reconcile: connect to the primary if needed, then the heartbeat, or the whole hash
  * when dirty. Failures only mark the hash dirty. */
 static void loader_served_sync(struct loader *l)
@@ -365,8 +348,8 @@ static void loader_served_sync(struct loader *l)
 			buf_reset(&val);
 			if (loader_served_field(e->name, &field) < 0 ||
 			    served_value_format(&v, &val) < 0 ||
-			    loader_strv_push(&kv, buf_str(&field)) < 0 ||
-			    loader_strv_push(&kv, buf_str(&val)) < 0) {
+			    store_strv_push(&kv, buf_str(&field), field.len) < 0 ||
+			    store_strv_push(&kv, buf_str(&val), val.len) < 0) {
 				log_err("loader: edge=%s: cannot encode the served hash", l->edge);
 				goto out;
 			}

@@ -726,8 +726,7 @@ void store_strv_deinit(struct store_strv *sv)
 	sv->n = 0;
 }
 
-/* Append a copy of <p>/<len> to <sv>. 0 or -1 (OOM). */
-static int store_strv_push(struct store_strv *sv, const char *p, size_t len)
+int store_strv_push(struct store_strv *sv, const char *p, size_t len)
 {
 	char **nv, *copy;
 
@@ -960,19 +959,28 @@ out:
 	return ret;
 }
 
-int store_hosts_fields(struct store *s, const struct store_strv *names, const char *const *fields,
-                       size_t nfields, struct store_strv *out, char *err, size_t errsz)
+/* HMGET <fields> of the key <fn> builds from each of <names>, pipelined in one round trip;
+ * <out> gets names->n * nfields strings in that order ("" for absent fields). Nothing is sent
+ * when there are no names or no fields. 0 or -1. */
+static int store_hmget_each(struct store *s, int (*fn)(struct buf *, const char *, const char *),
+                            const struct store_strv *names, const char *const *fields,
+                            size_t nfields, struct store_strv *out, char *err, size_t errsz)
 {
-	const char *argv[2 + 16];
-	size_t argl[2 + 16];
+	const char **argv = NULL;
+	size_t *argl = NULL, i, j, sent = 0;
 	struct buf key;
 	redisReply *r = NULL;
-	size_t i, j, sent = 0;
 	int ret = -1;
 
 	buf_init(&key);
-	if (nfields > 16) {
-		snprintf(err, errsz, "too many fields");
+	if (!names->n || !nfields) {
+		ret = 0; /* HMGET needs a field: nothing asked, nothing to read */
+		goto out;
+	}
+	argv = calloc(2 + nfields, sizeof(*argv));
+	argl = calloc(2 + nfields, sizeof(*argl));
+	if (!argv || !argl) {
+		snprintf(err, errsz, "out of memory");
 		goto out;
 	}
 	if (store_reconnect(s, err, errsz) < 0)
@@ -983,34 +991,45 @@ int store_hosts_fields(struct store *s, const struct store_strv *names, const ch
 		argv[2 + j] = fields[j];
 		argl[2 + j] = strlen(fields[j]);
 	}
-	/* Pipelined: one round trip for every host of a listing or a scrape. */
 	for (i = 0; i < names->n; i++, sent++) {
-		if (store_hosts_key(&key, keys_host, s->prefix, names->v[i], err, errsz) < 0)
-			goto drain;
+		if (store_hosts_key(&key, fn, s->prefix, names->v[i], err, errsz) < 0)
+			goto drop;
 		argv[1] = buf_str(&key);
 		argl[1] = key.len;
-		redisAppendCommandArgv(s->rc, (int)(2 + nfields), argv, argl);
+		if (redisAppendCommandArgv(s->rc, (int)(2 + nfields), argv, argl) != REDIS_OK) {
+			snprintf(err, errsz, "out of memory");
+			goto drop;
+		}
 	}
 	for (i = 0; i < sent; i++) {
 		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
 			r = NULL;
 		if (!store_hosts_reply_ok(s, r, "HMGET", err, errsz) ||
 		    store_hosts_array(r, out, "HMGET", err, errsz) < 0 || r->elements != nfields) {
-			store_drop(s);
-			goto out;
+			if (r && r->type == REDIS_REPLY_ARRAY && r->elements != nfields)
+				snprintf(err, errsz, "redis HMGET: unexpected reply length");
+			goto drop;
 		}
 		freeReplyObject(r);
 		r = NULL;
 	}
 	ret = 0;
 	goto out;
-drain:
-	store_drop(s);
+drop:
+	store_drop(s); /* replies may be left unread */
 out:
 	if (r)
 		freeReplyObject(r);
+	free(argv);
+	free(argl);
 	buf_deinit(&key);
 	return ret;
+}
+
+int store_hosts_fields(struct store *s, const struct store_strv *names, const char *const *fields,
+                       size_t nfields, struct store_strv *out, char *err, size_t errsz)
+{
+	return store_hmget_each(s, keys_host, names, fields, nfields, out, err, errsz);
 }
 
 int store_host_del_field(struct store *s, const char *name, const char *field, char *err,
@@ -2199,71 +2218,5 @@ out:
 int store_served_fields(struct store *s, const struct store_strv *edges, const char *const *fields,
                         size_t nfields, struct store_strv *out, char *err, size_t errsz)
 {
-	const char **argv = NULL;
-	size_t *argl = NULL, i, j, sent = 0;
-	struct buf key;
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&key);
-	if (!edges->n) {
-		ret = 0;
-		goto out;
-	}
-	if (!nfields) {
-		/* HMGET needs a field; nothing asked, nothing to read. */
-		ret = 0;
-		goto out;
-	}
-	argv = calloc(2 + nfields, sizeof(*argv));
-	argl = calloc(2 + nfields, sizeof(*argl));
-	if (!argv || !argl) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	if (store_reconnect(s, err, errsz) < 0)
-		goto out;
-	argv[0] = "HMGET";
-	argl[0] = 5;
-	for (j = 0; j < nfields; j++) {
-		argv[2 + j] = fields[j];
-		argl[2 + j] = strlen(fields[j]);
-	}
-	/* Pipelined: one round trip for every edge. */
-	for (i = 0; i < edges->n; i++, sent++) {
-		buf_reset(&key);
-		if (keys_served(&key, s->prefix, edges->v[i]) < 0) {
-			snprintf(err, errsz, "out of memory");
-			store_drop(s);
-			goto out;
-		}
-		argv[1] = buf_str(&key);
-		argl[1] = key.len;
-		if (redisAppendCommandArgv(s->rc, (int)(2 + nfields), argv, argl) != REDIS_OK) {
-			snprintf(err, errsz, "out of memory");
-			store_drop(s);
-			goto out;
-		}
-	}
-	for (i = 0; i < sent; i++) {
-		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
-			r = NULL;
-		if (!store_hosts_reply_ok(s, r, "HMGET", err, errsz) ||
-		    store_hosts_array(r, out, "HMGET", err, errsz) < 0 || r->elements != nfields) {
-			if (r && r->type == REDIS_REPLY_ARRAY && r->elements != nfields)
-				snprintf(err, errsz, "redis HMGET: unexpected reply length");
-			store_drop(s);
-			goto out;
-		}
-		freeReplyObject(r);
-		r = NULL;
-	}
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	free(argv);
-	free(argl);
-	buf_deinit(&key);
-	return ret;
+	return store_hmget_each(s, keys_served, edges, fields, nfields, out, err, errsz);
 }

@@ -90,6 +90,8 @@ struct store_strv {
 	size_t n;
 };
 void store_strv_deinit(struct store_strv *sv);
+/* Append a copy of <p>/<len> to <sv>. 0 or -1 (OOM). */
+int store_strv_push(struct store_strv *sv, const char *p, size_t len);
 
 /* SADD hosts <name>; when it was new, HSET host:<name> <kv> (NULL-terminated pairs) and ZADD
  * due <due_at> <name> in one MULTI. SADD's reply decides, so of concurrent adds of one name
