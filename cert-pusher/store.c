@@ -301,6 +301,28 @@ void store_close(struct store *s)
 	free(s);
 }
 
+/* AUTH on <rc> when <password> is set (with <user> when set too). 0, or -1 with <err> naming
+ * <kind> ("redis", "sentinel") and <label>. */
+static int store_auth(redisContext *rc, const char *user, const char *password, const char *kind,
+                      const char *label, char *err, size_t errsz)
+{
+	redisReply *r;
+	int ret = 0;
+
+	if (!password)
+		return 0;
+	r = user ? redisCommand(rc, "AUTH %s %s", user, password)
+	         : redisCommand(rc, "AUTH %s", password);
+	if (!r || r->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errsz, "%s %s: AUTH failed: %s", kind, label,
+		         r ? r->str : rc->errstr);
+		ret = -1;
+	}
+	if (r)
+		freeReplyObject(r);
+	return ret;
+}
+
 /* Connect to <ep> (<label> for messages) with <s>'s timeout and credentials. Returns the
  * context (owned by the caller) or NULL with <err>. */
 static redisContext *store_connect_ep(struct store *s, const struct endpoint *ep, const char *label,
@@ -309,7 +331,6 @@ static redisContext *store_connect_ep(struct store *s, const struct endpoint *ep
 	struct timeval tv = { .tv_sec = s->timeout_ms / 1000,
 		              .tv_usec = (s->timeout_ms % 1000) * 1000 };
 	redisContext *rc;
-	redisReply *r = NULL;
 
 	rc = ep->is_unix ? redisConnectUnixWithTimeout(ep->path, tv)
 	                 : redisConnectWithTimeout(ep->host, ep->port, tv);
@@ -319,22 +340,10 @@ static redisContext *store_connect_ep(struct store *s, const struct endpoint *ep
 	}
 	redisSetTimeout(rc, tv);
 	store_reply_hook(s, rc);
-	if (s->password) {
-		if (s->user)
-			r = redisCommand(rc, "AUTH %s %s", s->user, s->password);
-		else
-			r = redisCommand(rc, "AUTH %s", s->password);
-		if (!r || r->type == REDIS_REPLY_ERROR) {
-			snprintf(err, errsz, "redis %s: AUTH failed: %s", label,
-			         r ? r->str : rc->errstr);
-			goto fail;
-		}
-		freeReplyObject(r);
-	}
+	if (store_auth(rc, s->user, s->password, "redis", label, err, errsz) < 0)
+		goto fail;
 	return rc;
 fail:
-	if (r)
-		freeReplyObject(r);
 	if (rc)
 		redisFree(rc);
 	return NULL;
@@ -365,18 +374,8 @@ static int store_sentinel_ask(struct store *s, const char *saddr, struct endpoin
 		goto out;
 	}
 	redisSetTimeout(c, tv);
-	if (sn->password) {
-		if (sn->user)
-			r = redisCommand(c, "AUTH %s %s", sn->user, sn->password);
-		else
-			r = redisCommand(c, "AUTH %s", sn->password);
-		if (!r || r->type == REDIS_REPLY_ERROR) {
-			snprintf(err, errsz, "sentinel %s: AUTH failed: %s", saddr,
-			         r ? r->str : c->errstr);
-			goto out;
-		}
-		freeReplyObject(r);
-	}
+	if (store_auth(c, sn->user, sn->password, "sentinel", saddr, err, errsz) < 0)
+		goto out;
 	r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", sn->master);
 	if (!r) {
 		snprintf(err, errsz, "sentinel %s: %s", saddr, c->errstr);
