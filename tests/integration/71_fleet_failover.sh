@@ -83,7 +83,8 @@ for n in $NEW; do
 		for x in a b; do fleet_wait_serial "$x" "$n.example.com" "$t" "$want" 30; done
 	done
 done
-grep -q "primary" "$T_DIR/issuer.log" || fail "the issuer never logged the primary"
+grep -q "primary of '$FLEET_MASTER' changed from 127.0.0.1:$old_port to $new_addr:$new_port" \
+	"$T_DIR/issuer.log" || fail "the issuer did not log that it followed the primary to $new_addr:$new_port"
 
 # the edges' proof of deployment reached the new primary
 for x in a b; do
