@@ -18,25 +18,9 @@ now_ms() { date +%s%3N; }
 t_start_redis
 mk_keyring
 mk_ca
-mkdir -p "$T_DIR/certs"
 t_log "generating and importing $N ECDSA certificates"
-gen() { # first last
-	local i
-	for ((i = $1; i <= $2; i++)); do
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-			-subj "/CN=h$i.bench.example" -addext "subjectAltName=DNS:h$i.bench.example" \
-			-CA "$T_DIR/ca.crt" -CAkey "$T_DIR/ca.key" \
-			-keyout "$T_DIR/certs/h$i.key" -out "$T_DIR/certs/h$i.crt" 2>/dev/null ||
-			fail "openssl: h$i"
-		chmod 600 "$T_DIR/certs/h$i.key"
-		pusher --cert-file "$T_DIR/certs/h$i.crt" --key-file "$T_DIR/certs/h$i.key" \
-			import "h$i.bench.example" >>"$T_DIR/import.log" 2>&1 || fail "import h$i"
-	done
-}
-gen 1 $((N / 2)) &
-g=$!
-gen $((N / 2 + 1)) "$N"
-wait "$g" || fail "certificate generation failed"
+mk_bench_certs "$N"
+import_bench_certs "$N"
 assert_eq "hosts in Redis" "$N" "$(rcli SCARD "${PREFIX}hosts")"
 (umask 077 && openssl rand -hex 24 >"$T_DIR/token")
 

@@ -38,6 +38,41 @@ mk_leaf() {
 	rm -f "$out.csr" "$out.ext" "$out.leaf"
 }
 
+# mk_bench_certs N: N self-signed-by-the-test-CA ECDSA certificates h<i>.bench.example in
+# $T_DIR/certs (h<i>.crt, h<i>.key mode 0600), two openssl at a time. Needs mk_ca.
+mk_bench_certs() {
+	mkdir -p "$T_DIR/certs"
+	_bench_each "$1" _bench_gen_one || fail "certificate generation failed"
+}
+
+# import_bench_certs N: cert-pusher import of the N certificates mk_bench_certs made.
+import_bench_certs() {
+	_bench_each "$1" _bench_import_one || fail "import failed"
+}
+
+_bench_gen_one() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+		-subj "/CN=h$1.bench.example" -addext "subjectAltName=DNS:h$1.bench.example" \
+		-CA "$T_DIR/ca.crt" -CAkey "$T_DIR/ca.key" \
+		-keyout "$T_DIR/certs/h$1.key" -out "$T_DIR/certs/h$1.crt" 2>/dev/null ||
+		fail "openssl: h$1"
+	chmod 600 "$T_DIR/certs/h$1.key"
+}
+
+_bench_import_one() {
+	pusher --cert-file "$T_DIR/certs/h$1.crt" --key-file "$T_DIR/certs/h$1.key" \
+		import "h$1.bench.example" >>"$T_DIR/import.log" 2>&1 || fail "import h$1"
+}
+
+# _bench_each N FN: FN 1..N, the two halves in parallel.
+_bench_each() {
+	local n=$1 fn=$2 g
+	(for ((i = 1; i <= n / 2; i++)); do "$fn" "$i"; done) &
+	g=$!
+	(for ((i = n / 2 + 1; i <= n; i++)); do "$fn" "$i"; done) || { wait "$g"; return 1; }
+	wait "$g"
+}
+
 # serial_of FILE: the serial of the first certificate in FILE, as HAProxy prints it.
 serial_of() { openssl x509 -in "$1" -noout -serial | sed 's/^serial=//'; }
 
