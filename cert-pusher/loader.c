@@ -15,8 +15,6 @@
 #include <stdatomic.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,21 +367,6 @@ out:
 	buf_deinit(&val);
 }
 
-/* notBefore of the first certificate of sanitised <pem>, or 0 when it cannot be read. */
-static long long loader_leaf_not_before(const struct buf *pem)
-{
-	BIO *bio = BIO_new_mem_buf(pem->data, (int)pem->len);
-	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-	struct tm tm;
-	long long t = 0;
-
-	if (x && ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm) == 1)
-		t = (long long)timegm(&tm);
-	X509_free(x);
-	BIO_free(bio);
-	return t;
-}
-
 /* ---- HAProxy operations ---- */
 
 /* Remove every crt-list entry of <name>, then the certificate. 0 or -1. */
@@ -569,7 +552,7 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 			goto out;
 		}
 	}
-	ce = loader_cache_put(l, name, digest, info.serial, loader_leaf_not_before(&pem),
+	ce = loader_cache_put(l, name, digest, info.serial, (long long)info.not_before,
 	                      (long long)info.not_after);
 	if (ce)
 		loader_served_put(l, ce);

@@ -274,6 +274,12 @@ static int pem_inspect(const struct buf *clean, int ncerts, struct pem_info *inf
 		goto out;
 	}
 	info->not_after = timegm(&tm);
+	memset(&tm, 0, sizeof(tm));
+	if (ASN1_TIME_to_tm(X509_get0_notBefore(leaf), &tm) != 1) {
+		snprintf(err, errsz, "the leaf's notBefore does not parse");
+		goto out;
+	}
+	info->not_before = timegm(&tm);
 	ret = 0;
 out:
 	ERR_clear_error();

@@ -28,6 +28,7 @@ struct pem_info {
 	int ncerts;                      /* leaf + chain */
 	char serial[PEM_SERIAL_MAX + 1]; /* uppercase hex of the leaf's serial bytes */
 	char sha1[PEM_SHA1_HEX + 1];     /* uppercase hex SHA1 of the leaf's DER */
+	time_t not_before;               /* leaf notBefore, UTC */
 	time_t not_after;                /* leaf notAfter, UTC */
 };
 
