@@ -55,14 +55,7 @@ mk_imported() {
 	cat "$4.leaf" "$CA/ca.crt" >"$4.crt"
 }
 
-t_start_redis
-t_start_agent
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
-t_start_pebble
-t_keyring
-t_pebble_roots "$T_DIR/root.pem"
-api_token
+api_stack
 
 now=$(date +%s)
 nb=$((now - 300)) na=$((now + 150))

@@ -40,14 +40,7 @@ edge_attr() {
 metric() { api GET /metrics | tail -n +2 | awk -v k="$1" '$1 == k { print $2 }'; }
 
 # ---- part 1: the daemon ----
-t_start_redis
-t_start_agent
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
-t_start_pebble
-t_keyring
-t_pebble_roots "$T_DIR/root.pem"
-api_token
+api_stack
 start_daemon pusher --edge-id edge-a --reconcile-interval 2s --edge-live-window 30s
 
 N=proof.example.com

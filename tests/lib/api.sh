@@ -13,6 +13,19 @@ api_token() {
 	(umask 077 && echo "$TOKEN" >"$T_DIR/token")
 }
 
+# api_stack: what the daemon scenarios run against: Redis, spoa-agent, HAProxy (agent UP),
+# Pebble, a key ring, Pebble's root in $T_DIR/root.pem and an API token.
+api_stack() {
+	t_start_redis
+	t_start_agent
+	t_start_haproxy
+	t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
+	t_start_pebble
+	t_keyring
+	t_pebble_roots "$T_DIR/root.pem"
+	api_token
+}
+
 # start_daemon NAME [args...]: `cert-pusher run` (issuer and loader, API on a free port) against
 # REDIS_PORT, Pebble, HAProxy's socket and crt-list; log in $T_DIR/NAME.log. Sets API (the base
 # URL of the last daemon started) and DAEMON_PID.
