@@ -123,7 +123,7 @@ static void test_valid_chain(void **state)
 	assert_int_equal(info.ncerts, 2);
 	assert_string_equal(info.serial, "1234ABCD");
 	assert_string_equal(info.sha1, "F90CE27D66509036442F746F9BD394DF4E42A80D");
-	assert_int_equal(info.not_after, 4949524206); /* Nov  5 03:50:06 2126 GMT */
+	assert_int_equal(info.not_after, 4949524206);  /* Nov  5 03:50:06 2126 GMT */
 	assert_int_equal(info.not_before, 1795924206); /* Nov 29 03:50:06 2026 GMT */
 	assert_string_equal(pem_key_type_names[info.key_type], "ecdsa");
 	/* RSA, traditional key format, no chain. */
