@@ -4,9 +4,11 @@
  * existing certificate chain and its key into Redis as the issuer would (cert:<name>:<type>,
  * the hosts set, an events message), so operators can migrate certificates they already have
  * and tests can load openssl-made ones. The input goes through the loader's sanitiser first:
- * what is refused here would be refused by every edge. The host is then managed like one the
- * issuer ordered (host:<name> valid, not_after, serial and CertID of that key type, a renewal
- * planned as the scheduler plans it), so the issuer renews what was imported.
+ * what is refused here would be refused by every edge. The leaf must be valid for NAME as a
+ * TLS client checks it (subjectAltNames, RFC 6125), or every edge would serve, and report as
+ * deployed, a certificate its clients refuse. The host is then managed like one the issuer
+ * ordered (host:<name> valid, not_after, serial and CertID of that key type, a renewal planned
+ * as the scheduler plans it), so the issuer renews what was imported.
  */
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -116,9 +118,9 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 	struct import_leaf lf = { 0 };
 	struct buf in, clean, pt, key, blob, cid;
 	const char *why, *type, *v;
-	char err[512];
+	char err[512], sans[512];
 	double fraction = 2.0 / 3.0;
-	int ret = 2, managed = 0, rc = 0;
+	int ret = 2, managed = 0, rc = 0, covered;
 
 	buf_init(&in);
 	buf_init(&clean);
@@ -158,6 +160,18 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 	}
 	if (pem_sanitize(in.data, in.len, IMPORT_FILE_MAX, &clean, &info, err, sizeof(err)) < 0) {
 		log_err("import: %s + %s: %s", certf, keyf, err);
+		goto out;
+	}
+	/* Every edge would serve it for <name> and report it deployed, while TLS clients refuse
+	 * it: the name must be one the leaf is valid for. */
+	covered = pem_leaf_covers(&clean, argv[0], sans, sizeof(sans), err, sizeof(err));
+	if (covered <= 0) {
+		if (covered < 0)
+			log_err("import: %s: %s", certf, err);
+		else
+			log_err("import: %s does not cover '%s': its DNS subjectAltNames are %s (a "
+			        "wildcard covers one label; the subject CN is not checked)",
+			        certf, argv[0], sans);
 		goto out;
 	}
 	type = pem_key_type_names[info.key_type];

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -322,6 +323,76 @@ int pem_sanitize(const uint8_t *in, size_t len, size_t max, struct buf *out, str
 	ret = 0;
 out:
 	buf_wipe(&clean);
+	return ret;
+}
+
+/* Copy <list> into <out> (size <outsz>), ending with "..." when it does not fit; bytes that
+ * are not printable ASCII become '?' (a SAN is attacker-chosen text bound for the logs). */
+static void pem_list_copy(const struct buf *list, char *out, size_t outsz)
+{
+	size_t i, n;
+
+	if (!outsz)
+		return;
+	n = list->len < outsz ? list->len : outsz - 1;
+	for (i = 0; i < n; i++)
+		out[i] = list->data[i] >= 0x20 && list->data[i] < 0x7f ? (char)list->data[i] : '?';
+	out[n] = 0;
+	if (n < list->len && outsz >= 4)
+		memcpy(out + outsz - 4, "...", 4);
+}
+
+int pem_leaf_covers(const struct buf *pem, const char *name, char *sans, size_t sanssz, char *err,
+                    size_t errsz)
+{
+	/* RFC 6125 §6.4.3: no partial-label wildcards ("w*.example.com"), as browsers do; CN
+	 * fallback off (§6.4.4 allows it only without DNS SANs, and no modern client uses it). */
+	const unsigned int flags =
+	        X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT;
+	GENERAL_NAMES *gens = NULL;
+	const GENERAL_NAME *gen;
+	struct buf list;
+	BIO *bio = NULL;
+	X509 *leaf = NULL;
+	int i, rc, ret = -1;
+
+	buf_init(&list);
+	if (sanssz)
+		sans[0] = 0;
+	bio = BIO_new_mem_buf(pem->data, (int)pem->len);
+	if (!bio || !(leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+		snprintf(err, errsz, "the first certificate does not parse");
+		goto out;
+	}
+	gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+	for (i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+		gen = sk_GENERAL_NAME_value(gens, i);
+		if (gen->type != GEN_DNS)
+			continue;
+		if ((list.len && buf_append_str(&list, ", ") < 0) ||
+		    buf_append(&list, ASN1_STRING_get0_data(gen->d.dNSName),
+		               (size_t)ASN1_STRING_length(gen->d.dNSName)) < 0) {
+			snprintf(err, errsz, "out of memory");
+			goto out;
+		}
+	}
+	if (!list.len && buf_append_str(&list, "none") < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	pem_list_copy(&list, sans, sanssz);
+	rc = X509_check_host(leaf, name, strlen(name), flags, NULL);
+	if (rc < 0) {
+		snprintf(err, errsz, "cannot check '%s' against the certificate", name);
+		goto out;
+	}
+	ret = rc == 1;
+out:
+	ERR_clear_error();
+	buf_deinit(&list);
+	GENERAL_NAMES_free(gens);
+	X509_free(leaf);
+	BIO_free(bio);
 	return ret;
 }
 

@@ -48,6 +48,19 @@ extern const char *const pem_key_type_names[PEM_KEY_COUNT];
 int pem_sanitize(const uint8_t *in, size_t len, size_t max, struct buf *out, struct pem_info *info,
                  char *err, size_t errsz);
 
+/*
+ * Whether the leaf (the first certificate) of <pem> is valid for the hostname <name> the way a
+ * TLS client checks it (RFC 6125 §6.4, through OpenSSL's X509_check_host): against the DNS
+ * subjectAltNames only, case-insensitively; a wildcard only as the whole left-most label, which
+ * covers exactly one label ("*.example.com" covers "a.example.com", neither "example.com" nor
+ * "a.b.example.com"), and at least two labels after it. The subject CN is never consulted
+ * (browsers ignore it; CA/B Baseline Requirements put every name in the SANs). <sans> gets the
+ * leaf's DNS SANs as "a.example, *.b.example", or "none", truncated to <sanssz> with "...".
+ * 1 covered, 0 not covered, -1 when the leaf does not parse (message in <err>).
+ */
+int pem_leaf_covers(const struct buf *pem, const char *name, char *sans, size_t sanssz, char *err,
+                    size_t errsz);
+
 /* Re-encode the private key of sanitised <pem> as PKCS#8 ("BEGIN PRIVATE KEY") after the
  * certificates, into <out> (appended; caller wipes). 0 or -1 with <err>. */
 int pem_to_pkcs8(const struct buf *pem, struct buf *out, char *err, size_t errsz);

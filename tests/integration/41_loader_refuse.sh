@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The loader refuses what must never reach HAProxy and keeps serving what it had: a PEM with
 # a CLI command injected after a blank line, a chain before its leaf, a blob sealed with an
-# unknown key, a blob moved to another Redis key. HAProxy's state stays identical (`show ssl
+# unknown key, a blob moved to another Redis key; import refuses a certificate that does not
+# cover the name. HAProxy's state stays identical (`show ssl
 # cert`, crt-list) and nothing is sent. Then the safety nets: a blob stored without any events
 # message is loaded by the periodic reconcile, and events still work after Redis restarts
 # (the subscription comes back by itself).
@@ -58,6 +59,23 @@ pusher --cert-file "$T_DIR/bad.crt" --key-file "$T_DIR/b.ecdsa.key" import b.exa
 	>"$T_DIR/bad-import.log" 2>&1 && fail "import accepted an injected command"
 grep -q "only PEM blocks" "$T_DIR/bad-import.log" || fail "import: unclear error"
 rm -f "$T_DIR/bad.crt"
+t_log "import refuses a certificate whose SANs do not cover the name (RFC 6125)"
+(umask 077 && mk_leaf other.example ecdsa "$T_DIR/o.ecdsa" && mk_leaf '*.w.example' ecdsa "$T_DIR/w.ecdsa")
+hosts0=$(rcli SMEMBERS "${PREFIX}hosts" | sort | xargs)
+pusher --cert-file "$T_DIR/o.ecdsa.crt" --key-file "$T_DIR/o.ecdsa.key" import b.example \
+	>"$T_DIR/bad-import.log" 2>&1 && fail "import accepted other.example's certificate for b.example"
+grep -q "does not cover 'b.example': its DNS subjectAltNames are other.example " \
+	"$T_DIR/bad-import.log" || fail "import: unclear error: $(cat "$T_DIR/bad-import.log")"
+for n in w.example a.b.w.example; do
+	pusher --cert-file "$T_DIR/w.ecdsa.crt" --key-file "$T_DIR/w.ecdsa.key" import "$n" \
+		>"$T_DIR/bad-import.log" 2>&1 && fail "import accepted *.w.example for $n"
+	grep -q "does not cover '$n': its DNS subjectAltNames are \*.w.example " "$T_DIR/bad-import.log" ||
+		fail "import: unclear error: $(cat "$T_DIR/bad-import.log")"
+done
+pusher --check --cert-file "$T_DIR/w.ecdsa.crt" --key-file "$T_DIR/w.ecdsa.key" import x.w.example \
+	>"$T_DIR/bad-import.log" 2>&1 || fail "import refused *.w.example for x.w.example: $(cat "$T_DIR/bad-import.log")"
+assert_eq "refused imports stored nothing" "$hosts0" "$(rcli SMEMBERS "${PREFIX}hosts" | sort | xargs)"
+rm -f "$T_DIR"/o.ecdsa.* "$T_DIR"/w.ecdsa.*
 
 t_log "a bad update of a.example keeps the good certificate"
 printf 'k9 %s\n' "$(openssl rand -base64 32)" >"$T_DIR/other-ring"

@@ -4,7 +4,9 @@
  * refuses what could end a runtime API payload early or smuggle a command (blank or "\r"-only
  * lines inside blocks, text after a blank line, other block types), a chain before its leaf,
  * a key that does not match, oversize input; the details match what `openssl x509` prints.
- * The fixtures are throwaway test keys made with openssl for this file only.
+ * pem_leaf_covers() follows RFC 6125 as a TLS client does (DNS SANs only, one-label wildcards).
+ * The fixtures are throwaway test keys made with openssl for this file only; the SAN cases
+ * make their certificates at run time.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "cert-pusher/pem.h"
 
@@ -332,6 +338,133 @@ static void test_pkcs8(void **state)
 	buf_wipe(&out);
 }
 
+/* Append to <out> a fresh self-signed ECDSA P-256 certificate with subject CN <cn> and the
+ * subjectAltName <san> in OpenSSL's syntax ("DNS:a.example,DNS:*.b.example"; NULL: none),
+ * then, when <key> is set, its private key. */
+static void mk_cert(struct buf *out, const char *cn, const char *san, int key)
+{
+	EVP_PKEY *pk = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *subj = X509_NAME_new();
+	BIO *bio = BIO_new(BIO_s_mem());
+	X509_EXTENSION *ext;
+	X509V3_CTX ctx;
+	char *p;
+	long n;
+
+	assert_non_null(pk);
+	assert_non_null(x);
+	assert_non_null(subj);
+	assert_non_null(bio);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 4242), 1);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), 0));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
+	assert_int_equal(X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_ASC,
+	                                            (const unsigned char *)cn, -1, -1, 0),
+	                 1);
+	assert_int_equal(X509_set_subject_name(x, subj), 1);
+	assert_int_equal(X509_set_issuer_name(x, subj), 1);
+	assert_int_equal(X509_set_pubkey(x, pk), 1);
+	if (san) {
+		X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+		ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, san);
+		assert_non_null(ext);
+		assert_int_equal(X509_add_ext(x, ext, -1), 1);
+		X509_EXTENSION_free(ext);
+	}
+	assert_true(X509_sign(x, pk, EVP_sha256()) > 0);
+	assert_int_equal(PEM_write_bio_X509(bio, x), 1);
+	if (key)
+		assert_int_equal(PEM_write_bio_PrivateKey(bio, pk, NULL, NULL, 0, NULL, NULL), 1);
+	n = BIO_get_mem_data(bio, &p);
+	assert_int_equal(buf_append(out, p, (size_t)n), 0);
+	BIO_free(bio);
+	X509_NAME_free(subj);
+	X509_free(x);
+	EVP_PKEY_free(pk);
+}
+
+/* What the last covers() call got as the SAN list. */
+static char covers_sans[512];
+
+/* Sanitise a certificate for <cn>/<san> (then a chain certificate with <chain_san> when not
+ * NULL, then the leaf's key) and return pem_leaf_covers(<name>) with a <sanssz> SAN list in
+ * covers_sans. */
+static int covers_n(const char *cn, const char *san, const char *chain_san, const char *name,
+                    size_t sanssz)
+{
+	struct buf leaf, in, clean;
+	char err[256] = "";
+	const char *k;
+	int rc;
+
+	buf_init(&leaf);
+	buf_init(&in);
+	buf_init(&clean);
+	mk_cert(&leaf, cn, san, 1);
+	k = strstr(buf_str(&leaf), "-----BEGIN PRIVATE KEY-----");
+	assert_non_null(k);
+	assert_int_equal(buf_append(&in, leaf.data, (size_t)(k - buf_str(&leaf))), 0);
+	if (chain_san)
+		mk_cert(&in, "chain", chain_san, 0);
+	assert_int_equal(buf_append_str(&in, k), 0);
+	if (pem_sanitize(in.data, in.len, 65536, &clean, NULL, err, sizeof(err)) < 0)
+		fail_msg("sanitize: %s", err);
+	assert_true(sanssz <= sizeof(covers_sans));
+	rc = pem_leaf_covers(&clean, name, covers_sans, sanssz, err, sizeof(err));
+	if (rc < 0)
+		fail_msg("pem_leaf_covers: %s", err);
+	buf_wipe(&leaf);
+	buf_wipe(&in);
+	buf_wipe(&clean);
+	return rc;
+}
+
+static int covers(const char *cn, const char *san, const char *chain_san, const char *name)
+{
+	return covers_n(cn, san, chain_san, name, sizeof(covers_sans));
+}
+
+static void test_leaf_covers(void **state)
+{
+	(void)state;
+	/* exact names, case-insensitive, any of several SANs */
+	assert_int_equal(covers("x", "DNS:a.example", NULL, "a.example"), 1);
+	assert_string_equal(covers_sans, "a.example");
+	assert_int_equal(covers("x", "DNS:A.Example", NULL, "a.example"), 1);
+	assert_int_equal(
+	        covers("x", "DNS:b.example,DNS:c.example,DNS:a.example", NULL, "a.example"), 1);
+	assert_string_equal(covers_sans, "b.example, c.example, a.example");
+	/* another name, a parent, a child */
+	assert_int_equal(covers("x", "DNS:b.example", NULL, "a.example"), 0);
+	assert_string_equal(covers_sans, "b.example");
+	assert_int_equal(covers("x", "DNS:example.com", NULL, "www.example.com"), 0);
+	assert_int_equal(covers("x", "DNS:www.example.com", NULL, "example.com"), 0);
+	/* a wildcard covers exactly one label (RFC 6125 §6.4.3) */
+	assert_int_equal(covers("x", "DNS:*.example.com", NULL, "www.example.com"), 1);
+	assert_string_equal(covers_sans, "*.example.com");
+	assert_int_equal(covers("x", "DNS:*.example.com", NULL, "example.com"), 0);
+	assert_int_equal(covers("x", "DNS:*.example.com", NULL, "a.b.example.com"), 0);
+	assert_int_equal(covers("x", "DNS:*.example.com", NULL, "www.example.org"), 0);
+	/* no partial-label wildcard, none right under a TLD, none but in the left-most label */
+	assert_int_equal(covers("x", "DNS:w*.example.com", NULL, "www.example.com"), 0);
+	assert_int_equal(covers("x", "DNS:*.com", NULL, "example.com"), 0);
+	assert_int_equal(covers("x", "DNS:www.*.com", NULL, "www.example.com"), 0);
+	/* the subject CN is not a name: neither alone nor next to other SANs */
+	assert_int_equal(covers("a.example", NULL, NULL, "a.example"), 0);
+	assert_string_equal(covers_sans, "none");
+	assert_int_equal(covers("a.example", "DNS:b.example", NULL, "a.example"), 0);
+	/* an IP SAN is no DNS name; only the leaf counts, not the chain */
+	assert_int_equal(covers("x", "IP:127.0.0.1", NULL, "a.example"), 0);
+	assert_string_equal(covers_sans, "none");
+	assert_int_equal(covers("x", "DNS:b.example", "DNS:a.example", "a.example"), 0);
+	assert_string_equal(covers_sans, "b.example");
+	/* the list is truncated with "..." */
+	assert_int_equal(
+	        covers_n("x", "DNS:aaaaaaaaaa.example,DNS:b.example", NULL, "b.example", 16), 1);
+	assert_string_equal(covers_sans, "aaaaaaaaaa.e...");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -341,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_order_and_structure),
 		cmocka_unit_test(test_oversize),
 		cmocka_unit_test(test_pkcs8),
+		cmocka_unit_test(test_leaf_covers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
