@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 # The local stack (`make run`): the whole system on 127.0.0.1 with embedded defaults, each
 # service on a free port in a temporary directory: redis-server, pebble-challtestsrv + Pebble as
-# the CA, HAProxy with the shipped haproxy-cfg, spoa-agent, and cert-pusher (issuer + loader +
-# API). Adds a demo hostname through the API, waits until its certificates are issued and
-# served, prints the curl commands that show it, then runs until Ctrl-C and stops everything
-# it started. Needs `make all` first (make run does it).
+# the CA, HAProxy with the shipped haproxy-cfg in master-worker mode with a master socket (as
+# production runs it), spoa-agent, and cert-pusher (issuer + loader + API, its certificate
+# directory on /dev/shm). Adds a demo hostname through the API, waits until its certificates
+# are issued and served, prints the curl commands that show it, then runs until Ctrl-C and
+# stops everything it started. Needs `make all` first (make run does it).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export ROOT
@@ -20,6 +21,16 @@ trap 'exit 0' INT TERM
 DEMO=${SPOACME_DEMO_HOST:-demo.example.com}
 [ -x "$BIN/spoa-agent" ] && [ -x "$BIN/cert-pusher" ] ||
 	fail "$BIN/spoa-agent or $BIN/cert-pusher is missing: run 'make all' first"
+
+# The loader's certificate directory, which HAProxy's crt-list is in, as /run/spoacme is in
+# production: under /dev/shm (keys in RAM only), mode 0700, removed at exit.
+t_ramdir CERT_DIR
+# haproxy.cfg's worker drops to the haproxy user, which only root can become: started by
+# anyone else, HAProxy stays who started it.
+if [ "$(id -u)" != 0 ]; then
+	SPOACME_USER=$(id -un) SPOACME_GROUP=$(id -gn)
+	export SPOACME_USER SPOACME_GROUP
+fi
 
 t_start_redis
 t_start_agent
@@ -47,6 +58,7 @@ spoacme local stack is up (logs, sockets and the key ring in $T_DIR):
   redis-server      127.0.0.1:$REDIS_PORT
   Pebble (CA)       $PEBBLE_DIR_URL   (its root: $T_DIR/pebble-root.pem)
   haproxy           http 127.0.0.1:$HTTP_PORT  https 127.0.0.1:$HTTPS_PORT  runtime $HAPROXY_SOCK
+  master socket $HAPROXY_MASTER_SOCK
   spoa-agent        127.0.0.1:$AGENT_PORT  metrics http://127.0.0.1:$METRICS_PORT/metrics
   cert-pusher API   $API  (token in $T_DIR/token)
 
@@ -61,6 +73,9 @@ Add another name:
   $BIN/cert-pusher --redis 127.0.0.1:$REDIS_PORT ls
 What HAProxy holds:
   echo "show ssl cert" | socat - UNIX-CONNECT:$HAPROXY_SOCK
+Reload HAProxy as systemctl reload does (the new worker starts with every certificate, from
+$CERT_DIR):
+  echo reload | socat - UNIX-CONNECT:$HAPROXY_MASTER_SOCK
 
 Ctrl-C stops everything.
 EOT
