@@ -3,7 +3,8 @@
  * libFuzzer target for pem.c's sanitiser: whatever the input, a success yields text made only
  * of BEGIN/END and base64 lines, with no empty line, no CR and nothing after the key block, so
  * it can never end a runtime API payload early or carry a command; and the output sanitises to
- * itself. Every success has a key matching its first certificate (checked by OpenSSL inside).
+ * itself. Every success has a key matching its first certificate (checked by OpenSSL inside),
+ * and pem_leaf_covers() gives an answer about it with a printable SAN list.
  *
  * Seeds: tests/fuzz/corpus/fuzz_pem/ (valid chains and the unit tests' hostile variants).
  */
@@ -25,8 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct pem_info info, info2;
 	struct buf out, again;
-	char err[256];
+	char err[256], sans[128];
 	uint8_t *copy;
+	int cov;
 	const char *p, *end, *nl;
 
 	copy = malloc(size ? size : 1);
@@ -52,6 +54,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		                        sizeof(err)) == 0);
 		fuzz_check(again.len == out.len && !memcmp(again.data, out.data, out.len));
 		fuzz_check(!strcmp(info.serial, info2.serial));
+		/* the SAN check parses the leaf again: it decides, and its list is printable */
+		cov = pem_leaf_covers(&out, "a.example", sans, sizeof(sans), err, sizeof(err));
+		fuzz_check(cov == 0 || cov == 1);
+		for (p = sans; *p; p++)
+			fuzz_check(*p >= 0x20 && *p < 0x7f);
 	} else {
 		fuzz_check(out.len == 0);
 		fuzz_check(memchr(err, 0, sizeof(err)) != NULL);
