@@ -24,7 +24,7 @@ import_bench_certs "$N"
 assert_eq "hosts in Redis" "$N" "$(rcli SCARD "${PREFIX}hosts")"
 (umask 077 && openssl rand -hex 24 >"$T_DIR/token")
 
-loaded() { hp "show ssl crt-list $T_DIR/crt-list" 2>/dev/null | grep -c '^h' || true; }
+loaded() { hp "show ssl crt-list $CRT_LIST" 2>/dev/null | grep -c '^h' || true; }
 wait_loaded() {
 	local t0
 	t0=$(now_ms)

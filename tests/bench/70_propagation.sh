@@ -139,7 +139,7 @@ set ssl cert $n <<
 $pem
 
 commit ssl cert $n
-add ssl crt-list $T_DIR/edge-$x/crt-list $n"
+add ssl crt-list $(fleet_edge_var "$x" CERT_DIR)/crt-list $n"
 	done
 	wait_both "$n" "$serial"
 	echo "$((T_DONE - t0))" >>"$T_DIR/direct.txt"

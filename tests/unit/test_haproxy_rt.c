@@ -291,39 +291,53 @@ static void test_parse_info(void **state)
 
 static void test_names(void **state)
 {
+#define D "/run/spoacme"
 	enum pem_key_type t;
-	size_t hl;
+	size_t hl, off;
 
 	(void)state;
 	assert_true(haproxy_rt_name_valid("a.example.ecdsa"));
 	assert_true(haproxy_rt_name_valid("under_score-1.rsa"));
+	assert_true(haproxy_rt_name_valid("/run/spoacme/a.example.ecdsa.pem"));
+	assert_true(haproxy_rt_name_valid("/dev/shm/Mixed.Case/x.pem"));
 	assert_false(haproxy_rt_name_valid(""));
 	assert_false(haproxy_rt_name_valid("a.example:1"));
+	assert_false(haproxy_rt_name_valid("/run/a:b/x.pem"));
 	assert_false(haproxy_rt_name_valid("*a.example.ecdsa"));
-	assert_false(haproxy_rt_name_valid("A.example.ecdsa"));
 	assert_false(haproxy_rt_name_valid("a.example.ecdsa;show info"));
 	assert_false(haproxy_rt_name_valid("a example"));
-	assert_false(haproxy_rt_name_valid("/etc/haproxy/x.pem"));
+	assert_false(haproxy_rt_name_valid("/run/x'y.pem"));
 	assert_false(haproxy_rt_name_valid("a\nb"));
-	assert_true(haproxy_rt_name_managed("a.example.ecdsa", &hl, &t));
+	assert_true(haproxy_rt_name_managed(D, D "/a.example.ecdsa.pem", &off, &hl, &t));
+	assert_int_equal(off, strlen(D) + 1);
 	assert_int_equal(hl, 9);
 	assert_int_equal(t, PEM_KEY_ECDSA);
-	assert_true(haproxy_rt_name_managed("xn--bcher-kva.example.rsa", &hl, &t));
+	assert_true(haproxy_rt_name_managed(D, D "/xn--bcher-kva.example.rsa.pem", NULL, &hl, &t));
+	assert_int_equal(hl, 21);
 	assert_int_equal(t, PEM_KEY_RSA);
-	assert_false(haproxy_rt_name_managed("a.example", NULL, NULL));
-	assert_false(haproxy_rt_name_managed("example.ecdsa", NULL, NULL)); /* one label */
-	assert_false(haproxy_rt_name_managed(".ecdsa", NULL, NULL));
-	assert_false(haproxy_rt_name_managed("a.example.dsa", NULL, NULL));
-	assert_false(haproxy_rt_name_managed("a.example.ECDSA", NULL, NULL));
-	assert_false(haproxy_rt_name_managed("a..example.rsa", NULL, NULL));
-	assert_false(haproxy_rt_name_managed("-a.example.rsa", NULL, NULL));
-	assert_false(haproxy_rt_name_managed("/tmp/fallback.pem", NULL, NULL));
-	assert_false(haproxy_rt_name_managed("a.1.rsa", NULL, NULL)); /* numeric TLD */
+	assert_false(haproxy_rt_name_managed(D, D "/a.example.ecdsa", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/a.example.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/example.ecdsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/.ecdsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/ecdsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/a.example.dsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/a.example.ECDSA.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/A.example.rsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/a..example.rsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/-a.example.rsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/sub/a.example.rsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "x/a.example.rsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, "/other/a.example.rsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, "a.example.ecdsa", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, "/tmp/fallback.pem", NULL, NULL, NULL));
+	assert_false(
+	        haproxy_rt_name_managed(D, D "/a.1.rsa.pem", NULL, NULL, NULL)); /* numeric TLD */
 	assert_true(haproxy_rt_path_valid("/etc/haproxy/spoacme/crt-list"));
 	assert_false(haproxy_rt_path_valid("/etc/crt list"));
 	assert_false(haproxy_rt_path_valid("/etc/crt-list;show info"));
 	assert_false(haproxy_rt_path_valid("/etc/crt\\list"));
 	assert_false(haproxy_rt_path_valid(""));
+#undef D
 }
 
 /* Oversize requests and bad names are refused before any connection is attempted. */
