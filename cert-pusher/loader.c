@@ -840,18 +840,34 @@ out:
 	return ret;
 }
 
-/* The managed names the directory holds (certificate files) and the crt-list file lists, into
- * <out>; stale ".tmp" and ".new" files are removed. 0 or -1 (logged). */
+/* Whether sorted <l> holds <s>. */
+static int loader_names_has(const struct haproxy_rt_names *l, const char *s)
+{
+	return l->n && bsearch(&s, l->v, l->n, sizeof(*l->v), loader_cmp_str);
+}
+
+/*
+ * The managed names the directory holds (certificate files) and the crt-list file lists, into
+ * <out> (sorted, each once); stale ".tmp" and ".new" files are removed. What was changed behind
+ * our back is noticed here, since a reload would read it: a listed certificate whose file is
+ * gone is written again (its cache entry is forgotten), and a crt-list file that is not what we
+ * wrote is rewritten. 0 or -1 (logged).
+ */
 static int loader_dir_scan(struct loader *l, struct haproxy_rt_names *out)
 {
+	struct haproxy_rt_names files, lines;
+	struct loader_entry *e;
 	struct dirent *d;
 	struct buf path;
 	char line[HAPROXY_RT_NAME_MAX + 2];
+	size_t i, j, listed = 0;
 	FILE *f;
 	DIR *dh;
 	int ret = -1;
 
 	buf_init(&path);
+	haproxy_rt_names_init(&files);
+	haproxy_rt_names_init(&lines);
 	dh = opendir(l->cert_dir);
 	if (!dh) {
 		log_err("loader: --cert-dir %s: %s", l->cert_dir, strerror(errno));
@@ -861,37 +877,67 @@ static int loader_dir_scan(struct loader *l, struct haproxy_rt_names *out)
 		size_t nl = strlen(d->d_name);
 
 		buf_reset(&path);
-		if (d->d_name[0] == '.' && nl > 5 &&
-		    (!strcmp(d->d_name + nl - 4, ".tmp") || !strcmp(d->d_name + nl - 4, ".new"))) {
-			if (buf_printf(&path, "%s/%s", l->cert_dir, d->d_name) == 0)
-				(void)unlink(buf_str(&path));
-			continue;
-		}
 		if (buf_printf(&path, "%s/%s", l->cert_dir, d->d_name) < 0)
 			continue;
+		if (d->d_name[0] == '.' && nl > 5 &&
+		    (!strcmp(d->d_name + nl - 4, ".tmp") || !strcmp(d->d_name + nl - 4, ".new"))) {
+			(void)unlink(buf_str(&path));
+			continue;
+		}
 		if (haproxy_rt_name_managed(l->cert_dir, buf_str(&path), NULL, NULL, NULL) &&
-		    haproxy_rt_names_add(out, buf_str(&path), path.len) < 0)
+		    haproxy_rt_names_add(&files, buf_str(&path), path.len) < 0) {
+			closedir(dh);
 			goto oom;
+		}
 	}
 	closedir(dh);
 	f = fopen(l->crt_list, "re");
-	if (f) {
-		while (fgets(line, sizeof(line), f)) {
-			line[strcspn(line, "\n")] = 0;
-			if (haproxy_rt_name_managed(l->cert_dir, line, NULL, NULL, NULL) &&
-			    !haproxy_rt_names_count(out, line) &&
-			    haproxy_rt_names_add(out, line, strlen(line)) < 0) {
-				fclose(f);
-				goto oom;
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		if (haproxy_rt_name_managed(l->cert_dir, line, NULL, NULL, NULL) &&
+		    haproxy_rt_names_add(&lines, line, strlen(line)) < 0) {
+			fclose(f);
+			goto oom;
+		}
+	}
+	if (f)
+		fclose(f);
+	if (files.n)
+		qsort(files.v, files.n, sizeof(*files.v), loader_cmp_str);
+	if (lines.n)
+		qsort(lines.v, lines.n, sizeof(*lines.v), loader_cmp_str);
+	for (i = 0; i < LOADER_BUCKETS; i++) {
+		for (e = l->cache[i]; e; e = e->next) {
+			if (!e->listed)
+				continue;
+			listed++;
+			if (!loader_names_has(&lines, e->name))
+				l->list_dirty = 1;
+			if (!loader_names_has(&files, e->name)) {
+				log_warn("loader: %s is gone; writing it again", e->name);
+				memset(e->digest, 0, sizeof(e->digest));
 			}
 		}
-		fclose(f);
+	}
+	if (listed != lines.n)
+		l->list_dirty = 1;
+	/* <out>: the union of both sorted lists. */
+	for (i = j = 0; i < files.n || j < lines.n;) {
+		int c = i == files.n ? 1 : j == lines.n ? -1 : strcmp(files.v[i], lines.v[j]);
+		const char *s = c <= 0 ? files.v[i] : lines.v[j];
+
+		if (haproxy_rt_names_add(out, s, strlen(s)) < 0)
+			goto oom;
+		i += c <= 0;
+		j += c >= 0;
 	}
 	ret = 0;
 	goto out;
 oom:
 	log_err("loader: out of memory");
 out:
+	haproxy_rt_names_deinit(&files);
+	haproxy_rt_names_deinit(&lines);
 	buf_deinit(&path);
 	return ret;
 }
@@ -1064,7 +1110,11 @@ static void loader_verified(struct loader *l, struct loader_entry *e, const uint
 		(void)loader_file_promote(l, e->name);
 	loader_cache_set(e, digest, info);
 	e->pid = l->hp_pid;
-	loader_served_put(l, e);
+	/* A full run reports once at its end, in one MULTI, not a round trip per name. */
+	if (l->run.active)
+		l->served_dirty = 1;
+	else
+		loader_served_put(l, e);
 	if (pushed) {
 		atomic_fetch_add(&loader_pushes, 1);
 		log_info("loader: loaded name=%s serial=%s not_after=%lld certs=%d", e->name,
