@@ -29,6 +29,8 @@
 
 #define API_PREFIX "/v1/hostnames"
 
+#define API_HEALTH_REDIS_MS 500
+
 struct api {
 	struct evhttp *http;
 	const struct conf *conf; /* borrowed */
@@ -268,8 +270,12 @@ static void api_host_edges(json_t *obj, const struct served_view *v, size_t hi,
 	}
 	edges = json_array();
 	for (i = 0; edges && i < v->nedges; i++) {
-		e = json_pack("{s:s,s:o,s:b}", "edge", v->edges[i].id, "last_seen",
-		              api_time(v->edges[i].last_seen), "live", v->edges[i].live);
+		const struct served_haproxy *hp = &v->edges[i].haproxy;
+
+		e = json_pack("{s:s,s:o,s:b,s:s,s:o}", "edge", v->edges[i].id, "last_seen",
+		              api_time(v->edges[i].last_seen), "live", v->edges[i].live, "haproxy",
+		              *hp->state ? hp->state : "unknown", "haproxy_since",
+		              hp->since ? api_time(hp->since) : json_null());
 		if (!e)
 			continue;
 		current = 1;
@@ -630,17 +636,47 @@ static void api_metrics(struct api *a, struct evhttp_request *req)
 	buf_deinit(&out);
 }
 
+/* No token: Redis (a short timeout, so a Redis that is away never holds the event loop the
+ * loader shares), then every role's check (the loader: HAProxy and what it holds). 200 when
+ * all are healthy, else 503; the body says each. */
 static void api_healthz(struct api *a, struct evhttp_request *req)
 {
-	char err[512];
+	json_t *checks = json_object();
+	const char *name;
+	const char *why = NULL;
+	char err[512], what[256], detail[300];
+	size_t i;
+	int ok = 1;
 
 	if (!a->store)
-		a->store = store_open(a->conf, a->prefix, err, sizeof(err));
+		a->store = store_open_timeout(a->conf, a->prefix, API_HEALTH_REDIS_MS, err,
+		                              sizeof(err));
 	if (!a->store || store_ping(a->store, err, sizeof(err)) < 0) {
-		api_error(req, 503, "Redis is unavailable");
+		ok = 0;
+		why = "Redis is unavailable";
+		json_object_set_new(checks, "redis", json_string("unavailable"));
+	} else {
+		json_object_set_new(checks, "redis", json_string("ok"));
+	}
+	for (i = 0; i < pmetrics_health_count(); i++) {
+		int h = pmetrics_health_run(i, &name, what, sizeof(what));
+
+		ok &= h;
+		if (!h && !why) {
+			snprintf(detail, sizeof(detail), "%s: %s", name, what);
+			why = detail;
+		}
+		json_object_set_new(checks, name, json_pack("{s:b,s:s}", "ok", h, "state", what));
+	}
+	if (!ok) {
+		/* The error shape every other answer uses, plus the checks. */
+		json_t *body =
+		        json_pack("{s:[{s:s,s:s,s:s}],s:o}", "errors", "status", "503", "title",
+		                  "Service Unavailable", "detail", why, "checks", checks);
+		api_send(req, 503, body, NULL, NULL, 0);
 		return;
 	}
-	api_send(req, 200, json_pack("{s:s}", "status", "ok"), NULL, NULL, 0);
+	api_send(req, 200, json_pack("{s:s,s:o}", "status", "ok", "checks", checks), NULL, NULL, 0);
 }
 
 static void api_route(struct evhttp_request *req, void *arg)

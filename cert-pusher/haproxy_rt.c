@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "common/names.h"
 
 #define HAPROXY_RT_REPLY_MAX   (16u << 20) /* `show ssl cert` with many thousands of names */
@@ -92,44 +94,45 @@ size_t haproxy_rt_names_count(const struct haproxy_rt_names *l, const char *s)
 
 int haproxy_rt_name_valid(const char *name)
 {
-	size_t i, len = strlen(name);
+	size_t len = strlen(name);
 
-	if (len < 1 || len > HAPROXY_RT_NAME_MAX)
-		return 0;
-	for (i = 0; i < len; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
-			return 0;
-	}
-	return 1;
+	return len >= 1 && len <= HAPROXY_RT_NAME_MAX && name[0] != '*' && !strchr(name, ':') &&
+	       haproxy_rt_path_valid(name);
 }
 
-int haproxy_rt_name_managed(const char *name, size_t *host_len, enum pem_key_type *type)
+int haproxy_rt_name_managed(const char *dir, const char *name, size_t *host_off, size_t *host_len,
+                            enum pem_key_type *type)
 {
 	char host[NAMES_HOSTNAME_MAX + 1];
-	const char *dot, *why;
-	size_t hl;
+	const char *base, *dot, *why;
+	size_t dl = strlen(dir), hl, bl;
 	int t;
 
-	if (!haproxy_rt_name_valid(name))
+	if (!haproxy_rt_name_valid(name) || strncmp(name, dir, dl) || name[dl] != '/')
 		return 0;
-	dot = strrchr(name, '.');
-	if (!dot)
+	base = name + dl + 1;
+	bl = strlen(base);
+	if (bl < 5 || strcmp(base + bl - 4, ".pem"))
 		return 0;
-	for (t = 0; t < PEM_KEY_COUNT; t++)
-		if (!strcmp(dot + 1, pem_key_type_names[t]))
+	for (t = 0; t < PEM_KEY_COUNT; t++) {
+		size_t tl = strlen(pem_key_type_names[t]);
+
+		if (bl > tl + 5 && base[bl - 5 - tl] == '.' &&
+		    !memcmp(base + bl - 4 - tl, pem_key_type_names[t], tl))
 			break;
+	}
 	if (t == PEM_KEY_COUNT)
 		return 0;
-	hl = (size_t)(dot - name);
+	dot = base + bl - 5 - strlen(pem_key_type_names[t]);
+	hl = (size_t)(dot - base);
 	if (hl < 1 || hl > NAMES_HOSTNAME_MAX)
 		return 0;
-	memcpy(host, name, hl);
+	memcpy(host, base, hl);
 	host[hl] = 0;
 	if (!names_hostname_valid(host, &why))
 		return 0;
+	if (host_off)
+		*host_off = (size_t)(base - name);
 	if (host_len)
 		*host_len = hl;
 	if (type)
@@ -728,6 +731,271 @@ enum haproxy_rt_status haproxy_rt_cmd(struct haproxy_rt *rt, const char *cmd,
 		return HAPROXY_RT_ERROR;
 	}
 	return HAPROXY_RT_OK;
+}
+
+/* ---- one-shot probe ---- */
+
+#define HAPROXY_RT_PROBE_MS 2000
+
+enum haproxy_rt_status haproxy_rt_probe(const struct haproxy_rt *rt, uint64_t *pid,
+                                        uint64_t *uptime, char *err, size_t errsz)
+{
+	static const char cmd[] = "show info\n";
+	struct sockaddr_un sun;
+	struct pollfd pfd;
+	enum haproxy_rt_status st = HAPROXY_RT_IO;
+	int64_t deadline = rt_now_ms() + HAPROXY_RT_PROBE_MS, left;
+	char reply[8192];
+	size_t len = 0, sent = 0;
+	ssize_t r;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, rt->path, strlen(rt->path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		snprintf(err, errsz, "socket: %s", strerror(errno));
+		return HAPROXY_RT_IO;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 && errno != EINPROGRESS &&
+	    errno != EAGAIN) {
+		snprintf(err, errsz, "%s: connect: %s", rt->path, strerror(errno));
+		goto out;
+	}
+	/* Without `prompt`, HAProxy answers one command and closes: read to EOF. */
+	for (;;) {
+		pfd.fd = fd;
+		pfd.events = sent < sizeof(cmd) - 1 ? POLLOUT : POLLIN;
+		left = deadline - rt_now_ms();
+		if (left <= 0) {
+			snprintf(err, errsz, "%s: show info: no answer within %d ms", rt->path,
+			         HAPROXY_RT_PROBE_MS);
+			goto out;
+		}
+		if (poll(&pfd, 1, (int)left) < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errsz, "%s: poll: %s", rt->path, strerror(errno));
+			goto out;
+		}
+		if (sent < sizeof(cmd) - 1) {
+			r = write(fd, cmd + sent, sizeof(cmd) - 1 - sent);
+			if (r < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (r < 0) {
+				snprintf(err, errsz, "%s: write: %s", rt->path, strerror(errno));
+				goto out;
+			}
+			sent += (size_t)r;
+			continue;
+		}
+		r = read(fd, reply + len, sizeof(reply) - 1 - len);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (r < 0) {
+			snprintf(err, errsz, "%s: read: %s", rt->path, strerror(errno));
+			goto out;
+		}
+		if (r == 0 || len + (size_t)r == sizeof(reply) - 1) {
+			len += (size_t)r;
+			break; /* EOF, or enough: Pid and Uptime_sec come first */
+		}
+		len += (size_t)r;
+	}
+	reply[len] = 0;
+	if (haproxy_rt_parse_info(reply, len, pid, uptime) < 0) {
+		snprintf(err, errsz, "%s: show info: unexpected answer '%.60s'", rt->path, reply);
+		st = HAPROXY_RT_ERROR;
+		goto out;
+	}
+	st = HAPROXY_RT_OK;
+out:
+	close(fd);
+	return st;
+}
+
+/* ---- pipelined commands ---- */
+
+void haproxy_rt_batch_init(struct haproxy_rt_batch *b)
+{
+	memset(b, 0, sizeof(*b));
+	buf_init(&b->out);
+	buf_init(&b->replies);
+}
+
+void haproxy_rt_batch_deinit(struct haproxy_rt_batch *b)
+{
+	/* The queued payloads are certificates with their keys. */
+	buf_wipe(&b->out);
+	buf_deinit(&b->replies);
+	free(b->off);
+	free(b->len);
+	haproxy_rt_batch_init(b);
+}
+
+void haproxy_rt_batch_reset(struct haproxy_rt_batch *b)
+{
+	if (b->out.len)
+		OPENSSL_cleanse(b->out.data, b->out.len);
+	buf_reset(&b->out);
+	buf_reset(&b->replies);
+	b->n = 0;
+}
+
+long haproxy_rt_batch_add(struct haproxy_rt_batch *b, const struct haproxy_rt *rt, const char *verb,
+                          const char *arg1, const char *arg2, const struct buf *payload, char *err,
+                          size_t errsz)
+{
+	size_t mark = b->out.len, total;
+
+	if (!haproxy_rt_path_valid(arg1) || (!arg2 && !haproxy_rt_name_valid(arg1)) ||
+	    (arg2 && !haproxy_rt_name_valid(arg2))) {
+		snprintf(err, errsz, "refusing '%s %.200s%s%.200s'", verb, arg1, arg2 ? " " : "",
+		         arg2 ? arg2 : "");
+		return -1;
+	}
+	if (payload && (!payload->len || payload->data[payload->len - 1] != '\n' ||
+	                memchr(payload->data, '\r', payload->len) ||
+	                memmem(payload->data, payload->len, "\n\n", 2))) {
+		snprintf(err, errsz, "%s %s: payload must be non-empty lines ending with a newline",
+		         verb, arg2 ? arg2 : arg1);
+		return -1;
+	}
+	if (b->n == b->cap) {
+		size_t ncap = b->cap ? 2 * b->cap : 64;
+		size_t *no = realloc(b->off, ncap * sizeof(*no)), *nl;
+
+		if (!no)
+			goto oom;
+		b->off = no;
+		nl = realloc(b->len, ncap * sizeof(*nl));
+		if (!nl)
+			goto oom;
+		b->len = nl;
+		b->cap = ncap;
+	}
+	if (buf_printf(&b->out, "%s %s%s%s", verb, arg1, arg2 ? " " : "", arg2 ? arg2 : "") < 0 ||
+	    (payload && (buf_append(&b->out, " <<\n", 4) < 0 ||
+	                 buf_append(&b->out, payload->data, payload->len) < 0)) ||
+	    buf_append(&b->out, "\n", 1) < 0)
+		goto oom;
+	total = b->out.len - mark;
+	if (rt->bufsize < HAPROXY_RT_BUF_MARGIN * 2 ||
+	    total > rt->bufsize - HAPROXY_RT_BUF_MARGIN) {
+		OPENSSL_cleanse(b->out.data + mark, total);
+		b->out.len = mark;
+		snprintf(err, errsz,
+		         "request of %zu bytes does not fit HAProxy's tune.bufsize %zu (minus %d "
+		         "bytes of margin; see --haproxy-bufsize)",
+		         total, rt->bufsize, HAPROXY_RT_BUF_MARGIN);
+		return -1;
+	}
+	return (long)b->n++;
+oom:
+	if (b->out.len > mark)
+		OPENSSL_cleanse(b->out.data + mark, b->out.len - mark);
+	b->out.len = mark;
+	snprintf(err, errsz, "out of memory");
+	return -1;
+}
+
+enum haproxy_rt_status haproxy_rt_batch_run(struct haproxy_rt *rt, struct haproxy_rt_batch *b,
+                                            char *err, size_t errsz)
+{
+	struct pollfd pfd;
+	size_t sent = 0, scan = 0, seg = 0, done = 0;
+	int64_t deadline;
+	const char *body;
+	ssize_t r;
+
+	buf_reset(&b->replies);
+	if (!b->n)
+		return HAPROXY_RT_OK;
+	if (rt->fd >= 0 && !rt_alive(rt))
+		haproxy_rt_close(rt);
+	if (rt->fd < 0 && rt_open(rt, err, errsz) < 0)
+		return HAPROXY_RT_IO;
+	deadline = rt_now_ms() + rt->timeout_ms;
+	/* Write while reading: HAProxy stops reading commands while its replies are not read. */
+	while (done < b->n) {
+		int64_t left = deadline - rt_now_ms();
+
+		if (left <= 0) {
+			snprintf(err, errsz, "%s: %zu of %zu replies within %d ms", rt->path, done,
+			         b->n, rt->timeout_ms);
+			goto io;
+		}
+		pfd.fd = rt->fd;
+		pfd.events = POLLIN | (sent < b->out.len ? POLLOUT : 0);
+		if (poll(&pfd, 1, (int)left) < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errsz, "%s: poll: %s", rt->path, strerror(errno));
+			goto io;
+		}
+		if (sent < b->out.len && (pfd.revents & POLLOUT)) {
+			r = write(rt->fd, b->out.data + sent, b->out.len - sent);
+			if (r < 0 && errno != EAGAIN && errno != EINTR) {
+				snprintf(err, errsz, "%s: write: %s", rt->path, strerror(errno));
+				goto io;
+			}
+			if (r > 0) {
+				sent += (size_t)r;
+				deadline = rt_now_ms() + rt->timeout_ms;
+			}
+		}
+		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (buf_reserve(&b->replies, 65536) < 0) {
+			snprintf(err, errsz, "out of memory");
+			goto io;
+		}
+		r = read(rt->fd, b->replies.data + b->replies.len,
+		         b->replies.cap - b->replies.len - 1);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (r <= 0) {
+			snprintf(err, errsz, "%s: %s after %zu of %zu replies", rt->path,
+			         r < 0 ? strerror(errno) : "HAProxy closed the session", done,
+			         b->n);
+			goto io;
+		}
+		b->replies.len += (size_t)r;
+		b->replies.data[b->replies.len] = 0;
+		deadline = rt_now_ms() + rt->timeout_ms;
+		/* Each reply ends with the prompt "\n> ". */
+		while (done < b->n && b->replies.len - scan >= 3) {
+			const char *hit =
+			        memmem(b->replies.data + scan, b->replies.len - scan, "\n> ", 3);
+
+			if (!hit) {
+				scan = b->replies.len - 2;
+				break;
+			}
+			scan = (size_t)(hit - (const char *)b->replies.data) + 3;
+			b->len[done] = haproxy_rt_reply_body((const char *)b->replies.data + seg,
+			                                     scan - seg, &body);
+			b->off[done] = (size_t)(body - (const char *)b->replies.data);
+			seg = scan;
+			done++;
+		}
+		if (b->replies.len > HAPROXY_RT_REPLY_MAX * 4) {
+			snprintf(err, errsz, "%s: replies larger than %u bytes", rt->path,
+			         HAPROXY_RT_REPLY_MAX * 4);
+			goto io;
+		}
+	}
+	return HAPROXY_RT_OK;
+io:
+	haproxy_rt_close(rt);
+	return HAPROXY_RT_IO;
+}
+
+const char *haproxy_rt_batch_reply(const struct haproxy_rt_batch *b, size_t i, size_t *len)
+{
+	*len = b->len[i];
+	return (const char *)b->replies.data + b->off[i];
 }
 
 /* Put a one-line summary of <reply> into <err>. */

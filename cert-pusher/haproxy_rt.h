@@ -22,7 +22,8 @@
  * HAPROXY_RT_BUF_MARGIN below the configured size. */
 #define HAPROXY_RT_BUFSIZE_DEFAULT 16384
 #define HAPROXY_RT_BUF_MARGIN      256
-#define HAPROXY_RT_NAME_MAX        255
+#define HAPROXY_RT_NAME_MAX        1024
+#define HAPROXY_RT_DIR_MAX         512 /* --cert-dir: names are "<dir>/<host>.<type>.pem" */
 
 /* HAProxy's answer to a certificate command while another CLI session holds the certificate
  * lock (it only try-locks); nothing was done. haproxy_rt_cmd() sends the command again, with
@@ -80,14 +81,18 @@ size_t haproxy_rt_names_count(const struct haproxy_rt_names *l, const char *s);
 
 /* ---- names ---- */
 
-/* Whether <name> may be sent as a certificate name: 1..HAPROXY_RT_NAME_MAX of [a-z0-9._-]
- * (so never ':', which makes crt-list entries undeletable, nor a leading '*', which `show ssl
- * cert` uses for transactions, nor ';', spaces or '\\' that the CLI parses). */
+/* Whether <name> may be sent as a certificate name: 1..HAPROXY_RT_NAME_MAX bytes that
+ * haproxy_rt_path_valid() accepts (certificates loaded from a crt-list are named by their
+ * path), without ':' (it makes crt-list entries undeletable) nor a leading '*' (which `show ssl
+ * cert` uses for transactions). */
 int haproxy_rt_name_valid(const char *name);
 
-/* Whether <name> is one the loader manages: "<hostname>.<ecdsa|rsa>" with a hostname that
- * names_hostname_valid() accepts. Hostname length to <*host_len>, type to <*type> (NULL ok). */
-int haproxy_rt_name_managed(const char *name, size_t *host_len, enum pem_key_type *type);
+/* Whether <name> is one the loader manages in certificate directory <dir>:
+ * "<dir>/<hostname>.<ecdsa|rsa>.pem" with a hostname that names_hostname_valid() accepts. The
+ * hostname's offset in <name> to <*host_off>, its length to <*host_len>, the type to <*type>
+ * (each may be NULL). */
+int haproxy_rt_name_managed(const char *dir, const char *name, size_t *host_off, size_t *host_len,
+                            enum pem_key_type *type);
 
 /* Whether <path> may be sent as a crt-list path: printable, no spaces, ';', '\\' or '#'. */
 int haproxy_rt_path_valid(const char *path);
@@ -155,6 +160,51 @@ void haproxy_rt_close(struct haproxy_rt *rt);
 enum haproxy_rt_status haproxy_rt_cmd(struct haproxy_rt *rt, const char *cmd,
                                       const struct buf *payload, struct buf *reply, char *err,
                                       size_t errsz);
+
+/*
+ * One `show info` over a connection of its own (opened, asked, closed), never the session of
+ * <rt>: a session pins the worker it was opened to, so after a master-worker reload only a
+ * fresh connection reaches the new worker. Pid and Uptime_sec to <*pid>/<*uptime>.
+ * HAPROXY_RT_OK, HAPROXY_RT_IO (not reachable: connect refused, no socket, timeout) or
+ * HAPROXY_RT_ERROR (an answer that is not `show info`'s), with <err>.
+ */
+enum haproxy_rt_status haproxy_rt_probe(const struct haproxy_rt *rt, uint64_t *pid,
+                                        uint64_t *uptime, char *err, size_t errsz);
+
+/*
+ * Pipelined commands: many commands (with payloads) written in a stream on the session while
+ * their replies are read, so HAProxy works without waiting for a round trip per command
+ * (management.txt §9.3: commands of a prompt-mode session run in order). Each command and its
+ * payload must fit tune.bufsize as for haproxy_rt_cmd(); a command that fails does not stop the
+ * ones after it, so a caller only queues commands that are harmless after a failure of the
+ * ones before (and checks every reply). No lock-retry here: a HAPROXY_RT_LOCKED reply is
+ * returned like any other.
+ */
+struct haproxy_rt_batch {
+	struct buf out;    /* the commands, as written */
+	size_t n;          /* commands queued */
+	size_t *off, *len; /* per command: its reply text in <replies> (after run) */
+	size_t cap;
+	struct buf replies; /* the reply stream */
+};
+
+void haproxy_rt_batch_init(struct haproxy_rt_batch *b);
+void haproxy_rt_batch_deinit(struct haproxy_rt_batch *b);
+/* Forget the commands and replies; keep the memory. */
+void haproxy_rt_batch_reset(struct haproxy_rt_batch *b);
+/* Queue "<verb> <arg1>[ <arg2>]" (arguments checked as names or paths by the caller's choice:
+ * <arg1> must pass haproxy_rt_path_valid(), <arg2> haproxy_rt_name_valid()) with an optional
+ * <payload> (sanitised PEM ending with a newline). The index of the command, or -1 with <err>
+ * (invalid argument, too big for tune.bufsize, OOM). */
+long haproxy_rt_batch_add(struct haproxy_rt_batch *b, const struct haproxy_rt *rt, const char *verb,
+                          const char *arg1, const char *arg2, const struct buf *payload, char *err,
+                          size_t errsz);
+/* Send every queued command, read every reply. HAPROXY_RT_OK or HAPROXY_RT_IO (session closed:
+ * replies not read are lost; the caller looks at HAProxy again) with <err>. */
+enum haproxy_rt_status haproxy_rt_batch_run(struct haproxy_rt *rt, struct haproxy_rt_batch *b,
+                                            char *err, size_t errsz);
+/* Reply text of command <i> (as haproxy_rt_reply_body() gives it). */
+const char *haproxy_rt_batch_reply(const struct haproxy_rt_batch *b, size_t i, size_t *len);
 
 /* Helpers: build the command (names and paths are checked), send, classify. The status as
  * haproxy_rt_classify() gives it; <err> says what HAProxy answered when not OK. */

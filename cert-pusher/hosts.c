@@ -593,9 +593,14 @@ static int hosts_show_edges(struct pusher *p, struct store *s, const struct host
 	}
 	printf("deployed: %s\n", served_view_deployed(&view, 0, want) ? "yes" : "no");
 	for (e = 0; e < view.nedges; e++) {
+		const struct served_haproxy *hp = &view.edges[e].haproxy;
+
 		hosts_time_format(view.edges[e].last_seen, t1, sizeof(t1));
-		printf("edge %s: %s, last seen %s\n", view.edges[e].id,
-		       view.edges[e].live ? "live" : "stale", t1);
+		hosts_time_format(hp->since, t2, sizeof(t2));
+		printf("edge %s: %s, last seen %s, haproxy: %s%s%s\n", view.edges[e].id,
+		       view.edges[e].live ? "live" : "stale", t1,
+		       *hp->state ? hp->state : "unknown", *hp->state ? " since " : "",
+		       *hp->state ? t2 : "");
 		for (t = 0; t < PEM_KEY_COUNT; t++) {
 			v = served_view_get(&view, 0, e, t);
 			if (!v) {

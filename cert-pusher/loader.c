@@ -1,23 +1,40 @@
 // SPDX-License-Identifier: MIT
 /*
  * The loader: Redis (hosts set + sealed blobs) -> HAProxy (ssl certs + crt-list entries) over
- * the runtime API, without a reload and without a key on disk. One certificate at a time goes
- * through new -> set -> commit -> verify -> add, since HAProxy 2.6 has one global transaction
- * (a `set` while another certificate's transaction is open writes into that one) and 3.2+
- * refuses a second one. A cache of what was pushed (blob digest, serial) per name avoids
- * churn; it is dropped when HAProxy restarts (`show info` Pid/Uptime_sec), since HAProxy then
- * forgets every runtime certificate. What to push is decided here; how to talk to HAProxy is
- * haproxy_rt.c's, how to read Redis store.c's, how to open blobs blob.c's.
+ * the runtime API, without a reload, and -> a RAM-backed certificate directory that HAProxy's
+ * bind line reads through a crt-list, so that a reloaded or restarted HAProxy starts with every
+ * certificate its predecessor served (README "Reloads"). Each certificate is the file
+ * <cert-dir>/<host>.<type>.pem (chain + key, mode 0600; the directory must be tmpfs or ramfs,
+ * owned by us, mode 0700) and HAProxy knows it by that path. The order of writes keeps one
+ * invariant: whatever a new worker would read is something HAProxy may serve. A new name's file
+ * and crt-list line are written before it is added at runtime; a renewal is committed at
+ * runtime from a staged file that replaces the old one only once HAProxy took it; a removal
+ * leaves the crt-list file before it leaves HAProxy.
+ *
+ * HAProxy is watched with `show info` over a fresh connection every second (a persistent
+ * session pins the worker it was opened to): a new pid is a reload or restart, after which the
+ * session is reopened and a full reconcile verifies the new worker, name by name, with
+ * pipelined commands. One certificate transaction at a time (2.6 has one global transaction,
+ * 3.2+ refuses a second one): set -> commit pairs are never interleaved. A cache of what was
+ * pushed (blob digest, serial, the worker it was verified in) per name avoids churn. What to
+ * push is decided here; how to talk to HAProxy is haproxy_rt.c's, how to read Redis store.c's,
+ * how to open blobs blob.c's.
  */
 #include "cert-pusher/loader.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <event2/event.h>
-#include <stdatomic.h>
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,36 +50,77 @@
 #include "common/parse.h"
 
 #define LOADER_BUCKETS       4096
-#define LOADER_TICK_MS       1000  /* `show info` poll: restart detection */
+#define LOADER_TICK_MS       1000  /* `show info` probe: reload and restart detection */
 #define LOADER_RETRY_MS      5000  /* after a failed reconcile */
 #define LOADER_RT_TIMEOUT_MS 10000 /* per runtime API command */
 #define LOADER_BLOB_MAX      (256 * 1024)
 #define LOADER_SERVED_MS     500 /* connect/command timeout of the served: reports */
 #define LOADER_SLICE_HOSTS   64  /* hosts per event-loop turn of a full reconcile, at most */
+#define LOADER_FILE_MAX      (LOADER_BLOB_MAX)
 
-/* What we know HAProxy holds under a name we pushed. */
+/* What we know of a managed certificate name. */
 struct loader_entry {
-	char *name;
-	uint8_t digest[32]; /* SHA-256 of the blob it came from */
+	char *name;         /* <cert-dir>/<host>.<type>.pem */
+	uint8_t digest[32]; /* SHA-256 of the blob its file was written from */
 	char serial[PEM_SERIAL_MAX + 1];
+	char sha1[PEM_SHA1_HEX + 1];     /* of the leaf, as `show ssl cert` prints it */
 	long long not_before, not_after; /* of the leaf, unix seconds */
 	long long at;                    /* when HAProxy started serving it (as far as we know) */
+	uint64_t pid;                    /* HAProxy worker it was verified in; 0: none */
+	int listed;                      /* its file is written and named in the crt-list file */
 	struct loader_entry *next;
+};
+
+/* One certificate of a slice of a full reconcile (see loader_run_batch()). */
+struct loader_item {
+	char name[HAPROXY_RT_NAME_MAX + 1];
+	char rkey[512];
+	enum pem_key_type type;
+	struct buf blob;
+	struct buf pem; /* sanitised chain + key; wiped */
+	struct pem_info info;
+	uint8_t digest[32];
+	int in_certs; /* HAProxy holds a certificate of that name */
+	size_t nent;  /* crt-list entries of that name */
+	int staged;   /* the new PEM waits in its staged file */
+	int opened;   /* <pem> holds the blob's certificate (else <info> comes from the cache) */
+	int todo;     /* LOADER_IT_* */
+	size_t host;  /* index in the slice */
+	long cmd[3];  /* batch command indexes, -1 when not queued */
 };
 
 /* A full reconcile in progress (see loader_run_step()). */
 struct loader_run {
 	int active;
-	int phase; /* 0: the hosts set; 1: names HAProxy holds for other hosts */
+	int phase; /* 0: the hosts set; 1: names HAProxy or the directory hold for other hosts */
 	size_t next;
 	struct haproxy_rt_names certs, entries; /* HAProxy's, when the run began */
+	struct haproxy_rt_names files;          /* managed names of the directory and crt-list */
 	struct store_strv hosts;                /* sorted */
 	unsigned char *touched;                 /* per host: synced by an event meanwhile */
 	char last_host[NAMES_HOSTNAME_MAX + 1]; /* phase 1: last host looked at */
-	size_t nok;
+	size_t nok, managed;
 	int failed;
+	int hp_up;    /* HAProxy answered when the run began (else: files only) */
+	uint64_t pid; /* the worker it began with */
 	int64_t start;
 	struct event *ev; /* the next slice */
+};
+
+/* HAProxy as the loader last saw it (reported in served:<edge>, metrics and /healthz). */
+enum loader_hp {
+	LOADER_HP_UNKNOWN = 0,
+	LOADER_HP_DOWN,    /* the stats socket does not answer */
+	LOADER_HP_SYNCING, /* a new worker, not verified yet */
+	LOADER_HP_UP,      /* the worker we verified */
+	LOADER_HP_COUNT
+};
+
+static const char *const loader_hp_names[LOADER_HP_COUNT] = {
+	[LOADER_HP_UNKNOWN] = "unknown",
+	[LOADER_HP_DOWN] = "down",
+	[LOADER_HP_SYNCING] = "syncing",
+	[LOADER_HP_UP] = "up",
 };
 
 struct loader {
@@ -72,21 +130,26 @@ struct loader {
 	struct store_sub *sub;
 	struct blob_keyring *kr;
 	struct haproxy_rt rt;
-	int rt_ready;       /* HAProxy answered the last `show info` */
 	int rt_down_logged; /* its absence was reported once */
 	char *crt_list;
+	char *cert_dir;
+	int list_dirty; /* the crt-list file must be rewritten from the cache */
 	uint64_t interval_ms;
 	struct event *tick;
-	uint64_t hp_pid, hp_uptime;
-	int hp_known;
+	enum loader_hp hp;
+	uint64_t hp_pid, hp_uptime; /* of the worker the probe reached last */
+	long long hp_since;         /* unix time hp last changed */
 	int64_t next_full_ms;
 	uint64_t slice_ms; /* --reconcile-slice; 0: a full reconcile in one go */
 	struct loader_run run;
-	/* Proof of deployment: served:<edge> on the primary mirrors the cache. */
+	struct haproxy_rt_batch batch;
+	/* Proof of deployment: served:<edge> on the primary mirrors the verified cache. */
 	char edge[SERVED_EDGE_MAX + 1];
 	struct store *served; /* write-only connection to the primary; NULL until it answers */
 	int served_dirty;     /* a report was lost: the next reconcile rewrites the whole hash */
 	int served_down_logged;
+	int hp_reported;       /* hp as last written to served:<edge>; -1 never */
+	int rewrite_after_run; /* a new worker: the end of the next run rewrites the whole hash */
 	/* The local Redis had current data at the last reconcile (store_in_sync()): a primary, or a
 	 * replica linked to its primary. When not, nothing is removed from HAProxy: a replica
 	 * restarted while cut off is empty, and its edge must keep serving what it has. */
@@ -130,6 +193,8 @@ static int loader_cache_del(struct loader *l, const char *name)
 
 	for (pe = &l->cache[loader_hash(name)]; (e = *pe); pe = &e->next) {
 		if (!strcmp(e->name, name)) {
+			if (e->listed)
+				l->list_dirty = 1;
 			*pe = e->next;
 			free(e->name);
 			free(e);
@@ -139,32 +204,37 @@ static int loader_cache_del(struct loader *l, const char *name)
 	return 0;
 }
 
-/* Record what HAProxy serves under <name>; the entry, or NULL (OOM: the next reconcile looks
- * at HAProxy again). "at" moves only when the serial changes. */
-static struct loader_entry *loader_cache_put(struct loader *l, const char *name,
-                                             const uint8_t digest[32], const char *serial,
-                                             long long not_before, long long not_after)
+/* The entry of <name>, created empty when missing; NULL on OOM. */
+static struct loader_entry *loader_cache_add(struct loader *l, const char *name)
 {
 	struct loader_entry *e = loader_cache_get(l, name);
 	size_t h;
 
-	if (!e) {
-		e = calloc(1, sizeof(*e));
-		if (!e || !(e->name = strdup(name))) {
-			free(e);
-			return NULL;
-		}
-		h = loader_hash(name);
-		e->next = l->cache[h];
-		l->cache[h] = e;
+	if (e)
+		return e;
+	e = calloc(1, sizeof(*e));
+	if (!e || !(e->name = strdup(name))) {
+		free(e);
+		return NULL;
 	}
-	if (!e->at || strcmp(e->serial, serial))
+	h = loader_hash(name);
+	e->next = l->cache[h];
+	l->cache[h] = e;
+	return e;
+}
+
+/* Record that <e>'s file holds the certificate of <digest>/<info>; "at" moves only when the
+ * serial changes. */
+static void loader_cache_set(struct loader_entry *e, const uint8_t digest[32],
+                             const struct pem_info *info)
+{
+	if (!e->at || strcmp(e->serial, info->serial))
 		e->at = (long long)time(NULL);
 	memcpy(e->digest, digest, 32);
-	snprintf(e->serial, sizeof(e->serial), "%s", serial);
-	e->not_before = not_before;
-	e->not_after = not_after;
-	return e;
+	snprintf(e->serial, sizeof(e->serial), "%s", info->serial);
+	snprintf(e->sha1, sizeof(e->sha1), "%s", info->sha1);
+	e->not_before = (long long)info->not_before;
+	e->not_after = (long long)info->not_after;
 }
 
 static void loader_cache_clear(struct loader *l)
@@ -182,17 +252,28 @@ static void loader_cache_clear(struct loader *l)
 	}
 }
 
+/* Whether HAProxy's current worker was seen serving <e>. */
+static int loader_entry_served(const struct loader *l, const struct loader_entry *e)
+{
+	return e->pid && e->pid == l->hp_pid &&
+	       (l->hp == LOADER_HP_UP || l->hp == LOADER_HP_SYNCING);
+}
+
 /* ---- metrics ---- */
 
 /* Process-wide (not per loader) so the metrics source never points at a freed loader. */
 static atomic_ullong loader_pushes, loader_push_errors, loader_removals, loader_remove_errors;
 static atomic_ullong loader_reconciles_ok, loader_reconciles_failed, loader_haproxy_restarts;
-static atomic_int loader_haproxy_up;
-static int loader_metrics_registered; /* registered once per process, from the loop thread */
+static atomic_ullong loader_held, loader_managed, loader_file_errors;
+static atomic_llong loader_last_reconcile; /* unix seconds of the last successful one */
+static atomic_int loader_haproxy_state;    /* enum loader_hp */
+static int loader_metrics_registered;      /* registered once per process, from the loop thread */
 
 /* pmetrics source: the loader's counters, as Prometheus text appended to <out>. */
 static void loader_metrics(struct buf *out, void *arg)
 {
+	int hp = atomic_load(&loader_haproxy_state), i;
+
 	(void)arg;
 	buf_printf(out,
 	           "# HELP pusher_loader_pushes_total Certificates committed into HAProxy.\n"
@@ -211,47 +292,110 @@ static void loader_metrics(struct buf *out, void *arg)
 	           "# TYPE pusher_loader_reconciles_total counter\n"
 	           "pusher_loader_reconciles_total{result=\"ok\"} %llu\n"
 	           "pusher_loader_reconciles_total{result=\"failed\"} %llu\n"
-	           "# HELP pusher_loader_haproxy_restarts_total HAProxy restarts or reloads seen "
-	           "(new pid or smaller uptime).\n"
+	           "# HELP pusher_loader_last_reconcile_timestamp_seconds When the last full "
+	           "reconcile succeeded (0: never).\n"
+	           "# TYPE pusher_loader_last_reconcile_timestamp_seconds gauge\n"
+	           "pusher_loader_last_reconcile_timestamp_seconds %lld\n"
+	           "# HELP pusher_loader_haproxy_restarts_total HAProxy reloads or restarts seen "
+	           "(a new worker pid).\n"
 	           "# TYPE pusher_loader_haproxy_restarts_total counter\n"
 	           "pusher_loader_haproxy_restarts_total %llu\n"
-	           "# HELP pusher_loader_haproxy_up Whether HAProxy's runtime API answered last "
-	           "time.\n"
+	           "# HELP pusher_loader_haproxy_up Whether HAProxy's stats socket answered the "
+	           "last probe (fresh connection, every second).\n"
 	           "# TYPE pusher_loader_haproxy_up gauge\n"
-	           "pusher_loader_haproxy_up %d\n",
+	           "pusher_loader_haproxy_up %d\n"
+	           "# HELP pusher_loader_haproxy_state HAProxy as the loader sees it: 1 for the "
+	           "current state.\n"
+	           "# TYPE pusher_loader_haproxy_state gauge\n",
 	           (unsigned long long)atomic_load(&loader_pushes),
 	           (unsigned long long)atomic_load(&loader_push_errors),
 	           (unsigned long long)atomic_load(&loader_removals),
 	           (unsigned long long)atomic_load(&loader_remove_errors),
 	           (unsigned long long)atomic_load(&loader_reconciles_ok),
 	           (unsigned long long)atomic_load(&loader_reconciles_failed),
+	           (long long)atomic_load(&loader_last_reconcile),
 	           (unsigned long long)atomic_load(&loader_haproxy_restarts),
-	           atomic_load(&loader_haproxy_up));
+	           hp == LOADER_HP_UP || hp == LOADER_HP_SYNCING);
+	for (i = LOADER_HP_DOWN; i < LOADER_HP_COUNT; i++)
+		buf_printf(out, "pusher_loader_haproxy_state{state=\"%s\"} %d\n",
+		           loader_hp_names[i], hp == i);
+	buf_printf(out,
+	           "# HELP pusher_loader_certificates Certificates managed (a blob in Redis at the "
+	           "last full reconcile) and held (verified in HAProxy's current worker).\n"
+	           "# TYPE pusher_loader_certificates gauge\n"
+	           "pusher_loader_certificates{state=\"managed\"} %llu\n"
+	           "pusher_loader_certificates{state=\"held\"} %llu\n"
+	           "# HELP pusher_loader_file_errors_total Certificate directory or crt-list file "
+	           "writes that failed.\n"
+	           "# TYPE pusher_loader_file_errors_total counter\n"
+	           "pusher_loader_file_errors_total %llu\n",
+	           (unsigned long long)atomic_load(&loader_managed),
+	           (unsigned long long)atomic_load(&loader_held),
+	           (unsigned long long)atomic_load(&loader_file_errors));
+}
+
+/* /healthz check: HAProxy answers and holds every managed certificate. */
+static int loader_health(char *what, size_t whatsz, void *arg)
+{
+	int hp = atomic_load(&loader_haproxy_state);
+	unsigned long long held = atomic_load(&loader_held), managed = atomic_load(&loader_managed);
+
+	(void)arg;
+	snprintf(what, whatsz,
+	         "%s: %llu of %llu certificates held, last reconcile %lld, %llu reloads",
+	         loader_hp_names[hp], held, managed, (long long)atomic_load(&loader_last_reconcile),
+	         (unsigned long long)atomic_load(&loader_haproxy_restarts));
+	return (hp == LOADER_HP_UP || hp == LOADER_HP_SYNCING) && held >= managed;
+}
+
+/* Count the entries HAProxy's current worker was seen serving. */
+static size_t loader_count_held(const struct loader *l)
+{
+	const struct loader_entry *e;
+	size_t i, n = 0;
+
+	for (i = 0; i < LOADER_BUCKETS; i++)
+		for (e = l->cache[i]; e; e = e->next)
+			n += loader_entry_served(l, e);
+	return n;
 }
 
 /* ---- proof of deployment: served:<edge> on the primary ---- */
 
 /*
- * Every certificate the cache holds is reported as HSET served:<edge> "<host>:<type>" <value>
- * when it enters the cache, and HDEL when it leaves HAProxy. Reports go on their own connection
- * to the primary with a short timeout and never connect from inside a sync: when one fails (or
- * the primary was never reached), the hash is marked dirty, later reports are skipped, and the
- * end of the next reconcile rewrites the whole hash from the cache in one MULTI (DEL, HSET,
+ * Every certificate HAProxy's current worker was seen serving is reported as HSET
+ * served:<edge> "<host>:<type>" <value> when it is verified, and HDEL when it leaves HAProxy;
+ * the field "haproxy" says how HAProxy is (up, syncing a new worker, down) and is written at
+ * once when that changes. Reports go on their own connection to the primary with a short
+ * timeout and never connect from inside a sync: when one fails (or the primary was never
+ * reached), the hash is marked dirty, later reports are skipped, and the end of the next
+ * reconcile (or the next tick) rewrites the whole hash from the cache in one MULTI (DEL, HSET,
  * ZADD edges). A clean reconcile ends with the heartbeat alone (ZADD edges <now> <edge>).
  */
 
-/* The served: hash field of HAProxy certificate <name> ("host.ecdsa" -> "host:ecdsa"). 0, or -1
- * when <name> is not one of ours (or OOM). */
-static int loader_served_field(const char *name, struct buf *field)
+/* The served: hash field of HAProxy certificate <name> ("<dir>/host.ecdsa.pem" ->
+ * "host:ecdsa"). 0, or -1 when <name> is not one of ours (or OOM). */
+static int loader_served_field(const struct loader *l, const char *name, struct buf *field)
 {
 	enum pem_key_type type;
-	size_t hl;
+	size_t off, hl;
 
 	buf_reset(field);
-	if (!haproxy_rt_name_managed(name, &hl, &type) || buf_append(field, name, hl) < 0 ||
+	if (!haproxy_rt_name_managed(l->cert_dir, name, &off, &hl, &type) ||
+	    buf_append(field, name + off, hl) < 0 ||
 	    buf_printf(field, ":%s", pem_key_type_names[type]) < 0)
 		return -1;
 	return 0;
+}
+
+/* The "haproxy" field's value for the current state. 0 or -1 (OOM). */
+static int loader_served_hp_value(const struct loader *l, struct buf *val)
+{
+	struct served_haproxy h = { .pid = (long long)l->hp_pid, .since = l->hp_since };
+
+	snprintf(h.state, sizeof(h.state), "%s", loader_hp_names[l->hp]);
+	buf_reset(val);
+	return served_haproxy_format(&h, val);
 }
 
 /* A report was lost: say so once, rewrite at the next reconcile. */
@@ -265,7 +409,7 @@ static void loader_served_lost(struct loader *l, const char *why)
 	l->served_dirty = 1;
 }
 
-/* HSET the cache entry <e> (just committed or first seen in HAProxy). */
+/* HSET the cache entry <e> (just verified in HAProxy). */
 static void loader_served_put(struct loader *l, const struct loader_entry *e)
 {
 	struct served_value v = { .not_before = e->not_before,
@@ -279,7 +423,7 @@ static void loader_served_put(struct loader *l, const struct loader_entry *e)
 	buf_init(&field);
 	buf_init(&val);
 	snprintf(v.serial, sizeof(v.serial), "%s", e->serial);
-	if (loader_served_field(e->name, &field) < 0 || served_value_format(&v, &val) < 0) {
+	if (loader_served_field(l, e->name, &field) < 0 || served_value_format(&v, &val) < 0) {
 		loader_served_lost(l, "cannot encode the report");
 		goto out;
 	}
@@ -300,57 +444,62 @@ static void loader_served_del(struct loader *l, const char *name)
 	if (l->served_dirty || !l->served)
 		return;
 	buf_init(&field);
-	if (loader_served_field(name, &field) < 0)
+	if (loader_served_field(l, name, &field) < 0)
 		loader_served_lost(l, "out of memory");
 	else if (store_served_del(l->served, l->edge, buf_str(&field), err, sizeof(err)) < 0)
 		loader_served_lost(l, err);
 	buf_deinit(&field);
 }
 
-/* End of a reconcile: connect to the primary if needed, then the heartbeat, or the whole hash
- * when dirty. Failures only mark the hash dirty. */
-static void loader_served_sync(struct loader *l)
+/* Connect the report connection if needed. 0, or -1 (marked dirty). */
+static int loader_served_connect(struct loader *l)
+{
+	char err[512];
+
+	if (l->served)
+		return 0;
+	/* Short timeouts from the first connect on: a blackholed primary (or sentinel) must not
+	 * hold the event loop the API and the events share. */
+	l->served =
+	        store_open_timeout(l->p->conf, l->p->prefix, LOADER_SERVED_MS, err, sizeof(err));
+	if (!l->served) {
+		loader_served_lost(l, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Rewrite served:<edge> from the cache: what the current worker was seen serving, and the
+ * "haproxy" field. */
+static void loader_served_rewrite(struct loader *l, long long now)
 {
 	struct store_strv kv = { 0 };
 	struct served_value v;
 	struct loader_entry *e;
 	struct buf field, val;
-	long long now = (long long)time(NULL);
 	char err[512];
 	size_t i, n = 0;
 
 	buf_init(&field);
 	buf_init(&val);
-	if (!l->served) {
-		/* Short timeouts from the first connect on: a blackholed primary (or sentinel)
-		 * must not hold the event loop the API and the events share. */
-		l->served = store_open_timeout(l->p->conf, l->p->prefix, LOADER_SERVED_MS, err,
-		                               sizeof(err));
-		if (!l->served) {
-			loader_served_lost(l, err);
-			goto out;
-		}
-	}
-	if (!l->served_dirty) {
-		if (store_served_heartbeat(l->served, l->edge, now, err, sizeof(err)) < 0)
-			loader_served_lost(l, err);
-		goto out;
-	}
+	if (loader_served_hp_value(l, &val) < 0 || store_strv_push(&kv, "haproxy", 7) < 0 ||
+	    store_strv_push(&kv, buf_str(&val), val.len) < 0)
+		goto oom;
 	for (i = 0; i < LOADER_BUCKETS; i++) {
 		for (e = l->cache[i]; e; e = e->next) {
+			if (!loader_entry_served(l, e))
+				continue;
 			memset(&v, 0, sizeof(v));
 			snprintf(v.serial, sizeof(v.serial), "%s", e->serial);
 			v.not_before = e->not_before;
 			v.not_after = e->not_after;
 			v.at = e->at;
 			buf_reset(&val);
-			if (loader_served_field(e->name, &field) < 0 ||
+			if (loader_served_field(l, e->name, &field) < 0 ||
 			    served_value_format(&v, &val) < 0 ||
 			    store_strv_push(&kv, buf_str(&field), field.len) < 0 ||
-			    store_strv_push(&kv, buf_str(&val), val.len) < 0) {
-				log_err("loader: edge=%s: cannot encode the served hash", l->edge);
-				goto out;
-			}
+			    store_strv_push(&kv, buf_str(&val), val.len) < 0)
+				goto oom;
 			n++;
 		}
 	}
@@ -358,44 +507,490 @@ static void loader_served_sync(struct loader *l)
 		loader_served_lost(l, err);
 		goto out;
 	}
-	log_info("loader: edge=%s: served hash rewritten on the primary certs=%zu", l->edge, n);
+	log_info("loader: edge=%s: served hash rewritten on the primary certs=%zu haproxy=%s",
+	         l->edge, n, loader_hp_names[l->hp]);
 	l->served_dirty = 0;
 	l->served_down_logged = 0;
+	l->hp_reported = (int)l->hp;
+	goto out;
+oom:
+	log_err("loader: edge=%s: cannot encode the served hash", l->edge);
 out:
 	store_strv_deinit(&kv);
 	buf_deinit(&field);
 	buf_deinit(&val);
 }
 
-/* ---- HAProxy operations ---- */
-
-/* Remove every crt-list entry of <name>, then the certificate. 0 or -1. */
-static int loader_remove(struct loader *l, const char *name)
+/* HAProxy's state changed (or was never reported): say so at once. Connects if needed. */
+static void loader_served_hp(struct loader *l)
 {
-	enum haproxy_rt_status st;
+	struct buf val;
 	char err[512];
 
-	st = haproxy_rt_del_crtlist(&l->rt, l->crt_list, name, 0, err, sizeof(err));
-	if (st != HAPROXY_RT_OK && st != HAPROXY_RT_NOT_FOUND) {
-		log_err("loader: remove name=%s: %s", name, err);
-		atomic_fetch_add(&loader_remove_errors, 1);
+	if ((int)l->hp == l->hp_reported || loader_served_connect(l) < 0)
+		return;
+	if (l->served_dirty) {
+		loader_served_rewrite(l, (long long)time(NULL));
+		return;
+	}
+	buf_init(&val);
+	if (loader_served_hp_value(l, &val) < 0)
+		loader_served_lost(l, "out of memory");
+	else if (store_served_set(l->served, l->edge, "haproxy", buf_str(&val), err, sizeof(err)) <
+	                 0 ||
+	         store_served_heartbeat(l->served, l->edge, (long long)time(NULL), err,
+	                                sizeof(err)) < 0)
+		loader_served_lost(l, err);
+	else
+		l->hp_reported = (int)l->hp;
+	buf_deinit(&val);
+}
+
+/* End of a reconcile: connect to the primary if needed, then the heartbeat, or the whole hash
+ * when dirty. Failures only mark the hash dirty. */
+static void loader_served_sync(struct loader *l)
+{
+	long long now = (long long)time(NULL);
+	char err[512];
+
+	if (loader_served_connect(l) < 0)
+		return;
+	if (l->served_dirty) {
+		loader_served_rewrite(l, now);
+		return;
+	}
+	if ((int)l->hp != l->hp_reported) {
+		loader_served_hp(l);
+		return;
+	}
+	if (store_served_heartbeat(l->served, l->edge, now, err, sizeof(err)) < 0)
+		loader_served_lost(l, err);
+}
+
+/* HAProxy is now <hp> (worker <pid>): log, count, report. */
+static void loader_hp_set(struct loader *l, enum loader_hp hp)
+{
+	if (hp == l->hp)
+		return;
+	l->hp = hp;
+	l->hp_since = (long long)time(NULL);
+	atomic_store(&loader_haproxy_state, (int)hp);
+	atomic_store(&loader_held, loader_count_held(l));
+	loader_served_hp(l);
+}
+
+/* ---- the certificate directory ---- */
+
+/*
+ * Files of <cert-dir>: "<host>.<type>.pem" (a certificate HAProxy may load), ".<same>.new" (a
+ * renewal staged until HAProxy committed it), ".<same>.tmp" (being written). Every write is
+ * write + rename, so a reading HAProxy sees the old or the new file, never half of one. The
+ * crt-list file is rewritten the same way from the cache (the entries with <listed>, sorted).
+ */
+
+/* Check <dir>: a directory on tmpfs or ramfs (keys must never reach a disk), owned by us, mode
+ * 0700 at most. 0 or -1 with <err>. */
+static int loader_dir_check(const char *dir, char *err, size_t errsz)
+{
+	struct statfs fs;
+	struct stat st;
+
+	if (strlen(dir) > HAPROXY_RT_DIR_MAX || dir[0] != '/' || !haproxy_rt_name_valid(dir) ||
+	    dir[strlen(dir) - 1] == '/') {
+		snprintf(err, errsz,
+		         "--cert-dir: '%.80s': expected an absolute path of at most %d bytes, "
+		         "without "
+		         "a trailing '/', spaces, ':', ';', '#', quotes or '\\'",
+		         dir, HAPROXY_RT_DIR_MAX);
 		return -1;
 	}
-	st = haproxy_rt_del_cert(&l->rt, name, err, sizeof(err));
-	if (st != HAPROXY_RT_OK && st != HAPROXY_RT_NOT_FOUND) {
-		log_err("loader: remove name=%s: %s", name, err);
-		atomic_fetch_add(&loader_remove_errors, 1);
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errsz, "--cert-dir: '%s': %s", dir,
+		         errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
 		return -1;
 	}
-	loader_cache_del(l, name);
-	loader_served_del(l, name);
-	atomic_fetch_add(&loader_removals, 1);
-	log_info("loader: removed name=%s", name);
+	if (statfs(dir, &fs) < 0) {
+		snprintf(err, errsz, "--cert-dir: '%s': statfs: %s", dir, strerror(errno));
+		return -1;
+	}
+	if ((unsigned long)fs.f_type != TMPFS_MAGIC && (unsigned long)fs.f_type != RAMFS_MAGIC) {
+		snprintf(
+		        err, errsz,
+		        "--cert-dir: '%s' is not on tmpfs or ramfs (filesystem type 0x%lx): "
+		        "private "
+		        "keys must never reach persistent storage; use a RAM-backed directory such "
+		        "as /run/spoacme",
+		        dir, (unsigned long)fs.f_type);
+		return -1;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & 077)) {
+		snprintf(err, errsz,
+		         "--cert-dir: '%s' must be owned by uid %u (this process, HAProxy's user) "
+		         "with mode 0700; it is uid %u mode %04o",
+		         dir, (unsigned)geteuid(), (unsigned)st.st_uid,
+		         (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
 	return 0;
 }
 
+/* The directory's file name of certificate <name> with <suffix> ("" for the certificate, ".new",
+ * ".tmp": hidden files). 0 or -1. */
+static int loader_file_path(const struct loader *l, const char *name, const char *suffix,
+                            struct buf *out)
+{
+	const char *base = name + strlen(l->cert_dir) + 1;
+
+	buf_reset(out);
+	if (!*suffix)
+		return buf_append_str(out, name);
+	return buf_printf(out, "%s/.%s%s", l->cert_dir, base, suffix);
+}
+
+/* Write <data>/<len> to <path> atomically (a ".tmp" sibling, then rename), mode 0600. 0 or -1
+ * with <err>. */
+static int loader_write_atomic(const char *path, const char *tmp, const void *data, size_t len,
+                               char *err, size_t errsz)
+{
+	const char *p = data;
+	size_t done = 0;
+	ssize_t w;
+	int fd, ret = -1;
+
+	(void)unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errsz, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	while (done < len) {
+		w = write(fd, p + done, len - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			snprintf(err, errsz, "%s: write: %s", tmp,
+			         w < 0 ? strerror(errno) : "short");
+			goto out;
+		}
+		done += (size_t)w;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		snprintf(err, errsz, "%s: close: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		snprintf(err, errsz, "rename %s -> %s: %s", tmp, path, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ret < 0) {
+		(void)unlink(tmp);
+		atomic_fetch_add(&loader_file_errors, 1);
+	}
+	return ret;
+}
+
+/* Write <pem> as certificate <name>'s file (<suffix> "" or ".new"). 0 or -1 (logged). */
+static int loader_file_write(struct loader *l, const char *name, const char *suffix,
+                             const struct buf *pem)
+{
+	struct buf path, tmp;
+	char err[512];
+	int ret = -1;
+
+	buf_init(&path);
+	buf_init(&tmp);
+	if (loader_file_path(l, name, suffix, &path) < 0 ||
+	    loader_file_path(l, name, ".tmp", &tmp) < 0)
+		goto out;
+	if (loader_write_atomic(buf_str(&path), buf_str(&tmp), pem->data, pem->len, err,
+	                        sizeof(err)) < 0) {
+		log_err("loader: name=%s: %s", name, err);
+		goto out;
+	}
+	ret = 0;
+out:
+	buf_deinit(&path);
+	buf_deinit(&tmp);
+	return ret;
+}
+
+/* Whether <name>'s file holds exactly <pem>. */
+static int loader_file_same(const char *name, const struct buf *pem)
+{
+	struct buf cur;
+	struct stat st;
+	ssize_t r;
+	int fd, same = 0;
+
+	fd = open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	buf_init(&cur);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != pem->len ||
+	    buf_reserve(&cur, pem->len + 1) < 0)
+		goto out;
+	while (cur.len < pem->len + 1) {
+		r = read(fd, cur.data + cur.len, pem->len + 1 - cur.len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		cur.len += (size_t)r;
+	}
+	same = cur.len == pem->len && !CRYPTO_memcmp(cur.data, pem->data, pem->len);
+out:
+	close(fd);
+	buf_wipe(&cur);
+	return same;
+}
+
+/* Rename <name>'s staged file over it. 0 or -1 (logged). */
+static int loader_file_promote(struct loader *l, const char *name)
+{
+	struct buf staged;
+	int ret = 0;
+
+	buf_init(&staged);
+	if (loader_file_path(l, name, ".new", &staged) < 0 || rename(buf_str(&staged), name) < 0) {
+		log_err("loader: name=%s: cannot replace its file: %s", name, strerror(errno));
+		atomic_fetch_add(&loader_file_errors, 1);
+		ret = -1;
+	}
+	buf_deinit(&staged);
+	return ret;
+}
+
+/* Remove <name>'s file and its staged file. */
+static void loader_file_unlink(struct loader *l, const char *name, int staged_only)
+{
+	struct buf staged;
+
+	buf_init(&staged);
+	if (loader_file_path(l, name, ".new", &staged) == 0)
+		(void)unlink(buf_str(&staged));
+	if (!staged_only && unlink(name) < 0 && errno != ENOENT)
+		log_warn("loader: unlink %s: %s", name, strerror(errno));
+	buf_deinit(&staged);
+}
+
+static int loader_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Rewrite the crt-list file from the cache when it changed. 0 or -1 (logged; still dirty). */
+static int loader_list_write(struct loader *l)
+{
+	struct loader_entry *e;
+	struct buf text, tmp;
+	const char **v = NULL;
+	char err[512];
+	size_t i, n = 0, cap = 0;
+	int ret = -1;
+
+	if (!l->list_dirty)
+		return 0;
+	buf_init(&text);
+	buf_init(&tmp);
+	for (i = 0; i < LOADER_BUCKETS; i++) {
+		for (e = l->cache[i]; e; e = e->next) {
+			if (!e->listed)
+				continue;
+			if (n == cap) {
+				const char **nv;
+
+				cap = cap ? 2 * cap : 256;
+				nv = realloc(v, cap * sizeof(*v));
+				if (!nv)
+					goto oom;
+				v = nv;
+			}
+			v[n++] = e->name;
+		}
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), loader_cmp_str);
+	if (buf_printf(&text, "# written by cert-pusher's loader: one certificate of %s per line\n",
+	               l->cert_dir) < 0 ||
+	    buf_printf(&tmp, "%s.tmp", l->crt_list) < 0)
+		goto oom;
+	for (i = 0; i < n; i++)
+		if (buf_printf(&text, "%s\n", v[i]) < 0)
+			goto oom;
+	if (loader_write_atomic(l->crt_list, buf_str(&tmp), text.data, text.len, err, sizeof(err)) <
+	    0) {
+		log_err("loader: crt-list file: %s", err);
+		goto out;
+	}
+	l->list_dirty = 0;
+	ret = 0;
+	goto out;
+oom:
+	log_err("loader: crt-list file: out of memory");
+out:
+	free(v);
+	buf_deinit(&text);
+	buf_deinit(&tmp);
+	return ret;
+}
+
+/* Whether sorted <l> holds <s>. */
+static int loader_names_has(const struct haproxy_rt_names *l, const char *s)
+{
+	return l->n && bsearch(&s, l->v, l->n, sizeof(*l->v), loader_cmp_str);
+}
+
+/*
+ * The managed names the directory holds (certificate files) and the crt-list file lists, into
+ * <out> (sorted, each once); stale ".tmp" and ".new" files are removed. What was changed behind
+ * our back is noticed here, since a reload would read it: a listed certificate whose file is
+ * gone is written again (its cache entry is forgotten), and a crt-list file that is not what we
+ * wrote is rewritten. 0 or -1 (logged).
+ */
+static int loader_dir_scan(struct loader *l, struct haproxy_rt_names *out)
+{
+	struct haproxy_rt_names files, lines;
+	struct loader_entry *e;
+	struct dirent *d;
+	struct buf path;
+	char line[HAPROXY_RT_NAME_MAX + 2];
+	size_t i, j, listed = 0;
+	FILE *f;
+	DIR *dh;
+	int ret = -1;
+
+	buf_init(&path);
+	haproxy_rt_names_init(&files);
+	haproxy_rt_names_init(&lines);
+	dh = opendir(l->cert_dir);
+	if (!dh) {
+		log_err("loader: --cert-dir %s: %s", l->cert_dir, strerror(errno));
+		goto out;
+	}
+	while ((d = readdir(dh))) {
+		size_t nl = strlen(d->d_name);
+
+		buf_reset(&path);
+		if (buf_printf(&path, "%s/%s", l->cert_dir, d->d_name) < 0)
+			continue;
+		if (d->d_name[0] == '.' && nl > 5 &&
+		    (!strcmp(d->d_name + nl - 4, ".tmp") || !strcmp(d->d_name + nl - 4, ".new"))) {
+			(void)unlink(buf_str(&path));
+			continue;
+		}
+		if (haproxy_rt_name_managed(l->cert_dir, buf_str(&path), NULL, NULL, NULL) &&
+		    haproxy_rt_names_add(&files, buf_str(&path), path.len) < 0) {
+			closedir(dh);
+			goto oom;
+		}
+	}
+	closedir(dh);
+	f = fopen(l->crt_list, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		if (haproxy_rt_name_managed(l->cert_dir, line, NULL, NULL, NULL) &&
+		    haproxy_rt_names_add(&lines, line, strlen(line)) < 0) {
+			fclose(f);
+			goto oom;
+		}
+	}
+	if (f)
+		fclose(f);
+	if (files.n)
+		qsort(files.v, files.n, sizeof(*files.v), loader_cmp_str);
+	if (lines.n)
+		qsort(lines.v, lines.n, sizeof(*lines.v), loader_cmp_str);
+	for (i = 0; i < LOADER_BUCKETS; i++) {
+		for (e = l->cache[i]; e; e = e->next) {
+			if (!e->listed)
+				continue;
+			listed++;
+			if (!loader_names_has(&lines, e->name))
+				l->list_dirty = 1;
+			if (!loader_names_has(&files, e->name)) {
+				log_warn("loader: %s is gone; writing it again", e->name);
+				memset(e->digest, 0, sizeof(e->digest));
+			}
+		}
+	}
+	if (listed != lines.n)
+		l->list_dirty = 1;
+	/* <out>: the union of both sorted lists. */
+	for (i = j = 0; i < files.n || j < lines.n;) {
+		int c = i == files.n ? 1 : j == lines.n ? -1 : strcmp(files.v[i], lines.v[j]);
+		const char *s = c <= 0 ? files.v[i] : lines.v[j];
+
+		if (haproxy_rt_names_add(out, s, strlen(s)) < 0)
+			goto oom;
+		i += c <= 0;
+		j += c >= 0;
+	}
+	ret = 0;
+	goto out;
+oom:
+	log_err("loader: out of memory");
+out:
+	haproxy_rt_names_deinit(&files);
+	haproxy_rt_names_deinit(&lines);
+	buf_deinit(&path);
+	return ret;
+}
+
+/* ---- HAProxy operations ---- */
+
+/* Whether HAProxy can be driven now (the last probe reached a worker). */
+static int loader_hp_live(const struct loader *l)
+{
+	return l->hp == LOADER_HP_UP || l->hp == LOADER_HP_SYNCING;
+}
+
+/* Remove <name>: out of the crt-list file first (a new worker must not load it), then every
+ * crt-list entry and the certificate at runtime, then its file. With HAProxy away, the files
+ * alone. 0 or -1. */
+static int loader_remove(struct loader *l, const char *name)
+{
+	struct loader_entry *e = loader_cache_get(l, name);
+	enum haproxy_rt_status st;
+	char err[512];
+
+	if (e && e->listed) {
+		e->listed = 0;
+		l->list_dirty = 1;
+	}
+	if (loader_list_write(l) < 0)
+		goto fail;
+	if (loader_hp_live(l)) {
+		st = haproxy_rt_del_crtlist(&l->rt, l->crt_list, name, 0, err, sizeof(err));
+		if (st != HAPROXY_RT_OK && st != HAPROXY_RT_NOT_FOUND) {
+			log_err("loader: remove name=%s: %s", name, err);
+			goto fail;
+		}
+		st = haproxy_rt_del_cert(&l->rt, name, err, sizeof(err));
+		if (st != HAPROXY_RT_OK && st != HAPROXY_RT_NOT_FOUND) {
+			log_err("loader: remove name=%s: %s", name, err);
+			goto fail;
+		}
+	}
+	loader_file_unlink(l, name, 0);
+	loader_cache_del(l, name);
+	loader_served_del(l, name);
+	atomic_fetch_add(&loader_removals, 1);
+	log_info("loader: removed name=%s%s", name, loader_hp_live(l) ? "" : " (files only)");
+	return 0;
+fail:
+	atomic_fetch_add(&loader_remove_errors, 1);
+	return -1;
+}
+
 /* set + commit of <pem> on <name>, one transaction, checking that the transaction HAProxy
- * names is ours. 0 or -1. */
+ * names is ours. 0, -1, or -2 when HAProxy refused the certificate itself (not a conflict nor
+ * an I/O error: the PEM must not stay where a new worker would load it). */
 static int loader_set_commit(struct loader *l, const char *name, const struct buf *pem)
 {
 	enum haproxy_rt_status st;
@@ -417,7 +1012,7 @@ static int loader_set_commit(struct loader *l, const char *name, const struct bu
 			continue;
 		}
 		log_err("loader: set name=%s: %s", name, err);
-		return -1;
+		return st == HAPROXY_RT_ERROR ? -2 : -1;
 	}
 	if (st != HAPROXY_RT_OK) {
 		log_err("loader: set name=%s: %s", name, err);
@@ -428,14 +1023,108 @@ static int loader_set_commit(struct loader *l, const char *name, const struct bu
 		log_err("loader: commit name=%s: %s", name, err);
 		if (haproxy_rt_abort_cert(&l->rt, name, err2, sizeof(err2)) != HAPROXY_RT_OK)
 			log_warn("loader: abort %s: %s", name, err2);
-		return -1;
+		return st == HAPROXY_RT_ERROR ? -2 : -1;
 	}
 	return 0;
 }
 
-/* Bring HAProxy's <name> to <blob>, sealed under Redis key <rkey> (NULL: <name> must not exist).
- * <certs> and <entries> are HAProxy's lists when known (full reconcile), NULL otherwise. 0 or -1.
- */
+/* Open <blob> (Redis key <rkey>) into sanitised <pem> + <info> of key type <type>. 0 or -1
+ * (logged). */
+static int loader_open(struct loader *l, const char *name, const char *rkey, enum pem_key_type type,
+                       const struct buf *blob, struct buf *pem, struct pem_info *info)
+{
+	struct buf pt;
+	const char *why = NULL;
+	char err[512];
+	int ret = -1;
+
+	buf_init(&pt);
+	if (blob_open(l->kr, rkey, blob->data, blob->len, &pt, &why) < 0) {
+		log_err("loader: name=%s key=%s: cannot open the blob: %s", name, rkey, why);
+		goto out;
+	}
+	if (pem_sanitize(pt.data, pt.len, l->rt.bufsize - HAPROXY_RT_BUF_MARGIN - 64 - strlen(name),
+	                 pem, info, err, sizeof(err)) < 0) {
+		log_err("loader: name=%s key=%s: refusing the certificate: %s", name, rkey, err);
+		goto out;
+	}
+	if (info->key_type != type) {
+		log_err("loader: name=%s: the blob holds a %s key", name,
+		        pem_key_type_names[info->key_type]);
+		goto out;
+	}
+	ret = 0;
+out:
+	buf_wipe(&pt);
+	return ret;
+}
+
+/* The certificate <name> will be pushed with <pem>: make its file what a new worker should
+ * load. <in_haproxy>: HAProxy holds <name> already, so a new file is staged (".new") until the
+ * commit and the current one keeps what HAProxy serves meanwhile; otherwise the file and the
+ * crt-list line are written now, before the runtime add (<defer_list>: the caller writes the
+ * crt-list file before any add). <*staged> says which. 0 or -1. */
+static int loader_file_prepare(struct loader *l, struct loader_entry *e, const struct buf *pem,
+                               int in_haproxy, int defer_list, int *staged)
+{
+	*staged = 0;
+	if (loader_file_same(e->name, pem)) {
+		/* Already there (a reload read it, or we wrote it before a restart). */
+	} else if (in_haproxy && loader_hp_live(l) && e->listed) {
+		if (loader_file_write(l, e->name, ".new", pem) < 0)
+			return -1;
+		*staged = 1;
+	} else if (loader_file_write(l, e->name, "", pem) < 0) {
+		return -1;
+	}
+	if (!e->listed) {
+		e->listed = 1;
+		l->list_dirty = 1;
+	}
+	return defer_list ? 0 : loader_list_write(l);
+}
+
+/* HAProxy refused <name>'s PEM: a new worker must not load it (HAProxy would refuse to
+ * start). The staged file goes; a file written for a name HAProxy never held goes with its
+ * crt-list line. */
+static void loader_file_refused(struct loader *l, struct loader_entry *e, int staged)
+{
+	if (staged) {
+		loader_file_unlink(l, e->name, 1);
+		return;
+	}
+	if (e->listed) {
+		e->listed = 0;
+		l->list_dirty = 1;
+		(void)loader_list_write(l);
+	}
+	loader_file_unlink(l, e->name, 0);
+	memset(e->digest, 0, sizeof(e->digest));
+}
+
+/* <name> was verified in the current worker: record, promote its staged file, report. */
+static void loader_verified(struct loader *l, struct loader_entry *e, const uint8_t digest[32],
+                            const struct pem_info *info, int staged, int pushed)
+{
+	if (staged)
+		(void)loader_file_promote(l, e->name);
+	loader_cache_set(e, digest, info);
+	e->pid = l->hp_pid;
+	/* A full run reports once at its end, in one MULTI, not a round trip per name. */
+	if (l->run.active)
+		l->served_dirty = 1;
+	else
+		loader_served_put(l, e);
+	if (pushed) {
+		atomic_fetch_add(&loader_pushes, 1);
+		log_info("loader: loaded name=%s serial=%s not_after=%lld certs=%d", e->name,
+		         info->serial, (long long)info->not_after, info->ncerts);
+	}
+}
+
+/* Bring HAProxy's <name> and its file to <blob>, sealed under Redis key <rkey> (NULL: <name>
+ * must not exist). <certs> and <entries> are HAProxy's lists when known (full reconcile), NULL
+ * otherwise. With HAProxy away, the file and the crt-list file only. 0 or -1. */
 static int loader_sync_name(struct loader *l, const char *name, const char *rkey,
                             enum pem_key_type type, const struct buf *blob,
                             const struct haproxy_rt_names *certs,
@@ -444,19 +1133,18 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 	struct haproxy_rt_cert_info hi;
 	struct loader_entry *ce;
 	struct pem_info info;
-	struct buf pt, pem;
+	struct buf pem;
 	enum haproxy_rt_status st;
 	uint8_t digest[32];
-	const char *why = NULL;
 	char err[512];
 	size_t nent;
-	int ret = -1, pushed = 0;
+	int ret = -1, pushed = 0, staged = 0, in = 0, live = loader_hp_live(l), rc;
 
-	buf_init(&pt);
 	buf_init(&pem);
+	ce = loader_cache_get(l, name);
 	if (!blob) {
-		if (certs && !haproxy_rt_names_count(certs, name) &&
-		    !(entries && haproxy_rt_names_count(entries, name))) {
+		if (!ce && certs && !haproxy_rt_names_count(certs, name) &&
+		    !(entries && haproxy_rt_names_count(entries, name)) && access(name, F_OK) < 0) {
 			ret = 0;
 			goto out;
 		}
@@ -465,44 +1153,32 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 			ret = 0;
 			goto out;
 		}
-		if (!certs) {
-			st = haproxy_rt_show_cert(&l->rt, name, &hi, err, sizeof(err));
-			if (st == HAPROXY_RT_NOT_FOUND) {
-				if (loader_cache_del(l, name))
-					loader_served_del(l, name);
-				ret = 0;
-				goto out;
-			}
-			if (st != HAPROXY_RT_OK) {
-				log_err("loader: name=%s: %s", name, err);
-				goto out;
-			}
-		}
 		ret = loader_remove(l, name);
 		goto out;
 	}
 	if (EVP_Digest(blob->data, blob->len, digest, NULL, EVP_sha256(), NULL) != 1)
 		goto out;
-	ce = loader_cache_get(l, name);
 	nent = entries ? haproxy_rt_names_count(entries, name) : 1;
-	if (ce && !memcmp(ce->digest, digest, 32) &&
-	    (!certs || haproxy_rt_names_count(certs, name)) && nent == 1) {
-		ret = 0; /* unchanged since we pushed it */
+	if (ce && ce->listed && !memcmp(ce->digest, digest, 32) &&
+	    (!live || (loader_entry_served(l, ce) &&
+	               (!certs || haproxy_rt_names_count(certs, name)) && nent == 1))) {
+		ret = 0; /* unchanged since we pushed it (or wrote it, HAProxy being away) */
 		goto out;
 	}
-	if (blob_open(l->kr, rkey, blob->data, blob->len, &pt, &why) < 0) {
-		log_err("loader: name=%s key=%s: cannot open the blob: %s", name, rkey, why);
+	if (loader_open(l, name, rkey, type, blob, &pem, &info) < 0)
+		goto out;
+	ce = loader_cache_add(l, name);
+	if (!ce) {
+		log_err("loader: out of memory");
 		goto out;
 	}
-	if (pem_sanitize(pt.data, pt.len, l->rt.bufsize - HAPROXY_RT_BUF_MARGIN - 64 - strlen(name),
-	                 &pem, &info, err, sizeof(err)) < 0) {
-		log_err("loader: name=%s key=%s: refusing the certificate: %s", name, rkey, err);
-		goto out;
-	}
-	buf_wipe(&pt);
-	if (info.key_type != type) {
-		log_err("loader: name=%s: the blob holds a %s key", name,
-		        pem_key_type_names[info.key_type]);
+	if (!live) {
+		/* A full run writes the crt-list file once per slice, not once per name. */
+		if (loader_file_prepare(l, ce, &pem, 0, l->run.active, &staged) < 0)
+			goto out;
+		loader_cache_set(ce, digest, &info);
+		ce->pid = 0;
+		ret = 0;
 		goto out;
 	}
 	/* A full reconcile knows which names HAProxy has: no need to ask for a new one. */
@@ -510,19 +1186,27 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 		st = HAPROXY_RT_NOT_FOUND;
 	else
 		st = haproxy_rt_show_cert(&l->rt, name, &hi, err, sizeof(err));
-	if (st == HAPROXY_RT_NOT_FOUND) {
+	if (st != HAPROXY_RT_OK && st != HAPROXY_RT_NOT_FOUND) {
+		log_err("loader: name=%s: %s", name, err);
+		goto out;
+	}
+	in = st == HAPROXY_RT_OK;
+	if (!in)
+		memset(&hi, 0, sizeof(hi));
+	if (loader_file_prepare(l, ce, &pem, in, 0, &staged) < 0)
+		goto out;
+	if (!in) {
 		st = haproxy_rt_new_cert(&l->rt, name, err, sizeof(err));
 		if (st != HAPROXY_RT_OK && st != HAPROXY_RT_EXISTS) {
 			log_err("loader: new name=%s: %s", name, err);
 			goto out;
 		}
-		memset(&hi, 0, sizeof(hi));
-	} else if (st != HAPROXY_RT_OK) {
-		log_err("loader: name=%s: %s", name, err);
-		goto out;
 	}
 	if (strcmp(hi.serial, info.serial) || strcmp(hi.sha1, info.sha1)) {
-		if (loader_set_commit(l, name, &pem) < 0)
+		rc = loader_set_commit(l, name, &pem);
+		if (rc == -2)
+			loader_file_refused(l, ce, staged);
+		if (rc < 0)
 			goto out;
 		pushed = 1;
 		/* Verify: what HAProxy now serves under <name> must be what we pushed. */
@@ -552,24 +1236,48 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 			goto out;
 		}
 	}
-	ce = loader_cache_put(l, name, digest, info.serial, (long long)info.not_before,
-	                      (long long)info.not_after);
-	if (ce)
-		loader_served_put(l, ce);
-	else
-		l->served_dirty = 1; /* the rewrite comes from the cache: look again */
-	if (pushed)
-		log_info("loader: loaded name=%s serial=%s not_after=%lld certs=%d", name,
-		         info.serial, (long long)info.not_after, info.ncerts);
+	loader_verified(l, ce, digest, &info, staged, pushed);
+	staged = 0;
 	ret = 0;
 out:
-	if (blob && ret == 0 && pushed)
-		atomic_fetch_add(&loader_pushes, 1);
-	else if (blob && ret < 0)
+	if (staged)
+		loader_file_unlink(l, name, 1);
+	if (blob && ret < 0)
 		atomic_fetch_add(&loader_push_errors, 1);
-	buf_wipe(&pt);
 	buf_wipe(&pem);
 	return ret;
+}
+
+/* The certificate name of <host>/<type>: "<cert-dir>/<host>.<type>.pem". 0 or -1. */
+static int loader_name(const struct loader *l, const char *host, int type, struct buf *out)
+{
+	buf_reset(out);
+	return buf_printf(out, "%s/%s.%s.pem", l->cert_dir, host, pem_key_type_names[type]);
+}
+
+/* Fetch the blob of <host>/<type> into <blob> (when <in_hosts>) and its key into <key>. 1 found,
+ * 0 none, -1 error (logged). */
+static int loader_fetch(struct loader *l, const char *host, int type, int in_hosts, struct buf *key,
+                        struct buf *blob)
+{
+	char err[512];
+	int r;
+
+	buf_reset(key);
+	buf_reset(blob);
+	if (keys_cert(key, l->p->prefix, host, pem_key_type_names[type]) < 0)
+		return -1;
+	r = in_hosts ? store_blob_fetch(l->store, buf_str(key), blob, err, sizeof(err)) : 0;
+	if (r < 0) {
+		log_err("loader: %s", err);
+		return -1;
+	}
+	if (r > 0 && blob->len > LOADER_BLOB_MAX) {
+		log_err("loader: %s: blob of %zu bytes is larger than %d", buf_str(key), blob->len,
+		        LOADER_BLOB_MAX);
+		return -1;
+	}
+	return r;
 }
 
 /* Sync both key types of <host>; <in_hosts> says whether it is managed. */
@@ -578,31 +1286,18 @@ static int loader_sync_host_lists(struct loader *l, const char *host, int in_hos
                                   const struct haproxy_rt_names *entries)
 {
 	struct buf key, blob, name;
-	char err[512];
 	int t, r, ret = 0;
 
 	buf_init(&key);
 	buf_init(&blob);
 	buf_init(&name);
 	for (t = 0; t < PEM_KEY_COUNT; t++) {
-		buf_reset(&key);
-		buf_reset(&blob);
-		buf_reset(&name);
-		if (keys_cert(&key, l->p->prefix, host, pem_key_type_names[t]) < 0 ||
-		    buf_printf(&name, "%s.%s", host, pem_key_type_names[t]) < 0) {
+		if (loader_name(l, host, t, &name) < 0) {
 			ret = -1;
 			continue;
 		}
-		r = in_hosts ? store_blob_fetch(l->store, buf_str(&key), &blob, err, sizeof(err))
-		             : 0;
+		r = loader_fetch(l, host, t, in_hosts, &key, &blob);
 		if (r < 0) {
-			log_err("loader: %s", err);
-			ret = -1;
-			continue;
-		}
-		if (r > 0 && blob.len > LOADER_BLOB_MAX) {
-			log_err("loader: %s: blob of %zu bytes is larger than %d", buf_str(&key),
-			        blob.len, LOADER_BLOB_MAX);
 			ret = -1;
 			continue;
 		}
@@ -615,8 +1310,6 @@ static int loader_sync_host_lists(struct loader *l, const char *host, int in_hos
 	buf_deinit(&name);
 	return ret;
 }
-
-static int loader_cmp_str(const void *a, const void *b);
 
 /* <host> is about to be synced outside the full reconcile in progress: if the run has not
  * reached it yet, its lists will be stale for it, so the run must look at HAProxy instead. */
@@ -652,48 +1345,48 @@ int loader_sync_host(struct loader *l, const char *host)
 	return loader_sync_host_lists(l, host, in, NULL, NULL);
 }
 
-/* `show info`: 1 when HAProxy (re)started since we last looked (cache dropped), 0 when it is
- * the same process, -1 when it does not answer. */
+/* Probe HAProxy over a fresh connection: 1 when a new worker answers (a reload or a restart:
+ * the session is reopened and nothing is taken as verified any more), 0 when it is the same,
+ * -1 when nothing answers. */
 static int loader_check_haproxy(struct loader *l)
 {
 	uint64_t pid = 0, up = 0;
 	char err[512];
-	int ret = 0;
+	int known = l->hp_pid != 0;
 
-	if (haproxy_rt_show_info(&l->rt, &pid, &up, err, sizeof(err)) != HAPROXY_RT_OK) {
-		if (l->rt_ready || !l->rt_down_logged)
-			log_err("loader: HAProxy: %s; retrying every second", err);
+	if (haproxy_rt_probe(&l->rt, &pid, &up, err, sizeof(err)) != HAPROXY_RT_OK) {
+		if (loader_hp_live(l) || !l->rt_down_logged)
+			log_err("loader: HAProxy: %s; reported down, retrying every second", err);
 		l->rt_down_logged = 1;
-		l->rt_ready = 0;
-		atomic_store(&loader_haproxy_up, 0);
+		haproxy_rt_close(&l->rt);
+		loader_hp_set(l, LOADER_HP_DOWN);
 		return -1;
 	}
-	if (!l->hp_known || pid != l->hp_pid || up < l->hp_uptime) {
-		if (l->hp_known)
-			atomic_fetch_add(&loader_haproxy_restarts, 1);
-		if (l->hp_known)
-			log_notice("loader: HAProxy restarted (pid %llu -> %llu, uptime %llus); "
-			           "loading every certificate again",
-			           (unsigned long long)l->hp_pid, (unsigned long long)pid,
-			           (unsigned long long)up);
-		loader_cache_clear(l);
-		l->served_dirty = 1; /* the served hash names what this HAProxy forgot */
-		ret = 1;
+	if (pid == l->hp_pid && loader_hp_live(l)) {
+		l->hp_uptime = up;
+		return 0;
 	}
-	if (!l->rt_ready)
+	if (known && pid != l->hp_pid) {
+		atomic_fetch_add(&loader_haproxy_restarts, 1);
+		log_notice("loader: HAProxy has a new worker (pid %llu -> %llu, uptime %llus): a "
+		           "reload "
+		           "or restart; verifying every certificate in it",
+		           (unsigned long long)l->hp_pid, (unsigned long long)pid,
+		           (unsigned long long)up);
+	} else {
 		log_info("loader: HAProxy pid=%llu uptime=%llus", (unsigned long long)pid,
 		         (unsigned long long)up);
-	l->rt_ready = 1;
-	atomic_store(&loader_haproxy_up, 1);
-	l->hp_known = 1;
+	}
+	/* A session opened before pins the old worker (which lives on while it is open). */
+	haproxy_rt_close(&l->rt);
+	l->rt_down_logged = 0;
 	l->hp_pid = pid;
 	l->hp_uptime = up;
-	return ret;
-}
-
-static int loader_cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	/* The served hash keeps what the old worker served (the new one loaded the same files)
+	 * while the run verifies it, name by name; then it is rewritten from what was verified. */
+	l->rewrite_after_run = 1;
+	loader_hp_set(l, LOADER_HP_SYNCING);
+	return 1;
 }
 
 /*
@@ -716,6 +1409,7 @@ static void loader_run_clear(struct loader *l)
 		evtimer_del(r->ev);
 	haproxy_rt_names_deinit(&r->certs);
 	haproxy_rt_names_deinit(&r->entries);
+	haproxy_rt_names_deinit(&r->files);
 	store_strv_deinit(&r->hosts);
 	free(r->touched);
 	r->touched = NULL;
@@ -729,19 +1423,45 @@ static int loader_run_finish(struct loader *l, int ok)
 	int ret = ok < 0 || r->failed ? -1 : 0;
 
 	if (ok == 0)
-		log_info("loader: reconciled hosts=%zu failed=%d ms=%lld", r->nok, r->failed,
-		         (long long)(loader_now_ms() - r->start));
-	/* Report only while HAProxy answers: an edge whose HAProxy is away is not live. */
-	if (l->rt_ready)
+		log_info("loader: reconciled hosts=%zu failed=%d ms=%lld%s", r->nok, r->failed,
+		         (long long)(loader_now_ms() - r->start),
+		         r->hp_up ? "" : " (HAProxy away: files only)");
+	if (ok == 0)
+		atomic_store(&loader_managed, r->managed);
+	/* A clean run on a worker that was seen from its start verifies it: it is up. A new
+	 * worker seen meanwhile is probed by the next tick. */
+	if (ret == 0 && r->hp_up && l->hp == LOADER_HP_SYNCING && r->pid == l->hp_pid) {
+		uint64_t pid = 0, up = 0;
+		char err[256];
+
+		if (haproxy_rt_probe(&l->rt, &pid, &up, err, sizeof(err)) == HAPROXY_RT_OK &&
+		    pid == l->hp_pid)
+			loader_hp_set(l, LOADER_HP_UP);
+	}
+	atomic_store(&loader_held, loader_count_held(l));
+	if (ok == 0 && r->hp_up && r->pid == l->hp_pid && l->rewrite_after_run) {
+		l->served_dirty = 1;
+		l->rewrite_after_run = 0;
+	}
+	/* Report only while HAProxy answers: an edge whose HAProxy is away says so instead. */
+	if (loader_hp_live(l))
 		loader_served_sync(l);
+	else
+		loader_served_hp(l);
+	if (ret == 0 && ok == 0)
+		atomic_store(&loader_last_reconcile, (long long)time(NULL));
 	atomic_fetch_add(ret == 0 ? &loader_reconciles_ok : &loader_reconciles_failed, 1);
 	l->next_full_ms = loader_now_ms() + (ret == 0 ? (int64_t)l->interval_ms : LOADER_RETRY_MS);
+	/* A new worker (or HAProxy back) seen during the run: verify it from the start, now. */
+	if (loader_hp_live(l) && (!r->hp_up || r->pid != l->hp_pid))
+		l->next_full_ms = loader_now_ms();
 	loader_run_clear(l);
 	return ret;
 }
 
-/* Start a run: HAProxy's state, stale transactions aborted, the hosts set sorted. 0, or -1
- * (logged) when HAProxy or Redis could not be read. */
+/* Start a run: HAProxy's state (when it answers), stale transactions aborted, the directory's
+ * names, the hosts set sorted. 0, or -1 (logged) when HAProxy answered but could not be read,
+ * or Redis could not be read. */
 static int loader_run_begin(struct loader *l)
 {
 	struct loader_run *r = &l->run;
@@ -753,33 +1473,43 @@ static int loader_run_begin(struct loader *l)
 	haproxy_rt_names_init(&txns);
 	haproxy_rt_names_init(&r->certs);
 	haproxy_rt_names_init(&r->entries);
+	haproxy_rt_names_init(&r->files);
 	memset(&r->hosts, 0, sizeof(r->hosts));
 	r->active = 1;
 	r->phase = 0;
 	r->next = 0;
 	r->nok = 0;
+	r->managed = 0;
 	r->failed = 0;
 	r->start = loader_now_ms();
 	r->last_host[0] = 0;
-	if (loader_check_haproxy(l) < 0)
-		goto out;
-	if (haproxy_rt_show_certs(&l->rt, &r->certs, &txns, err, sizeof(err)) != HAPROXY_RT_OK) {
-		log_err("loader: %s", err);
-		goto out;
-	}
-	/* A transaction left open (by a crashed loader, or an operator's for longer than a
-	 * reconcile interval) would swallow our next `set` on 2.6. */
-	for (i = 0; i < txns.n; i++) {
-		log_warn("loader: aborting the stale transaction of %s", txns.v[i]);
-		if (haproxy_rt_abort_cert(&l->rt, txns.v[i], err, sizeof(err)) != HAPROXY_RT_OK)
+	(void)loader_check_haproxy(l);
+	r->hp_up = loader_hp_live(l);
+	r->pid = l->hp_pid;
+	if (r->hp_up) {
+		if (haproxy_rt_show_certs(&l->rt, &r->certs, &txns, err, sizeof(err)) !=
+		    HAPROXY_RT_OK) {
 			log_err("loader: %s", err);
+			goto out;
+		}
+		/* A transaction left open (by a crashed loader, or an operator's for longer than
+		 * a reconcile interval) would swallow our next `set` on 2.6. */
+		for (i = 0; i < txns.n; i++) {
+			log_warn("loader: aborting the stale transaction of %s", txns.v[i]);
+			if (haproxy_rt_abort_cert(&l->rt, txns.v[i], err, sizeof(err)) !=
+			    HAPROXY_RT_OK)
+				log_err("loader: %s", err);
+		}
+		if (haproxy_rt_show_crtlist(&l->rt, l->crt_list, &r->entries, err, sizeof(err)) !=
+		    HAPROXY_RT_OK) {
+			log_err("loader: --crt-list '%s' is not a crt-list of HAProxy's "
+			        "configuration: %s",
+			        l->crt_list, err);
+			goto out;
+		}
 	}
-	if (haproxy_rt_show_crtlist(&l->rt, l->crt_list, &r->entries, err, sizeof(err)) !=
-	    HAPROXY_RT_OK) {
-		log_err("loader: --crt-list '%s' is not a crt-list of HAProxy's configuration: %s",
-		        l->crt_list, err);
+	if (loader_dir_scan(l, &r->files) < 0)
 		goto out;
-	}
 	/* A connection Redis closed (restart, failover) fails once, then reconnects. */
 	rc = store_in_sync(l->store, err, sizeof(err));
 	if (rc < 0)
@@ -807,18 +1537,333 @@ out:
 	return ret;
 }
 
-/* One item of phase 1: the managed name <i> of HAProxy's lists. */
+/* Item states of a batch. */
+enum {
+	LOADER_IT_DONE = 0, /* nothing to do, or done */
+	LOADER_IT_VERIFY,   /* HAProxy holds the name: does it serve our serial? */
+	LOADER_IT_PUSH,     /* new/set/commit, then add and verify */
+	LOADER_IT_HELD,     /* serves it: only its file is checked */
+	LOADER_IT_ADD,      /* serves it, but no crt-list entry */
+	LOADER_IT_SLOW,     /* the one-at-a-time path (conflicts, duplicates, failures) */
+	LOADER_IT_FAILED,
+};
+
+/* Queue one command of item <it> in l->batch; on failure the item goes the slow way. */
+static void loader_batch_add(struct loader *l, struct loader_item *it, int slot, const char *verb,
+                             const char *arg1, const char *arg2, const struct buf *payload)
+{
+	char err[512];
+
+	it->cmd[slot] = haproxy_rt_batch_add(&l->batch, &l->rt, verb, arg1, arg2, payload, err,
+	                                     sizeof(err));
+	if (it->cmd[slot] < 0) {
+		log_err("loader: name=%s: %s", it->name, err);
+		it->todo = LOADER_IT_SLOW;
+	}
+}
+
+/* Classify the reply of command <slot> of <it>: HAPROXY_RT_* (HAPROXY_RT_IO when the command
+ * was not queued). */
+static enum haproxy_rt_status loader_batch_status(const struct loader *l,
+                                                  const struct loader_item *it, int slot,
+                                                  enum haproxy_rt_cmd kind)
+{
+	const char *body;
+	size_t len;
+
+	if (it->cmd[slot] < 0)
+		return HAPROXY_RT_IO;
+	body = haproxy_rt_batch_reply(&l->batch, (size_t)it->cmd[slot], &len);
+	return haproxy_rt_classify(kind, it->name, body, len, NULL, 0);
+}
+
+/* Whether `show ssl cert` command <slot> of <it> shows the serial and fingerprint of its PEM. */
+static int loader_batch_serves(const struct loader *l, const struct loader_item *it, int slot)
+{
+	struct haproxy_rt_cert_info hi;
+	const char *body;
+	size_t len;
+
+	if (it->cmd[slot] < 0)
+		return 0;
+	body = haproxy_rt_batch_reply(&l->batch, (size_t)it->cmd[slot], &len);
+	return haproxy_rt_parse_cert_info(body, len, &hi) == HAPROXY_RT_OK &&
+	       !strcmp(hi.serial, it->info.serial) && !strcmp(hi.sha1, it->info.sha1);
+}
+
+/* Start a new batch: no item has a queued command. */
+static void loader_batch_begin(struct loader *l, struct loader_item *it, size_t n)
+{
+	size_t i;
+
+	haproxy_rt_batch_reset(&l->batch);
+	for (i = 0; i < n; i++)
+		it[i].cmd[0] = it[i].cmd[1] = it[i].cmd[2] = -1;
+}
+
+/* Run l->batch; on an I/O failure every item with a queued command goes the slow way. */
+static void loader_batch_run(struct loader *l, struct loader_item *it, size_t n)
+{
+	char err[512];
+	size_t i;
+
+	if (!l->batch.n)
+		return;
+	if (haproxy_rt_batch_run(&l->rt, &l->batch, err, sizeof(err)) == HAPROXY_RT_OK)
+		return;
+	log_err("loader: %s", err);
+	/* HAProxy gone (stopped, restarting)? Then nothing more is tried until it is back. */
+	(void)loader_check_haproxy(l);
+	for (i = 0; i < n; i++) {
+		if (it[i].cmd[0] >= 0 || it[i].cmd[1] >= 0 || it[i].cmd[2] >= 0)
+			it[i].todo = loader_hp_live(l) ? LOADER_IT_SLOW : LOADER_IT_FAILED;
+		it[i].cmd[0] = it[i].cmd[1] = it[i].cmd[2] = -1;
+	}
+	haproxy_rt_batch_reset(&l->batch);
+}
+
+/* Open item <x>'s blob into its PEM; on failure it is marked failed. 0 or -1. */
+static int loader_item_open(struct loader *l, struct loader_item *x)
+{
+	if (loader_open(l, x->name, x->rkey, x->type, &x->blob, &x->pem, &x->info) < 0) {
+		x->todo = LOADER_IT_FAILED;
+		return -1;
+	}
+	x->opened = 1;
+	return 0;
+}
+
+/*
+ * The hosts [<from>, <to>) of the run in pipelined batches: what HAProxy already serves is
+ * verified with one `show ssl cert` per name, all in one write; then the files of what must be
+ * pushed (and the crt-list file, once); then new/set/commit of every certificate to push, in
+ * one stream (one transaction at a time: each commit comes before the next set); then the
+ * crt-list adds and the verifications. A certificate whose command fails in a batch is synced
+ * again the one-at-a-time way, which knows how to resolve transaction conflicts. The number of
+ * hosts that failed is returned.
+ */
+static int loader_run_batch(struct loader *l, size_t from, size_t to)
+{
+	struct loader_run *r = &l->run;
+	struct loader_item *it;
+	struct loader_entry *ce;
+	unsigned char *hfail;
+	size_t n = 0, i, h;
+	int t, rc, failed = 0;
+
+	it = calloc((to - from) * PEM_KEY_COUNT + 1, sizeof(*it));
+	hfail = calloc(to - from + 1, 1);
+	if (!it || !hfail) {
+		free(it);
+		free(hfail);
+		log_err("loader: out of memory");
+		return (int)(to - from);
+	}
+	for (h = from; h < to; h++) {
+		const char *host = r->hosts.v[h];
+		struct buf key, name;
+
+		buf_init(&key);
+		buf_init(&name);
+		for (t = 0; t < PEM_KEY_COUNT; t++) {
+			struct loader_item *x = &it[n];
+
+			buf_init(&x->blob);
+			buf_init(&x->pem);
+			x->cmd[0] = x->cmd[1] = x->cmd[2] = -1;
+			rc = loader_name(l, host, t, &name) < 0 || name.len > HAPROXY_RT_NAME_MAX
+			             ? -1
+			             : loader_fetch(l, host, t, 1, &key, &x->blob);
+			if (rc < 0 || key.len >= sizeof(x->rkey)) {
+				hfail[h - from] = 1;
+				buf_deinit(&x->blob);
+				continue;
+			}
+			if (rc == 0) {
+				/* No blob of that type: make sure HAProxy has none. */
+				if (loader_sync_name(l, buf_str(&name), buf_str(&key),
+				                     (enum pem_key_type)t, NULL, &r->certs,
+				                     &r->entries) < 0)
+					hfail[h - from] = 1;
+				buf_deinit(&x->blob);
+				continue;
+			}
+			r->managed++;
+			memcpy(x->name, name.data, name.len + 1);
+			memcpy(x->rkey, key.data, key.len + 1);
+			x->type = (enum pem_key_type)t;
+			x->in_certs = haproxy_rt_names_count(&r->certs, x->name) > 0;
+			x->nent = haproxy_rt_names_count(&r->entries, x->name);
+			x->host = h - from;
+			n++;
+			if (EVP_Digest(x->blob.data, x->blob.len, x->digest, NULL, EVP_sha256(),
+			               NULL) != 1) {
+				x->todo = LOADER_IT_FAILED;
+				continue;
+			}
+			ce = loader_cache_get(l, x->name);
+			if (ce && ce->listed && !memcmp(ce->digest, x->digest, 32) &&
+			    loader_entry_served(l, ce) && x->in_certs && x->nent == 1) {
+				x->todo = LOADER_IT_DONE;
+				continue;
+			}
+			if (x->nent > 1) {
+				x->todo = LOADER_IT_SLOW;
+				continue;
+			}
+			/* Its file was written from this very blob: verifying what a new worker
+			 * loaded needs no decryption, only the serial and fingerprint we know. */
+			if (ce && ce->listed && !memcmp(ce->digest, x->digest, 32) && x->in_certs &&
+			    ce->sha1[0]) {
+				snprintf(x->info.serial, sizeof(x->info.serial), "%s", ce->serial);
+				snprintf(x->info.sha1, sizeof(x->info.sha1), "%s", ce->sha1);
+				x->info.not_before = (time_t)ce->not_before;
+				x->info.not_after = (time_t)ce->not_after;
+				x->info.key_type = x->type;
+				x->todo = LOADER_IT_VERIFY;
+				continue;
+			}
+			if (loader_item_open(l, x) < 0)
+				continue;
+			x->todo = x->in_certs ? LOADER_IT_VERIFY : LOADER_IT_PUSH;
+		}
+		buf_deinit(&key);
+		buf_deinit(&name);
+	}
+	/* 1. What HAProxy holds: does it serve our serial? */
+	loader_batch_begin(l, it, n);
+	for (i = 0; i < n; i++)
+		if (it[i].todo == LOADER_IT_VERIFY)
+			loader_batch_add(l, &it[i], 0, "show ssl cert", it[i].name, NULL, NULL);
+	loader_batch_run(l, it, n);
+	for (i = 0; i < n; i++) {
+		if (it[i].todo != LOADER_IT_VERIFY)
+			continue;
+		if (!loader_batch_serves(l, &it[i], 0))
+			it[i].todo = it[i].opened || loader_item_open(l, &it[i]) == 0
+			                     ? LOADER_IT_PUSH
+			                     : LOADER_IT_FAILED;
+		else
+			it[i].todo = it[i].nent ? LOADER_IT_HELD : LOADER_IT_ADD;
+	}
+	/* 2. Files: staged renewals, new names' files and crt-list lines (one write of it). */
+	for (i = 0; i < n; i++) {
+		int state = it[i].todo;
+
+		if (state != LOADER_IT_PUSH && state != LOADER_IT_ADD && state != LOADER_IT_HELD)
+			continue;
+		if (!it[i].opened)
+			continue; /* listed, and its file written from this blob */
+		ce = loader_cache_add(l, it[i].name);
+		if (!ce ||
+		    loader_file_prepare(l, ce, &it[i].pem, it[i].in_certs, 1, &it[i].staged) < 0)
+			it[i].todo = LOADER_IT_SLOW;
+	}
+	if (loader_list_write(l) < 0)
+		for (i = 0; i < n; i++)
+			if (it[i].todo == LOADER_IT_PUSH || it[i].todo == LOADER_IT_ADD)
+				it[i].todo = LOADER_IT_SLOW;
+	/* 3. new/set/commit, in one stream. */
+	loader_batch_begin(l, it, n);
+	for (i = 0; i < n; i++) {
+		if (it[i].todo != LOADER_IT_PUSH)
+			continue;
+		if (!it[i].in_certs)
+			loader_batch_add(l, &it[i], 0, "new ssl cert", it[i].name, NULL, NULL);
+		if (it[i].todo == LOADER_IT_PUSH)
+			loader_batch_add(l, &it[i], 1, "set ssl cert", it[i].name, NULL,
+			                 &it[i].pem);
+		if (it[i].todo == LOADER_IT_PUSH)
+			loader_batch_add(l, &it[i], 2, "commit ssl cert", it[i].name, NULL, NULL);
+	}
+	loader_batch_run(l, it, n);
+	for (i = 0; i < n; i++) {
+		enum haproxy_rt_status st;
+
+		if (it[i].todo != LOADER_IT_PUSH)
+			continue;
+		st = loader_batch_status(l, &it[i], 0, HAPROXY_RT_CMD_NEW);
+		if ((!it[i].in_certs && st != HAPROXY_RT_OK && st != HAPROXY_RT_EXISTS) ||
+		    loader_batch_status(l, &it[i], 1, HAPROXY_RT_CMD_SET) != HAPROXY_RT_OK ||
+		    loader_batch_status(l, &it[i], 2, HAPROXY_RT_CMD_COMMIT) != HAPROXY_RT_OK)
+			it[i].todo = LOADER_IT_SLOW;
+	}
+	/* 4. crt-list entries, and what HAProxy now serves. */
+	loader_batch_begin(l, it, n);
+	for (i = 0; i < n; i++) {
+		if (it[i].todo == LOADER_IT_ADD || (it[i].todo == LOADER_IT_PUSH && !it[i].nent))
+			loader_batch_add(l, &it[i], 0, "add ssl crt-list", l->crt_list, it[i].name,
+			                 NULL);
+		if (it[i].todo == LOADER_IT_PUSH)
+			loader_batch_add(l, &it[i], 1, "show ssl cert", it[i].name, NULL, NULL);
+	}
+	loader_batch_run(l, it, n);
+	for (i = 0; i < n; i++) {
+		int pushed = it[i].todo == LOADER_IT_PUSH;
+
+		if (it[i].todo != LOADER_IT_PUSH && it[i].todo != LOADER_IT_ADD &&
+		    it[i].todo != LOADER_IT_HELD)
+			continue;
+		if (it[i].cmd[0] >= 0 &&
+		    loader_batch_status(l, &it[i], 0, HAPROXY_RT_CMD_ADD_CRTLIST) !=
+		            HAPROXY_RT_OK) {
+			it[i].todo = LOADER_IT_SLOW;
+			continue;
+		}
+		if (pushed && !loader_batch_serves(l, &it[i], 1)) {
+			it[i].todo = LOADER_IT_SLOW;
+			continue;
+		}
+		ce = loader_cache_get(l, it[i].name);
+		if (ce)
+			loader_verified(l, ce, it[i].digest, &it[i].info, it[i].staged, pushed);
+		it[i].staged = 0;
+		it[i].todo = LOADER_IT_DONE;
+	}
+	haproxy_rt_batch_reset(&l->batch);
+	/* 5. The rest, one at a time. */
+	for (i = 0; i < n; i++) {
+		size_t hi = it[i].host;
+
+		if (it[i].staged)
+			loader_file_unlink(l, it[i].name, 1);
+		if (it[i].todo == LOADER_IT_SLOW &&
+		    (!loader_hp_live(l) || loader_sync_name(l, it[i].name, it[i].rkey, it[i].type,
+		                                            &it[i].blob, NULL, NULL) < 0))
+			it[i].todo = LOADER_IT_FAILED;
+		if (it[i].todo == LOADER_IT_FAILED) {
+			hfail[hi] = 1;
+			atomic_fetch_add(&loader_push_errors, 1);
+		}
+		buf_deinit(&it[i].blob);
+		buf_wipe(&it[i].pem);
+	}
+	for (h = from; h < to; h++) {
+		if (hfail[h - from])
+			failed++;
+		else
+			r->nok++;
+	}
+	free(it);
+	free(hfail);
+	return failed;
+}
+
+/* One item of phase 1: the managed name <i> of HAProxy's lists or of the directory. */
 static void loader_run_orphan(struct loader *l, size_t i)
 {
 	struct loader_run *r = &l->run;
-	const char *name = i < r->certs.n ? r->certs.v[i] : r->entries.v[i - r->certs.n];
+	const char *name = i < r->certs.n ? r->certs.v[i]
+	                   : i < r->certs.n + r->entries.n
+	                           ? r->entries.v[i - r->certs.n]
+	                           : r->files.v[i - r->certs.n - r->entries.n];
 	char host[NAMES_HOSTNAME_MAX + 1], *hp;
 	const char *why;
-	size_t hl;
+	size_t off, hl;
 
-	if (!haproxy_rt_name_managed(name, &hl, NULL) || hl > NAMES_HOSTNAME_MAX)
+	if (!haproxy_rt_name_managed(l->cert_dir, name, &off, &hl, NULL))
 		return;
-	memcpy(host, name, hl);
+	memcpy(host, name + off, hl);
 	host[hl] = 0;
 	hp = host;
 	if (r->hosts.n && bsearch(&hp, r->hosts.v, r->hosts.n, sizeof(*r->hosts.v), loader_cmp_str))
@@ -827,7 +1872,7 @@ static void loader_run_orphan(struct loader *l, size_t i)
 		return; /* both key types and the entries of a host: one look is enough */
 	snprintf(r->last_host, sizeof(r->last_host), "%s", host);
 	if (!names_hostname_valid(host, &why)) {
-		if (loader_remove(l, name) < 0)
+		if (l->redis_current == 1 && loader_remove(l, name) < 0)
 			r->failed++;
 		return;
 	}
@@ -843,31 +1888,56 @@ static int loader_run_step(struct loader *l)
 {
 	struct loader_run *r = &l->run;
 	int64_t until = loader_now_ms() + (int64_t)l->slice_ms;
-	size_t done = 0;
+	size_t done = 0, norphans;
 	const char *why;
 
 	while (r->phase == 0 && r->next < r->hosts.n) {
-		size_t i = r->next++;
-		int touched = r->touched[i];
+		size_t from = r->next, to = from;
 
-		if (!names_hostname_valid(r->hosts.v[i], &why)) {
-			log_warn("loader: skipping host '%.64s' of the hosts set: %s",
-			         r->hosts.v[i], why);
-			continue;
-		}
-		if (loader_sync_host_lists(l, r->hosts.v[i], 1, touched ? NULL : &r->certs,
-		                           touched ? NULL : &r->entries) < 0)
+		/* A run of untouched, valid hosts goes through the batches. */
+		while (to < r->hosts.n && to - from < LOADER_SLICE_HOSTS && !r->touched[to] &&
+		       names_hostname_valid(r->hosts.v[to], &why))
+			to++;
+		if (r->hp_up && !loader_hp_live(l)) {
+			/* HAProxy went away during the run: the new one is verified from the
+			 * start when it answers; until then the files are current. */
 			r->failed++;
-		else
-			r->nok++;
-		if (l->slice_ms && (++done >= LOADER_SLICE_HOSTS || loader_now_ms() >= until))
+			return loader_run_finish(l, 0);
+		}
+		if (to > from && r->hp_up) {
+			r->failed += loader_run_batch(l, from, to);
+			r->next = to;
+			done += to - from;
+		} else {
+			size_t i = r->next++;
+			int touched = r->touched[i];
+
+			if (!names_hostname_valid(r->hosts.v[i], &why)) {
+				log_warn("loader: skipping host '%.64s' of the hosts set: %s",
+				         r->hosts.v[i], why);
+				continue;
+			}
+			if (loader_sync_host_lists(l, r->hosts.v[i], 1, touched ? NULL : &r->certs,
+			                           touched ? NULL : &r->entries) < 0)
+				r->failed++;
+			else
+				r->nok++;
+			r->managed += PEM_KEY_COUNT; /* an estimate for the files-only runs */
+			done++;
+		}
+		if (l->slice_ms && (done >= LOADER_SLICE_HOSTS || loader_now_ms() >= until)) {
+			(void)loader_list_write(l);
 			return 1;
+		}
 	}
+	if (loader_list_write(l) < 0)
+		r->failed++;
 	if (r->phase == 0) {
 		r->phase = 1;
 		r->next = 0;
 	}
-	while (r->next < r->certs.n + r->entries.n) {
+	norphans = r->certs.n + r->entries.n + r->files.n;
+	while (r->next < norphans) {
 		loader_run_orphan(l, r->next++);
 		if (l->slice_ms && (++done >= LOADER_SLICE_HOSTS || loader_now_ms() >= until))
 			return 1;
@@ -951,8 +2021,10 @@ static void loader_on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* A new worker is verified at once; with HAProxy away the files are kept current, so
+	 * that it starts with what Redis holds. */
 	r = loader_check_haproxy(l);
-	if (r == 1 || (r == 0 && loader_now_ms() >= l->next_full_ms))
+	if (r == 1 || loader_now_ms() >= l->next_full_ms)
 		loader_reconcile(l);
 }
 
@@ -970,15 +2042,64 @@ void loader_stop(struct loader *l)
 	store_close(l->served);
 	blob_keyring_free(l->kr);
 	haproxy_rt_deinit(&l->rt);
+	haproxy_rt_batch_deinit(&l->batch);
 	loader_cache_clear(l);
 	free(l->crt_list);
+	free(l->cert_dir);
 	free(l);
+}
+
+/* Take the crt-list file's certificates as listed (what HAProxy loads at its next start), and
+ * create an empty crt-list file when there is none, so that HAProxy can start. Lines naming a
+ * missing file are dropped (HAProxy would refuse to start). 0 or -1 with <err>. */
+static int loader_list_load(struct loader *l, char *err, size_t errsz)
+{
+	struct loader_entry *e;
+	char line[HAPROXY_RT_NAME_MAX + 2];
+	FILE *f;
+	int ret = -1;
+
+	f = fopen(l->crt_list, "re");
+	if (!f && errno != ENOENT) {
+		snprintf(err, errsz, "--crt-list: '%s': %s", l->crt_list, strerror(errno));
+		goto out;
+	}
+	l->list_dirty = !f;
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		if (!line[0] || line[0] == '#')
+			continue;
+		if (!haproxy_rt_name_managed(l->cert_dir, line, NULL, NULL, NULL) ||
+		    access(line, R_OK) < 0) {
+			log_warn("loader: crt-list file: dropping '%.200s' (%s)", line,
+			         access(line, R_OK) < 0 ? "no such file"
+			                                : "not a certificate of --cert-dir");
+			l->list_dirty = 1;
+			continue;
+		}
+		e = loader_cache_add(l, line);
+		if (!e) {
+			snprintf(err, errsz, "out of memory");
+			goto out;
+		}
+		e->listed = 1;
+	}
+	if (loader_list_write(l) < 0) {
+		snprintf(err, errsz, "--crt-list: '%s' cannot be written (see above)", l->crt_list);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (f)
+		fclose(f);
+	return ret;
 }
 
 struct loader *loader_start(struct event_base *base, struct pusher *p, char *err, size_t errsz)
 {
 	const char *sock = conf_get(p->conf, "haproxy-socket");
 	const char *list = conf_get(p->conf, "crt-list");
+	const char *dir = conf_get(p->conf, "cert-dir");
 	const char *ring = conf_get(p->conf, "keyring");
 	const char *iv = conf_get_def(p->conf, "reconcile-interval", "30s");
 	const char *bs = conf_get(p->conf, "haproxy-bufsize");
@@ -996,13 +2117,26 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 	l->base = base;
 	l->rt.fd = -1;
 	l->redis_current = -1;
-	if (!sock || !list || !ring) {
+	l->hp_reported = -1;
+	haproxy_rt_batch_init(&l->batch);
+	if (!sock || !dir || !ring) {
 		snprintf(err, errsz, "role loader needs %s",
-		         !sock   ? "--haproxy-socket PATH"
-		         : !list ? "--crt-list PATH"
-		                 : "--keyring FILE");
+		         !sock  ? "--haproxy-socket PATH"
+		         : !dir ? "--cert-dir DIR (a RAM-backed directory for HAProxy's reloads)"
+		                : "--keyring FILE");
 		goto fail;
 	}
+	if (loader_dir_check(dir, err, errsz) < 0)
+		goto fail;
+	l->cert_dir = strdup(dir);
+	l->crt_list = list ? strdup(list) : NULL;
+	if (!list && l->cert_dir && asprintf(&l->crt_list, "%s/crt-list", dir) < 0)
+		l->crt_list = NULL;
+	if (!l->cert_dir || !l->crt_list) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	list = l->crt_list;
 	if (!haproxy_rt_path_valid(list)) {
 		snprintf(err, errsz,
 		         "--crt-list: '%s' is not usable in a runtime API command (no spaces, ';', "
@@ -1044,17 +2178,15 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 	l->served_dirty = 1; /* the first reconcile writes the whole hash */
 	if (haproxy_rt_init(&l->rt, sock, (size_t)bufsize, LOADER_RT_TIMEOUT_MS, err, errsz) < 0)
 		goto fail;
-	l->crt_list = strdup(list);
-	if (!l->crt_list) {
-		snprintf(err, errsz, "out of memory");
-		goto fail;
-	}
 	l->kr = blob_keyring_load(ring, err, errsz);
 	if (!l->kr)
 		goto fail;
 	if (p->check_only)
 		return l;
-	if (!loader_metrics_registered && pmetrics_register(loader_metrics, NULL) == 0)
+	if (loader_list_load(l, err, errsz) < 0)
+		goto fail;
+	if (!loader_metrics_registered && pmetrics_register(loader_metrics, NULL) == 0 &&
+	    pmetrics_health_register("haproxy", loader_health, NULL) == 0)
 		loader_metrics_registered = 1;
 	l->store = store_open_local(p->conf, p->prefix, err, errsz);
 	if (!l->store)
@@ -1065,10 +2197,12 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
-	log_info("loader: socket=%s crt-list=%s reconcile-interval=%llums bufsize=%llu edge=%s",
-	         sock, list, (unsigned long long)l->interval_ms, (unsigned long long)bufsize,
-	         l->edge);
-	/* The first reconcile in one go: READY=1 (run.c) means the certificates are loaded. */
+	log_info("loader: socket=%s cert-dir=%s crt-list=%s reconcile-interval=%llums bufsize=%llu "
+	         "edge=%s",
+	         sock, l->cert_dir, list, (unsigned long long)l->interval_ms,
+	         (unsigned long long)bufsize, l->edge);
+	/* The first reconcile in one go: READY=1 (run.c) means the certificates are loaded, or,
+	 * with HAProxy not started yet (a cold boot), written where it will load them. */
 	slice_ms = l->slice_ms;
 	l->slice_ms = 0;
 	loader_reconcile(l);

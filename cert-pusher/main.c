@@ -46,9 +46,11 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "wait-timeout", 1, "DURATION  how long to wait for them (default 1s; no unit = ms)" },
 	{ "account-key-type", 1, "TYPE      new ACME account key: ecdsa (ES256, default) or rsa" },
 	{ "concurrency", 1, "N         issue: hostnames ordered in parallel (default 4, max 64)" },
-	{ "role", 1, "ROLES     run: issuer,loader (default both)" },
+	{ "role", 1, "ROLES     run: issuer,loader,api (default issuer,loader; api with --api)" },
 	{ "haproxy-socket", 1, "PATH      HAProxy runtime API socket (level admin)" },
-	{ "crt-list", 1, "PATH      crt-list as haproxy.cfg names it" },
+	{ "cert-dir", 1,
+	  "DIR       loader: RAM-backed dir (tmpfs, 0700) HAProxy loads certs from" },
+	{ "crt-list", 1, "PATH      crt-list as haproxy.cfg names it (default DIR/crt-list)" },
 	{ "reconcile-interval", 1, "DURATION  loader: full reconcile period (default 30s)" },
 	{ "haproxy-bufsize", 1, "BYTES     loader: HAProxy's tune.bufsize (default 16384)" },
 	{ "reconcile-slice", 1, "DURATION  loader: loop time per reconcile slice (20ms; 0: none)" },
@@ -80,7 +82,7 @@ struct pusher_cmd {
 
 static const struct pusher_cmd pusher_cmds[] = {
 	{ "issue", issuer_cmd_issue, "NAME...   obtain ECDSA and RSA certificates now" },
-	{ "run", run_cmd_run, "          the daemon: --role issuer,loader" },
+	{ "run", run_cmd_run, "          the daemon: --role issuer,loader,api" },
 	{ "import", import_cmd_import, "NAME      seal --cert-file + --key-file into Redis" },
 	{ "rekey", rekey_cmd_rekey, "          re-seal every blob under the key ring's first key" },
 	{ "add", hosts_cmd_add, "NAME...   manage hostnames (certificates follow)" },

@@ -84,6 +84,36 @@ int pmetrics_register(pmetrics_source_fn *fn, void *arg)
 	return 0;
 }
 
+static struct {
+	const char *name;
+	pmetrics_health_fn *fn;
+	void *arg;
+} pmetrics_checks[4];
+static size_t pmetrics_nchecks;
+
+int pmetrics_health_register(const char *name, pmetrics_health_fn *fn, void *arg)
+{
+	if (pmetrics_nchecks >= sizeof(pmetrics_checks) / sizeof(pmetrics_checks[0]))
+		return -1;
+	pmetrics_checks[pmetrics_nchecks].name = name;
+	pmetrics_checks[pmetrics_nchecks].fn = fn;
+	pmetrics_checks[pmetrics_nchecks].arg = arg;
+	pmetrics_nchecks++;
+	return 0;
+}
+
+size_t pmetrics_health_count(void)
+{
+	return pmetrics_nchecks;
+}
+
+int pmetrics_health_run(size_t i, const char **name, char *what, size_t whatsz)
+{
+	*name = pmetrics_checks[i].name;
+	what[0] = 0;
+	return pmetrics_checks[i].fn(what, whatsz, pmetrics_checks[i].arg);
+}
+
 static size_t pmetrics_problem_index(const char *t)
 {
 	size_t i;
@@ -309,6 +339,12 @@ int pmetrics_render_edges(struct buf *out, const struct served_view *v,
 	for (e = 0; e < v->nedges; e++)
 		rc |= buf_printf(out, "pusher_edge_live{edge=\"%s\"} %d\n", v->edges[e].id,
 		                 v->edges[e].live);
+	rc |= buf_printf(out, "# HELP pusher_edge_haproxy_up Whether the edge's HAProxy answers "
+	                      "its loader (0 when reported down, 1 up or syncing a new worker).\n"
+	                      "# TYPE pusher_edge_haproxy_up gauge\n");
+	for (e = 0; e < v->nedges; e++)
+		rc |= buf_printf(out, "pusher_edge_haproxy_up{edge=\"%s\"} %d\n", v->edges[e].id,
+		                 !served_edge_haproxy_down(&v->edges[e]));
 	rc |= buf_printf(out, "# HELP pusher_edge_heartbeat_age_seconds Seconds since the edge's "
 	                      "loader last reported.\n"
 	                      "# TYPE pusher_edge_heartbeat_age_seconds gauge\n");

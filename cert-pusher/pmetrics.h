@@ -24,6 +24,17 @@ typedef void pmetrics_source_fn(struct buf *out, void *arg);
 /* Add <fn>/<arg> to every render (at most 8 sources; call before the threads start). 0/-1. */
 int pmetrics_register(pmetrics_source_fn *fn, void *arg);
 
+/* A health check of a role, for GET /healthz: 1 healthy, 0 not, with a one-line state into
+ * <what> (e.g. "up pid=12: 200 of 200 certificates held"). Called on the API's thread. */
+typedef int pmetrics_health_fn(char *what, size_t whatsz, void *arg);
+
+/* Add check <name> (static string) to /healthz (at most 4). 0/-1. */
+int pmetrics_health_register(const char *name, pmetrics_health_fn *fn, void *arg);
+
+/* Run check <i> (0..pmetrics_health_count()-1): its name to <*name>, state into <what>. 1/0. */
+size_t pmetrics_health_count(void);
+int pmetrics_health_run(size_t i, const char **name, char *what, size_t whatsz);
+
 /* One order ended: <ok>, the ACME problem type without its URN prefix ("rateLimited"; "" or
  * NULL for a failure that was not an ACME problem), its duration in seconds. */
 void pmetrics_order_done(int ok, const char *problem_type, double seconds);

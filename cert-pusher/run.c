@@ -4,8 +4,11 @@
  * every role this build has); each role is a start/stop pair in run_roles[] that arms its own
  * events on the loop. This file owns the process concerns: signals (SIGTERM/SIGINT stop the
  * loop, the roles are stopped in reverse order), sd_notify READY/STOPPING, --check. Roles do
- * their own work: scheduler.c (the issuer: ACME orders, the API) and loader.c (Redis ->
- * HAProxy). A role whose start is NULL is not part of the build and is refused by name.
+ * their own work: scheduler.c (the issuer: ACME orders), loader.c (Redis -> HAProxy) and api.c
+ * (the HTTP API, /metrics and /healthz of whatever runs in this process). The API role runs
+ * whenever --api or --api-token-file is given, with any other role: an edge's loader has its
+ * /metrics and /healthz too. A role whose start is NULL is not part of the build and is
+ * refused by name.
  */
 #include <event2/event.h>
 #include <signal.h>
@@ -13,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cert-pusher/api.h"
 #include "cert-pusher/loader.h"
 #include "cert-pusher/pusher.h"
 #include "cert-pusher/scheduler.h"
@@ -37,9 +41,26 @@ static void run_loader_stop(void *state)
 	loader_stop(state);
 }
 
+static int run_api_checked; /* the API's state under --check: nothing to free */
+
+/* The API: listening on the loop, or its options checked with --check. */
+static void *run_api_start(struct event_base *base, struct pusher *p, char *err, size_t errsz)
+{
+	if (p->check_only)
+		return api_check_conf(p->conf, err, errsz) < 0 ? NULL : &run_api_checked;
+	return api_new(base, p->conf, p->prefix, err, errsz);
+}
+
+static void run_api_stop(void *state)
+{
+	if (state != &run_api_checked)
+		api_free(state);
+}
+
 static const struct run_role run_roles[] = {
-	{ "issuer", scheduler_run_start, scheduler_run_stop }, /* scheduler.c (+ the API) */
+	{ "issuer", scheduler_run_start, scheduler_run_stop }, /* scheduler.c */
 	{ "loader", run_loader_start, run_loader_stop },
+	{ "api", run_api_start, run_api_stop }, /* last: stopped first, before orders drain */
 };
 #define RUN_NROLES (sizeof(run_roles) / sizeof(run_roles[0]))
 
@@ -64,7 +85,7 @@ static int run_parse_roles(const char *roles, int want[RUN_NROLES])
 			if (strlen(run_roles[i].name) == len && !strncmp(p, run_roles[i].name, len))
 				break;
 		if (i == RUN_NROLES) {
-			log_err("--role: unknown role '%.*s'; expected issuer, loader or both, "
+			log_err("--role: unknown role '%.*s'; expected issuer, loader, api, "
 			        "comma-separated",
 			        (int)len, p);
 			return -1;
@@ -79,7 +100,7 @@ static int run_parse_roles(const char *roles, int want[RUN_NROLES])
 		p = *e ? e + 1 : e;
 	}
 	if (!any) {
-		log_err("--role: empty; expected issuer, loader or both");
+		log_err("--role: empty; expected issuer, loader, api");
 		return -1;
 	}
 	return 0;
@@ -102,8 +123,8 @@ int run_cmd_run(struct pusher *p, int argc, char **argv)
 		return 2;
 	}
 	if (!roles) {
-		/* Default: every role this build has. */
-		for (i = 0; i < RUN_NROLES; i++)
+		/* Default: every role this build has (the API when configured, below). */
+		for (i = 0; i + 1 < RUN_NROLES; i++)
 			if (run_roles[i].start)
 				snprintf(def + strlen(def), sizeof(def) - strlen(def), "%s%s",
 				         def[0] ? "," : "", run_roles[i].name);
@@ -111,6 +132,9 @@ int run_cmd_run(struct pusher *p, int argc, char **argv)
 	}
 	if (run_parse_roles(roles, want) < 0)
 		return 2;
+	/* The API goes with whatever runs here once it is configured. */
+	if (conf_get(p->conf, "api") || conf_get(p->conf, "api-token-file"))
+		want[RUN_NROLES - 1] = 1;
 	base = event_base_new();
 	if (!base) {
 		log_err("run: cannot create the event loop");

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "cert-pusher/api.h"
 #include "cert-pusher/hosts.h"
 #include "cert-pusher/http.h"
 #include "cert-pusher/issuer.h"
@@ -1165,43 +1164,18 @@ fail:
 	return NULL;
 }
 
-struct scheduler_run {
-	struct scheduler *sc;
-	struct api *api;
-};
-
 void scheduler_run_stop(void *state)
 {
-	struct scheduler_run *r = state;
+	struct scheduler *sc = state;
 
-	if (!r)
-		return;
-	api_free(r->api); /* no new requests while the orders drain */
-	if (r->sc && r->sc->nworkers)
+	if (sc && sc->nworkers)
 		log_info("issuer: stopping: %u order(s) running; waiting for them",
-		         scheduler_running(r->sc));
-	scheduler_free(r->sc);
-	free(r);
+		         scheduler_running(sc));
+	scheduler_free(sc);
 }
 
 void *scheduler_run_start(struct event_base *base, struct pusher *p, char *err, size_t errsz)
 {
-	struct scheduler_run *r = calloc(1, sizeof(*r));
-
-	if (!r) {
-		snprintf(err, errsz, "out of memory");
-		return NULL;
-	}
-	if (conf_get(p->conf, "api") || conf_get(p->conf, "api-token-file")) {
-		if (p->check_only ? api_check_conf(p->conf, err, errsz) < 0
-		                  : !(r->api = api_new(base, p->conf, p->prefix, err, errsz)))
-			goto fail;
-	}
-	r->sc = scheduler_issuer_start(p, err, errsz);
-	if (!r->sc)
-		goto fail;
-	return r;
-fail:
-	scheduler_run_stop(r);
-	return NULL;
+	(void)base;
+	return scheduler_issuer_start(p, err, errsz);
 }

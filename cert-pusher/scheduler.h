@@ -109,13 +109,13 @@ unsigned scheduler_running(struct scheduler *sc);
 /*
  * The issuer role of `run` (run.c's role table): the scheduler bound to issuer.c with the
  * options of <p> (issuer options, plus renew-fraction, max-concurrent-orders, lock-ttl,
- * backoff-min, backoff-max, due-poll) and, when "api" or "api-token-file" is set, the HTTP API
- * on <base>. Call before other threads start (libcurl and jansson global initialisation).
+ * backoff-min, backoff-max, due-poll). <base> is unused: orders run on the scheduler's threads.
+ * Call before other threads start (libcurl and jansson global initialisation).
  * Returns the role's state, or NULL with <err> naming the option. With p->check_only the
  * configuration is validated and nothing starts.
  */
 void *scheduler_run_start(struct event_base *base, struct pusher *p, char *err, size_t errsz);
-/* SIGTERM: close the API, stop taking work, let running orders end, join, free. */
+/* SIGTERM: stop taking work, let running orders end, join, free. */
 void scheduler_run_stop(void *state);
 
 /* ---- arithmetic (pure; exposed for the tests) ---- */

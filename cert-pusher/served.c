@@ -103,6 +103,54 @@ out:
 	return ret;
 }
 
+static const char *const served_hp_states[] = { "up", "syncing", "down" };
+
+int served_haproxy_format(const struct served_haproxy *h, struct buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(served_hp_states) / sizeof(*served_hp_states); i++)
+		if (!strcmp(h->state, served_hp_states[i]))
+			return buf_printf(out, "{\"state\":\"%s\",\"pid\":%lld,\"since\":%lld}",
+			                  h->state, h->pid < 0 ? 0 : h->pid,
+			                  h->since < 0 ? 0 : h->since);
+	return -1;
+}
+
+int served_haproxy_parse(const char *s, size_t len, struct served_haproxy *h)
+{
+	json_t *root = NULL, *state;
+	size_t i;
+	int ret = -1;
+
+	memset(h, 0, sizeof(*h));
+	if (len == 0 || len > SERVED_VALUE_MAX)
+		goto out;
+	root = json_loadb(s, len, JSON_REJECT_DUPLICATES, NULL);
+	state = json_object_get(root, "state");
+	if (!json_is_object(root) || !json_is_string(state))
+		goto out;
+	for (i = 0; i < sizeof(served_hp_states) / sizeof(*served_hp_states); i++)
+		if (!strcmp(json_string_value(state), served_hp_states[i]))
+			break;
+	if (i == sizeof(served_hp_states) / sizeof(*served_hp_states) ||
+	    served_json_time(root, "pid", &h->pid) < 0 ||
+	    served_json_time(root, "since", &h->since) < 0)
+		goto out;
+	snprintf(h->state, sizeof(h->state), "%s", served_hp_states[i]);
+	ret = 0;
+out:
+	if (ret < 0)
+		memset(h, 0, sizeof(*h));
+	json_decref(root);
+	return ret;
+}
+
+int served_edge_haproxy_down(const struct served_edge *e)
+{
+	return !strcmp(e->haproxy.state, "down");
+}
+
 static int served_hex_val(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -197,7 +245,7 @@ int served_view_load(struct store *s, const char *const *hosts, size_t nhosts, l
 	struct store_strv ids = { 0 }; /* borrows raw's strings */
 	struct buf f;
 	char **fields = NULL;
-	size_t i, e, h, t, nf = nhosts * PEM_KEY_COUNT, idx;
+	size_t i, e, h, t, nf = 1 + nhosts * PEM_KEY_COUNT, idx; /* "haproxy", then the hosts */
 	uint64_t score;
 	int ret = -1;
 
@@ -239,17 +287,23 @@ int served_view_load(struct store *s, const char *const *hosts, size_t nhosts, l
 		for (t = 0; t < PEM_KEY_COUNT; t++) {
 			buf_reset(&f);
 			if (served_field(&f, hosts[h], pem_key_type_names[t]) < 0 ||
-			    !(fields[h * PEM_KEY_COUNT + t] = strdup(buf_str(&f))))
+			    !(fields[1 + h * PEM_KEY_COUNT + t] = strdup(buf_str(&f))))
 				goto oom;
 		}
 	}
-	if (v->nedges && nf &&
+	if (!(fields[0] = strdup("haproxy")))
+		goto oom;
+	if (v->nedges &&
 	    store_served_fields(s, &ids, (const char *const *)fields, nf, &vals, err, errsz) < 0)
 		goto out;
 	for (e = 0; e < v->nedges && vals.n == v->nedges * nf; e++) {
+		const char *hp = vals.v[e * nf];
+
+		if (*hp)
+			(void)served_haproxy_parse(hp, strlen(hp), &v->edges[e].haproxy);
 		for (h = 0; h < nhosts; h++) {
 			for (t = 0; t < PEM_KEY_COUNT; t++) {
-				const char *raw_v = vals.v[e * nf + h * PEM_KEY_COUNT + t];
+				const char *raw_v = vals.v[e * nf + 1 + h * PEM_KEY_COUNT + t];
 
 				idx = (h * v->nedges + e) * PEM_KEY_COUNT + t;
 				if (*raw_v &&
@@ -298,6 +352,9 @@ int served_view_deployed(const struct served_view *v, size_t h, const char *cons
 	for (e = 0; e < v->nedges; e++) {
 		if (!v->edges[e].live)
 			continue;
+		/* A live edge whose HAProxy is down serves nothing, fallback or not. */
+		if (served_edge_haproxy_down(&v->edges[e]))
+			return 0;
 		live++;
 		for (t = 0; t < PEM_KEY_COUNT; t++)
 			if (want[t] && *want[t] &&

@@ -8,13 +8,17 @@
  *
  * A value is compact JSON: {"serial":"<uppercase hex>","not_before":N,"not_after":N,"at":N}
  * (unix seconds; "at" is when this edge started serving that certificate). Readers accept
- * unknown members and ignore them, so fields can be added later.
+ * unknown members and ignore them, so fields can be added later. The field "haproxy" (no ':',
+ * so never a host's) is the edge's HAProxy as its loader last saw it, written at once when it
+ * changes: {"state":"up|syncing|down","pid":N,"since":N} ("syncing": a new worker that the
+ * loader is verifying after a reload or restart).
  *
  * An edge is live when its heartbeat is at most --edge-live-window old (default 2m). For a host
  * whose hash names a serial per key type, an edge's certificate of that type is "current" (the
  * same serial), "stale" (another serial), or "missing"; "expiring" when its notAfter is closer
  * than min(7 days, a third of its lifetime). A host is "deployed" when at least one edge is live
- * and every live edge serves the current serial for every key type the host has a serial for.
+ * and every live edge serves the current serial for every key type the host has a serial for,
+ * with its HAProxy not down.
  * This module holds that logic (no I/O but served_view_load(), which reads through store.c).
  */
 #ifndef CERT_PUSHER_SERVED_H
@@ -38,6 +42,19 @@ struct served_value {
 	long long not_before, not_after; /* unix seconds; 0 when unknown */
 	long long at;                    /* unix seconds the edge started serving it */
 };
+
+/* An edge's HAProxy, as its loader reported it (field "haproxy"). */
+struct served_haproxy {
+	char state[16]; /* "up", "syncing", "down"; "" when never reported */
+	long long pid;
+	long long since; /* unix seconds of the last change */
+};
+
+/* Append the JSON encoding of <h> to <out>. 0 or -1 (OOM, or a state that is not one of the
+ * three). */
+int served_haproxy_format(const struct served_haproxy *h, struct buf *out);
+/* Parse <s>/<len> into <h>. 0 or -1 (then <h> is zeroed). */
+int served_haproxy_parse(const char *s, size_t len, struct served_haproxy *h);
 
 enum served_status {
 	SERVED_MISSING = 0, /* the edge reported nothing for this host and key type */
@@ -79,7 +96,11 @@ struct served_edge {
 	char id[SERVED_EDGE_MAX + 1];
 	long long last_seen;
 	int live;
+	struct served_haproxy haproxy; /* state "" when the edge never said */
 };
+
+/* Whether edge <e>'s HAProxy is reported down (live or not). */
+int served_edge_haproxy_down(const struct served_edge *e);
 
 /* Edges (newest heartbeat first) x hosts x key types, read in two round trips. */
 struct served_view {
@@ -93,7 +114,7 @@ struct served_view {
 /*
  * Read the edges zset (at most SERVED_EDGES_MAX, newest first; ids that fail
  * served_edge_valid(), and edges silent for more than SERVED_FORGET_S and 30 × <window_s>, are
- * skipped) and, for each edge, the fields of the <nhosts> hosts
+ * skipped) and, for each edge, its "haproxy" field and the fields of the <nhosts> hosts
  * <hosts> (pipelined HMGETs). Values that do not parse count as missing. 0 or -1 with <err>.
  */
 int served_view_load(struct store *s, const char *const *hosts, size_t nhosts, long long now,

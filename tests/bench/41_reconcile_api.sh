@@ -24,7 +24,7 @@ import_bench_certs "$N"
 assert_eq "hosts in Redis" "$N" "$(rcli SCARD "${PREFIX}hosts")"
 (umask 077 && openssl rand -hex 24 >"$T_DIR/token")
 
-loaded() { hp "show ssl crt-list $T_DIR/crt-list" 2>/dev/null | grep -c '^h' || true; }
+loaded() { hp "show ssl crt-list $CRT_LIST" 2>/dev/null | grep -c "^$CERT_DIR/h" || true; }
 wait_loaded() {
 	local t0
 	t0=$(now_ms)
@@ -42,7 +42,7 @@ measure() {
 	t_bg "daemon-$slice" "$BIN/cert-pusher" --redis "127.0.0.1:$REDIS_PORT" --keyring "$KEYRING" \
 		--directory https://127.0.0.1:1/directory --api "127.0.0.1:$port" \
 		--api-token-file "$T_DIR/token" --haproxy-socket "$HAPROXY_SOCK" \
-		--crt-list "$T_DIR/crt-list" --reconcile-interval 1h --reconcile-slice "$slice" \
+		--cert-dir "$CERT_DIR" --reconcile-interval 1h --reconcile-slice "$slice" \
 		--edge-id bench run
 	local daemon=$T_LAST_PID
 	t_wait_tcp 127.0.0.1 "$port" 60 || fail "the API did not start"
@@ -57,8 +57,11 @@ measure() {
 	local probe=$!
 	T_PIDS+=("$probe")
 	sleep 1
-	# A restarted HAProxy has forgotten every runtime certificate: the loader reloads all.
+	# A restarted HAProxy with an emptied certificate directory (what a lost tmpfs would
+	# give): the loader writes and pushes everything again.
 	t_stop_pid "$HAPROXY_PID"
+	rm -f "$CERT_DIR"/*.pem
+	: >"$CRT_LIST"
 	t0=$(now_ms)
 	t_start_haproxy
 	wait_loaded

@@ -43,9 +43,12 @@ cli_cmd() {
 		OUT+=$part
 	done
 }
-# edge_has X CERT SERIAL: whether edge X's HAProxy has committed SERIAL for CERT.
+# edge_has X CERT SERIAL: whether edge X's HAProxy has committed SERIAL for CERT (a name ending
+# in .pem is the loader's file in edge X's certificate directory).
 edge_has() {
-	cli_cmd "$1" "show ssl cert $2"
+	local c=$2
+	[[ $c == *.pem ]] && c=$(fleet_edge_var "$1" CERT_DIR)/$c
+	cli_cmd "$1" "show ssl cert $c"
 	[[ $OUT =~ Serial:\ ([0-9A-F]+) ]] && [ "${BASH_REMATCH[1]}" = "$3" ]
 }
 # rdb_open X: a Redis connection to edge X's replica, fd in RDB_X.
@@ -101,7 +104,7 @@ for ((i = 1; i <= N; i++)); do
 		--key-file "$T_DIR/certs/p$i.key" import "$n" >>"$T_DIR/import.log" 2>&1 ||
 		fail "import $n"
 	t1=${EPOCHREALTIME/./}
-	wait_both "$n.ecdsa" "$serial"
+	wait_both "$n.ecdsa.pem" "$serial"
 	echo "$((T_DONE - t0)) $((T_DONE - t1))" >>"$T_DIR/prop.txt"
 done
 
@@ -139,7 +142,7 @@ set ssl cert $n <<
 $pem
 
 commit ssl cert $n
-add ssl crt-list $T_DIR/edge-$x/crt-list $n"
+add ssl crt-list $(fleet_edge_var "$x" CERT_DIR)/crt-list $n"
 	done
 	wait_both "$n" "$serial"
 	echo "$((T_DONE - t0))" >>"$T_DIR/direct.txt"

@@ -36,10 +36,19 @@ for n in a.example b.example; do
 	assert_eq "curl $n RSA" 200 "$(curl_health "$n" rsa)"
 done
 assert_eq "unknown SNI gets the fallback" "$FALLBACK" "$(served_serial c.example)"
-hp "show ssl cert" | grep -qx "a.example.ecdsa" || fail "show ssl cert lacks a.example.ecdsa"
-assert_eq "crt-list entries" "a.example.ecdsa a.example.rsa b.example.ecdsa b.example.rsa" \
-	"$(hp "show ssl crt-list $T_DIR/crt-list" | grep -v '^#' | grep -v '^$' | sort | xargs)"
-[ "$(hp "show ssl cert a.example.ecdsa" | sed -n 's/^Serial: //p')" = \
+hp "show ssl cert" | grep -qx "$CERT_DIR/a.example.ecdsa.pem" ||
+	fail "show ssl cert lacks $CERT_DIR/a.example.ecdsa.pem"
+D=$CERT_DIR
+assert_eq "crt-list entries" \
+	"$D/a.example.ecdsa.pem $D/a.example.rsa.pem $D/b.example.ecdsa.pem $D/b.example.rsa.pem" \
+	"$(hp "show ssl crt-list $CRT_LIST" | grep -v '^#' | grep -v '^$' | sort | xargs)"
+assert_eq "crt-list file (what a reload reads)" \
+	"$D/a.example.ecdsa.pem $D/a.example.rsa.pem $D/b.example.ecdsa.pem $D/b.example.rsa.pem" \
+	"$(grep -v '^#' "$CRT_LIST" | sort | xargs)"
+assert_eq "certificate file = what HAProxy serves" "$(serial_of "$T_DIR/a.example.ecdsa.crt")" \
+	"$(serial_of "$D/a.example.ecdsa.pem")"
+assert_eq "certificate file mode" 600 "$(stat -c %a "$D/a.example.ecdsa.pem")"
+[ "$(hp "show ssl cert $D/a.example.ecdsa.pem" | sed -n 's/^Serial: //p')" = \
 	"$(serial_of "$T_DIR/a.example.ecdsa.crt")" ] || fail "show ssl cert serial"
 
 t_log "update a.example (ECDSA) while a TLS connection is open"
@@ -65,7 +74,10 @@ for ((i = 0; i < 50; i++)); do grep -q "^HTTP/1.1 200" "$T_DIR/conn.out" && brea
 grep -q "^HTTP/1.1 200" "$T_DIR/conn.out" || fail "the connection opened before the swap broke"
 exec 7>&-
 t_stop_pid "$CONN_PID"
-grep -q "loaded name=a.example.ecdsa serial=$NEW" "$T_DIR/loader.log" || fail "no log of the update"
+grep -q "loaded name=$D/a.example.ecdsa.pem serial=$NEW" "$T_DIR/loader.log" ||
+	fail "no log of the update"
+assert_eq "the renewal reached the file" "$NEW" "$(serial_of "$D/a.example.ecdsa.pem")"
+[ -z "$(ls -A "$D" | grep '^\.')" ] || fail "staged files left in $D: $(ls -A "$D")"
 
 t_log "HAProxy 2.6 transaction bug: a foreign open transaction does not swallow our update"
 hp "new ssl cert op-own.pem" | grep -q "New empty" || fail "new ssl cert op-own.pem"
@@ -99,18 +111,34 @@ wait_served b.example ecdsa "$FALLBACK" 2
 # The fallback is ECDSA: an RSA-only client now fails the handshake instead of getting b's RSA.
 got=$(served_serial b.example rsa)
 [ "$got" != "$(serial_of "$T_DIR/b.example.rsa.crt")" ] || fail "b.example RSA still served"
-hp "show ssl cert" | grep -q "^b.example" && fail "b.example still in show ssl cert"
-hp "show ssl crt-list $T_DIR/crt-list" | grep -q "^b.example" && fail "b.example still in the crt-list"
+hp "show ssl cert" | grep -q "^$D/b.example" && fail "b.example still in show ssl cert"
+hp "show ssl crt-list $CRT_LIST" | grep -q "^$D/b.example" && fail "b.example still in the crt-list"
+grep -q "b.example" "$CRT_LIST" && fail "b.example still in the crt-list file"
+[ -e "$D/b.example.ecdsa.pem" ] && fail "b.example's file is still there"
 wait_served a.example ecdsa "$NEW" 1
 
-t_log "HAProxy restart: everything comes back without touching Redis"
+t_log "HAProxy restart: everything is served from its first handshake, without the loader"
 t_stop_pid "$HAPROXY_PID"
+kill -STOP "$LOADER_PID" # the new HAProxy must not need the loader to serve
 t_start_haproxy
-hp "show ssl cert" >/dev/null
-wait_served a.example ecdsa "$NEW" 10
-wait_served a.example rsa "$(serial_of "$T_DIR/a.example.rsa.crt")" 5
+assert_eq "first handshake after a restart" "$NEW" "$(served_serial a.example)"
+assert_eq "first RSA handshake after a restart" "$(serial_of "$T_DIR/a.example.rsa.crt")" \
+	"$(served_serial a.example rsa)"
 assert_eq "b.example stays removed" "$FALLBACK" "$(served_serial b.example)"
-grep -q "HAProxy restarted" "$T_DIR/loader.log" || fail "restart not logged"
+kill -CONT "$LOADER_PID"
+for ((i = 0; i < 50; i++)); do grep -q "HAProxy has a new worker" "$T_DIR/loader.log" && break; sleep 0.1; done
+grep -q "HAProxy has a new worker" "$T_DIR/loader.log" || fail "restart not logged"
+
+t_log "master-worker reload: the new worker serves everything, the loader follows it"
+t_haproxy_reload
+assert_eq "first handshake after a reload" "$NEW" "$(served_serial a.example)"
+n=$(grep -c "HAProxy has a new worker" "$T_DIR/loader.log")
+for ((i = 0; i < 50; i++)); do [ "$(grep -c "HAProxy has a new worker" "$T_DIR/loader.log")" -gt "$n" ] && break; sleep 0.1; done
+mv "$T_DIR/a.example.ecdsa.crt" "$T_DIR/a.example.ecdsa.3.crt"
+mk_leaf a.example ecdsa "$T_DIR/a.example.ecdsa"
+NEW=$(serial_of "$T_DIR/a.example.ecdsa.crt")
+import a.example "$T_DIR/a.example.ecdsa"
+wait_served a.example ecdsa "$NEW" 3
 
 t_log "operator certificates are never touched"
 # A runtime certificate with a name the loader does not manage must survive a full reconcile.
@@ -129,6 +157,8 @@ grep -q "aborting the stale transaction of operator-own.pem" "$T_DIR/loader.log"
 hp "show ssl cert" | grep -q '^\*' && fail "a transaction is left open"
 hp "show ssl cert" | grep -qx "operator-own.pem" || fail "the loader removed an operator certificate"
 hp "show ssl cert" | grep -qx "$T_DIR/fallback.pem" || fail "fallback gone"
+assert_eq "crt-list file after the loader restart" "$D/a.example.ecdsa.pem $D/a.example.rsa.pem" \
+	"$(grep -v '^#' "$CRT_LIST" | sort | xargs)"
 wait_served a.example ecdsa "$NEW" 2
 
 t_log "SIGTERM stops the loader cleanly"
@@ -139,6 +169,8 @@ wait "$LOADER_PID" && rc=0 || rc=$?
 assert_eq "loader exit status" 0 "$rc"
 
 t_log "no private key in any file written by the loader or HAProxy"
+# Keys are in the RAM-backed certificate directory only (checked tmpfs by the loader).
+[ "$(stat -f -c %T "$D")" = tmpfs ] || fail "$D is not tmpfs"
 leaks=$( { grep -rl "PRIVATE KEY" "$T_DIR" 2>/dev/null || true; \
 	find /tmp -maxdepth 3 -type f -newer "$MARK" -not -path "/tmp/spoacme-test.*" \
 		-exec grep -l "PRIVATE KEY" {} + 2>/dev/null || true; } |

@@ -43,16 +43,16 @@ state0=$(managed_state)
 t_log "a PEM with a command injected after a blank line is refused"
 { cat "$T_DIR/b.ecdsa.crt" "$T_DIR/b.ecdsa.key"; printf '\ndel ssl cert a.example.ecdsa\n'; } |
 	seal b.example ecdsa
-wait_log "name=b.example.ecdsa .*refusing the certificate: line [0-9]*: only PEM blocks"
+wait_log "name=$CERT_DIR/b.example.ecdsa.pem .*refusing the certificate: line [0-9]*: only PEM blocks"
 t_log "a command inside a block, and a CR-only line, are refused"
 { sed '2a show info' "$T_DIR/b.ecdsa.crt"; cat "$T_DIR/b.ecdsa.key"; } | seal b.example ecdsa
-wait_log "name=b.example.ecdsa .*not a base64 line"
+wait_log "name=$CERT_DIR/b.example.ecdsa.pem .*not a base64 line"
 { sed '3a \\r' "$T_DIR/b.ecdsa.crt"; cat "$T_DIR/b.ecdsa.key"; } | seal b.example ecdsa
-wait_log "name=b.example.ecdsa .*empty line inside a CERTIFICATE block"
+wait_log "name=$CERT_DIR/b.example.ecdsa.pem .*empty line inside a CERTIFICATE block"
 t_log "a chain before its leaf is refused"
 { cat "$T_DIR/ca.crt"; head -n -0 "$T_DIR/b.rsa.crt" | sed '/END CERTIFICATE/q'; cat "$T_DIR/b.rsa.key"; } |
 	seal b.example rsa
-wait_log "name=b.example.rsa .*the leaf must come first"
+wait_log "name=$CERT_DIR/b.example.rsa.pem .*the leaf must come first"
 t_log "import refuses the same inputs"
 { cat "$T_DIR/b.ecdsa.crt"; printf '\nshow info\n'; } >"$T_DIR/bad.crt"
 pusher --cert-file "$T_DIR/bad.crt" --key-file "$T_DIR/b.ecdsa.key" import b.example \
@@ -83,7 +83,7 @@ chmod 600 "$T_DIR/other-ring"
 cat "$T_DIR/a.ecdsa.crt" | "$BIN/tools/blob_seal" "$T_DIR/other-ring" "${PREFIX}cert:a.example:ecdsa" |
 	rcli -x SET "${PREFIX}cert:a.example:ecdsa" >/dev/null
 rcli PUBLISH "${PREFIX}events" "cert a.example" >/dev/null
-wait_log "name=a.example.ecdsa key=${PREFIX}cert:a.example:ecdsa: cannot open the blob: sealed with a key id"
+wait_log "name=$CERT_DIR/a.example.ecdsa.pem key=${PREFIX}cert:a.example:ecdsa: cannot open the blob: sealed with a key id"
 # A valid blob of another key copied under a.example's key does not open either.
 mk_leaf c.example ecdsa "$T_DIR/c.ecdsa"
 import c.example "$T_DIR/c.ecdsa"
@@ -94,11 +94,14 @@ rm -f "$T_DIR/blob"
 rcli DEL "${PREFIX}cert:c.example:ecdsa" >/dev/null
 rcli PUBLISH "${PREFIX}events" "cert a.example" >/dev/null
 rcli PUBLISH "${PREFIX}events" "del c.example" >/dev/null
-wait_log "name=a.example.ecdsa .*authentication failed"
+wait_log "name=$CERT_DIR/a.example.ecdsa.pem .*authentication failed"
 assert_eq "a.example still served" "$A1" "$(served_serial a.example)"
 assert_eq "HAProxy state unchanged" "$state0" "$(managed_state)"
+assert_eq "crt-list file unchanged (what a reload reads)" "$CERT_DIR/a.example.ecdsa.pem" \
+	"$(grep -v "^#" "$CRT_LIST" | xargs)"
+[ -e "$CERT_DIR/b.example.ecdsa.pem" ] && fail "a refused certificate reached the directory"
 hp "show ssl cert" | grep -q '^\*' && fail "a transaction was left open"
-grep -q "loaded name=b.example" "$T_DIR/loader.log" && fail "a refused certificate was loaded"
+grep -q "loaded name=$CERT_DIR/b.example" "$T_DIR/loader.log" && fail "a refused certificate was loaded"
 
 t_log "safety net: a blob stored without an events message is loaded by the periodic reconcile"
 rcli DEL "${PREFIX}cert:b.example:ecdsa" "${PREFIX}cert:b.example:rsa" >/dev/null

@@ -35,7 +35,7 @@ start_daemon() {
 	port=$(t_free_port)
 	t_bg "$name" "$PUSHER" --redis "127.0.0.1:$REDIS_PORT" --keyring "$KEYRING" \
 		--directory "$PEBBLE_DIR_URL" --ca-bundle "$PEBBLE_CA" --contact admin@example.com \
-		--haproxy-socket "$HAPROXY_SOCK" --crt-list "$T_DIR/crt-list" \
+		--haproxy-socket "$HAPROXY_SOCK" --cert-dir "$CERT_DIR" \
 		--api "127.0.0.1:$port" --api-token-file "$T_DIR/token" --due-poll 200ms "$@" run
 	DAEMON_PID=$T_LAST_PID
 	API=http://127.0.0.1:$port

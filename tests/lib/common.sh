@@ -11,6 +11,7 @@ T_DIR=${T_DIR:-$(mktemp -d /tmp/spoacme-test.XXXXXX)}
 T_PIDS=()
 T_PORTS=" "
 T_KEEP=${T_KEEP:-0}
+T_RAMDIRS=()
 
 t_log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 fail() {
@@ -24,6 +25,8 @@ t_cleanup() {
 		pid=${T_PIDS[i]}
 		[ -n "$pid" ] && t_stop_pid "$pid"
 	done
+	# Certificate directories hold private keys: they go whatever the outcome.
+	for d in "${T_RAMDIRS[@]}"; do rm -rf "$d"; done
 	if [ "$rc" != 0 ] || [ "$T_KEEP" = 1 ]; then
 		t_log "logs kept in $T_DIR"
 		for f in "$T_DIR"/*.log; do
@@ -103,7 +106,18 @@ t_start_redis() {
 
 rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
-# t_fallback_cert: self-signed default certificate and an empty crt-list in $T_DIR.
+# t_ramdir VAR: a fresh directory on tmpfs (/dev/shm), mode 0700, removed at exit, into VAR.
+t_ramdir() {
+	local d
+	d=$(mktemp -d /dev/shm/spoacme-test.XXXXXX) || fail "mktemp on /dev/shm"
+	chmod 700 "$d"
+	T_RAMDIRS+=("$d")
+	printf -v "$1" '%s' "$d"
+}
+
+# t_fallback_cert: self-signed default certificate in $T_DIR, and the loader's certificate
+# directory CERT_DIR (RAM-backed) with an empty crt-list CRT_LIST in it, as the shipped setup
+# has them (tmpfiles.d creates both at boot).
 t_fallback_cert() {
 	[ -f "$T_DIR/fallback.pem" ] && return 0
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
@@ -111,12 +125,20 @@ t_fallback_cert() {
 		2>/dev/null || fail "openssl could not make the fallback certificate"
 	cat "$T_DIR/fallback.crt" "$T_DIR/fallback.key" >"$T_DIR/fallback.pem"
 	rm -f "$T_DIR/fallback.key"
-	: >"$T_DIR/crt-list"
+	[ -n "${CERT_DIR:-}" ] || t_cert_dir
 }
 
-# t_start_haproxy [extra -f files...]: the shipped haproxy-cfg with test ports. Needs
-# AGENT_PORT (set by t_start_agent, or pick one first). Sets HTTP_PORT, HTTPS_PORT,
-# HAPROXY_SOCK, HAPROXY_PID.
+# t_cert_dir: a new, empty CERT_DIR with an empty crt-list CRT_LIST (what HAProxy needs to start).
+t_cert_dir() {
+	t_ramdir CERT_DIR
+	CRT_LIST=$CERT_DIR/crt-list
+	: >"$CRT_LIST"
+}
+
+# t_start_haproxy [extra -f files...]: the shipped haproxy-cfg with test ports, in master-worker
+# mode as production runs it (-W, master CLI on HAPROXY_MASTER_SOCK). Needs AGENT_PORT (set by
+# t_start_agent, or pick one first). Sets HTTP_PORT, HTTPS_PORT, HAPROXY_SOCK,
+# HAPROXY_MASTER_SOCK, HAPROXY_PID (the master).
 t_start_haproxy() {
 	t_fallback_cert
 	HTTP_PORT=${HTTP_PORT:-$(t_free_port)}
@@ -124,16 +146,46 @@ t_start_haproxy() {
 	APP_PORT=${APP_PORT:-$(t_free_port)}
 	AGENT_PORT=${AGENT_PORT:-$(t_free_port)}
 	HAPROXY_SOCK=$T_DIR/haproxy.sock
+	HAPROXY_MASTER_SOCK=$T_DIR/haproxy-master.sock
 	local extra=()
 	for f in "$@"; do extra+=(-f "$f"); done
 	SPOACME_HTTP_BIND=127.0.0.1:$HTTP_PORT SPOACME_HTTPS_BIND=127.0.0.1:$HTTPS_PORT \
 		SPOACME_AGENT_ADDR=127.0.0.1:$AGENT_PORT \
 		SPOACME_SPOE_CONF=$ROOT/haproxy-cfg/spoe-acme.conf \
-		SPOACME_FALLBACK_PEM=$T_DIR/fallback.pem SPOACME_CRT_LIST=$T_DIR/crt-list \
+		SPOACME_FALLBACK_PEM=$T_DIR/fallback.pem SPOACME_CRT_LIST=$CRT_LIST \
 		SPOACME_STATS_SOCKET=$HAPROXY_SOCK SPOACME_APP_ADDR=127.0.0.1:$APP_PORT \
-		t_bg haproxy haproxy -db -f "$ROOT/haproxy-cfg/haproxy.cfg" "${extra[@]}"
+		t_bg haproxy "${HAPROXY_BIN:-haproxy}" -W -S "$HAPROXY_MASTER_SOCK" -db -f "$ROOT/haproxy-cfg/haproxy.cfg" \
+		"${extra[@]}"
 	HAPROXY_PID=$T_LAST_PID
 	t_wait_tcp 127.0.0.1 "$HTTP_PORT" 10 || fail "haproxy did not start"
+}
+
+# t_haproxy_worker: the pid of HAProxy's current worker (the master CLI's `show proc`).
+t_haproxy_worker() {
+	echo "show proc" | socat -t 5 - "UNIX-CONNECT:$HAPROXY_MASTER_SOCK" 2>/dev/null |
+		awk '$2 == "worker" && $3 == "0" { print $1; exit }'
+}
+
+# t_haproxy_reload [usr2]: a master-worker reload (the master CLI's `reload`, what systemctl
+# reload does; usr2: SIGUSR2 to the master), then until a new worker answers the stats socket.
+t_haproxy_reload() {
+	local old new i
+	old=$(t_haproxy_worker)
+	if [ "${1:-}" = usr2 ]; then
+		kill -USR2 "$HAPROXY_PID"
+	else
+		echo reload | socat -t 10 - "UNIX-CONNECT:$HAPROXY_MASTER_SOCK" >/dev/null
+	fi
+	for ((i = 0; i < 200; i++)); do
+		new=$(t_haproxy_worker)
+		if [ -n "$new" ] && [ "$new" != "$old" ] &&
+			echo "show info" | socat -t 2 - "UNIX-CONNECT:$HAPROXY_SOCK" 2>/dev/null |
+			grep -qx "Pid: $new"; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "HAProxy reload: no new worker after 10 s (old $old)"
 }
 
 # t_start_agent [extra args...]: spoa-agent on AGENT_PORT against REDIS_PORT; sets AGENT_PID,

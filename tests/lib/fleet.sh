@@ -127,7 +127,9 @@ fleet_start_edge() {
 	d=$T_DIR/edge-$x
 	mkdir -p "$d"
 	t_fallback_cert
-	: >"$d/crt-list"
+	# Each edge has its own RAM-backed certificate directory (and crt-list in it).
+	t_ramdir "EDGE_${x^^}_CERT_DIR"
+	: >"$(fleet_edge_var "$x" CERT_DIR)/crt-list"
 	FLEET_HTTP_PORT=${FLEET_HTTP_PORT:-$(t_free_port)}
 	FLEET_HTTPS_PORT=${FLEET_HTTPS_PORT:-$(t_free_port)}
 	FLEET_AGENT_PORT=${FLEET_AGENT_PORT:-$(t_free_port)}
@@ -141,9 +143,11 @@ fleet_start_edge() {
 	SPOACME_HTTP_BIND=$addr:$FLEET_HTTP_PORT SPOACME_HTTPS_BIND=$addr:$FLEET_HTTPS_PORT \
 		SPOACME_AGENT_ADDR=$addr:$FLEET_AGENT_PORT \
 		SPOACME_SPOE_CONF=$ROOT/haproxy-cfg/spoe-acme.conf \
-		SPOACME_FALLBACK_PEM=$T_DIR/fallback.pem SPOACME_CRT_LIST=$d/crt-list \
+		SPOACME_FALLBACK_PEM=$T_DIR/fallback.pem \
+		SPOACME_CRT_LIST=$(fleet_edge_var "$x" CERT_DIR)/crt-list \
 		SPOACME_STATS_SOCKET=$d/haproxy.sock SPOACME_APP_ADDR=$addr:$FLEET_APP_PORT \
-		t_bg "haproxy-$x" haproxy -db -f "$ROOT/haproxy-cfg/haproxy.cfg"
+		t_bg "haproxy-$x" "${HAPROXY_BIN:-haproxy}" -W -S "$d/haproxy-master.sock" -db \
+		-f "$ROOT/haproxy-cfg/haproxy.cfg"
 	t_wait_tcp "$addr" "$FLEET_HTTP_PORT" 10 || fail "edge $x: haproxy did not start"
 	fleet_start_loader "$x" "$@"
 }
@@ -155,7 +159,8 @@ fleet_start_loader() {
 	addr=$(fleet_edge_var "$x" ADDR)
 	d=$T_DIR/edge-$x
 	t_bg "loader-$x" "$PUSHER" --redis "$addr:$FLEET_REDIS_PORT" --keyring "$KEYRING" \
-		--haproxy-socket "$d/haproxy.sock" --crt-list "$d/crt-list" "$@" run --role loader
+		--haproxy-socket "$d/haproxy.sock" --cert-dir "$(fleet_edge_var "$x" CERT_DIR)" "$@" \
+		run --role loader
 	printf -v "EDGE_${x^^}_LOADER_PID" '%s' "$T_LAST_PID"
 }
 

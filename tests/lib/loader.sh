@@ -91,7 +91,7 @@ import() {
 # start_loader [extra args...]: the loader against HAProxy and Redis; sets LOADER_PID.
 start_loader() {
 	t_bg loader "$BIN/cert-pusher" --redis "127.0.0.1:$REDIS_PORT" --keyring "$KEYRING" \
-		-v run --role loader --haproxy-socket "$HAPROXY_SOCK" --crt-list "$T_DIR/crt-list" "$@"
+		-v run --role loader --haproxy-socket "$HAPROXY_SOCK" --cert-dir "$CERT_DIR" "$@"
 	LOADER_PID=$T_LAST_PID
 }
 
@@ -105,5 +105,5 @@ curl_health() {
 
 # managed_state: HAProxy's certificate names and crt-list entries, sorted (for comparisons).
 managed_state() {
-	{ hp "show ssl cert"; hp "show ssl crt-list $T_DIR/crt-list"; } | grep -v '^$' | sort
+	{ hp "show ssl cert"; hp "show ssl crt-list $CRT_LIST"; } | grep -v '^$' | sort
 }

@@ -291,39 +291,53 @@ static void test_parse_info(void **state)
 
 static void test_names(void **state)
 {
+#define D "/run/spoacme"
 	enum pem_key_type t;
-	size_t hl;
+	size_t hl, off;
 
 	(void)state;
 	assert_true(haproxy_rt_name_valid("a.example.ecdsa"));
 	assert_true(haproxy_rt_name_valid("under_score-1.rsa"));
+	assert_true(haproxy_rt_name_valid("/run/spoacme/a.example.ecdsa.pem"));
+	assert_true(haproxy_rt_name_valid("/dev/shm/Mixed.Case/x.pem"));
 	assert_false(haproxy_rt_name_valid(""));
 	assert_false(haproxy_rt_name_valid("a.example:1"));
+	assert_false(haproxy_rt_name_valid("/run/a:b/x.pem"));
 	assert_false(haproxy_rt_name_valid("*a.example.ecdsa"));
-	assert_false(haproxy_rt_name_valid("A.example.ecdsa"));
 	assert_false(haproxy_rt_name_valid("a.example.ecdsa;show info"));
 	assert_false(haproxy_rt_name_valid("a example"));
-	assert_false(haproxy_rt_name_valid("/etc/haproxy/x.pem"));
+	assert_false(haproxy_rt_name_valid("/run/x'y.pem"));
 	assert_false(haproxy_rt_name_valid("a\nb"));
-	assert_true(haproxy_rt_name_managed("a.example.ecdsa", &hl, &t));
+	assert_true(haproxy_rt_name_managed(D, D "/a.example.ecdsa.pem", &off, &hl, &t));
+	assert_int_equal(off, strlen(D) + 1);
 	assert_int_equal(hl, 9);
 	assert_int_equal(t, PEM_KEY_ECDSA);
-	assert_true(haproxy_rt_name_managed("xn--bcher-kva.example.rsa", &hl, &t));
+	assert_true(haproxy_rt_name_managed(D, D "/xn--bcher-kva.example.rsa.pem", NULL, &hl, &t));
+	assert_int_equal(hl, 21);
 	assert_int_equal(t, PEM_KEY_RSA);
-	assert_false(haproxy_rt_name_managed("a.example", NULL, NULL));
-	assert_false(haproxy_rt_name_managed("example.ecdsa", NULL, NULL)); /* one label */
-	assert_false(haproxy_rt_name_managed(".ecdsa", NULL, NULL));
-	assert_false(haproxy_rt_name_managed("a.example.dsa", NULL, NULL));
-	assert_false(haproxy_rt_name_managed("a.example.ECDSA", NULL, NULL));
-	assert_false(haproxy_rt_name_managed("a..example.rsa", NULL, NULL));
-	assert_false(haproxy_rt_name_managed("-a.example.rsa", NULL, NULL));
-	assert_false(haproxy_rt_name_managed("/tmp/fallback.pem", NULL, NULL));
-	assert_false(haproxy_rt_name_managed("a.1.rsa", NULL, NULL)); /* numeric TLD */
+	assert_false(haproxy_rt_name_managed(D, D "/a.example.ecdsa", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/a.example.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/example.ecdsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/.ecdsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/ecdsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/a.example.dsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/a.example.ECDSA.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/A.example.rsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/a..example.rsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/-a.example.rsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/sub/a.example.rsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "x/a.example.rsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, "/other/a.example.rsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, "a.example.ecdsa", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, "/tmp/fallback.pem", NULL, NULL, NULL));
+	assert_false(
+	        haproxy_rt_name_managed(D, D "/a.1.rsa.pem", NULL, NULL, NULL)); /* numeric TLD */
 	assert_true(haproxy_rt_path_valid("/etc/haproxy/spoacme/crt-list"));
 	assert_false(haproxy_rt_path_valid("/etc/crt list"));
 	assert_false(haproxy_rt_path_valid("/etc/crt-list;show info"));
 	assert_false(haproxy_rt_path_valid("/etc/crt\\list"));
 	assert_false(haproxy_rt_path_valid(""));
+#undef D
 }
 
 /* Oversize requests and bad names are refused before any connection is attempted. */
@@ -449,10 +463,183 @@ static void test_lock_retry(void **state)
 	rmdir(dir);
 }
 
+/* A fake runtime API for pipelined commands: after "prompt" and "set timeout cli", answers each
+ * command with a 2 KB reply that names it (and "+ " per payload line, as HAProxy's prompt mode
+ * does), with blocking writes: a client that does not read while it writes deadlocks it. */
+static void fake_batch_haproxy(int lfd)
+{
+	char line[8192], pad[2048];
+	size_t n = 0;
+	int fd = accept(lfd, NULL, NULL), payload = 0;
+	FILE *out;
+
+	if (fd < 0)
+		_exit(1);
+	out = fdopen(dup(fd), "w");
+	memset(pad, 'x', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = 0;
+	for (;;) {
+		char c;
+
+		if (read(fd, &c, 1) != 1)
+			_exit(0);
+		if (c != '\n') {
+			if (n < sizeof(line) - 1)
+				line[n++] = c;
+			continue;
+		}
+		line[n] = 0;
+		n = 0;
+		if (payload) {
+			if (line[0]) {
+				fputs("+ ", out);
+				continue;
+			}
+			payload = 0;
+			fputs("Transaction created!\n\n> ", out);
+		} else if (!strcmp(line, "prompt") || !strncmp(line, "set timeout cli", 15)) {
+			fputs("\n> ", out);
+		} else if (strstr(line, " <<")) {
+			payload = 1;
+			fprintf(out, "%.60s\n", line);
+			continue;
+		} else {
+			fprintf(out, "reply to '%s'\n%s\n\n> ", line, pad);
+		}
+		fflush(out);
+	}
+}
+
+/* Hundreds of commands with payloads in one stream: every reply comes back to its command, in
+ * order, although neither side's buffers hold the whole exchange. */
+static void test_batch(void **state)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct haproxy_rt_batch b;
+	struct haproxy_rt rt;
+	struct buf pem;
+	char dir[] = "/tmp/test_haproxy_rt.XXXXXX", err[256], name[64], want[96];
+	const char *body;
+	size_t len, i;
+	int lfd, status;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/s.sock", dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		fake_batch_haproxy(lfd);
+	close(lfd);
+	assert_int_equal(haproxy_rt_init(&rt, sun.sun_path, 32768, 5000, err, sizeof(err)), 0);
+	buf_init(&pem);
+	for (i = 0; i < 60; i++)
+		assert_int_equal(
+		        buf_append_str(
+		                &pem,
+		                "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODkwMTIzNDU2Nzg5MA==\n"),
+		        0);
+	haproxy_rt_batch_init(&b);
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "/run/spoacme/h%zu.example.ecdsa.pem", i);
+		assert_int_equal(
+		        haproxy_rt_batch_add(&b, &rt, i % 2 ? "set ssl cert" : "show ssl cert",
+		                             name, NULL, i % 2 ? &pem : NULL, err, sizeof(err)),
+		        (long)i);
+	}
+	/* refused before sending: a name with a space, a payload with an empty line */
+	assert_int_equal(
+	        haproxy_rt_batch_add(&b, &rt, "show ssl cert", "a b", NULL, NULL, err, sizeof(err)),
+	        -1);
+	assert_int_equal(buf_append_str(&pem, "\nshow info\n"), 0);
+	assert_int_equal(haproxy_rt_batch_add(&b, &rt, "set ssl cert", "/run/x.pem", NULL, &pem,
+	                                      err, sizeof(err)),
+	                 -1);
+	assert_int_equal(b.n, 300);
+	assert_int_equal(haproxy_rt_batch_run(&rt, &b, err, sizeof(err)), HAPROXY_RT_OK);
+	for (i = 0; i < 300; i++) {
+		body = haproxy_rt_batch_reply(&b, i, &len);
+		snprintf(name, sizeof(name), "/run/spoacme/h%zu.example.ecdsa.pem", i);
+		if (i % 2) {
+			/* the "+ " prompts are skipped, the reply is the payload's end */
+			assert_non_null(memmem(body, len, "Transaction created!", 20));
+		} else {
+			snprintf(want, sizeof(want), "reply to 'show ssl cert %s'", name);
+			assert_true(len > strlen(want) && !memcmp(body, want, strlen(want)));
+		}
+	}
+	haproxy_rt_batch_deinit(&b);
+	buf_deinit(&pem);
+	haproxy_rt_deinit(&rt);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	unlink(sun.sun_path);
+	rmdir(dir);
+}
+
+/* The probe: `show info` without prompt on a connection of its own; nothing listening is an
+ * I/O error, another answer an error. */
+static void test_probe(void **state)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct haproxy_rt rt;
+	char dir[] = "/tmp/test_haproxy_rt.XXXXXX", err[256], line[64];
+	uint64_t pid_v = 0, up = 0;
+	int lfd, fd, round, status;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/s.sock", dir);
+	assert_int_equal(haproxy_rt_init(&rt, sun.sun_path, 16384, 1000, err, sizeof(err)), 0);
+	assert_int_equal(haproxy_rt_probe(&rt, &pid_v, &up, err, sizeof(err)), HAPROXY_RT_IO);
+	assert_non_null(strstr(err, "connect"));
+	for (round = 0; round < 2; round++) {
+		lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+		unlink(sun.sun_path);
+		assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+		assert_int_equal(listen(lfd, 1), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			const char *ans = round ? "Unknown command.\n"
+			                        : "Name: HAProxy\nPid: 4242\nUptime_sec: 17\n";
+
+			fd = accept(lfd, NULL, NULL);
+			if (fd < 0 || read(fd, line, sizeof(line)) <= 0 ||
+			    write(fd, ans, strlen(ans)) < 0)
+				_exit(1);
+			_exit(0); /* without prompt, HAProxy closes after one answer */
+		}
+		close(lfd);
+		if (round == 0) {
+			assert_int_equal(haproxy_rt_probe(&rt, &pid_v, &up, err, sizeof(err)),
+			                 HAPROXY_RT_OK);
+			assert_int_equal(pid_v, 4242);
+			assert_int_equal(up, 17);
+			assert_int_equal(rt.fd, -1); /* the session was never opened */
+		} else {
+			assert_int_equal(haproxy_rt_probe(&rt, &pid_v, &up, err, sizeof(err)),
+			                 HAPROXY_RT_ERROR);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+	}
+	haproxy_rt_deinit(&rt);
+	unlink(sun.sun_path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reply_framing),
+		cmocka_unit_test(test_batch),
+		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_classify_success),
 		cmocka_unit_test(test_classify_wrong_transaction),
 		cmocka_unit_test(test_classify_errors),

@@ -223,6 +223,38 @@ static void fixture_set(struct view_fixture *f, size_t e, int t, const char *ser
 	snprintf(f->vals[idx].serial, sizeof(f->vals[idx].serial), "%s", serial ? serial : "");
 }
 
+static void test_haproxy_field(void **state)
+{
+	struct served_haproxy h = { .state = "down", .pid = 42, .since = 1700000000 }, got;
+	struct buf b;
+
+	(void)state;
+	buf_init(&b);
+	assert_int_equal(served_haproxy_format(&h, &b), 0);
+	assert_string_equal(buf_str(&b), "{\"state\":\"down\",\"pid\":42,\"since\":1700000000}");
+	assert_int_equal(served_haproxy_parse(buf_str(&b), b.len, &got), 0);
+	assert_string_equal(got.state, "down");
+	assert_int_equal(got.pid, 42);
+	assert_int_equal(got.since, 1700000000);
+	snprintf(h.state, sizeof(h.state), "sideways");
+	buf_reset(&b);
+	assert_int_equal(served_haproxy_format(&h, &b), -1);
+	assert_int_equal(served_haproxy_parse("{\"state\":\"up\",\"extra\":1}",
+	                                      strlen("{\"state\":\"up\",\"extra\":1}"), &got),
+	                 0);
+	assert_string_equal(got.state, "up");
+	assert_int_equal(served_haproxy_parse("{\"state\":\"maybe\"}",
+	                                      strlen("{\"state\":\"maybe\"}"), &got),
+	                 -1);
+	assert_string_equal(got.state, "");
+	assert_int_equal(served_haproxy_parse("{\"state\":1}", strlen("{\"state\":1}"), &got), -1);
+	assert_int_equal(served_haproxy_parse("{\"state\":\"up\",\"pid\":-1}",
+	                                      strlen("{\"state\":\"up\",\"pid\":-1}"), &got),
+	                 -1);
+	assert_int_equal(served_haproxy_parse("[]", strlen("[]"), &got), -1);
+	buf_deinit(&b);
+}
+
 static void test_deployed(void **state)
 {
 	const char *want[PEM_KEY_COUNT] = { "E2", "B2" };
@@ -255,6 +287,16 @@ static void test_deployed(void **state)
 	assert_true(served_view_deployed(&f.v, 0, only_ecdsa));
 	f.edges[2].live = 1;
 	assert_false(served_view_deployed(&f.v, 0, only_ecdsa));
+	f.edges[2].live = 0;
+	assert_true(served_view_deployed(&f.v, 0, only_ecdsa));
+	/* A live edge whose HAProxy is down serves nothing: not deployed; syncing (a new worker
+	 * loaded the same files) or a dead edge's down HAProxy does not matter. */
+	snprintf(f.edges[1].haproxy.state, sizeof(f.edges[1].haproxy.state), "down");
+	assert_false(served_view_deployed(&f.v, 0, only_ecdsa));
+	snprintf(f.edges[1].haproxy.state, sizeof(f.edges[1].haproxy.state), "syncing");
+	assert_true(served_view_deployed(&f.v, 0, only_ecdsa));
+	snprintf(f.edges[2].haproxy.state, sizeof(f.edges[2].haproxy.state), "down");
+	assert_true(served_view_deployed(&f.v, 0, only_ecdsa));
 	/* Nothing issued yet, or no live edge at all: not deployed. */
 	assert_false(served_view_deployed(&f.v, 0, none));
 	f.edges[0].live = f.edges[1].live = f.edges[2].live = 0;
@@ -449,6 +491,7 @@ int main(void)
 		cmocka_unit_test(test_value_parse_lenient_and_strict),
 		cmocka_unit_test(test_serial_eq_and_classify),
 		cmocka_unit_test(test_expiring_and_live),
+		cmocka_unit_test(test_haproxy_field),
 		cmocka_unit_test(test_deployed),
 	};
 	const struct CMUnitTest redis_tests[] = {
