@@ -23,8 +23,9 @@ DEMO=${SPOACME_DEMO_HOST:-demo.example.com}
 	fail "$BIN/spoa-agent or $BIN/cert-pusher is missing: run 'make all' first"
 
 # The loader's certificate directory, which HAProxy's crt-list is in, as /run/spoacme is in
-# production: under /dev/shm (keys in RAM only), mode 0700, removed at exit.
-t_ramdir CERT_DIR
+# production: under /dev/shm (keys in RAM only), mode 0700, with an empty crt-list, removed
+# at exit.
+t_cert_dir
 # haproxy.cfg's worker drops to the haproxy user, which only root can become: started by
 # anyone else, HAProxy stays who started it.
 if [ "$(id -u)" != 0 ]; then
