@@ -81,7 +81,7 @@ SPOACME_HTTP_BIND=127.0.0.1:$P_HTTP SPOACME_HTTPS_BIND=127.0.0.1:$P_HTTPS \
 	SPOACME_AGENT_ADDR=127.0.0.1:$(t_free_port) SPOACME_SPOE_CONF=$ROOT/haproxy-cfg/spoe-acme.conf \
 	SPOACME_FALLBACK_PEM=$T_DIR/fallback.pem SPOACME_CRT_LIST=$T_DIR/files.crt-list \
 	SPOACME_STATS_SOCKET=$T_DIR/files.sock SPOACME_APP_ADDR=127.0.0.1:$(t_free_port) \
-	t_bg haproxy-files haproxy -db -f "$ROOT/haproxy-cfg/haproxy.cfg"
+	t_bg haproxy-files "$HAPROXY_BIN" -db -f "$ROOT/haproxy-cfg/haproxy.cfg"
 HF_PID=$T_LAST_PID
 for ((i = 0; i < 60000; i++)); do
 	(exec 3<>"/dev/tcp/127.0.0.1/$P_HTTPS") 2>/dev/null && break

@@ -143,7 +143,7 @@ fleet_start_edge() {
 		SPOACME_SPOE_CONF=$ROOT/haproxy-cfg/spoe-acme.conf \
 		SPOACME_FALLBACK_PEM=$T_DIR/fallback.pem SPOACME_CRT_LIST=$d/crt-list \
 		SPOACME_STATS_SOCKET=$d/haproxy.sock SPOACME_APP_ADDR=$addr:$FLEET_APP_PORT \
-		t_bg "haproxy-$x" haproxy -db -f "$ROOT/haproxy-cfg/haproxy.cfg"
+		t_bg "haproxy-$x" "$HAPROXY_BIN" -db -f "$ROOT/haproxy-cfg/haproxy.cfg"
 	t_wait_tcp "$addr" "$FLEET_HTTP_PORT" 10 || fail "edge $x: haproxy did not start"
 	fleet_start_loader "$x" "$@"
 }

@@ -11,9 +11,28 @@
 #   PEBBLE_PID, CTS_PID
 # Environment passed through to Pebble: PEBBLE_WFE_NONCEREJECT (default 5), PEBBLE_AUTHZREUSE,
 # PEBBLE_VALIDITY (certificateValidityPeriod, seconds, optional), PEBBLE_EAB (require External
-# Account Binding with these MAC keys). PEBBLE_VA_NOSLEEP is 1.
+# Account Binding with these MAC keys), PEBBLE_PROFILES (the members of Pebble 2.7's "profiles"
+# object, e.g. '"default": {"validityPeriod": 7776000}'; 2.7 ignores PEBBLE_VALIDITY).
+# PEBBLE_VA_NOSLEEP is 1.
+#
+# PEBBLE_BIN is the Pebble to run (Debian's 2.4 on PATH unless told): t_need_pebble27 points it
+# at build/peers/pebble-2.7.0/pebble (scripts/build-peers.sh) for the ARI and profile scenarios.
+# pebble-challtestsrv is always Debian's.
 #
 # shellcheck shell=bash
+
+PEBBLE_BIN=${PEBBLE_BIN:-pebble}
+
+# t_need_pebble27: use Pebble 2.7 (renewalInfo, meta.profiles), or skip the scenario (exit 77)
+# with a notice when scripts/build-peers.sh has not built it.
+t_need_pebble27() {
+	local p=$ROOT/build/peers/pebble-2.7.0/pebble
+	if [ ! -x "$p" ]; then
+		t_log "SKIP: $p not built (scripts/build-peers.sh needs ../shared/vendor)"
+		exit 77
+	fi
+	PEBBLE_BIN=$p
+}
 
 # t_pebble_listener_cert: a throw-away CA and a listener certificate for localhost/127.0.0.1
 # (Debian's package ships none).
@@ -38,7 +57,7 @@ t_pebble_listener_cert() {
 # t_start_pebble: challtestsrv (DNS answering every name with 127.0.0.1) then Pebble.
 t_start_pebble() {
 	[ -n "${HTTP_PORT:-}" ] || fail "t_start_pebble: HTTP_PORT unset (start haproxy first)"
-	command -v pebble >/dev/null && command -v pebble-challtestsrv >/dev/null || {
+	command -v "$PEBBLE_BIN" >/dev/null && command -v pebble-challtestsrv >/dev/null || {
 		t_log "SKIP: pebble not installed"
 		exit 77
 	}
@@ -60,6 +79,7 @@ t_start_pebble() {
 	# PEBBLE_EAB='"kid-1": "<base64url MAC key>"': require External Account Binding
 	[ -n "${PEBBLE_EAB:-}" ] &&
 		validity="$validity,\"externalAccountMACKeys\": {$PEBBLE_EAB}"
+	[ -n "${PEBBLE_PROFILES:-}" ] && validity="$validity,\"profiles\": {$PEBBLE_PROFILES}"
 	cat >"$d/config.json" <<EOF
 {
   "pebble": {
@@ -83,7 +103,7 @@ t_pebble_launch() {
 	local d=$T_DIR/pebble
 	PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=$PEBBLE_NONCEREJECT \
 		PEBBLE_AUTHZREUSE=${PEBBLE_AUTHZREUSE:-50} \
-		t_bg pebble pebble -config "$d/config.json" -dnsserver "127.0.0.1:$CTS_DNS_PORT"
+		t_bg pebble "$PEBBLE_BIN" -config "$d/config.json" -dnsserver "127.0.0.1:$CTS_DNS_PORT"
 	PEBBLE_PID=$T_LAST_PID
 	t_wait_tcp 127.0.0.1 "$PEBBLE_PORT" 20 || fail "pebble did not start"
 	t_wait_tcp 127.0.0.1 "$PEBBLE_MGMT_PORT" 20 || fail "pebble management did not start"
