@@ -211,3 +211,92 @@ t_assert_no_plaintext_keys() {
 	fi
 	rm -f "$T_DIR/dump"
 }
+
+# t_b64url: stdin as unpadded base64url (RFC 7515 §2).
+t_b64url() { basenc --base64url -w0 | tr -d '='; }
+
+# t_pebble_status SERIAL: "Status Reason" of the certificate with SERIAL (hex, any case) as
+# Pebble's management interface reports it.
+t_pebble_status() {
+	local s
+	s=$(tr 'A-F' 'a-f' <<<"$1" | sed 's/^0*//')
+	curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_MGMT/cert-status-by-serial/$s" |
+		jq -r '"\(.Status) \(.Reason // "-")"'
+}
+
+# t_cert_id LEAF.pem: the RFC 9773 CertID of LEAF computed here with openssl: base64url of the
+# Authority Key Identifier's keyIdentifier, ".", base64url of the serial's DER content octets.
+t_cert_id() {
+	local aki serial
+	aki=$(openssl x509 -in "$1" -noout -ext authorityKeyIdentifier |
+		sed -n 's/^ *\(keyid:\)\{0,1\}\([0-9A-Fa-f:]\{8,\}\) *$/\2/p' | head -n 1 | tr -d ':')
+	serial=$(openssl x509 -in "$1" -noout -serial | cut -d= -f2)
+	[ $((${#serial} % 2)) = 0 ] || serial=0$serial
+	# a positive INTEGER whose first octet has the high bit set gets a leading zero octet
+	case "$serial" in [89A-Fa-f]*) serial=00$serial ;; esac
+	[ -n "$aki" ] && [ -n "$serial" ] || fail "t_cert_id: no AKI or serial in $1"
+	printf '%s.%s\n' "$(xxd -r -p <<<"$aki" | t_b64url)" "$(xxd -r -p <<<"$serial" | t_b64url)"
+}
+
+# t_ari_window CERT_ID: "START END" (unix seconds) of Pebble's renewalInfo for CERT_ID, asked
+# here with curl (RFC 9773 §4.1: GET <renewalInfo>/<CertID>).
+t_ari_window() {
+	local base
+	base=$(curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_DIR_URL" | jq -r .renewalInfo)
+	[ -n "$base" ] && [ "$base" != null ] || fail "Pebble's directory has no renewalInfo"
+	# fromdate takes no fractional seconds: drop them
+	curl -sf --cacert "$PEBBLE_CA" "$base/$1" | jq -r '.suggestedWindow |
+		[.start, .end] | map(sub("\\.[0-9]+"; "") | fromdate) | "\(.[0]) \(.[1])"'
+}
+
+# t_acme_revoke_by_cert_key LEAF.pem KEY.pem REASON: revoke LEAF at Pebble outside spoacme,
+# with RFC 8555 §7.6 revokeCert signed by the certificate's own RSA key (RS256, "jwk" in the
+# protected header). badNonce is retried with a fresh nonce. Fails the test unless 200.
+t_acme_revoke_by_cert_key() {
+	local leaf=$1 key=$2 reason=$3 dir url nonce_url n jwk prot payload sig code i
+	dir=$(curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_DIR_URL") || fail "Pebble's directory"
+	url=$(jq -r .revokeCert <<<"$dir")
+	nonce_url=$(jq -r .newNonce <<<"$dir")
+	openssl rsa -in "$key" -noout -text 2>/dev/null | grep -q 'publicExponent: 65537' ||
+		fail "t_acme_revoke_by_cert_key: $key is not an RSA key with e=65537"
+	n=$(openssl rsa -in "$key" -noout -modulus | cut -d= -f2 | xxd -r -p | t_b64url)
+	jwk="{\"e\":\"AQAB\",\"kty\":\"RSA\",\"n\":\"$n\"}"
+	payload=$(printf '{"certificate":"%s","reason":%d}' \
+		"$(openssl x509 -in "$leaf" -outform DER | t_b64url)" "$reason" | t_b64url)
+	for ((i = 0; i < 5; i++)); do
+		nonce=$(curl -sfI --cacert "$PEBBLE_CA" "$nonce_url" |
+			awk 'tolower($1) == "replay-nonce:" { print $2 }' | tr -d '\r')
+		prot=$(printf '{"alg":"RS256","jwk":%s,"nonce":"%s","url":"%s"}' "$jwk" "$nonce" "$url" |
+			t_b64url)
+		sig=$(printf '%s.%s' "$prot" "$payload" | openssl dgst -sha256 -sign "$key" | t_b64url)
+		code=$(curl -s --cacert "$PEBBLE_CA" -o "$T_DIR/revoke.out" -w '%{http_code}' \
+			-H 'Content-Type: application/jose+json' --data-binary \
+			"{\"protected\":\"$prot\",\"payload\":\"$payload\",\"signature\":\"$sig\"}" "$url")
+		[ "$code" = 200 ] && return 0
+		grep -q badNonce "$T_DIR/revoke.out" || break
+	done
+	fail "revokeCert answered $code: $(cat "$T_DIR/revoke.out")"
+}
+
+# t_open_blob NAME TYPE DIR: the leaf (DIR/leaf.pem) and key (DIR/key.pem, mode 0600) of
+# cert:NAME:TYPE, opened with the test key ring. The caller removes DIR.
+t_open_blob() {
+	local d=$3
+	(umask 077 && mkdir -p "$d")
+	rcli --raw GET "spoacme:cert:$1:$2" | head -c -1 >"$d/blob"
+	(umask 077 && "$BIN/tools/blob_open" "$KEYRING" "spoacme:cert:$1:$2" <"$d/blob" >"$d/pt.pem") ||
+		fail "blob_open cert:$1:$2"
+	awk '/BEGIN CERTIFICATE/ { n++ } n == 1 { print } /END CERTIFICATE/ && n == 1 { exit }' \
+		"$d/pt.pem" >"$d/leaf.pem"
+	(umask 077 && sed -n '/BEGIN PRIVATE KEY/,/END PRIVATE KEY/p' "$d/pt.pem" >"$d/key.pem")
+	rm -f "$d/pt.pem" "$d/blob"
+	[ -s "$d/leaf.pem" ] && [ -s "$d/key.pem" ] || fail "cert:$1:$2: no leaf or key in the blob"
+}
+
+# t_lifetime LEAF.pem: notAfter - notBefore + 1 in seconds (RFC 5280 validity is inclusive).
+t_lifetime() {
+	local nb na
+	nb=$(date -d "$(openssl x509 -in "$1" -noout -startdate | cut -d= -f2)" +%s)
+	na=$(date -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%s)
+	echo $((na - nb + 1))
+}
