@@ -46,8 +46,9 @@ export DEBIAN_FRONTEND=noninteractive
 # a backports suite anyway) says it in so many words: nothing is upgraded to or installed from
 # backports unless named with -t bookworm-backports.
 if [ -n "$bpo_missing" ]; then
-	if ! grep -rqsE '(^|[[:space:]])bookworm-backports([[:space:]]|$)' \
-		/etc/apt/sources.list /etc/apt/sources.list.d/; then
+	if ! cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null |
+		grep -qE '^[^#]*[[:space:]]bookworm-backports([[:space:]]|$)'; then
 		printf '%s\n' "Types: deb" "URIs: http://deb.debian.org/debian" \
 			"Suites: bookworm-backports" "Components: main" \
 			"Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" |
