@@ -62,12 +62,9 @@ t_start_pebble() {
 		exit 77
 	}
 	t_pebble_listener_cert
-	local d=$T_DIR/pebble validity=""
+	local d=$T_DIR/pebble validity="" try
 	CTS_DNS_PORT=$(t_free_port)
 	CTS_MGMT_PORT=$(t_free_port)
-	PEBBLE_PORT=$(t_free_port)
-	PEBBLE_MGMT_PORT=$(t_free_port)
-	PEBBLE_TLS_PORT=$(t_free_port)
 	t_bg challtestsrv pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" \
 		-dns01 "127.0.0.1:$CTS_DNS_PORT" -management "127.0.0.1:$CTS_MGMT_PORT" \
 		-http01 "" -https01 "" -tlsalpn01 ""
@@ -80,7 +77,14 @@ t_start_pebble() {
 	[ -n "${PEBBLE_EAB:-}" ] &&
 		validity="$validity,\"externalAccountMACKeys\": {$PEBBLE_EAB}"
 	[ -n "${PEBBLE_PROFILES:-}" ] && validity="$validity,\"profiles\": {$PEBBLE_PROFILES}"
-	cat >"$d/config.json" <<EOF
+	PEBBLE_NONCEREJECT=${PEBBLE_WFE_NONCEREJECT:-5}
+	# A port found free may be taken before Pebble binds it (other suites share the machine):
+	# new ports and another try when Pebble says so.
+	for try in 1 2 3; do
+		PEBBLE_PORT=$(t_free_port)
+		PEBBLE_MGMT_PORT=$(t_free_port)
+		PEBBLE_TLS_PORT=$(t_free_port)
+		cat >"$d/config.json" <<EOF
 {
   "pebble": {
     "listenAddress": "127.0.0.1:$PEBBLE_PORT",
@@ -94,24 +98,35 @@ t_start_pebble() {
   }
 }
 EOF
-	PEBBLE_NONCEREJECT=${PEBBLE_WFE_NONCEREJECT:-5}
-	t_pebble_launch
+		t_pebble_launch_try && return 0
+		t_stop_pid "$PEBBLE_PID"
+		tail -n 5 "$T_DIR/pebble.log" | grep -q 'address already in use' || break
+		t_log "pebble: a port was taken meanwhile (try $try), new ports"
+	done
+	fail "pebble did not start (see $T_DIR/pebble.log)"
 }
 
 # t_pebble_launch: start Pebble with the config t_start_pebble wrote (also a restart).
 t_pebble_launch() {
+	t_pebble_launch_try || fail "pebble did not start (see $T_DIR/pebble.log)"
+}
+
+# t_pebble_launch_try: t_pebble_launch, returning 1 when Pebble does not come up.
+t_pebble_launch_try() {
 	local d=$T_DIR/pebble
 	PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=$PEBBLE_NONCEREJECT \
 		PEBBLE_AUTHZREUSE=${PEBBLE_AUTHZREUSE:-50} \
 		t_bg pebble "$PEBBLE_BIN" -config "$d/config.json" -dnsserver "127.0.0.1:$CTS_DNS_PORT"
 	PEBBLE_PID=$T_LAST_PID
-	t_wait_tcp 127.0.0.1 "$PEBBLE_PORT" 20 || fail "pebble did not start"
-	t_wait_tcp 127.0.0.1 "$PEBBLE_MGMT_PORT" 20 || fail "pebble management did not start"
+	t_wait_tcp 127.0.0.1 "$PEBBLE_PORT" 20 && t_wait_tcp 127.0.0.1 "$PEBBLE_MGMT_PORT" 20 ||
+		return 1
 	PEBBLE_CA=$d/ca.pem
 	PEBBLE_DIR_URL=https://127.0.0.1:$PEBBLE_PORT/dir
 	PEBBLE_MGMT=https://127.0.0.1:$PEBBLE_MGMT_PORT
-	curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_DIR_URL" >/dev/null ||
-		fail "pebble directory not reachable at $PEBBLE_DIR_URL"
+	# both listeners answer from this Pebble (it exits when one of its binds fails)
+	curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_DIR_URL" >/dev/null &&
+		curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_MGMT/roots/0" >/dev/null &&
+		kill -0 "$PEBBLE_PID" 2>/dev/null
 }
 
 # t_restart_pebble: stop Pebble and start it again on the same ports: it forgets every account,
