@@ -123,13 +123,14 @@ start_loader --primary "127.0.0.1:$P_PORT" --redis-user spoacme-loader \
 	--redis-password-file "$ACL/spoacme-loader.password" --edge-id acl-edge
 wait_served "$N" ecdsa "$serial" 20
 wait_served "$N" rsa "$(rcli HGET "spoacme:host:$N" serial_rsa)" 20
-# Its proof of deployment reached the primary (served:<edge> and the edges heartbeat).
+# Its proof of deployment reached the primary (served:<edge>: both key types and its HAProxy
+# state, and the edges heartbeat).
 for _ in $(seq 1 50); do
-	[ "$(as admin "$P_PORT" HLEN spoacme:served:acl-edge)" -ge 2 ] &&
+	[ "$(as admin "$P_PORT" HLEN spoacme:served:acl-edge)" -ge 3 ] &&
 		[ -n "$(as admin "$P_PORT" ZSCORE spoacme:edges acl-edge)" ] && break
 	sleep 0.1
 done
-[ "$(as admin "$P_PORT" HLEN spoacme:served:acl-edge)" -ge 2 ] ||
+[ "$(as admin "$P_PORT" HLEN spoacme:served:acl-edge)" -ge 3 ] ||
 	fail "no served:acl-edge report on the primary: $(as admin "$P_PORT" HGETALL spoacme:served:acl-edge)"
 [ -n "$(as admin "$P_PORT" ZSCORE spoacme:edges acl-edge)" ] || fail "no edges heartbeat"
 
