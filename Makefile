@@ -57,7 +57,7 @@ REPLAY_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/replay/%,$(FUZZ_SRCS))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
 
-.PHONY: all deps test unit integration replay bench fuzz format format-check run clean help
+.PHONY: all deps peers test unit integration replay bench fuzz format format-check run clean help
 
 all: $(AGENT_BIN) $(PUSHER_BIN) $(TOOL_BINS)
 
@@ -65,6 +65,7 @@ help:
 	@echo "all           build spoa-agent and cert-pusher (build/)"
 	@echo "test          deps, unit tests under ASan+UBSan, fuzz corpus replay, format check,"
 	@echo "              integration tests with real redis/haproxy/pebble"
+	@echo "peers         build HAProxy 3.4 and Pebble 2.7 for the tests (build/peers/)"
 	@echo "bench         benchmarks (ratios against baselines measured in the same run)"
 	@echo "fuzz          libFuzzer targets for FUZZ_SECONDS each (default 60)"
 	@echo "run           the local stack on loopback: Redis, Pebble, HAProxy, agent, pusher"
@@ -72,6 +73,10 @@ help:
 
 deps:
 	@scripts/install-deps.sh
+
+# HAProxy 3.4 and Pebble 2.7 from ../shared/vendor into build/peers (once; a notice without it).
+peers: deps
+	@scripts/build-peers.sh
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -120,6 +125,7 @@ $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBS_ALL)
 unit: $(UNIT_BINS) $(REPLAY_BINS)
 
 test: deps
+	@scripts/build-peers.sh
 	$(MAKE) all
 	$(MAKE) SAN=1 unit
 	tests/run.sh
@@ -128,6 +134,7 @@ integration: deps all
 	tests/integration/run.sh
 
 bench: deps all $(BENCH_BINS)
+	@scripts/build-peers.sh
 	tests/bench/run.sh
 
 # libFuzzer: everything rebuilt with clang in build/fuzz.

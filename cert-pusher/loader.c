@@ -1577,6 +1577,19 @@ static enum haproxy_rt_status loader_batch_status(const struct loader *l,
 	return haproxy_rt_classify(kind, it->name, body, len, NULL, 0);
 }
 
+/* Whether command <slot> of <it> was refused because another CLI session held the certificate
+ * lock (HAProxy only try-locks): nothing was done, the one-at-a-time path retries it. */
+static int loader_batch_locked(const struct loader *l, const struct loader_item *it, int slot)
+{
+	const char *body;
+	size_t len;
+
+	if (it->cmd[slot] < 0)
+		return 0;
+	body = haproxy_rt_batch_reply(&l->batch, (size_t)it->cmd[slot], &len);
+	return memmem(body, len, HAPROXY_RT_LOCKED, strlen(HAPROXY_RT_LOCKED)) != NULL;
+}
+
 /* Whether `show ssl cert` command <slot> of <it> shows the serial and fingerprint of its PEM. */
 static int loader_batch_serves(const struct loader *l, const struct loader_item *it, int slot)
 {
@@ -1739,7 +1752,9 @@ static int loader_run_batch(struct loader *l, size_t from, size_t to)
 	for (i = 0; i < n; i++) {
 		if (it[i].todo != LOADER_IT_VERIFY)
 			continue;
-		if (!loader_batch_serves(l, &it[i], 0))
+		if (loader_batch_locked(l, &it[i], 0))
+			it[i].todo = LOADER_IT_SLOW;
+		else if (!loader_batch_serves(l, &it[i], 0))
 			it[i].todo = it[i].opened || loader_item_open(l, &it[i]) == 0
 			                     ? LOADER_IT_PUSH
 			                     : LOADER_IT_FAILED;

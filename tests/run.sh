@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The test suite behind `make test` (which builds first): unit tests under ASan+UBSan, fuzz
-# corpus replay, format check, then the integration scenarios with real services.
-# Ends with one line "total: N passed, M failed".
+# corpus replay, format check, then the integration scenarios with real services: every one on
+# Debian's HAProxy (2.6), then those that exercise HAProxy itself (PEERS_SCENARIOS) again on
+# HAProxy 3.4 when scripts/build-peers.sh built it. Each HAProxy result names its version.
+# Ends with one line "total: N passed, M failed" (", K skipped" appended when some skipped).
+# A scenario exiting 77 is skipped; under CI (CI=true) a skip counts as a failure, so that a
+# peer that silently stopped building cannot leave part of the suite unrun.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -10,16 +14,34 @@ LOGS=$ROOT/build/test-logs
 mkdir -p "$LOGS"
 pass=0
 fail=0
+skip=0
 failed=()
+skipped=()
+HAPROXY34=$ROOT/build/peers/haproxy-3.4.0/haproxy
+# Run again on HAProxy 3.4: the agent (SPOP framing, health checks, outages), the loader
+# (runtime API transactions), the daemon end to end (issue through HAProxy's HTTP-01 path,
+# push, serve, renew, remove, proof of deployment) and the fleet. The issuer-only scenarios
+# (3x), the API and CLI (50), two issuers (53), revocation at removal (54), import (55),
+# rekey (42), ACLs (61) and Sentinel (60) use HAProxy only as Debian's 2.6 and the 8x ones
+# (Pebble 2.7) run once, on 2.6 too. "all" runs every scenario on both.
+PEERS_SCENARIOS=${PEERS_SCENARIOS:-"10_agent_http 11_agent_redis_outage 12_agent_down 13_agent_spop
+14_agent_client_kill 40_loader 41_loader_refuse 44_reload_load 45_haproxy_down 46_cold_start
+51_api_e2e 52_api_renewal 56_served 70_fleet 71_fleet_failover"}
 
-result() { # NAME RC
-	if [ "$2" = 0 ]; then
+result() { # NAME RC [LOG]
+	local log=${3:-$LOGS/$1.log}
+	if [ "$2" = 77 ] && [ "${CI:-}" != true ]; then
+		skip=$((skip + 1))
+		skipped+=("$1")
+		printf 'SKIP %s%s\n' "$1" "$([ "$log" = /dev/null ] || echo " (log $log)")"
+	elif [ "$2" = 0 ]; then
 		pass=$((pass + 1))
 		printf 'PASS %s\n' "$1"
 	else
 		fail=$((fail + 1))
 		failed+=("$1")
-		printf 'FAIL %s (rc %s, log %s)\n' "$1" "$2" "$LOGS/$1.log"
+		printf 'FAIL %s (rc %s%s, log %s)\n' "$1" "$2" \
+			"$([ "$2" = 77 ] && echo ': skipped, a failure under CI')" "$log"
 	fi
 }
 
@@ -50,22 +72,65 @@ rc=$?
 [ $rc = 0 ] || head -n 40 "$LOGS/format-check.log"
 result format-check $rc
 
+# scenario SCRIPT LABEL [VAR=VALUE...]: run one integration scenario with the environment given,
+# log in $LOGS/<name>[.<label>].log, and report it as "int-<name>[ [label]]".
+scenario() {
+	local s=$1 label=$2 name log start rc
+	shift 2
+	name=int-$(basename "$s" .sh)
+	log=$LOGS/$name${label:+.${label// /-}}.log
+	printf 'RUN  %s%s\n' "$name" "${label:+ [$label]}"
+	start=$(date +%s)
+	env "$@" timeout -k 10 600 bash "$s" >"$log" 2>&1
+	rc=$?
+	[ $rc = 0 ] || [ $rc = 77 ] || tail -n 60 "$log"
+	[ $rc = 77 ] && grep -h 'SKIP' "$log" | tail -n 1
+	result "$name${label:+ [$label]}" $rc "$log"
+	printf '     %s took %ss\n' "$name${label:+ [$label]}" $(($(date +%s) - start))
+}
+
+is_peer_scenario() { # NAME: listed in PEERS_SCENARIOS (or PEERS_SCENARIOS=all)
+	[ "$PEERS_SCENARIOS" = all ] && return 0
+	case " $(echo $PEERS_SCENARIOS) " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
+hap_version() { # BIN: "2.6" from "HAProxy version 2.6.12-1+deb12u4 ..."
+	"$1" -v 2>/dev/null | awk '/version/ { split($3, v, "."); print v[1] "." v[2]; exit }'
+}
+
+HAP_DEFAULT=$(hap_version "${HAPROXY_BIN:-haproxy}")
 for s in tests/integration/[0-9]*.sh; do
 	[ -f "$s" ] || continue
-	name=int-$(basename "$s" .sh)
-	printf 'RUN  %s\n' "$name"
-	start=$(date +%s)
-	timeout -k 10 600 bash "$s" >"$LOGS/$name.log" 2>&1
-	rc=$?
-	if [ $rc = 77 ]; then
-		printf 'SKIP %s\n' "$name"
-		continue
-	fi
-	[ $rc = 0 ] || tail -n 60 "$LOGS/$name.log"
-	result "$name" $rc
-	printf '     %s took %ss\n' "$name" $(($(date +%s) - start))
+	label=""
+	is_peer_scenario "$(basename "$s" .sh)" && label="haproxy ${HAP_DEFAULT:-?}"
+	scenario "$s" "$label"
 done
 
-[ $fail = 0 ] || printf 'failed: %s\n' "${failed[*]}"
-printf 'total: %d passed, %d failed\n' "$pass" "$fail"
+if [ -x "$HAPROXY34" ]; then
+	v=$(hap_version "$HAPROXY34")
+	for s in tests/integration/[0-9]*.sh; do
+		[ -f "$s" ] || continue
+		is_peer_scenario "$(basename "$s" .sh)" || continue
+		scenario "$s" "haproxy $v" HAPROXY_BIN="$HAPROXY34"
+	done
+else
+	printf 'NOTE %s is not built\n' "$HAPROXY34"
+	printf '     (scripts/build-peers.sh needs ../shared/vendor): HAProxy %s only\n' \
+		"${HAP_DEFAULT:-?}"
+	for s in tests/integration/[0-9]*.sh; do
+		[ -f "$s" ] || continue
+		is_peer_scenario "$(basename "$s" .sh)" || continue
+		result "int-$(basename "$s" .sh) [haproxy 3.4]" 77 /dev/null
+	done
+fi
+
+join() { local IFS=,; echo "$*" | sed 's/,/, /g'; }
+[ $fail = 0 ] || printf 'failed: %s\n' "$(join "${failed[@]}")"
+[ $skip = 0 ] || printf 'skipped: %s\n' "$(join "${skipped[@]}")"
+if [ $skip = 0 ]; then
+	printf 'total: %d passed, %d failed\n' "$pass" "$fail"
+else
+	printf 'total: %d passed, %d failed, %d skipped\n' "$pass" "$fail" "$skip"
+fi
 [ $fail = 0 ]

@@ -96,6 +96,28 @@ grep -q "aborting the transaction of op-own.pem" "$T_DIR/loader.log" ||
 	fail "our certificate was committed into op-own.pem"
 hp "show ssl cert" | grep -q '^\*' && fail "a transaction is left open"
 
+t_log "pushes go through while another CLI session keeps taking the certificate lock"
+# HAProxy only try-locks its certificate store: monitoring polling `show ssl cert` makes the
+# loader's commands answer "currently locked" (on 3.4 even `show ssl cert`); it must retry.
+: >"$T_DIR/poll"
+(while [ -f "$T_DIR/poll" ]; do
+	printf 'prompt\n%s\n' "$(for i in $(seq 20); do echo "show ssl cert $D/a.example.rsa.pem"; done)" |
+		socat -t 2 - "UNIX-CONNECT:$HAPROXY_SOCK" >/dev/null 2>&1
+	echo >>"$T_DIR/polls"
+done) &
+POLL=$!
+T_PIDS+=("$POLL")
+for k in 1 2 3; do
+	mv "$T_DIR/a.example.ecdsa.crt" "$T_DIR/a.example.ecdsa.lock$k.crt"
+	mk_leaf a.example ecdsa "$T_DIR/a.example.ecdsa"
+	NEW=$(serial_of "$T_DIR/a.example.ecdsa.crt")
+	import a.example "$T_DIR/a.example.ecdsa"
+	wait_served a.example ecdsa "$NEW" 10
+done
+rm -f "$T_DIR/poll"
+wait "$POLL" || true
+[ "$(wc -l <"$T_DIR/polls")" -ge 3 ] || fail "the poller did not run"
+
 t_log "no churn: the same blob again is not pushed again"
 n_loaded=$(grep -c "loaded name=" "$T_DIR/loader.log")
 rcli PUBLISH "${PREFIX}events" "cert a.example" >/dev/null

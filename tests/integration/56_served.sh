@@ -123,10 +123,12 @@ t_log "renewal: served ecdsa $seen_ecdsa -> $now_ecdsa in HAProxy, Redis and the
 out=$(api DELETE "/v1/hostnames/$N")
 assert_eq "DELETE" 204 "$(head -1 <<<"$out")"
 for _ in $(seq 1 200); do
-	[ "$(rcli HLEN spoacme:served:edge-a)" = 0 ] && break
+	[ "$(rcli HLEN spoacme:served:edge-a)" = 1 ] && break
 	sleep 0.1
 done
-assert_eq "served:edge-a fields after DELETE" "" "$(rcli HKEYS spoacme:served:edge-a)"
+# Only the edge's own HAProxy state is left.
+assert_eq "served:edge-a fields after DELETE" "haproxy" "$(rcli HKEYS spoacme:served:edge-a)"
+assert_eq "served:edge-a haproxy state" up "$(rcli HGET spoacme:served:edge-a haproxy | jq -r .state)"
 t_stop_pid "$DAEMON_PID"
 
 # ---- part 2: --primary down, then back ----
@@ -176,7 +178,7 @@ for _ in $(seq 1 100); do
 	[ -z "$(redis-cli -p "$P2" HGET spoacme:served:edge-b b.example:ecdsa)" ] && break
 	sleep 0.1
 done
-assert_eq "fields on the primary after its return" "a.example:ecdsa" \
-	"$(redis-cli -p "$P2" HKEYS spoacme:served:edge-b)"
+assert_eq "fields on the primary after its return" "a.example:ecdsa haproxy" \
+	"$(redis-cli -p "$P2" HKEYS spoacme:served:edge-b | sort | xargs)"
 grep -q "edge=edge-b: served hash rewritten" "$T_DIR/loader.log" || fail "no rewrite logged"
 t_log "PASS: served:<edge> proves what HAProxy serves; API, CLI and metrics show it; a primary outage is caught up"

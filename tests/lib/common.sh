@@ -12,6 +12,9 @@ T_PIDS=()
 T_PORTS=" "
 T_KEEP=${T_KEEP:-0}
 T_RAMDIRS=()
+# The HAProxy every helper starts: Debian's on PATH unless told (tests/run.sh runs the HAProxy
+# scenarios again with build/peers/haproxy-3.4.0/haproxy).
+HAPROXY_BIN=${HAPROXY_BIN:-haproxy}
 
 t_log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 fail() {
@@ -154,7 +157,7 @@ t_start_haproxy() {
 		SPOACME_SPOE_CONF=$ROOT/haproxy-cfg/spoe-acme.conf \
 		SPOACME_FALLBACK_PEM=$T_DIR/fallback.pem SPOACME_CRT_LIST=$CRT_LIST \
 		SPOACME_STATS_SOCKET=$HAPROXY_SOCK SPOACME_APP_ADDR=127.0.0.1:$APP_PORT \
-		t_bg haproxy "${HAPROXY_BIN:-haproxy}" -W -S "$HAPROXY_MASTER_SOCK" -db -f "$ROOT/haproxy-cfg/haproxy.cfg" \
+		t_bg haproxy "$HAPROXY_BIN" -W -S "$HAPROXY_MASTER_SOCK" -db -f "$ROOT/haproxy-cfg/haproxy.cfg" \
 		"${extra[@]}"
 	HAPROXY_PID=$T_LAST_PID
 	t_wait_tcp 127.0.0.1 "$HTTP_PORT" 10 || fail "haproxy did not start"

@@ -146,7 +146,7 @@ fleet_start_edge() {
 		SPOACME_FALLBACK_PEM=$T_DIR/fallback.pem \
 		SPOACME_CRT_LIST=$(fleet_edge_var "$x" CERT_DIR)/crt-list \
 		SPOACME_STATS_SOCKET=$d/haproxy.sock SPOACME_APP_ADDR=$addr:$FLEET_APP_PORT \
-		t_bg "haproxy-$x" "${HAPROXY_BIN:-haproxy}" -W -S "$d/haproxy-master.sock" -db \
+		t_bg "haproxy-$x" "$HAPROXY_BIN" -W -S "$d/haproxy-master.sock" -db \
 		-f "$ROOT/haproxy-cfg/haproxy.cfg"
 	t_wait_tcp "$addr" "$FLEET_HTTP_PORT" 10 || fail "edge $x: haproxy did not start"
 	fleet_start_loader "$x" "$@"

@@ -11,9 +11,28 @@
 #   PEBBLE_PID, CTS_PID
 # Environment passed through to Pebble: PEBBLE_WFE_NONCEREJECT (default 5), PEBBLE_AUTHZREUSE,
 # PEBBLE_VALIDITY (certificateValidityPeriod, seconds, optional), PEBBLE_EAB (require External
-# Account Binding with these MAC keys). PEBBLE_VA_NOSLEEP is 1.
+# Account Binding with these MAC keys), PEBBLE_PROFILES (the members of Pebble 2.7's "profiles"
+# object, e.g. '"default": {"validityPeriod": 7776000}'; 2.7 ignores PEBBLE_VALIDITY).
+# PEBBLE_VA_NOSLEEP is 1.
+#
+# PEBBLE_BIN is the Pebble to run (Debian's 2.4 on PATH unless told): t_need_pebble27 points it
+# at build/peers/pebble-2.7.0/pebble (scripts/build-peers.sh) for the ARI and profile scenarios.
+# pebble-challtestsrv is always Debian's.
 #
 # shellcheck shell=bash
+
+PEBBLE_BIN=${PEBBLE_BIN:-pebble}
+
+# t_need_pebble27: use Pebble 2.7 (renewalInfo, meta.profiles), or skip the scenario (exit 77)
+# with a notice when scripts/build-peers.sh has not built it.
+t_need_pebble27() {
+	local p=$ROOT/build/peers/pebble-2.7.0/pebble
+	if [ ! -x "$p" ]; then
+		t_log "SKIP: $p not built (scripts/build-peers.sh needs ../shared/vendor)"
+		exit 77
+	fi
+	PEBBLE_BIN=$p
+}
 
 # t_pebble_listener_cert: a throw-away CA and a listener certificate for localhost/127.0.0.1
 # (Debian's package ships none).
@@ -38,17 +57,14 @@ t_pebble_listener_cert() {
 # t_start_pebble: challtestsrv (DNS answering every name with 127.0.0.1) then Pebble.
 t_start_pebble() {
 	[ -n "${HTTP_PORT:-}" ] || fail "t_start_pebble: HTTP_PORT unset (start haproxy first)"
-	command -v pebble >/dev/null && command -v pebble-challtestsrv >/dev/null || {
+	command -v "$PEBBLE_BIN" >/dev/null && command -v pebble-challtestsrv >/dev/null || {
 		t_log "SKIP: pebble not installed"
 		exit 77
 	}
 	t_pebble_listener_cert
-	local d=$T_DIR/pebble validity=""
+	local d=$T_DIR/pebble validity="" try
 	CTS_DNS_PORT=$(t_free_port)
 	CTS_MGMT_PORT=$(t_free_port)
-	PEBBLE_PORT=$(t_free_port)
-	PEBBLE_MGMT_PORT=$(t_free_port)
-	PEBBLE_TLS_PORT=$(t_free_port)
 	t_bg challtestsrv pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" \
 		-dns01 "127.0.0.1:$CTS_DNS_PORT" -management "127.0.0.1:$CTS_MGMT_PORT" \
 		-http01 "" -https01 "" -tlsalpn01 ""
@@ -60,7 +76,15 @@ t_start_pebble() {
 	# PEBBLE_EAB='"kid-1": "<base64url MAC key>"': require External Account Binding
 	[ -n "${PEBBLE_EAB:-}" ] &&
 		validity="$validity,\"externalAccountMACKeys\": {$PEBBLE_EAB}"
-	cat >"$d/config.json" <<EOF
+	[ -n "${PEBBLE_PROFILES:-}" ] && validity="$validity,\"profiles\": {$PEBBLE_PROFILES}"
+	PEBBLE_NONCEREJECT=${PEBBLE_WFE_NONCEREJECT:-5}
+	# A port found free may be taken before Pebble binds it (other suites share the machine):
+	# new ports and another try when Pebble says so.
+	for try in 1 2 3; do
+		PEBBLE_PORT=$(t_free_port)
+		PEBBLE_MGMT_PORT=$(t_free_port)
+		PEBBLE_TLS_PORT=$(t_free_port)
+		cat >"$d/config.json" <<EOF
 {
   "pebble": {
     "listenAddress": "127.0.0.1:$PEBBLE_PORT",
@@ -74,24 +98,35 @@ t_start_pebble() {
   }
 }
 EOF
-	PEBBLE_NONCEREJECT=${PEBBLE_WFE_NONCEREJECT:-5}
-	t_pebble_launch
+		t_pebble_launch_try && return 0
+		t_stop_pid "$PEBBLE_PID"
+		tail -n 5 "$T_DIR/pebble.log" | grep -q 'address already in use' || break
+		t_log "pebble: a port was taken meanwhile (try $try), new ports"
+	done
+	fail "pebble did not start (see $T_DIR/pebble.log)"
 }
 
 # t_pebble_launch: start Pebble with the config t_start_pebble wrote (also a restart).
 t_pebble_launch() {
+	t_pebble_launch_try || fail "pebble did not start (see $T_DIR/pebble.log)"
+}
+
+# t_pebble_launch_try: t_pebble_launch, returning 1 when Pebble does not come up.
+t_pebble_launch_try() {
 	local d=$T_DIR/pebble
 	PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=$PEBBLE_NONCEREJECT \
 		PEBBLE_AUTHZREUSE=${PEBBLE_AUTHZREUSE:-50} \
-		t_bg pebble pebble -config "$d/config.json" -dnsserver "127.0.0.1:$CTS_DNS_PORT"
+		t_bg pebble "$PEBBLE_BIN" -config "$d/config.json" -dnsserver "127.0.0.1:$CTS_DNS_PORT"
 	PEBBLE_PID=$T_LAST_PID
-	t_wait_tcp 127.0.0.1 "$PEBBLE_PORT" 20 || fail "pebble did not start"
-	t_wait_tcp 127.0.0.1 "$PEBBLE_MGMT_PORT" 20 || fail "pebble management did not start"
+	t_wait_tcp 127.0.0.1 "$PEBBLE_PORT" 20 && t_wait_tcp 127.0.0.1 "$PEBBLE_MGMT_PORT" 20 ||
+		return 1
 	PEBBLE_CA=$d/ca.pem
 	PEBBLE_DIR_URL=https://127.0.0.1:$PEBBLE_PORT/dir
 	PEBBLE_MGMT=https://127.0.0.1:$PEBBLE_MGMT_PORT
-	curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_DIR_URL" >/dev/null ||
-		fail "pebble directory not reachable at $PEBBLE_DIR_URL"
+	# both listeners answer from this Pebble (it exits when one of its binds fails)
+	curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_DIR_URL" >/dev/null &&
+		curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_MGMT/roots/0" >/dev/null &&
+		kill -0 "$PEBBLE_PID" 2>/dev/null
 }
 
 # t_restart_pebble: stop Pebble and start it again on the same ports: it forgets every account,
@@ -190,4 +225,93 @@ t_assert_no_plaintext_keys() {
 		fail "a private key is stored in clear in Redis"
 	fi
 	rm -f "$T_DIR/dump"
+}
+
+# t_b64url: stdin as unpadded base64url (RFC 7515 §2).
+t_b64url() { basenc --base64url -w0 | tr -d '='; }
+
+# t_pebble_status SERIAL: "Status Reason" of the certificate with SERIAL (hex, any case) as
+# Pebble's management interface reports it.
+t_pebble_status() {
+	local s
+	s=$(tr 'A-F' 'a-f' <<<"$1" | sed 's/^0*//')
+	curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_MGMT/cert-status-by-serial/$s" |
+		jq -r '"\(.Status) \(.Reason // "-")"'
+}
+
+# t_cert_id LEAF.pem: the RFC 9773 CertID of LEAF computed here with openssl: base64url of the
+# Authority Key Identifier's keyIdentifier, ".", base64url of the serial's DER content octets.
+t_cert_id() {
+	local aki serial
+	aki=$(openssl x509 -in "$1" -noout -ext authorityKeyIdentifier |
+		sed -n 's/^ *\(keyid:\)\{0,1\}\([0-9A-Fa-f:]\{8,\}\) *$/\2/p' | head -n 1 | tr -d ':')
+	serial=$(openssl x509 -in "$1" -noout -serial | cut -d= -f2)
+	[ $((${#serial} % 2)) = 0 ] || serial=0$serial
+	# a positive INTEGER whose first octet has the high bit set gets a leading zero octet
+	case "$serial" in [89A-Fa-f]*) serial=00$serial ;; esac
+	[ -n "$aki" ] && [ -n "$serial" ] || fail "t_cert_id: no AKI or serial in $1"
+	printf '%s.%s\n' "$(xxd -r -p <<<"$aki" | t_b64url)" "$(xxd -r -p <<<"$serial" | t_b64url)"
+}
+
+# t_ari_window CERT_ID: "START END" (unix seconds) of Pebble's renewalInfo for CERT_ID, asked
+# here with curl (RFC 9773 §4.1: GET <renewalInfo>/<CertID>).
+t_ari_window() {
+	local base
+	base=$(curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_DIR_URL" | jq -r .renewalInfo)
+	[ -n "$base" ] && [ "$base" != null ] || fail "Pebble's directory has no renewalInfo"
+	# fromdate takes no fractional seconds: drop them
+	curl -sf --cacert "$PEBBLE_CA" "$base/$1" | jq -r '.suggestedWindow |
+		[.start, .end] | map(sub("\\.[0-9]+"; "") | fromdate) | "\(.[0]) \(.[1])"'
+}
+
+# t_acme_revoke_by_cert_key LEAF.pem KEY.pem REASON: revoke LEAF at Pebble outside spoacme,
+# with RFC 8555 §7.6 revokeCert signed by the certificate's own RSA key (RS256, "jwk" in the
+# protected header). badNonce is retried with a fresh nonce. Fails the test unless 200.
+t_acme_revoke_by_cert_key() {
+	local leaf=$1 key=$2 reason=$3 dir url nonce_url n jwk prot payload sig code i
+	dir=$(curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_DIR_URL") || fail "Pebble's directory"
+	url=$(jq -r .revokeCert <<<"$dir")
+	nonce_url=$(jq -r .newNonce <<<"$dir")
+	openssl rsa -in "$key" -noout -text 2>/dev/null | grep -q 'publicExponent: 65537' ||
+		fail "t_acme_revoke_by_cert_key: $key is not an RSA key with e=65537"
+	n=$(openssl rsa -in "$key" -noout -modulus | cut -d= -f2 | xxd -r -p | t_b64url)
+	jwk="{\"e\":\"AQAB\",\"kty\":\"RSA\",\"n\":\"$n\"}"
+	payload=$(printf '{"certificate":"%s","reason":%d}' \
+		"$(openssl x509 -in "$leaf" -outform DER | t_b64url)" "$reason" | t_b64url)
+	for ((i = 0; i < 5; i++)); do
+		nonce=$(curl -sfI --cacert "$PEBBLE_CA" "$nonce_url" |
+			awk 'tolower($1) == "replay-nonce:" { print $2 }' | tr -d '\r')
+		prot=$(printf '{"alg":"RS256","jwk":%s,"nonce":"%s","url":"%s"}' "$jwk" "$nonce" "$url" |
+			t_b64url)
+		sig=$(printf '%s.%s' "$prot" "$payload" | openssl dgst -sha256 -sign "$key" | t_b64url)
+		code=$(curl -s --cacert "$PEBBLE_CA" -o "$T_DIR/revoke.out" -w '%{http_code}' \
+			-H 'Content-Type: application/jose+json' --data-binary \
+			"{\"protected\":\"$prot\",\"payload\":\"$payload\",\"signature\":\"$sig\"}" "$url")
+		[ "$code" = 200 ] && return 0
+		grep -q badNonce "$T_DIR/revoke.out" || break
+	done
+	fail "revokeCert answered $code: $(cat "$T_DIR/revoke.out")"
+}
+
+# t_open_blob NAME TYPE DIR: the leaf (DIR/leaf.pem) and key (DIR/key.pem, mode 0600) of
+# cert:NAME:TYPE, opened with the test key ring. The caller removes DIR.
+t_open_blob() {
+	local d=$3
+	(umask 077 && mkdir -p "$d")
+	rcli --raw GET "spoacme:cert:$1:$2" | head -c -1 >"$d/blob"
+	(umask 077 && "$BIN/tools/blob_open" "$KEYRING" "spoacme:cert:$1:$2" <"$d/blob" >"$d/pt.pem") ||
+		fail "blob_open cert:$1:$2"
+	awk '/BEGIN CERTIFICATE/ { n++ } n == 1 { print } /END CERTIFICATE/ && n == 1 { exit }' \
+		"$d/pt.pem" >"$d/leaf.pem"
+	(umask 077 && sed -n '/BEGIN PRIVATE KEY/,/END PRIVATE KEY/p' "$d/pt.pem" >"$d/key.pem")
+	rm -f "$d/pt.pem" "$d/blob"
+	[ -s "$d/leaf.pem" ] && [ -s "$d/key.pem" ] || fail "cert:$1:$2: no leaf or key in the blob"
+}
+
+# t_lifetime LEAF.pem: notAfter - notBefore + 1 in seconds (RFC 5280 validity is inclusive).
+t_lifetime() {
+	local nb na
+	nb=$(date -d "$(openssl x509 -in "$1" -noout -startdate | cut -d= -f2)" +%s)
+	na=$(date -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%s)
+	echo $((na - nb + 1))
 }

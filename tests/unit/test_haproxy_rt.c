@@ -381,29 +381,36 @@ static void test_refused_before_sending(void **state)
 	buf_deinit(&reply);
 }
 
+/* Read one line of <fd> into <line> (without its newline, cut at <sz> - 1). 1, or 0 at EOF. */
+static int fake_read_line(int fd, char *line, size_t sz)
+{
+	size_t n = 0;
+	char c;
+
+	for (;;) {
+		if (read(fd, &c, 1) != 1)
+			return 0;
+		if (c == '\n')
+			break;
+		if (n < sz - 1)
+			line[n++] = c;
+	}
+	line[n] = 0;
+	return 1;
+}
+
 /* A fake runtime API on <path> for one session: "prompt", "set timeout cli", then <locked>
  * times the lock refusal to the first certificate command before it succeeds. Child process. */
 static void fake_haproxy(int lfd, int locked)
 {
 	char line[512];
-	size_t n = 0;
 	int fd = accept(lfd, NULL, NULL);
 
 	if (fd < 0)
 		_exit(1);
-	for (;;) {
+	while (fake_read_line(fd, line, sizeof(line))) {
 		const char *ans;
-		char c;
 
-		if (read(fd, &c, 1) != 1)
-			_exit(0);
-		if (c != '\n') {
-			if (n < sizeof(line) - 1)
-				line[n++] = c;
-			continue;
-		}
-		line[n] = 0;
-		n = 0;
 		if (!strcmp(line, "prompt") || !strncmp(line, "set timeout cli", 15))
 			ans = "\n> ";
 		else if (locked-- > 0)
@@ -413,6 +420,7 @@ static void fake_haproxy(int lfd, int locked)
 		if (write(fd, ans, strlen(ans)) < 0)
 			_exit(1);
 	}
+	_exit(0);
 }
 
 /* "currently locked" answers are retried until HAProxy takes the command; within the timeout. */
@@ -469,7 +477,6 @@ static void test_lock_retry(void **state)
 static void fake_batch_haproxy(int lfd)
 {
 	char line[8192], pad[2048];
-	size_t n = 0;
 	int fd = accept(lfd, NULL, NULL), payload = 0;
 	FILE *out;
 
@@ -478,18 +485,7 @@ static void fake_batch_haproxy(int lfd)
 	out = fdopen(dup(fd), "w");
 	memset(pad, 'x', sizeof(pad) - 1);
 	pad[sizeof(pad) - 1] = 0;
-	for (;;) {
-		char c;
-
-		if (read(fd, &c, 1) != 1)
-			_exit(0);
-		if (c != '\n') {
-			if (n < sizeof(line) - 1)
-				line[n++] = c;
-			continue;
-		}
-		line[n] = 0;
-		n = 0;
+	while (fake_read_line(fd, line, sizeof(line))) {
 		if (payload) {
 			if (line[0]) {
 				fputs("+ ", out);
@@ -508,6 +504,7 @@ static void fake_batch_haproxy(int lfd)
 		}
 		fflush(out);
 	}
+	_exit(0);
 }
 
 /* Hundreds of commands with payloads in one stream: every reply comes back to its command, in
