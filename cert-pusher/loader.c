@@ -1035,7 +1035,8 @@ static int loader_open(struct loader *l, const char *name, const char *rkey, enu
 {
 	struct buf pt;
 	const char *why = NULL;
-	char err[512];
+	char err[512] = "", host[NAMES_HOSTNAME_MAX + 1], sans[256] = "";
+	size_t off, hl;
 	int ret = -1;
 
 	buf_init(&pt);
@@ -1052,6 +1053,18 @@ static int loader_open(struct loader *l, const char *name, const char *rkey, enu
 		log_err("loader: name=%s: the blob holds a %s key", name,
 		        pem_key_type_names[info->key_type]);
 		goto out;
+	}
+	/* What import refuses, an edge refuses too (a blob stored before that check, or by
+	 * hand): a certificate that does not cover its host would be served for it. */
+	if (haproxy_rt_name_managed(l->cert_dir, name, &off, &hl, NULL) && hl < sizeof(host)) {
+		memcpy(host, name + off, hl);
+		host[hl] = 0;
+		if (pem_leaf_covers(pem, host, sans, sizeof(sans), err, sizeof(err)) != 1) {
+			log_err("loader: name=%s: refusing the certificate: it does not cover %s "
+			        "(SANs: %s)%s%s",
+			        name, host, sans, *err ? ": " : "", err);
+			goto out;
+		}
 	}
 	ret = 0;
 out:

@@ -75,6 +75,9 @@ done
 pusher --check --cert-file "$T_DIR/w.ecdsa.crt" --key-file "$T_DIR/w.ecdsa.key" import x.w.example \
 	>"$T_DIR/bad-import.log" 2>&1 || fail "import refused *.w.example for x.w.example: $(cat "$T_DIR/bad-import.log")"
 assert_eq "refused imports stored nothing" "$hosts0" "$(rcli SMEMBERS "${PREFIX}hosts" | sort | xargs)"
+t_log "the loader refuses such a blob too (stored by hand, or before import checked)"
+cat "$T_DIR/o.ecdsa.crt" "$T_DIR/o.ecdsa.key" | seal b.example ecdsa
+wait_log "name=$CERT_DIR/b.example.ecdsa.pem: refusing the certificate: it does not cover b.example (SANs: other.example)"
 rm -f "$T_DIR"/o.ecdsa.* "$T_DIR"/w.ecdsa.*
 
 t_log "a bad update of a.example keeps the good certificate"
