@@ -10,14 +10,22 @@
 # Pebble 2.7 skip (tests/run.sh counts a skip as a failure under CI=true).
 #
 # Output: build/peers/haproxy-3.4.0/haproxy, build/peers/pebble-2.7.0/pebble; build logs in
-# build/peers/*.log, whose tail is printed when a build fails. Env: VENDOR (default
-# $ROOT/../shared/vendor), GO (default /usr/lib/go-1.23/bin/go), PEERS_JOBS (default 2).
+# build/peers/*.log, whose tail is printed when a build fails. A copy of each binary is kept in
+# PEERS_CACHE (default /var/cache/spoacme-peers when writable, else ~/.cache/spoacme-peers), named
+# by its tarball's SHA-256, so a fresh clone on the same machine (CI) copies it instead of
+# building again. Env: VENDOR (default $ROOT/../shared/vendor), GO (default
+# /usr/lib/go-1.23/bin/go), PEERS_JOBS (default 2), PEERS_CACHE.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENDOR=${VENDOR:-$ROOT/../shared/vendor}
 OUT=$ROOT/build/peers
 GO=${GO:-/usr/lib/go-1.23/bin/go}
 JOBS=${PEERS_JOBS:-2}
+if [ -z "${PEERS_CACHE:-}" ]; then
+	PEERS_CACHE=/var/cache/spoacme-peers
+	mkdir -p "$PEERS_CACHE" 2>/dev/null && [ -w "$PEERS_CACHE" ] ||
+		PEERS_CACHE=${HOME:-/tmp}/.cache/spoacme-peers
+fi
 HAPROXY_VER=3.4.0
 PEBBLE_VER=2.7.0
 
@@ -33,6 +41,25 @@ mkdir -p "$OUT"
 
 # fresh BIN TARBALL: BIN exists, is executable and is newer than TARBALL.
 fresh() { [ -x "$1" ] && [ "$1" -nt "$2" ]; }
+
+# cached TARBALL DST: copy the binary built from TARBALL (same SHA-256) from the cache to DST.
+cached() {
+	local c
+	c=$PEERS_CACHE/$(basename "$2")-$(sha256sum "$1" | cut -d' ' -f1)
+	[ -x "$c" ] || return 1
+	verify "$1" || return 1
+	mkdir -p "$(dirname "$2")"
+	cp "$c" "$2.tmp" && mv "$2.tmp" "$2" && touch "$2"
+	say "$(basename "$2") from $c"
+}
+
+# keep TARBALL DST: put DST, built from TARBALL, in the cache when it is not there (best effort).
+keep() {
+	local c
+	c=$PEERS_CACHE/$(basename "$2")-$(sha256sum "$1" | cut -d' ' -f1)
+	[ -x "$c" ] && return 0
+	mkdir -p "$PEERS_CACHE" 2>/dev/null && cp "$2" "$c.tmp" 2>/dev/null && mv "$c.tmp" "$c" || true
+}
 
 # verify TARBALL: its line of SHA256SUMS matches.
 verify() {
@@ -68,7 +95,8 @@ build_haproxy() {
 	local tgz=$VENDOR/haproxy-$HAPROXY_VER.tar.gz dst=$OUT/haproxy-$HAPROXY_VER/haproxy
 	local log=$OUT/haproxy-$HAPROXY_VER.log src=$OUT/src start
 	[ -f "$tgz" ] || { say "missing $tgz"; return 1; }
-	fresh "$dst" "$tgz" && return 0
+	fresh "$dst" "$tgz" && { keep "$tgz" "$dst"; return 0; }
+	cached "$tgz" "$dst" && return 0
 	verify "$tgz"
 	say "building HAProxy $HAPROXY_VER (a few minutes; log in $log)"
 	start=$(date +%s)
@@ -80,6 +108,7 @@ build_haproxy() {
 	cp "$src/haproxy/haproxy-$HAPROXY_VER/haproxy" "$dst.tmp"
 	mv "$dst.tmp" "$dst"
 	rm -rf "$src/haproxy"
+	keep "$tgz" "$dst"
 	"$dst" -v | head -n 1 >&2
 	say "HAProxy $HAPROXY_VER built in $(($(date +%s) - start))s"
 }
@@ -88,7 +117,8 @@ build_pebble() {
 	local tgz=$VENDOR/pebble-$PEBBLE_VER.tar.gz dst=$OUT/pebble-$PEBBLE_VER/pebble
 	local log=$OUT/pebble-$PEBBLE_VER.log src=$OUT/src start
 	[ -f "$tgz" ] || { say "missing $tgz"; return 1; }
-	fresh "$dst" "$tgz" && return 0
+	fresh "$dst" "$tgz" && { keep "$tgz" "$dst"; return 0; }
+	cached "$tgz" "$dst" && return 0
 	[ -x "$GO" ] || {
 		say "no Go at $GO (golang-1.23-go from bookworm-backports: scripts/install-deps.sh)"
 		return 1
@@ -106,6 +136,7 @@ build_pebble() {
 			nice "$GO" build -ldflags "-X main.version=v$PEBBLE_VER" -o "$dst.tmp" ./cmd/pebble)
 	mv "$dst.tmp" "$dst"
 	rm -rf "$src/pebble"
+	keep "$tgz" "$dst"
 	say "Pebble $PEBBLE_VER built in $(($(date +%s) - start))s"
 }
 
