@@ -840,6 +840,22 @@ out:
 	return ret;
 }
 
+/* How many times sorted <l> holds <s> (HAProxy's lists of a run are sorted when it begins:
+ * looking each managed name up in them must not cost a scan at 10,000 certificates). */
+static size_t loader_names_count(const struct haproxy_rt_names *l, const char *s)
+{
+	char **at = l->n ? bsearch(&s, l->v, l->n, sizeof(*l->v), loader_cmp_str) : NULL;
+	size_t i, n = 0;
+
+	if (!at)
+		return 0;
+	for (i = (size_t)(at - l->v); i > 0 && !strcmp(l->v[i - 1], s); i--)
+		;
+	for (; i < l->n && !strcmp(l->v[i], s); i++)
+		n++;
+	return n;
+}
+
 /* Whether sorted <l> holds <s>. */
 static int loader_names_has(const struct haproxy_rt_names *l, const char *s)
 {
@@ -1156,8 +1172,8 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 	buf_init(&pem);
 	ce = loader_cache_get(l, name);
 	if (!blob) {
-		if (!ce && certs && !haproxy_rt_names_count(certs, name) &&
-		    !(entries && haproxy_rt_names_count(entries, name)) && access(name, F_OK) < 0) {
+		if (!ce && certs && !loader_names_count(certs, name) &&
+		    !(entries && loader_names_count(entries, name)) && access(name, F_OK) < 0) {
 			ret = 0;
 			goto out;
 		}
@@ -1171,10 +1187,10 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 	}
 	if (EVP_Digest(blob->data, blob->len, digest, NULL, EVP_sha256(), NULL) != 1)
 		goto out;
-	nent = entries ? haproxy_rt_names_count(entries, name) : 1;
+	nent = entries ? loader_names_count(entries, name) : 1;
 	if (ce && ce->listed && !memcmp(ce->digest, digest, 32) &&
-	    (!live || (loader_entry_served(l, ce) &&
-	               (!certs || haproxy_rt_names_count(certs, name)) && nent == 1))) {
+	    (!live || (loader_entry_served(l, ce) && (!certs || loader_names_count(certs, name)) &&
+	               nent == 1))) {
 		ret = 0; /* unchanged since we pushed it (or wrote it, HAProxy being away) */
 		goto out;
 	}
@@ -1195,7 +1211,7 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 		goto out;
 	}
 	/* A full reconcile knows which names HAProxy has: no need to ask for a new one. */
-	if (certs && !haproxy_rt_names_count(certs, name))
+	if (certs && !loader_names_count(certs, name))
 		st = HAPROXY_RT_NOT_FOUND;
 	else
 		st = haproxy_rt_show_cert(&l->rt, name, &hi, err, sizeof(err));
@@ -1521,6 +1537,10 @@ static int loader_run_begin(struct loader *l)
 			goto out;
 		}
 	}
+	if (r->certs.n)
+		qsort(r->certs.v, r->certs.n, sizeof(*r->certs.v), loader_cmp_str);
+	if (r->entries.n)
+		qsort(r->entries.v, r->entries.n, sizeof(*r->entries.v), loader_cmp_str);
 	if (loader_dir_scan(l, &r->files) < 0)
 		goto out;
 	/* A connection Redis closed (restart, failover) fails once, then reconnects. */
@@ -1718,8 +1738,8 @@ static int loader_run_batch(struct loader *l, size_t from, size_t to)
 			memcpy(x->name, name.data, name.len + 1);
 			memcpy(x->rkey, key.data, key.len + 1);
 			x->type = (enum pem_key_type)t;
-			x->in_certs = haproxy_rt_names_count(&r->certs, x->name) > 0;
-			x->nent = haproxy_rt_names_count(&r->entries, x->name);
+			x->in_certs = loader_names_count(&r->certs, x->name) > 0;
+			x->nent = loader_names_count(&r->entries, x->name);
 			x->host = h - from;
 			n++;
 			if (EVP_Digest(x->blob.data, x->blob.len, x->digest, NULL, EVP_sha256(),
