@@ -13,6 +13,7 @@
 #ifndef CERT_PUSHER_ISSUER_H
 #define CERT_PUSHER_ISSUER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "cert-pusher/acme.h"
@@ -67,7 +68,7 @@ void issuer_worker_free(struct issuer_worker *w);
  * returns 0 when every key type succeeded, -1 otherwise.
  */
 int issuer_issue_host(struct issuer_worker *w, const char *name,
-                      const char *const replaces[JWS_ALG_COUNT], const volatile int *stop,
+                      const char *const replaces[JWS_ALG_COUNT], const atomic_int *stop,
                       struct issuer_result *res);
 
 /*

@@ -52,7 +52,7 @@ struct scheduler {
 	pthread_cond_t disp_cv;     /* a job ended, or stop */
 	struct scheduler_job *jobs; /* queued and running, ours (lock held) */
 	unsigned njobs;
-	volatile int stop;
+	atomic_int stop; /* read by workers and the issuer without the mutex */
 
 	void *binding; /* owned by the role binding, freed last */
 	void (*binding_free)(void *binding);
@@ -1012,7 +1012,7 @@ void scheduler_stop(struct scheduler *sc)
 	if (!sc)
 		return;
 	pthread_mutex_lock(&sc->mu);
-	sc->stop = 1;
+	atomic_store(&sc->stop, 1);
 	pthread_cond_broadcast(&sc->work_cv);
 	pthread_cond_broadcast(&sc->disp_cv);
 	pthread_mutex_unlock(&sc->mu);
@@ -1067,8 +1067,8 @@ static void scheduler_bind_ctx_free(void *ctx)
 }
 
 static void scheduler_bind_issue(void *ctx, const char *name,
-                                 const char *const replaces[JWS_ALG_COUNT],
-                                 const volatile int *stop, struct scheduler_result *res)
+                                 const char *const replaces[JWS_ALG_COUNT], const atomic_int *stop,
+                                 struct scheduler_result *res)
 {
 	struct issuer_result ir;
 	int alg;

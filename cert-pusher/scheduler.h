@@ -19,6 +19,7 @@
 #ifndef CERT_PUSHER_SCHEDULER_H
 #define CERT_PUSHER_SCHEDULER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,7 +52,7 @@ typedef void scheduler_ctx_free_fn(void *ctx);
  * being renewed (RFC 9773 §5) or NULL. Blocking; fills <res>. <stop> becomes nonzero at
  * SIGTERM: an implementation may give up at a safe point (res->ok = 0). */
 typedef void scheduler_issue_fn(void *ctx, const char *name,
-                                const char *const replaces[JWS_ALG_COUNT], const volatile int *stop,
+                                const char *const replaces[JWS_ALG_COUNT], const atomic_int *stop,
                                 struct scheduler_result *res);
 /* Ask the CA's renewalInfo for <cert_id>: 1 with <w> and <*retry_after> (-1 absent), 0 when the
  * CA offers no ARI, -1 on failure. May be NULL (no ARI). */

@@ -210,7 +210,7 @@ static int fake_count(const char *name)
 }
 
 static void fake_issue(void *ctx, const char *name, const char *const replaces[JWS_ALG_COUNT],
-                       const volatile int *stop, struct scheduler_result *res)
+                       const atomic_int *stop, struct scheduler_result *res)
 {
 	struct timespec ts = { 0, 10 * 1000000 };
 	long long now = (long long)time(NULL);
@@ -234,7 +234,7 @@ static void fake_issue(void *ctx, const char *name, const char *const replaces[J
 			pthread_cond_wait(&fake.cv, &fake.mu);
 	pthread_mutex_unlock(&fake.mu);
 	if (fake.mode == FAKE_STOP) {
-		while (!*stop)
+		while (!atomic_load(stop))
 			nanosleep(&ts, NULL);
 		snprintf(res->error, sizeof(res->error), "stopped");
 		return;
