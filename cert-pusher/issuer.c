@@ -333,6 +333,12 @@ fail:
 	return NULL;
 }
 
+int issuer_worker_fence(struct issuer_worker *w, const char *name, const char *owner, char *err,
+                        size_t errsz)
+{
+	return store_fence(w->store, name, owner, err, errsz);
+}
+
 void issuer_worker_free(struct issuer_worker *w)
 {
 	if (!w)

@@ -57,6 +57,10 @@ int issuer_account(struct issuer *is, char *err, size_t errsz);
  * issuer's account. NULL with <err>. */
 struct issuer_worker *issuer_worker_new(struct issuer *is, char *err, size_t errsz);
 void issuer_worker_free(struct issuer_worker *w);
+/* Fence the Redis writes of <w> on lock:<name> holding <owner> (store_fence(); <name> NULL
+ * lifts it): the daemon's scheduler does, for the host a worker orders under its lock. */
+int issuer_worker_fence(struct issuer_worker *w, const char *name, const char *owner, char *err,
+                        size_t errsz);
 
 /*
  * Obtain, seal, store (cert:<name>:<type>) and announce (PUBLISH events "cert <name>") a

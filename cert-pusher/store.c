@@ -294,6 +294,8 @@ void store_close(struct store *s)
 	free(s->prefix);
 	free(s->addr);
 	free(s->user);
+	free(s->fence_key);
+	free(s->fence_owner);
 	if (s->password) {
 		OPENSSL_cleanse(s->password, strlen(s->password));
 		free(s->password);
@@ -560,6 +562,79 @@ static redisReply *store_cmd(struct store *s, const char *what, int argc, const 
 	return r;
 }
 
+/*
+ * The fence of store_fence(): KEYS[1] is the lock, ARGV[1] its owner, ARGV[2..] the write. The
+ * comparison and the write are one script, so nothing runs between them. The keys the write
+ * touches are not declared in KEYS: spoacme runs standalone Redis (with Sentinel), not Cluster.
+ */
+static const char store_fence_script[] =
+        "if redis.call('GET', KEYS[1]) ~= ARGV[1] then "
+        "return redis.error_reply('LOCKLOST the host lock is no longer ours') end "
+        "return redis.call(unpack(ARGV, 2))";
+
+/* store_cmd() for a write: fenced in one EVAL when the store is (store_fence()). */
+static redisReply *store_write(struct store *s, const char *what, int argc, const char **argv,
+                               const size_t *argl, char *err, size_t errsz)
+{
+	const char **fargv = NULL;
+	size_t *fargl = NULL;
+	redisReply *r = NULL;
+	char label[160];
+	int i;
+
+	if (!s->fence_key)
+		return store_cmd(s, what, argc, argv, argl, err, errsz);
+	fargv = malloc((size_t)(argc + 5) * sizeof(*fargv));
+	fargl = malloc((size_t)(argc + 5) * sizeof(*fargl));
+	if (!fargv || !fargl) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	if (!what) {
+		snprintf(label, sizeof(label), "%s %.*s", argv[0], argc > 1 ? (int)argl[1] : 0,
+		         argc > 1 ? argv[1] : "");
+		what = label;
+	}
+	fargv[0] = "EVAL", fargl[0] = 4;
+	fargv[1] = store_fence_script, fargl[1] = sizeof(store_fence_script) - 1;
+	fargv[2] = "1", fargl[2] = 1;
+	fargv[3] = s->fence_key, fargl[3] = strlen(s->fence_key);
+	fargv[4] = s->fence_owner, fargl[4] = strlen(s->fence_owner);
+	for (i = 0; i < argc; i++) {
+		fargv[5 + i] = argv[i];
+		fargl[5 + i] = argl[i];
+	}
+	r = store_cmd(s, what, argc + 5, fargv, fargl, err, errsz);
+out:
+	free(fargv);
+	free(fargl);
+	return r;
+}
+
+int store_fence(struct store *s, const char *name, const char *owner, char *err, size_t errsz)
+{
+	struct buf key;
+	int ret = -1;
+
+	free(s->fence_key);
+	free(s->fence_owner);
+	s->fence_key = s->fence_owner = NULL;
+	if (!name)
+		return 0;
+	buf_init(&key);
+	if (keys_lock(&key, s->prefix, name) < 0 || !(s->fence_key = store_strdup(buf_str(&key))) ||
+	    !(s->fence_owner = store_strdup(owner))) {
+		free(s->fence_key);
+		s->fence_key = NULL;
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	ret = 0;
+out:
+	buf_deinit(&key);
+	return ret;
+}
+
 /* Open a store on the primary (<primary>: --sentinel, else --primary, else --redis) or on
  * --redis, defaulting to 127.0.0.1:6379. */
 static struct store *store_open_addr(const struct conf *conf, const char *prefix, int primary,
@@ -657,14 +732,9 @@ int store_host_update(struct store *s, const char *name, const char *const *kv, 
 		argv[argc] = kv[1];
 		argl[argc++] = strlen(kv[1]);
 	}
-	if (store_reconnect(s, err, errsz) < 0)
+	r = store_write(s, NULL, argc, argv, argl, err, errsz);
+	if (!r)
 		goto out;
-	r = redisCommandArgv(s->rc, argc, argv, argl);
-	if (!r || r->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errsz, "redis HSET %s: %s", buf_str(&key),
-		         r ? r->str : s->rc->errstr);
-		goto out;
-	}
 	ret = 0;
 out:
 	if (r)
@@ -1045,7 +1115,7 @@ int store_host_del_field(struct store *s, const char *name, const char *field, c
 		goto out;
 	argv[1] = buf_str(&key);
 	argl[1] = key.len;
-	r = store_cmd(s, "HDEL", 3, argv, argl, err, errsz);
+	r = store_write(s, "HDEL", 3, argv, argl, err, errsz);
 	if (!r)
 		goto out;
 	ret = 0;
@@ -1075,7 +1145,7 @@ int store_due_set(struct store *s, const char *name, long long at, char *err, si
 	argl[1] = key.len;
 	argv[2] = score;
 	argl[2] = strlen(score);
-	r = store_cmd(s, "ZADD", 4, argv, argl, err, errsz);
+	r = store_write(s, "ZADD", 4, argv, argl, err, errsz);
 	if (!r)
 		goto out;
 	ret = 0;
@@ -1101,7 +1171,7 @@ int store_due_remove(struct store *s, const char *name, char *err, size_t errsz)
 	}
 	argv[1] = buf_str(&key);
 	argl[1] = key.len;
-	r = store_cmd(s, "ZREM", 3, argv, argl, err, errsz);
+	r = store_write(s, "ZREM", 3, argv, argl, err, errsz);
 	if (!r)
 		goto out;
 	ret = 0;
@@ -1212,70 +1282,52 @@ out:
 	return ret;
 }
 
+/* Compare-and-act on a lock in one EVAL: nothing runs between the check and the act. */
+static const char store_lock_extend_script[] =
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+        "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+static const char store_lock_release_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                                                "return redis.call('DEL', KEYS[1]) end return 0";
+
 /*
- * WATCH lock:<name>, check that it holds <owner>, then PEXPIRE it by <ttl_ms> (<is_extend>) or
- * DEL it in MULTI/EXEC. 1 done, 0 not the owner or changed under us, -1 error. Leaves no WATCH
- * behind.
+ * If lock:<name> holds <owner>, PEXPIRE it by <ttl_ms> (<is_extend>) or DEL it. 1 done, 0 not
+ * the owner (expired, or taken by another issuer), -1 error.
  */
 static int store_lock_guarded(struct store *s, const char *name, const char *owner, int is_extend,
                               long long ttl_ms, char *err, size_t errsz)
 {
+	const char *argv[6];
+	size_t argl[6];
+	char ttl[24];
 	struct buf key;
 	redisReply *r = NULL;
-	int ret = -1, watching = 0;
+	int argc = 5, ret = -1;
 
 	buf_init(&key);
 	if (store_hosts_key(&key, keys_lock, s->prefix, name, err, errsz) < 0)
 		goto out;
-	if (store_reconnect(s, err, errsz) < 0)
-		goto out;
-	r = redisCommand(s->rc, "WATCH %b", key.data, key.len);
-	if (!store_hosts_reply_ok(s, r, "WATCH", err, errsz))
-		goto out;
-	watching = 1;
-	freeReplyObject(r);
-	r = redisCommand(s->rc, "GET %b", key.data, key.len);
-	if (!store_hosts_reply_ok(s, r, "GET lock", err, errsz))
-		goto out;
-	if (r->type != REDIS_REPLY_STRING || strcmp(r->str, owner) != 0 ||
-	    strlen(owner) != r->len) {
-		ret = 0;
-		goto out;
-	}
-	freeReplyObject(r);
-	redisAppendCommand(s->rc, "MULTI");
+	snprintf(ttl, sizeof(ttl), "%lld", ttl_ms);
+	argv[0] = "EVAL", argl[0] = 4;
+	argv[1] = is_extend ? store_lock_extend_script : store_lock_release_script;
+	argl[1] = is_extend ? sizeof(store_lock_extend_script) - 1
+	                    : sizeof(store_lock_release_script) - 1;
+	argv[2] = "1", argl[2] = 1;
+	argv[3] = buf_str(&key), argl[3] = key.len;
+	argv[4] = owner, argl[4] = strlen(owner);
 	if (is_extend)
-		redisAppendCommand(s->rc, "PEXPIRE %b %lld", key.data, key.len, ttl_ms);
-	else
-		redisAppendCommand(s->rc, "DEL %b", key.data, key.len);
-	redisAppendCommand(s->rc, "EXEC");
-	watching = 0; /* EXEC unwatches, whatever happens */
-	for (int i = 0; i < 3; i++) {
-		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
-			r = NULL;
-		if (!store_hosts_reply_ok(s, r, "MULTI/EXEC lock", err, errsz)) {
-			store_drop(s);
-			goto out;
-		}
-		if (i < 2) {
-			freeReplyObject(r);
-			r = NULL;
-		}
+		argv[argc] = ttl, argl[argc++] = strlen(ttl);
+	r = store_cmd(s, is_extend ? "EVAL lock extend" : "EVAL lock release", argc, argv, argl,
+	              err, errsz);
+	if (!r)
+		goto out;
+	if (r->type != REDIS_REPLY_INTEGER) {
+		snprintf(err, errsz, "redis EVAL lock: unexpected reply type %d", r->type);
+		goto out;
 	}
-	/* nil EXEC: the key changed (expired and re-taken) between GET and EXEC. */
-	ret = r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-	                      r->element[0]->type == REDIS_REPLY_INTEGER &&
-	                      r->element[0]->integer == 1
-	              ? 1
-	              : 0;
+	ret = r->integer == 1 ? 1 : 0;
 out:
 	if (r)
 		freeReplyObject(r);
-	if (watching && s->rc && !s->rc->err) {
-		r = redisCommand(s->rc, "UNWATCH");
-		if (r)
-			freeReplyObject(r);
-	}
 	buf_deinit(&key);
 	return ret;
 }
@@ -1454,7 +1506,7 @@ int store_chal_set(struct store *s, const char *token, const char *keyauth, long
 	argv[2] = keyauth, argl[2] = strlen(keyauth);
 	argv[3] = "EX", argl[3] = 2;
 	argv[4] = ttl, argl[4] = strlen(ttl);
-	r = store_cmd(s, NULL, 5, argv, argl, err, errsz);
+	r = store_write(s, NULL, 5, argv, argl, err, errsz);
 	if (!r)
 		goto out;
 	ret = 0;
@@ -1556,7 +1608,7 @@ int store_blob_store(struct store *s, const char *key, const struct buf *blob, c
 	size_t argl[3] = { 3, strlen(key), blob->len };
 	redisReply *r;
 
-	r = store_cmd(s, NULL, 3, argv, argl, err, errsz);
+	r = store_write(s, NULL, 3, argv, argl, err, errsz);
 	if (!r)
 		return -1;
 	freeReplyObject(r);
@@ -1580,14 +1632,14 @@ int store_issue_begin(struct store *s, const char *name, char *err, size_t errsz
 	argv[0] = "SADD", argl[0] = 4;
 	argv[1] = buf_str(&hosts), argl[1] = hosts.len;
 	argv[2] = name, argl[2] = strlen(name);
-	if (!(r = store_cmd(s, NULL, 3, argv, argl, err, errsz)))
+	if (!(r = store_write(s, NULL, 3, argv, argl, err, errsz)))
 		goto out;
 	freeReplyObject(r);
 	argv[0] = "HINCRBY", argl[0] = 7;
 	argv[1] = buf_str(&host), argl[1] = host.len;
 	argv[2] = "attempts", argl[2] = 8;
 	argv[3] = "1", argl[3] = 1;
-	if (!(r = store_cmd(s, NULL, 4, argv, argl, err, errsz)))
+	if (!(r = store_write(s, NULL, 4, argv, argl, err, errsz)))
 		goto out;
 	freeReplyObject(r);
 	r = NULL;
@@ -1615,7 +1667,7 @@ int store_publish_cert(struct store *s, const char *name, char *err, size_t errs
 	argv[0] = "PUBLISH", argl[0] = 7;
 	argv[1] = buf_str(&chan), argl[1] = chan.len;
 	argv[2] = buf_str(&msg), argl[2] = msg.len;
-	if (!(r = store_cmd(s, NULL, 3, argv, argl, err, errsz)))
+	if (!(r = store_write(s, NULL, 3, argv, argl, err, errsz)))
 		goto out;
 	freeReplyObject(r);
 	ret = 0;

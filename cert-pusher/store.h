@@ -29,6 +29,8 @@ struct store {
 	struct store_sentinel *sentinel; /* --sentinel for a primary store, else NULL; owned */
 	int stale; /* an error reply said the node cannot act as the primary (READONLY, LOADING,
 	              MASTERDOWN, UNBLOCKED): the next command reconnects (and re-resolves) */
+	char *fence_key;   /* store_fence(): full name of the lock every write checks, or NULL */
+	char *fence_owner; /* the owner id that lock must hold; owned */
 };
 
 /*
@@ -62,6 +64,17 @@ void store_close(struct store *s);
 /* Reconnect when the connection was lost (rc NULL or in error) or is stale; a Sentinel store
  * finds the primary again. 0 or -1 with <err>. */
 int store_reconnect(struct store *s, char *err, size_t errsz);
+
+/*
+ * Fence every later write of <s> (host hash fields, due, challenge tokens, blobs, events) on
+ * lock:<name> holding <owner>: each write runs in one EVAL that first compares the lock, and
+ * fails with "LOCKLOST" in <err> when the lock is gone or someone else's, writing nothing. The
+ * issuer's workers fence their stores on the host they work on, so a worker whose lock expired
+ * (Redis slow or failing over for longer than --lock-ttl) can neither overwrite another
+ * issuer's order nor re-create a host deleted meanwhile. <name> NULL lifts the fence. Challenge
+ * token deletions are not fenced (cleaning up is always safe). 0, or -1 (OOM) with <err>.
+ */
+int store_fence(struct store *s, const char *name, const char *owner, char *err, size_t errsz);
 
 /* Times this process followed Sentinel to a new primary (every store counts once per change). */
 unsigned long long store_primary_changes_total(void);
@@ -130,9 +143,8 @@ int store_due_range(struct store *s, long long now, size_t limit, struct store_s
 
 /*
  * Per-host locks: lock:<name> holds the owner id of the one issuer working on the host, with a
- * TTL so a dead issuer's lock expires. Extend and release check the owner inside WATCH/MULTI/EXEC
- * (no Redis-side scripting needed): a lock that expired and was taken by another owner in the
- * meantime is left alone.
+ * TTL so a dead issuer's lock expires. Extend and release compare the owner and act in one
+ * EVAL: a lock that expired and was taken by another owner in the meantime is left alone.
  */
 /* SET lock:<name> <owner> NX PX <ttl_ms>: 1 acquired (or already <owner>'s: extended), 0 held
  * by someone else, -1 error. Callers keep their own list of what they are working on. */

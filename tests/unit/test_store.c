@@ -240,6 +240,102 @@ static void test_readonly_drops(void **state)
 	conf_free(c);
 }
 
+/* An integer (or numeric string) reply of <fmt> on <s>'s own connection; -999 otherwise. */
+static long long rint_on(struct store *s, const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+	long long v;
+
+	va_start(ap, fmt);
+	r = redisvCommand(s->rc, fmt, ap);
+	va_end(ap);
+	assert_non_null(r);
+	v = r->type == REDIS_REPLY_INTEGER  ? r->integer
+	    : r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10)
+	                                    : -999;
+	freeReplyObject(r);
+	return v;
+}
+
+/* A fenced store writes only while the lock holds its owner, and writes nothing otherwise. */
+static void test_fence(void **state)
+{
+	const char *kv[] = { "state", "valid", NULL };
+	struct conf *c = mkconf("redis", primary.addr, NULL);
+	struct store *s;
+	struct buf blob;
+	char err[512];
+
+	(void)state;
+	s = store_open(c, "f:", err, sizeof(err));
+	if (!s)
+		fail_msg("store_open: %s", err);
+	buf_init(&blob);
+	assert_int_equal(buf_append(&blob, "sealed", 6), 0);
+	rint_on(s, "FLUSHALL");
+	rint_on(s, "SET f:lock:a.example.com me");
+	assert_int_equal(store_fence(s, "a.example.com", "me", err, sizeof(err)), 0);
+	assert_int_equal(store_host_update(s, "a.example.com", kv, err, sizeof(err)), 0);
+	assert_int_equal(store_due_set(s, "a.example.com", 100, err, sizeof(err)), 0);
+	assert_int_equal(store_issue_begin(s, "a.example.com", err, sizeof(err)), 0);
+	assert_int_equal(rint_on(s, "HGET f:host:a.example.com attempts"), 1);
+	/* Taken over by another issuer: every write fails and changes nothing. */
+	rint_on(s, "SET f:lock:a.example.com other");
+	assert_int_equal(store_host_update(s, "a.example.com", kv, err, sizeof(err)), -1);
+	if (!strstr(err, "LOCKLOST"))
+		fail_msg("expected LOCKLOST in '%s'", err);
+	assert_int_equal(store_host_del_field(s, "a.example.com", "state", err, sizeof(err)), -1);
+	assert_int_equal(store_due_set(s, "a.example.com", 200, err, sizeof(err)), -1);
+	assert_int_equal(store_due_remove(s, "a.example.com", err, sizeof(err)), -1);
+	assert_int_equal(store_issue_begin(s, "a.example.com", err, sizeof(err)), -1);
+	assert_int_equal(store_chal_set(s, "tok", "tok.thumb", 60, err, sizeof(err)), -1);
+	assert_int_equal(store_blob_store(s, "f:cert:a.example.com:ecdsa", &blob, err, sizeof(err)),
+	                 -1);
+	assert_int_equal(store_publish_cert(s, "a.example.com", err, sizeof(err)), -1);
+	assert_int_equal(rint_on(s, "ZSCORE f:due a.example.com"), 100);
+	assert_int_equal(rint_on(s, "HEXISTS f:host:a.example.com state"), 1);
+	assert_int_equal(rint_on(s, "HGET f:host:a.example.com attempts"), 1);
+	assert_int_equal(rint_on(s, "EXISTS f:chal:tok f:cert:a.example.com:ecdsa"), 0);
+	/* Expired and the host deleted: the late worker does not re-create it. */
+	rint_on(s, "DEL f:lock:a.example.com f:host:a.example.com");
+	assert_int_equal(store_host_update(s, "a.example.com", kv, err, sizeof(err)), -1);
+	assert_int_equal(rint_on(s, "EXISTS f:host:a.example.com"), 0);
+	/* Unfenced again: writes as usual. */
+	assert_int_equal(store_fence(s, NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(store_host_update(s, "a.example.com", kv, err, sizeof(err)), 0);
+	buf_deinit(&blob);
+	store_close(s);
+	conf_free(c);
+}
+
+/* Extend and release act only for the owner (one EVAL each). */
+static void test_lock_compare(void **state)
+{
+	struct conf *c = mkconf("redis", primary.addr, NULL);
+	struct store *s;
+	char err[512];
+
+	(void)state;
+	s = store_open(c, "f:", err, sizeof(err));
+	if (!s)
+		fail_msg("store_open: %s", err);
+	rint_on(s, "FLUSHALL");
+	assert_int_equal(store_lock_acquire(s, "b.example.com", "me", 10000, err, sizeof(err)), 1);
+	assert_int_equal(store_lock_acquire(s, "b.example.com", "you", 10000, err, sizeof(err)), 0);
+	assert_int_equal(store_lock_extend(s, "b.example.com", "me", 60000, err, sizeof(err)), 1);
+	assert_true(rint_on(s, "PTTL f:lock:b.example.com") > 10000);
+	assert_int_equal(store_lock_extend(s, "b.example.com", "you", 60000, err, sizeof(err)), 0);
+	assert_int_equal(store_lock_release(s, "b.example.com", "you", err, sizeof(err)), 0);
+	assert_int_equal(rint_on(s, "EXISTS f:lock:b.example.com"), 1);
+	assert_int_equal(store_lock_release(s, "b.example.com", "me", err, sizeof(err)), 1);
+	assert_int_equal(rint_on(s, "EXISTS f:lock:b.example.com"), 0);
+	assert_int_equal(store_lock_release(s, "b.example.com", "me", err, sizeof(err)), 0);
+	assert_int_equal(store_lock_extend(s, "b.example.com", "me", 60000, err, sizeof(err)), 0);
+	store_close(s);
+	conf_free(c);
+}
+
 /* Start a sentinel on a free port monitoring <port> as "mymaster" (quorum 1). */
 static pid_t start_sentinel(int port, int *sport)
 {
@@ -345,6 +441,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_conf_check),
 		cmocka_unit_test(test_readonly_drops),
+		cmocka_unit_test(test_fence),
+		cmocka_unit_test(test_lock_compare),
 		cmocka_unit_test(test_sentinel_resolve),
 	};
 
