@@ -14,9 +14,10 @@
  * reached either owner is freed by lookup_get() before it returns.
  *
  * Connection states: DOWN (retry timer armed) -> CONNECTING (connect timer armed) ->
- * [AUTHENTICATING] -> UP. A connection that stops answering for LOOKUP_STALL_MS while
- * requests are outstanding is dropped and reconnected, so a Redis host that vanished without a
- * RST does not keep every request waiting for its deadline forever.
+ * [AUTHENTICATING] -> UP. A connection that owes a reply for the stall time (5 s by default,
+ * counted from the oldest request still waiting or the last reply, whichever is later; never
+ * from an idle period) is dropped and reconnected, so a Redis host that vanished without a RST
+ * does not keep every request waiting for its deadline forever.
  *
  * Grace: when Redis closes an established connection (Sentinel's CLIENT KILL TYPE normal on a
  * failover, a restart), the module reconnects at once if the connection had been up for
@@ -87,7 +88,9 @@ struct lookup {
 	uint64_t stall_ms;      /* see lookup_on_watch() */
 	uint64_t watch_ms;      /* stall check period */
 	uint64_t up_since_ms;   /* monotonic time of going UP */
-	uint64_t last_reply_ms; /* monotonic time of the last reply (or of going UP) */
+	uint64_t owed_since_ms; /* while requests are pending: since when Redis owes a reply (the
+	                           oldest pending request's send time, or the last reply if
+	                           later; replies come in order) */
 	struct buf key;         /* scratch: key name */
 	struct buf cmd;         /* scratch: RESP command */
 	struct metrics_shard *m;
@@ -205,8 +208,7 @@ static void lookup_now_up(struct lookup *l)
 {
 	l->state = LOOKUP_STATE_UP;
 	l->backoff_ms = LOOKUP_BACKOFF_MIN_MS;
-	l->last_reply_ms = lookup_now_ms();
-	l->up_since_ms = l->last_reply_ms;
+	l->up_since_ms = lookup_now_ms();
 	event_del(l->retry_ev);
 	lookup_arm(l->watch_ev, l->watch_ms);
 	lookup_set_up(l, true);
@@ -340,7 +342,7 @@ static void lookup_on_watch(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (l->state != LOOKUP_STATE_UP)
 		return;
-	if (l->pending && lookup_now_ms() - l->last_reply_ms > l->stall_ms) {
+	if (l->pending && lookup_now_ms() - l->owed_since_ms > l->stall_ms) {
 		lookup_log_down(l, "stalled",
 		                "no reply within the stall time with requests outstanding");
 		event_del(l->watch_ev);
@@ -494,7 +496,8 @@ static int lookup_send(struct lookup *l, struct lookup_req *req)
 	if (redisAsyncFormattedCommand(l->ac, lookup_on_reply, req, (const char *)l->cmd.data,
 	                               l->cmd.len) != REDIS_OK)
 		return -1;
-	l->pending++;
+	if (!l->pending++)
+		l->owed_since_ms = lookup_now_ms(); /* not from an old reply: idle is not a stall */
 	return 0;
 }
 
@@ -548,7 +551,7 @@ static void lookup_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 		}
 		lookup_answer(req, LOOKUP_UNAVAILABLE, NULL, 0);
 	} else {
-		l->last_reply_ms = lookup_now_ms();
+		l->owed_since_ms = lookup_now_ms(); /* progress: the next one is owed from now */
 		if (reply->type == REDIS_REPLY_STRING)
 			lookup_answer(req, LOOKUP_HIT, (const uint8_t *)reply->str, reply->len);
 		else if (reply->type == REDIS_REPLY_NIL)
