@@ -841,15 +841,27 @@ static int store_hosts_key(struct buf *key, int (*fn)(struct buf *, const char *
 	return 0;
 }
 
+/*
+ * The add in one script: SADD decides (of concurrent adds of one name exactly one gets 1), and
+ * only then the hash and the due entry, with nothing in between and nothing half done when the
+ * connection or the command times out. KEYS: hosts, host:<name>, due; ARGV: name, due time,
+ * then the field/value pairs.
+ */
+static const char store_host_add_script[] =
+        "if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end "
+        "if #ARGV > 2 then redis.call('HSET', KEYS[2], unpack(ARGV, 3)) end "
+        "redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1]) "
+        "return 1";
+
 int store_host_add(struct store *s, const char *name, const char *const *kv, long long due_at,
                    char *err, size_t errsz)
 {
-	const char *argv[2 + 2 * 32];
-	size_t argl[2 + 2 * 32];
+	const char *argv[8 + 2 * 32];
+	size_t argl[8 + 2 * 32];
 	struct buf hosts, host, due;
 	char at[32];
 	redisReply *r = NULL;
-	int argc = 0, added = 0, ret = -1;
+	int argc = 0, ret = -1;
 
 	buf_init(&hosts);
 	buf_init(&host);
@@ -859,58 +871,32 @@ int store_host_add(struct store *s, const char *name, const char *const *kv, lon
 		snprintf(err, errsz, "out of memory");
 		goto out;
 	}
-	if (store_reconnect(s, err, errsz) < 0)
-		goto out;
-	r = redisCommand(s->rc, "SADD %b %s", hosts.data, hosts.len, name);
-	if (!store_hosts_reply_ok(s, r, "SADD", err, errsz))
-		goto out;
-	if (r->type != REDIS_REPLY_INTEGER) {
-		snprintf(err, errsz, "redis SADD: unexpected reply type %d", r->type);
-		goto out;
-	}
-	added = r->integer == 1;
-	freeReplyObject(r);
-	r = NULL;
-	if (!added) {
-		ret = 0;
-		goto out;
-	}
-	/* The member is ours alone from here: the hash and the due entry follow atomically. */
-	argv[argc] = "HSET";
-	argl[argc++] = 4;
-	argv[argc] = buf_str(&host);
-	argl[argc++] = host.len;
+	snprintf(at, sizeof(at), "%lld", due_at);
+	argv[argc] = "EVAL", argl[argc++] = 4;
+	argv[argc] = store_host_add_script, argl[argc++] = sizeof(store_host_add_script) - 1;
+	argv[argc] = "3", argl[argc++] = 1;
+	argv[argc] = buf_str(&hosts), argl[argc++] = hosts.len;
+	argv[argc] = buf_str(&host), argl[argc++] = host.len;
+	argv[argc] = buf_str(&due), argl[argc++] = due.len;
+	argv[argc] = name, argl[argc++] = strlen(name);
+	argv[argc] = at, argl[argc++] = strlen(at);
 	for (; kv && kv[0] && kv[1]; kv += 2) {
 		if (argc + 2 > (int)(sizeof(argv) / sizeof(argv[0]))) {
 			snprintf(err, errsz, "too many fields for %s", buf_str(&host));
 			goto out;
 		}
-		argv[argc] = kv[0];
-		argl[argc++] = strlen(kv[0]);
-		argv[argc] = kv[1];
-		argl[argc++] = strlen(kv[1]);
+		argv[argc] = kv[0], argl[argc++] = strlen(kv[0]);
+		argv[argc] = kv[1], argl[argc++] = strlen(kv[1]);
 	}
-	snprintf(at, sizeof(at), "%lld", due_at);
-	redisAppendCommand(s->rc, "MULTI");
-	if (argc > 2)
-		redisAppendCommandArgv(s->rc, argc, argv, argl);
-	redisAppendCommand(s->rc, "ZADD %b %s %s", due.data, due.len, at, name);
-	redisAppendCommand(s->rc, "EXEC");
-	for (argc = argc > 2 ? 4 : 3; argc > 0; argc--) {
-		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
-			r = NULL;
-		if (!store_hosts_reply_ok(s, r, "MULTI HSET ZADD EXEC", err, errsz)) {
-			store_drop(s);
-			goto out;
-		}
-		if (argc == 1 && r->type != REDIS_REPLY_ARRAY) {
-			snprintf(err, errsz, "redis EXEC for %s: transaction aborted", name);
-			goto out;
-		}
-		freeReplyObject(r);
-		r = NULL;
+	r = store_cmd(s, "EVAL SADD HSET ZADD", argc, argv, argl, err, errsz);
+	if (!r)
+		goto out;
+	if (r->type != REDIS_REPLY_INTEGER) {
+		snprintf(err, errsz, "redis EVAL SADD HSET ZADD: unexpected reply type %d",
+		         r->type);
+		goto out;
 	}
-	ret = 1;
+	ret = r->integer == 1 ? 1 : 0;
 out:
 	if (r)
 		freeReplyObject(r);

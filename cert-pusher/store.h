@@ -106,9 +106,10 @@ void store_strv_deinit(struct store_strv *sv);
 /* Append a copy of <p>/<len> to <sv>. 0 or -1 (OOM). */
 int store_strv_push(struct store_strv *sv, const char *p, size_t len);
 
-/* SADD hosts <name>; when it was new, HSET host:<name> <kv> (NULL-terminated pairs) and ZADD
- * due <due_at> <name> in one MULTI. SADD's reply decides, so of concurrent adds of one name
- * exactly one gets 1. 1 added, 0 already managed, -1 error. */
+/* SADD hosts <name>; when it was new, HSET host:<name> <kv> (NULL-terminated pairs, may be
+ * NULL) and ZADD due <due_at> <name>, all in one EVAL: never a member without its hash and due
+ * entry. SADD's reply decides, so of concurrent adds of one name exactly one gets 1. 1 added,
+ * 0 already managed, -1 error (nothing written). */
 int store_host_add(struct store *s, const char *name, const char *const *kv, long long due_at,
                    char *err, size_t errsz);
 

@@ -336,6 +336,53 @@ static void test_lock_compare(void **state)
 	conf_free(c);
 }
 
+/*
+ * store_host_add() is all or nothing: a failure after the set member was added used to leave the
+ * name in hosts without its hash or due entry (the API's retry then answered 409 and the
+ * scheduler never saw it). The failure is injected with an ACL user that may SADD but not run a
+ * transaction or a script (a timeout between two round trips has the same effect).
+ */
+static void test_host_add_atomic(void **state)
+{
+	const char *kv[] = { "state", "pending", NULL };
+	struct conf *c = NULL;
+	struct store *s, *admin;
+	char err[512], *pw;
+
+	(void)state;
+	c = mkconf("redis", primary.addr, NULL);
+	admin = store_open(c, "h:", err, sizeof(err));
+	if (!admin)
+		fail_msg("store_open: %s", err);
+	conf_free(c);
+	rint_on(admin, "FLUSHALL");
+	rint_on(admin, "ACL SETUSER half on >pw ~* &* +@all -multi -exec -eval -evalsha");
+	pw = write_file("half.pw", "pw\n", 0600);
+	c = mkconf("redis", primary.addr, "redis-user", "half", "redis-password-file", pw, NULL);
+	s = store_open(c, "h:", err, sizeof(err));
+	if (!s)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(store_host_add(s, "a.example.com", kv, 100, err, sizeof(err)), -1);
+	assert_int_equal(rint_on(admin, "SISMEMBER h:hosts a.example.com"), 0);
+	assert_int_equal(rint_on(admin, "DBSIZE"), 0);
+	/* The retry once Redis lets it through adds the host whole. */
+	rint_on(admin, "ACL SETUSER half +@all");
+	assert_int_equal(store_host_add(s, "a.example.com", kv, 100, err, sizeof(err)), 1);
+	assert_int_equal(rint_on(admin, "SISMEMBER h:hosts a.example.com"), 1);
+	assert_int_equal(rint_on(admin, "HEXISTS h:host:a.example.com state"), 1);
+	assert_int_equal(rint_on(admin, "ZSCORE h:due a.example.com"), 100);
+	assert_int_equal(store_host_add(s, "a.example.com", kv, 200, err, sizeof(err)), 0);
+	assert_int_equal(rint_on(admin, "ZSCORE h:due a.example.com"), 100);
+	/* No fields: the member and the due entry only. */
+	assert_int_equal(store_host_add(s, "b.example.com", NULL, 300, err, sizeof(err)), 1);
+	assert_int_equal(rint_on(admin, "ZSCORE h:due b.example.com"), 300);
+	assert_int_equal(rint_on(admin, "EXISTS h:host:b.example.com"), 0);
+	rint_on(admin, "ACL DELUSER half");
+	store_close(s);
+	store_close(admin);
+	conf_free(c);
+}
+
 /* Start a sentinel on a free port monitoring <port> as "mymaster" (quorum 1). */
 static pid_t start_sentinel(int port, int *sport)
 {
@@ -439,11 +486,9 @@ static void test_sentinel_resolve(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_conf_check),
-		cmocka_unit_test(test_readonly_drops),
-		cmocka_unit_test(test_fence),
-		cmocka_unit_test(test_lock_compare),
-		cmocka_unit_test(test_sentinel_resolve),
+		cmocka_unit_test(test_conf_check),      cmocka_unit_test(test_readonly_drops),
+		cmocka_unit_test(test_fence),           cmocka_unit_test(test_lock_compare),
+		cmocka_unit_test(test_host_add_atomic), cmocka_unit_test(test_sentinel_resolve),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
