@@ -1762,17 +1762,40 @@ struct store_sub {
 	store_sub_fn *cb;
 	void *arg;
 	int stopping;
+	int refused;    /* AUTH or SUBSCRIBE refused on this connection: it is being closed */
+	long backoff_s; /* next reconnection delay after a refusal */
 };
+
+#define STORE_SUB_BACKOFF_MAX_S 30
 
 static void store_sub_connect(struct store_sub *sub);
 
+/* Reconnect in 1 s, or after the backoff when Redis refused us (AUTH, ACL): a wrong password
+ * must not become a reconnection storm, nor a subscription that silently never comes back. */
 static void store_sub_schedule(struct store_sub *sub)
 {
-	struct timeval tv = { .tv_sec = 1 };
+	struct timeval tv = { .tv_sec = sub->refused ? sub->backoff_s : 1 };
 
 	sub->ac = NULL;
+	if (sub->refused && sub->backoff_s < STORE_SUB_BACKOFF_MAX_S)
+		sub->backoff_s = sub->backoff_s * 2 > STORE_SUB_BACKOFF_MAX_S
+		                         ? STORE_SUB_BACKOFF_MAX_S
+		                         : sub->backoff_s * 2;
+	sub->refused = 0;
 	if (!sub->stopping)
 		evtimer_add(sub->retry, &tv);
+}
+
+/* Redis refused <what> on the subscription connection: log, close it, retry with backoff. */
+static void store_sub_refused(struct store_sub *sub, redisAsyncContext *ac, const char *what,
+                              const char *why)
+{
+	if (sub->refused || sub->stopping)
+		return;
+	sub->refused = 1;
+	log_err("redis %s: events subscription: %s refused: %s; retrying in %lds", sub->addr, what,
+	        why, sub->backoff_s);
+	redisAsyncDisconnect(ac); /* deferred by hiredis until the callback returns */
 }
 
 static void store_sub_retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -1787,11 +1810,10 @@ static void store_sub_on_message(redisAsyncContext *ac, void *reply, void *privd
 	struct store_sub *sub = privdata;
 	redisReply *r = reply, **e;
 
-	(void)ac;
 	if (!r || sub->stopping)
 		return;
 	if (r->type == REDIS_REPLY_ERROR) {
-		log_err("redis %s: SUBSCRIBE %s: %s", sub->addr, sub->channel, r->str);
+		store_sub_refused(sub, ac, "SUBSCRIBE", r->str);
 		return;
 	}
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
@@ -1801,6 +1823,7 @@ static void store_sub_on_message(redisAsyncContext *ac, void *reply, void *privd
 		return;
 	if (!strcmp(e[0]->str, "subscribe")) {
 		log_info("redis %s: subscribed to %s", sub->addr, sub->channel);
+		sub->backoff_s = 1;
 		sub->cb(sub->arg, NULL, 0);
 	} else if (!strcmp(e[0]->str, "message") && e[2]->type == REDIS_REPLY_STRING) {
 		sub->cb(sub->arg, e[2]->str, e[2]->len);
@@ -1812,9 +1835,8 @@ static void store_sub_on_auth(redisAsyncContext *ac, void *reply, void *privdata
 	struct store_sub *sub = privdata;
 	redisReply *r = reply;
 
-	(void)ac;
 	if (r && r->type == REDIS_REPLY_ERROR)
-		log_err("redis %s: AUTH for the events subscription failed: %s", sub->addr, r->str);
+		store_sub_refused(sub, ac, "AUTH", r->str);
 }
 
 static void store_sub_on_connect(const redisAsyncContext *ac, int status)
@@ -1834,8 +1856,9 @@ static void store_sub_on_disconnect(const redisAsyncContext *ac, int status)
 
 	if (sub->stopping)
 		return;
-	log_warn("redis %s: events subscription lost (%s); resubscribing in 1s", sub->addr,
-	         status == REDIS_OK ? "closed" : ac->errstr);
+	if (!sub->refused)
+		log_warn("redis %s: events subscription lost (%s); resubscribing in 1s", sub->addr,
+		         status == REDIS_OK ? "closed" : ac->errstr);
 	store_sub_schedule(sub);
 }
 
@@ -1904,6 +1927,7 @@ struct store_sub *store_sub_new(struct event_base *base, const struct store *s, 
 	sub->base = base;
 	sub->cb = cb;
 	sub->arg = arg;
+	sub->backoff_s = 1;
 	if (keys_events(&chan, s->prefix) < 0 || !(sub->channel = strdup(buf_str(&chan))) ||
 	    !(sub->addr = strdup(s->addr)) || (s->user && !(sub->user = strdup(s->user))) ||
 	    (s->password && !(sub->password = strdup(s->password))))

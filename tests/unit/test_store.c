@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
 #include <hiredis.h>
 
 #include "cert-pusher/conf.h"
@@ -383,6 +384,113 @@ static void test_host_add_atomic(void **state)
 	conf_free(c);
 }
 
+struct sub_seen {
+	int subscribed; /* (re)subscriptions */
+	int messages;
+	char last[64];
+};
+
+static void sub_cb(void *arg, const char *msg, size_t len)
+{
+	struct sub_seen *seen = arg;
+
+	if (!msg) {
+		seen->subscribed++;
+		return;
+	}
+	seen->messages++;
+	snprintf(seen->last, sizeof(seen->last), "%.*s", (int)len, msg);
+}
+
+/* Run <base> for <ms>. */
+static void run_for(struct event_base *base, long ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+}
+
+/* Run <base> until *<v> >= <want>, 15 s at most (a deadlock guard, not a timing check). */
+static void run_until_count(struct event_base *base, const int *v, int want, const char *what)
+{
+	int i;
+
+	for (i = 0; i < 1500 && *v < want; i++)
+		run_for(base, 10);
+	if (*v < want)
+		fail_msg("timed out waiting for %s", what);
+}
+
+/* The connections <admin>'s Redis accepted so far (INFO stats). */
+static long long connections_received(struct store *admin)
+{
+	redisReply *r = redisCommand(admin->rc, "INFO stats");
+	const char *p;
+	long long v = -1;
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	p = strstr(r->str, "total_connections_received:");
+	if (p)
+		v = strtoll(p + strlen("total_connections_received:"), NULL, 10);
+	freeReplyObject(r);
+	return v;
+}
+
+/* A refused AUTH on the events subscription was left to hiredis (the SUBSCRIBE's error then
+ * closes the connection) and retried every second forever, two error lines each time. It must
+ * be handled: logged once per attempt, retried with a doubling backoff (1, 2, 4... 30 s), and
+ * the subscription must come back once Redis accepts the password. */
+static void test_sub_auth_retry(void **state)
+{
+	struct conf *c = mkconf("redis", primary.addr, NULL);
+	struct sub_seen seen = { 0 };
+	struct event_base *base;
+	struct store_sub *sub;
+	struct store *s, *admin;
+	char err[512], *pw;
+	long long n0, n;
+
+	(void)state;
+	admin = store_open(c, "e:", err, sizeof(err));
+	if (!admin)
+		fail_msg("store_open: %s", err);
+	conf_free(c);
+	rint_on(admin, "ACL SETUSER sub on >pw ~* &* +@all");
+	/* Nobody gets in without a valid password (the admin connection already is in). */
+	rint_on(admin, "ACL SETUSER default resetpass >adminpw");
+	pw = write_file("sub.pw", "pw\n", 0600);
+	c = mkconf("redis", primary.addr, "redis-user", "sub", "redis-password-file", pw, NULL);
+	s = store_open(c, "e:", err, sizeof(err));
+	if (!s)
+		fail_msg("store_open: %s", err);
+	rint_on(admin, "ACL SETUSER sub resetpass >rotated"); /* rotated before the loader */
+	base = event_base_new();
+	assert_non_null(base);
+	n0 = connections_received(admin);
+	sub = store_sub_new(base, s, sub_cb, &seen, err, sizeof(err));
+	assert_non_null(sub);
+	run_for(base, 6500);
+	assert_int_equal(seen.subscribed, 0);
+	n = connections_received(admin) - n0;
+	/* attempts at 0, 1 and 3 s (the next at 7 s); once a second would be 7 */
+	if (n < 2 || n > 4)
+		fail_msg("%lld connection attempts in 6.5 s, expected 3 (backoff)", n);
+	rint_on(admin, "ACL SETUSER sub resetpass >pw"); /* the operator fixes the password */
+	run_until_count(base, &seen.subscribed, 1, "the subscription after AUTH is accepted");
+	rint_on(admin, "PUBLISH e:events %s", "cert a.example.com");
+	run_until_count(base, &seen.messages, 1, "the event");
+	assert_string_equal(seen.last, "cert a.example.com");
+	store_sub_free(sub);
+	event_base_free(base);
+	rint_on(admin, "ACL SETUSER default nopass");
+	rint_on(admin, "ACL DELUSER sub");
+	store_close(s);
+	store_close(admin);
+	conf_free(c);
+}
+
 /* Start a sentinel on a free port monitoring <port> as "mymaster" (quorum 1). */
 static pid_t start_sentinel(int port, int *sport)
 {
@@ -486,9 +594,13 @@ static void test_sentinel_resolve(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_conf_check),      cmocka_unit_test(test_readonly_drops),
-		cmocka_unit_test(test_fence),           cmocka_unit_test(test_lock_compare),
-		cmocka_unit_test(test_host_add_atomic), cmocka_unit_test(test_sentinel_resolve),
+		cmocka_unit_test(test_conf_check),
+		cmocka_unit_test(test_readonly_drops),
+		cmocka_unit_test(test_fence),
+		cmocka_unit_test(test_lock_compare),
+		cmocka_unit_test(test_host_add_atomic),
+		cmocka_unit_test(test_sub_auth_retry),
+		cmocka_unit_test(test_sentinel_resolve),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
