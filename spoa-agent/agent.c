@@ -785,3 +785,13 @@ unsigned agent_connections(const struct agent *a)
 {
 	return a->nconns;
 }
+
+size_t agent_out_bytes(const struct agent *a)
+{
+	const struct agent_conn *c;
+	size_t n = 0;
+
+	for (c = a->conns; c; c = c->next)
+		n += c->out.cap;
+	return n;
+}

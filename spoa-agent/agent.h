@@ -55,4 +55,7 @@ size_t agent_inflight(const struct agent *a);
 /* Open connections. */
 unsigned agent_connections(const struct agent *a);
 
+/* Bytes of memory held for output over all connections (allocated, sent or not). */
+size_t agent_out_bytes(const struct agent *a);
+
 #endif
