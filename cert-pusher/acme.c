@@ -496,16 +496,28 @@ enum acme_post_result {
 	ACME_POST_FAIL,   /* transport error or a final problem: r->err is set */
 };
 
+/* A Retry-After (seconds, >= 0) within HTTP_RETRY_AFTER_MIN_S..MAX_S, whoever parsed it, so
+ * that the milliseconds never overflow and 0 never means a tight loop. */
+static int64_t acme_retry_after_clamp(int64_t s)
+{
+	if (s < HTTP_RETRY_AFTER_MIN_S)
+		return HTTP_RETRY_AFTER_MIN_S;
+	return s > HTTP_RETRY_AFTER_MAX_S ? HTTP_RETRY_AFTER_MAX_S : s;
+}
+
 /*
  * Back off before retrying a rateLimited/5xx answer, or give up: 1 to retry, 0 when the wait
- * exceeds the cap or the deadline (r->retry_after keeps the CA's figure for the caller).
+ * exceeds the cap or the deadline (r->retry_after keeps the CA's figure, clamped, for the
+ * caller).
  */
 static int acme_backoff(struct acme_run *r, int64_t retry_after, int attempt)
 {
 	const struct acme_config *cfg = r->c->cfg;
-	int64_t wait = retry_after >= 0 ? retry_after * 1000
-	                                : (int64_t)1000 << (attempt < 6 ? attempt : 6);
+	int64_t wait;
 
+	if (retry_after >= 0)
+		retry_after = acme_retry_after_clamp(retry_after);
+	wait = retry_after >= 0 ? retry_after * 1000 : (int64_t)1000 << (attempt < 6 ? attempt : 6);
 	r->retry_after = retry_after;
 	if (wait > acme_cap(cfg) || acme_now_ms() + wait > r->deadline)
 		return 0;
@@ -586,7 +598,7 @@ static enum acme_post_result acme_call(struct acme_run *r, const char *what, con
 				continue;
 		}
 		if (r->resp.retry_after >= 0)
-			r->retry_after = r->resp.retry_after;
+			r->retry_after = acme_retry_after_clamp(r->resp.retry_after);
 		snprintf(r->problem_type, sizeof(r->problem_type), "%s", type);
 		acme_fail(r, "%s", problem);
 		goto out;
@@ -621,7 +633,7 @@ static int acme_poll_wait(struct acme_run *r)
 	int64_t wait;
 
 	if (r->resp.retry_after >= 0) {
-		wait = r->resp.retry_after * 1000;
+		wait = acme_retry_after_clamp(r->resp.retry_after) * 1000;
 		if (wait > acme_cap(cfg))
 			wait = acme_cap(cfg);
 	} else {

@@ -55,12 +55,23 @@ int64_t http_parse_retry_after(const char *v, time_t now)
 
 	while (*v == ' ' || *v == '\t')
 		v++;
-	if (*v >= '0' && *v <= '9')
-		return parse_u64(v, 0, INT64_MAX, &secs) < 0 ? -1 : (int64_t)secs;
-	t = curl_getdate(v, NULL);
-	if (t == (time_t)-1)
-		return -1;
-	return t > now ? (int64_t)(t - now) : 0;
+	if (*v >= '0' && *v <= '9') {
+		if (parse_u64(v, 0, HTTP_RETRY_AFTER_MAX_S, &secs) < 0) {
+			if (v[strspn(v, "0123456789")] != '\0')
+				return -1;
+			secs = HTTP_RETRY_AFTER_MAX_S; /* digits only, just too many */
+		}
+	} else {
+		t = curl_getdate(v, NULL);
+		if (t == (time_t)-1)
+			return -1;
+		secs = t > now ? (uint64_t)(t - now) : 0;
+	}
+	if (secs < HTTP_RETRY_AFTER_MIN_S)
+		secs = HTTP_RETRY_AFTER_MIN_S;
+	if (secs > HTTP_RETRY_AFTER_MAX_S)
+		secs = HTTP_RETRY_AFTER_MAX_S;
+	return (int64_t)secs;
 }
 
 char *http_parse_link(const char *v, const char *rel)

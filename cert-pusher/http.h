@@ -41,7 +41,7 @@ struct http_response {
 	char *content_type;  /* media type, lowercased, without parameters, or NULL; owned */
 	char *link_up;       /* first Link with rel="up", or NULL; owned */
 	char *link_index;    /* Link with rel="index", or NULL; owned */
-	int64_t retry_after; /* seconds from now (>= 0), or -1 when absent or unparsable */
+	int64_t retry_after; /* seconds from now (1 s..1 day), or -1 when absent or unparsable */
 };
 
 struct http_client;
@@ -67,8 +67,15 @@ int http_request(struct http_client *c, enum http_method method, const char *url
                  const uint8_t *body, size_t body_len, struct http_response *r, char *err,
                  size_t errsz);
 
+/* The bounds of a Retry-After we act on: at least a second (0 would make a tight POST-as-GET
+ * loop), at most a day (RFC 9773 §4.3 suggests the same for ARI's). */
+#define HTTP_RETRY_AFTER_MIN_S 1
+#define HTTP_RETRY_AFTER_MAX_S 86400
+
 /* Retry-After (RFC 9110 §10.2.3): delta-seconds or an HTTP-date, relative to <now>. Returns
- * the seconds to wait (a date in the past gives 0), or -1 when <v> is neither. */
+ * the seconds to wait, clamped to [HTTP_RETRY_AFTER_MIN_S, HTTP_RETRY_AFTER_MAX_S] (a date in
+ * the past gives the minimum, a number of any length the maximum), or -1 when <v> is
+ * neither. */
 int64_t http_parse_retry_after(const char *v, time_t now);
 
 /* Find the target of the Link header value <v> whose rel is <rel> ("up", "index"). Returns a

@@ -333,6 +333,12 @@ fail:
 	return NULL;
 }
 
+int issuer_worker_fence(struct issuer_worker *w, const char *name, const char *owner, char *err,
+                        size_t errsz)
+{
+	return store_fence(w->store, name, owner, err, errsz);
+}
+
 void issuer_worker_free(struct issuer_worker *w)
 {
 	if (!w)
@@ -568,7 +574,7 @@ static void issuer_result_init(struct issuer_result *res)
 }
 
 int issuer_issue_host(struct issuer_worker *w, const char *name,
-                      const char *const replaces[JWS_ALG_COUNT], const volatile int *stop,
+                      const char *const replaces[JWS_ALG_COUNT], const atomic_int *stop,
                       struct issuer_result *res)
 {
 	const struct acme_chal_ops ops = {
@@ -595,7 +601,7 @@ int issuer_issue_host(struct issuer_worker *w, const char *name,
 	for (alg = 0; alg < JWS_ALG_COUNT; alg++) {
 		if (!(w->is->key_types & (1u << alg)))
 			continue;
-		if (stop && *stop) {
+		if (stop && atomic_load(stop)) {
 			issuer_result_error(res, issuer_type_names[alg], "stopped before ordering");
 			failed = 1;
 			break;

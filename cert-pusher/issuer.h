@@ -13,6 +13,7 @@
 #ifndef CERT_PUSHER_ISSUER_H
 #define CERT_PUSHER_ISSUER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "cert-pusher/acme.h"
@@ -56,6 +57,10 @@ int issuer_account(struct issuer *is, char *err, size_t errsz);
  * issuer's account. NULL with <err>. */
 struct issuer_worker *issuer_worker_new(struct issuer *is, char *err, size_t errsz);
 void issuer_worker_free(struct issuer_worker *w);
+/* Fence the Redis writes of <w> on lock:<name> holding <owner> (store_fence(); <name> NULL
+ * lifts it): the daemon's scheduler does, for the host a worker orders under its lock. */
+int issuer_worker_fence(struct issuer_worker *w, const char *name, const char *owner, char *err,
+                        size_t errsz);
 
 /*
  * Obtain, seal, store (cert:<name>:<type>) and announce (PUBLISH events "cert <name>") a
@@ -67,7 +72,7 @@ void issuer_worker_free(struct issuer_worker *w);
  * returns 0 when every key type succeeded, -1 otherwise.
  */
 int issuer_issue_host(struct issuer_worker *w, const char *name,
-                      const char *const replaces[JWS_ALG_COUNT], const volatile int *stop,
+                      const char *const replaces[JWS_ALG_COUNT], const atomic_int *stop,
                       struct issuer_result *res);
 
 /*

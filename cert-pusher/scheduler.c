@@ -35,7 +35,9 @@ struct scheduler_job {
 	int had_cert;             /* a certificate exists: this is a renewal (or an ARI poll) */
 	int started;              /* a worker took it */
 	int finishing;            /* the worker is releasing the lock: stop extending */
-	long long last_extend_ms; /* monotonic */
+	long long last_extend_ms; /* monotonic time of the last extension that succeeded */
+	atomic_int stop;          /* SIGTERM or lock lost: the order gives up (issue callback) */
+	atomic_int lost;          /* the lock could not be kept: write no outcome */
 	struct scheduler_job *next;
 };
 
@@ -51,7 +53,7 @@ struct scheduler {
 	pthread_cond_t disp_cv;     /* a job ended, or stop */
 	struct scheduler_job *jobs; /* queued and running, ours (lock held) */
 	unsigned njobs;
-	volatile int stop;
+	atomic_int stop; /* read by workers and the issuer without the mutex */
 
 	void *binding; /* owned by the role binding, freed last */
 	void (*binding_free)(void *binding);
@@ -549,11 +551,18 @@ static void scheduler_run_job(struct scheduler *sc, void *ctx, const char *ctx_e
 		         rp[JWS_ALG_ES256] ? rp[JWS_ALG_ES256] : "",
 		         rp[JWS_ALG_RS256] ? " replaces_rsa=" : "",
 		         rp[JWS_ALG_RS256] ? rp[JWS_ALG_RS256] : "");
-		sc->ops.issue(ctx, job->name, rp, &sc->stop, &res);
+		sc->ops.issue(ctx, job->name, rp, &job->stop, &res);
 	} else {
 		snprintf(res.error, sizeof(res.error), "issuer unavailable: %s", ctx_err);
 	}
 	secs = (double)(scheduler_now_ms() - t0) / 1000.0;
+	if (atomic_load(&job->lost)) {
+		/* Another issuer may own the host now, or it was deleted: its state is not ours
+		 * to write (the fence would refuse it anyway). */
+		log_warn("host=%s order %s after the lock was lost; its outcome is not recorded",
+		         job->name, res.ok ? "finished" : "stopped");
+		return;
+	}
 	if (!res.ok && sc->stop) {
 		log_info("host=%s order interrupted by shutdown; the next issuer restarts it",
 		         job->name);
@@ -643,6 +652,20 @@ release:
 	scheduler_release(sc, st, job);
 }
 
+/* Fence the writes of the worker's store <st> and of its issuer context <ctx> on the lock of
+ * <name> (NULL: lift the fences). 0, or -1 (logged). */
+static int scheduler_fence(struct scheduler *sc, struct store *st, void *ctx, const char *name)
+{
+	char err[512];
+
+	if (store_fence(st, name, sc->owner, err, sizeof(err)) < 0 ||
+	    (ctx && sc->ops.fence && sc->ops.fence(ctx, name, sc->owner, err, sizeof(err)) < 0)) {
+		log_err("issuer worker: fencing on the lock of %s: %s", name ? name : "-", err);
+		return -1;
+	}
+	return 0;
+}
+
 static void *scheduler_worker(void *arg)
 {
 	struct scheduler *sc = arg;
@@ -670,11 +693,16 @@ static void *scheduler_worker(void *arg)
 		if (st && !ctx && !sc->stop &&
 		    !(ctx = sc->ops.ctx_new(sc->ops.arg, err, sizeof(err))))
 			log_err("issuer worker: %s", err);
+		if (st && scheduler_fence(sc, st, ctx, job->name) < 0) {
+			store_close(st); /* out of memory: write nothing unfenced */
+			st = NULL;
+		}
 		if (st) {
 			if (sc->stop)
 				scheduler_abandon(sc, st, job);
 			else
 				scheduler_run_job(sc, ctx, err, st, job);
+			scheduler_fence(sc, st, ctx, NULL);
 		} /* without Redis, the lock expires and the host stays due */
 		pthread_mutex_lock(&sc->mu);
 		scheduler_unlink(sc, job);
@@ -690,40 +718,65 @@ static void *scheduler_worker(void *arg)
 
 /* ---- dispatcher ---- */
 
-/* Keep the locks of our running jobs alive. */
+/* The lock of <name> could not be kept: tell its worker to stop and to write no outcome. */
+static void scheduler_lock_lost(struct scheduler *sc, const char *name, const char *why)
+{
+	struct scheduler_job *j;
+	int lost;
+
+	pthread_mutex_lock(&sc->mu);
+	j = scheduler_find(sc, name);
+	lost = j && !j->finishing;
+	if (lost) {
+		atomic_store(&j->lost, 1);
+		atomic_store(&j->stop, 1);
+	}
+	pthread_mutex_unlock(&sc->mu);
+	if (lost) {
+		pmetrics_lock_lost();
+		log_warn("host=%s lock lost during the order (%s): stopping it", name, why);
+	}
+}
+
+/*
+ * Keep the locks of our running jobs alive: extended every third of the TTL, and retried at
+ * every poll after a failure. A lock that is someone else's now, or that could not be extended
+ * for two thirds of the TTL (it may have expired by the time Redis answers again), is lost.
+ */
 static void scheduler_extend(struct scheduler *sc, struct store *st)
 {
 	char names[64][NAMES_HOSTNAME_MAX + 1], err[512];
-	long long now = scheduler_now_ms();
+	long long now = scheduler_now_ms(), since[64];
 	struct scheduler_job *j;
 	size_t n = 0, i;
 	int rc;
 
 	pthread_mutex_lock(&sc->mu);
 	for (j = sc->jobs; j && n < 64; j = j->next) {
-		if (j->finishing || now - j->last_extend_ms < sc->opts.lock_ttl_ms / 3)
+		if (j->finishing || atomic_load(&j->lost) ||
+		    now - j->last_extend_ms < sc->opts.lock_ttl_ms / 3)
 			continue;
-		j->last_extend_ms = now;
+		since[n] = j->last_extend_ms;
 		memcpy(names[n++], j->name, sizeof(j->name));
 	}
 	pthread_mutex_unlock(&sc->mu);
 	for (i = 0; i < n; i++) {
 		rc = store_lock_extend(st, names[i], sc->owner, sc->opts.lock_ttl_ms, err,
 		                       sizeof(err));
-		if (rc < 0) {
-			log_warn("host=%s extending the lock: %s", names[i], err);
+		if (rc == 1) {
+			pthread_mutex_lock(&sc->mu);
+			if ((j = scheduler_find(sc, names[i])))
+				j->last_extend_ms = now;
+			pthread_mutex_unlock(&sc->mu);
 			continue;
 		}
 		if (rc == 0) {
-			pthread_mutex_lock(&sc->mu);
-			j = scheduler_find(sc, names[i]);
-			rc = j && !j->finishing;
-			pthread_mutex_unlock(&sc->mu);
-			if (rc) {
-				pmetrics_lock_lost();
-				log_warn("host=%s lock lost during the order (expired?)", names[i]);
-			}
+			scheduler_lock_lost(sc, names[i], "expired, or taken by another issuer");
+			continue;
 		}
+		log_warn("host=%s extending the lock: %s", names[i], err);
+		if (now - since[i] >= 2 * sc->opts.lock_ttl_ms / 3)
+			scheduler_lock_lost(sc, names[i], "not extended for 2/3 of its TTL");
 	}
 }
 
@@ -763,6 +816,8 @@ static int scheduler_take(struct scheduler *sc, struct store *st, const char *na
 		goto out;
 	}
 	locked = 1;
+	if (store_fence(st, name, sc->owner, err, sizeof(err)) < 0)
+		goto out;
 	/* Another issuer may have finished it between our ZRANGEBYSCORE and the lock: it moves
 	 * the due time before releasing, so a fresh look tells. */
 	rc = store_due_get(st, name, &at, err, sizeof(err));
@@ -845,6 +900,7 @@ queue:
 	locked = 0;
 	ret = 1;
 out:
+	store_fence(st, NULL, NULL, err, sizeof(err));
 	if (locked && store_lock_release(st, name, sc->owner, err, sizeof(err)) < 0)
 		log_warn("host=%s releasing the lock: %s", name, err);
 	free(job);
@@ -1008,10 +1064,14 @@ int scheduler_start(struct scheduler *sc, char *err, size_t errsz)
 
 void scheduler_stop(struct scheduler *sc)
 {
+	struct scheduler_job *j;
+
 	if (!sc)
 		return;
 	pthread_mutex_lock(&sc->mu);
-	sc->stop = 1;
+	atomic_store(&sc->stop, 1);
+	for (j = sc->jobs; j; j = j->next)
+		atomic_store(&j->stop, 1);
 	pthread_cond_broadcast(&sc->work_cv);
 	pthread_cond_broadcast(&sc->disp_cv);
 	pthread_mutex_unlock(&sc->mu);
@@ -1066,8 +1126,8 @@ static void scheduler_bind_ctx_free(void *ctx)
 }
 
 static void scheduler_bind_issue(void *ctx, const char *name,
-                                 const char *const replaces[JWS_ALG_COUNT],
-                                 const volatile int *stop, struct scheduler_result *res)
+                                 const char *const replaces[JWS_ALG_COUNT], const atomic_int *stop,
+                                 struct scheduler_result *res)
 {
 	struct issuer_result ir;
 	int alg;
@@ -1105,6 +1165,12 @@ static int scheduler_bind_revoke(void *ctx, const char *name, long long *retry_a
 	return issuer_revoke_host(ctx, name, retry_after, err, errsz);
 }
 
+static int scheduler_bind_fence(void *ctx, const char *name, const char *owner, char *err,
+                                size_t errsz)
+{
+	return issuer_worker_fence(ctx, name, owner, err, errsz);
+}
+
 static void scheduler_bind_free(void *arg)
 {
 	struct scheduler_binding *b = arg;
@@ -1127,6 +1193,7 @@ static struct scheduler *scheduler_issuer_start(struct pusher *p, char *err, siz
 		.issue = scheduler_bind_issue,
 		.renewal_info = scheduler_bind_renewal_info,
 		.revoke = scheduler_bind_revoke,
+		.fence = scheduler_bind_fence,
 	};
 	struct scheduler *sc = NULL;
 

@@ -13,12 +13,18 @@
  * worker revokes the host's certificates at the CA under the lock, then purges it; a failure
  * backs off like a failed order and deletes nothing.
  *
+ * A lock can still be lost (Redis slow or failing over for longer than the TTL): every write a
+ * worker makes is fenced on its lock (store_fence(), one EVAL each), so a late worker changes
+ * nothing, and a worker whose lock could not be extended is told to stop (<stop> of the issue
+ * callback) and writes no outcome.
+ *
  * The scheduler does not speak ACME itself: struct scheduler_ops binds it to the issuer (the
  * daemon) or to a fake (tests).
  */
 #ifndef CERT_PUSHER_SCHEDULER_H
 #define CERT_PUSHER_SCHEDULER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,9 +55,10 @@ typedef void *scheduler_ctx_new_fn(void *arg, char *err, size_t errsz);
 typedef void scheduler_ctx_free_fn(void *ctx);
 /* Run the order(s) for <name>; <replaces>[type] is the CertID of that key type's certificate
  * being renewed (RFC 9773 §5) or NULL. Blocking; fills <res>. <stop> becomes nonzero at
- * SIGTERM: an implementation may give up at a safe point (res->ok = 0). */
+ * SIGTERM and when the host's lock is lost: an implementation should give up at the next safe
+ * point (res->ok = 0). */
 typedef void scheduler_issue_fn(void *ctx, const char *name,
-                                const char *const replaces[JWS_ALG_COUNT], const volatile int *stop,
+                                const char *const replaces[JWS_ALG_COUNT], const atomic_int *stop,
                                 struct scheduler_result *res);
 /* Ask the CA's renewalInfo for <cert_id>: 1 with <w> and <*retry_after> (-1 absent), 0 when the
  * CA offers no ARI, -1 on failure. May be NULL (no ARI). */
@@ -63,12 +70,18 @@ typedef int scheduler_ari_fn(void *ctx, const char *cert_id, struct ari_window *
 typedef int scheduler_revoke_fn(void *ctx, const char *name, long long *retry_after, char *err,
                                 size_t errsz);
 
+/* Fence every Redis write of <ctx> on lock:<name> holding <owner> (store_fence()), or lift the
+ * fence (<name> NULL). 0, or -1 with <err>. */
+typedef int scheduler_fence_fn(void *ctx, const char *name, const char *owner, char *err,
+                               size_t errsz);
+
 struct scheduler_ops {
 	scheduler_ctx_new_fn *ctx_new;
 	scheduler_ctx_free_fn *ctx_free;
 	scheduler_issue_fn *issue;
 	scheduler_ari_fn *renewal_info; /* optional */
 	scheduler_revoke_fn *revoke;    /* optional: without it, revoke=true removals wait */
+	scheduler_fence_fn *fence;      /* optional: <ctx> writes nothing to Redis without it */
 	void *arg;                      /* for ctx_new */
 };
 

@@ -294,6 +294,8 @@ void store_close(struct store *s)
 	free(s->prefix);
 	free(s->addr);
 	free(s->user);
+	free(s->fence_key);
+	free(s->fence_owner);
 	if (s->password) {
 		OPENSSL_cleanse(s->password, strlen(s->password));
 		free(s->password);
@@ -560,6 +562,79 @@ static redisReply *store_cmd(struct store *s, const char *what, int argc, const 
 	return r;
 }
 
+/*
+ * The fence of store_fence(): KEYS[1] is the lock, ARGV[1] its owner, ARGV[2..] the write. The
+ * comparison and the write are one script, so nothing runs between them. The keys the write
+ * touches are not declared in KEYS: spoacme runs standalone Redis (with Sentinel), not Cluster.
+ */
+static const char store_fence_script[] =
+        "if redis.call('GET', KEYS[1]) ~= ARGV[1] then "
+        "return redis.error_reply('LOCKLOST the host lock is no longer ours') end "
+        "return redis.call(unpack(ARGV, 2))";
+
+/* store_cmd() for a write: fenced in one EVAL when the store is (store_fence()). */
+static redisReply *store_write(struct store *s, const char *what, int argc, const char **argv,
+                               const size_t *argl, char *err, size_t errsz)
+{
+	const char **fargv = NULL;
+	size_t *fargl = NULL;
+	redisReply *r = NULL;
+	char label[160];
+	int i;
+
+	if (!s->fence_key)
+		return store_cmd(s, what, argc, argv, argl, err, errsz);
+	fargv = malloc((size_t)(argc + 5) * sizeof(*fargv));
+	fargl = malloc((size_t)(argc + 5) * sizeof(*fargl));
+	if (!fargv || !fargl) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	if (!what) {
+		snprintf(label, sizeof(label), "%s %.*s", argv[0], argc > 1 ? (int)argl[1] : 0,
+		         argc > 1 ? argv[1] : "");
+		what = label;
+	}
+	fargv[0] = "EVAL", fargl[0] = 4;
+	fargv[1] = store_fence_script, fargl[1] = sizeof(store_fence_script) - 1;
+	fargv[2] = "1", fargl[2] = 1;
+	fargv[3] = s->fence_key, fargl[3] = strlen(s->fence_key);
+	fargv[4] = s->fence_owner, fargl[4] = strlen(s->fence_owner);
+	for (i = 0; i < argc; i++) {
+		fargv[5 + i] = argv[i];
+		fargl[5 + i] = argl[i];
+	}
+	r = store_cmd(s, what, argc + 5, fargv, fargl, err, errsz);
+out:
+	free(fargv);
+	free(fargl);
+	return r;
+}
+
+int store_fence(struct store *s, const char *name, const char *owner, char *err, size_t errsz)
+{
+	struct buf key;
+	int ret = -1;
+
+	free(s->fence_key);
+	free(s->fence_owner);
+	s->fence_key = s->fence_owner = NULL;
+	if (!name)
+		return 0;
+	buf_init(&key);
+	if (keys_lock(&key, s->prefix, name) < 0 || !(s->fence_key = store_strdup(buf_str(&key))) ||
+	    !(s->fence_owner = store_strdup(owner))) {
+		free(s->fence_key);
+		s->fence_key = NULL;
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	ret = 0;
+out:
+	buf_deinit(&key);
+	return ret;
+}
+
 /* Open a store on the primary (<primary>: --sentinel, else --primary, else --redis) or on
  * --redis, defaulting to 127.0.0.1:6379. */
 static struct store *store_open_addr(const struct conf *conf, const char *prefix, int primary,
@@ -657,14 +732,9 @@ int store_host_update(struct store *s, const char *name, const char *const *kv, 
 		argv[argc] = kv[1];
 		argl[argc++] = strlen(kv[1]);
 	}
-	if (store_reconnect(s, err, errsz) < 0)
+	r = store_write(s, NULL, argc, argv, argl, err, errsz);
+	if (!r)
 		goto out;
-	r = redisCommandArgv(s->rc, argc, argv, argl);
-	if (!r || r->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errsz, "redis HSET %s: %s", buf_str(&key),
-		         r ? r->str : s->rc->errstr);
-		goto out;
-	}
 	ret = 0;
 out:
 	if (r)
@@ -771,15 +841,27 @@ static int store_hosts_key(struct buf *key, int (*fn)(struct buf *, const char *
 	return 0;
 }
 
+/*
+ * The add in one script: SADD decides (of concurrent adds of one name exactly one gets 1), and
+ * only then the hash and the due entry, with nothing in between and nothing half done when the
+ * connection or the command times out. KEYS: hosts, host:<name>, due; ARGV: name, due time,
+ * then the field/value pairs.
+ */
+static const char store_host_add_script[] =
+        "if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end "
+        "if #ARGV > 2 then redis.call('HSET', KEYS[2], unpack(ARGV, 3)) end "
+        "redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1]) "
+        "return 1";
+
 int store_host_add(struct store *s, const char *name, const char *const *kv, long long due_at,
                    char *err, size_t errsz)
 {
-	const char *argv[2 + 2 * 32];
-	size_t argl[2 + 2 * 32];
+	const char *argv[8 + 2 * 32];
+	size_t argl[8 + 2 * 32];
 	struct buf hosts, host, due;
 	char at[32];
 	redisReply *r = NULL;
-	int argc = 0, added = 0, ret = -1;
+	int argc = 0, ret = -1;
 
 	buf_init(&hosts);
 	buf_init(&host);
@@ -789,58 +871,32 @@ int store_host_add(struct store *s, const char *name, const char *const *kv, lon
 		snprintf(err, errsz, "out of memory");
 		goto out;
 	}
-	if (store_reconnect(s, err, errsz) < 0)
-		goto out;
-	r = redisCommand(s->rc, "SADD %b %s", hosts.data, hosts.len, name);
-	if (!store_hosts_reply_ok(s, r, "SADD", err, errsz))
-		goto out;
-	if (r->type != REDIS_REPLY_INTEGER) {
-		snprintf(err, errsz, "redis SADD: unexpected reply type %d", r->type);
-		goto out;
-	}
-	added = r->integer == 1;
-	freeReplyObject(r);
-	r = NULL;
-	if (!added) {
-		ret = 0;
-		goto out;
-	}
-	/* The member is ours alone from here: the hash and the due entry follow atomically. */
-	argv[argc] = "HSET";
-	argl[argc++] = 4;
-	argv[argc] = buf_str(&host);
-	argl[argc++] = host.len;
+	snprintf(at, sizeof(at), "%lld", due_at);
+	argv[argc] = "EVAL", argl[argc++] = 4;
+	argv[argc] = store_host_add_script, argl[argc++] = sizeof(store_host_add_script) - 1;
+	argv[argc] = "3", argl[argc++] = 1;
+	argv[argc] = buf_str(&hosts), argl[argc++] = hosts.len;
+	argv[argc] = buf_str(&host), argl[argc++] = host.len;
+	argv[argc] = buf_str(&due), argl[argc++] = due.len;
+	argv[argc] = name, argl[argc++] = strlen(name);
+	argv[argc] = at, argl[argc++] = strlen(at);
 	for (; kv && kv[0] && kv[1]; kv += 2) {
 		if (argc + 2 > (int)(sizeof(argv) / sizeof(argv[0]))) {
 			snprintf(err, errsz, "too many fields for %s", buf_str(&host));
 			goto out;
 		}
-		argv[argc] = kv[0];
-		argl[argc++] = strlen(kv[0]);
-		argv[argc] = kv[1];
-		argl[argc++] = strlen(kv[1]);
+		argv[argc] = kv[0], argl[argc++] = strlen(kv[0]);
+		argv[argc] = kv[1], argl[argc++] = strlen(kv[1]);
 	}
-	snprintf(at, sizeof(at), "%lld", due_at);
-	redisAppendCommand(s->rc, "MULTI");
-	if (argc > 2)
-		redisAppendCommandArgv(s->rc, argc, argv, argl);
-	redisAppendCommand(s->rc, "ZADD %b %s %s", due.data, due.len, at, name);
-	redisAppendCommand(s->rc, "EXEC");
-	for (argc = argc > 2 ? 4 : 3; argc > 0; argc--) {
-		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
-			r = NULL;
-		if (!store_hosts_reply_ok(s, r, "MULTI HSET ZADD EXEC", err, errsz)) {
-			store_drop(s);
-			goto out;
-		}
-		if (argc == 1 && r->type != REDIS_REPLY_ARRAY) {
-			snprintf(err, errsz, "redis EXEC for %s: transaction aborted", name);
-			goto out;
-		}
-		freeReplyObject(r);
-		r = NULL;
+	r = store_cmd(s, "EVAL SADD HSET ZADD", argc, argv, argl, err, errsz);
+	if (!r)
+		goto out;
+	if (r->type != REDIS_REPLY_INTEGER) {
+		snprintf(err, errsz, "redis EVAL SADD HSET ZADD: unexpected reply type %d",
+		         r->type);
+		goto out;
 	}
-	ret = 1;
+	ret = r->integer == 1 ? 1 : 0;
 out:
 	if (r)
 		freeReplyObject(r);
@@ -1045,7 +1101,7 @@ int store_host_del_field(struct store *s, const char *name, const char *field, c
 		goto out;
 	argv[1] = buf_str(&key);
 	argl[1] = key.len;
-	r = store_cmd(s, "HDEL", 3, argv, argl, err, errsz);
+	r = store_write(s, "HDEL", 3, argv, argl, err, errsz);
 	if (!r)
 		goto out;
 	ret = 0;
@@ -1075,7 +1131,7 @@ int store_due_set(struct store *s, const char *name, long long at, char *err, si
 	argl[1] = key.len;
 	argv[2] = score;
 	argl[2] = strlen(score);
-	r = store_cmd(s, "ZADD", 4, argv, argl, err, errsz);
+	r = store_write(s, "ZADD", 4, argv, argl, err, errsz);
 	if (!r)
 		goto out;
 	ret = 0;
@@ -1101,7 +1157,7 @@ int store_due_remove(struct store *s, const char *name, char *err, size_t errsz)
 	}
 	argv[1] = buf_str(&key);
 	argl[1] = key.len;
-	r = store_cmd(s, "ZREM", 3, argv, argl, err, errsz);
+	r = store_write(s, "ZREM", 3, argv, argl, err, errsz);
 	if (!r)
 		goto out;
 	ret = 0;
@@ -1212,70 +1268,52 @@ out:
 	return ret;
 }
 
+/* Compare-and-act on a lock in one EVAL: nothing runs between the check and the act. */
+static const char store_lock_extend_script[] =
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+        "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+static const char store_lock_release_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                                                "return redis.call('DEL', KEYS[1]) end return 0";
+
 /*
- * WATCH lock:<name>, check that it holds <owner>, then PEXPIRE it by <ttl_ms> (<is_extend>) or
- * DEL it in MULTI/EXEC. 1 done, 0 not the owner or changed under us, -1 error. Leaves no WATCH
- * behind.
+ * If lock:<name> holds <owner>, PEXPIRE it by <ttl_ms> (<is_extend>) or DEL it. 1 done, 0 not
+ * the owner (expired, or taken by another issuer), -1 error.
  */
 static int store_lock_guarded(struct store *s, const char *name, const char *owner, int is_extend,
                               long long ttl_ms, char *err, size_t errsz)
 {
+	const char *argv[6];
+	size_t argl[6];
+	char ttl[24];
 	struct buf key;
 	redisReply *r = NULL;
-	int ret = -1, watching = 0;
+	int argc = 5, ret = -1;
 
 	buf_init(&key);
 	if (store_hosts_key(&key, keys_lock, s->prefix, name, err, errsz) < 0)
 		goto out;
-	if (store_reconnect(s, err, errsz) < 0)
-		goto out;
-	r = redisCommand(s->rc, "WATCH %b", key.data, key.len);
-	if (!store_hosts_reply_ok(s, r, "WATCH", err, errsz))
-		goto out;
-	watching = 1;
-	freeReplyObject(r);
-	r = redisCommand(s->rc, "GET %b", key.data, key.len);
-	if (!store_hosts_reply_ok(s, r, "GET lock", err, errsz))
-		goto out;
-	if (r->type != REDIS_REPLY_STRING || strcmp(r->str, owner) != 0 ||
-	    strlen(owner) != r->len) {
-		ret = 0;
-		goto out;
-	}
-	freeReplyObject(r);
-	redisAppendCommand(s->rc, "MULTI");
+	snprintf(ttl, sizeof(ttl), "%lld", ttl_ms);
+	argv[0] = "EVAL", argl[0] = 4;
+	argv[1] = is_extend ? store_lock_extend_script : store_lock_release_script;
+	argl[1] = is_extend ? sizeof(store_lock_extend_script) - 1
+	                    : sizeof(store_lock_release_script) - 1;
+	argv[2] = "1", argl[2] = 1;
+	argv[3] = buf_str(&key), argl[3] = key.len;
+	argv[4] = owner, argl[4] = strlen(owner);
 	if (is_extend)
-		redisAppendCommand(s->rc, "PEXPIRE %b %lld", key.data, key.len, ttl_ms);
-	else
-		redisAppendCommand(s->rc, "DEL %b", key.data, key.len);
-	redisAppendCommand(s->rc, "EXEC");
-	watching = 0; /* EXEC unwatches, whatever happens */
-	for (int i = 0; i < 3; i++) {
-		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
-			r = NULL;
-		if (!store_hosts_reply_ok(s, r, "MULTI/EXEC lock", err, errsz)) {
-			store_drop(s);
-			goto out;
-		}
-		if (i < 2) {
-			freeReplyObject(r);
-			r = NULL;
-		}
+		argv[argc] = ttl, argl[argc++] = strlen(ttl);
+	r = store_cmd(s, is_extend ? "EVAL lock extend" : "EVAL lock release", argc, argv, argl,
+	              err, errsz);
+	if (!r)
+		goto out;
+	if (r->type != REDIS_REPLY_INTEGER) {
+		snprintf(err, errsz, "redis EVAL lock: unexpected reply type %d", r->type);
+		goto out;
 	}
-	/* nil EXEC: the key changed (expired and re-taken) between GET and EXEC. */
-	ret = r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-	                      r->element[0]->type == REDIS_REPLY_INTEGER &&
-	                      r->element[0]->integer == 1
-	              ? 1
-	              : 0;
+	ret = r->integer == 1 ? 1 : 0;
 out:
 	if (r)
 		freeReplyObject(r);
-	if (watching && s->rc && !s->rc->err) {
-		r = redisCommand(s->rc, "UNWATCH");
-		if (r)
-			freeReplyObject(r);
-	}
 	buf_deinit(&key);
 	return ret;
 }
@@ -1454,7 +1492,7 @@ int store_chal_set(struct store *s, const char *token, const char *keyauth, long
 	argv[2] = keyauth, argl[2] = strlen(keyauth);
 	argv[3] = "EX", argl[3] = 2;
 	argv[4] = ttl, argl[4] = strlen(ttl);
-	r = store_cmd(s, NULL, 5, argv, argl, err, errsz);
+	r = store_write(s, NULL, 5, argv, argl, err, errsz);
 	if (!r)
 		goto out;
 	ret = 0;
@@ -1556,7 +1594,7 @@ int store_blob_store(struct store *s, const char *key, const struct buf *blob, c
 	size_t argl[3] = { 3, strlen(key), blob->len };
 	redisReply *r;
 
-	r = store_cmd(s, NULL, 3, argv, argl, err, errsz);
+	r = store_write(s, NULL, 3, argv, argl, err, errsz);
 	if (!r)
 		return -1;
 	freeReplyObject(r);
@@ -1580,14 +1618,14 @@ int store_issue_begin(struct store *s, const char *name, char *err, size_t errsz
 	argv[0] = "SADD", argl[0] = 4;
 	argv[1] = buf_str(&hosts), argl[1] = hosts.len;
 	argv[2] = name, argl[2] = strlen(name);
-	if (!(r = store_cmd(s, NULL, 3, argv, argl, err, errsz)))
+	if (!(r = store_write(s, NULL, 3, argv, argl, err, errsz)))
 		goto out;
 	freeReplyObject(r);
 	argv[0] = "HINCRBY", argl[0] = 7;
 	argv[1] = buf_str(&host), argl[1] = host.len;
 	argv[2] = "attempts", argl[2] = 8;
 	argv[3] = "1", argl[3] = 1;
-	if (!(r = store_cmd(s, NULL, 4, argv, argl, err, errsz)))
+	if (!(r = store_write(s, NULL, 4, argv, argl, err, errsz)))
 		goto out;
 	freeReplyObject(r);
 	r = NULL;
@@ -1615,7 +1653,7 @@ int store_publish_cert(struct store *s, const char *name, char *err, size_t errs
 	argv[0] = "PUBLISH", argl[0] = 7;
 	argv[1] = buf_str(&chan), argl[1] = chan.len;
 	argv[2] = buf_str(&msg), argl[2] = msg.len;
-	if (!(r = store_cmd(s, NULL, 3, argv, argl, err, errsz)))
+	if (!(r = store_write(s, NULL, 3, argv, argl, err, errsz)))
 		goto out;
 	freeReplyObject(r);
 	ret = 0;
@@ -1724,17 +1762,40 @@ struct store_sub {
 	store_sub_fn *cb;
 	void *arg;
 	int stopping;
+	int refused;    /* AUTH or SUBSCRIBE refused on this connection: it is being closed */
+	long backoff_s; /* next reconnection delay after a refusal */
 };
+
+#define STORE_SUB_BACKOFF_MAX_S 30
 
 static void store_sub_connect(struct store_sub *sub);
 
+/* Reconnect in 1 s, or after the backoff when Redis refused us (AUTH, ACL): a wrong password
+ * must not become a reconnection storm, nor a subscription that silently never comes back. */
 static void store_sub_schedule(struct store_sub *sub)
 {
-	struct timeval tv = { .tv_sec = 1 };
+	struct timeval tv = { .tv_sec = sub->refused ? sub->backoff_s : 1 };
 
 	sub->ac = NULL;
+	if (sub->refused && sub->backoff_s < STORE_SUB_BACKOFF_MAX_S)
+		sub->backoff_s = sub->backoff_s * 2 > STORE_SUB_BACKOFF_MAX_S
+		                         ? STORE_SUB_BACKOFF_MAX_S
+		                         : sub->backoff_s * 2;
+	sub->refused = 0;
 	if (!sub->stopping)
 		evtimer_add(sub->retry, &tv);
+}
+
+/* Redis refused <what> on the subscription connection: log, close it, retry with backoff. */
+static void store_sub_refused(struct store_sub *sub, redisAsyncContext *ac, const char *what,
+                              const char *why)
+{
+	if (sub->refused || sub->stopping)
+		return;
+	sub->refused = 1;
+	log_err("redis %s: events subscription: %s refused: %s; retrying in %lds", sub->addr, what,
+	        why, sub->backoff_s);
+	redisAsyncDisconnect(ac); /* deferred by hiredis until the callback returns */
 }
 
 static void store_sub_retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -1749,11 +1810,10 @@ static void store_sub_on_message(redisAsyncContext *ac, void *reply, void *privd
 	struct store_sub *sub = privdata;
 	redisReply *r = reply, **e;
 
-	(void)ac;
 	if (!r || sub->stopping)
 		return;
 	if (r->type == REDIS_REPLY_ERROR) {
-		log_err("redis %s: SUBSCRIBE %s: %s", sub->addr, sub->channel, r->str);
+		store_sub_refused(sub, ac, "SUBSCRIBE", r->str);
 		return;
 	}
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
@@ -1763,6 +1823,7 @@ static void store_sub_on_message(redisAsyncContext *ac, void *reply, void *privd
 		return;
 	if (!strcmp(e[0]->str, "subscribe")) {
 		log_info("redis %s: subscribed to %s", sub->addr, sub->channel);
+		sub->backoff_s = 1;
 		sub->cb(sub->arg, NULL, 0);
 	} else if (!strcmp(e[0]->str, "message") && e[2]->type == REDIS_REPLY_STRING) {
 		sub->cb(sub->arg, e[2]->str, e[2]->len);
@@ -1774,9 +1835,8 @@ static void store_sub_on_auth(redisAsyncContext *ac, void *reply, void *privdata
 	struct store_sub *sub = privdata;
 	redisReply *r = reply;
 
-	(void)ac;
 	if (r && r->type == REDIS_REPLY_ERROR)
-		log_err("redis %s: AUTH for the events subscription failed: %s", sub->addr, r->str);
+		store_sub_refused(sub, ac, "AUTH", r->str);
 }
 
 static void store_sub_on_connect(const redisAsyncContext *ac, int status)
@@ -1796,8 +1856,9 @@ static void store_sub_on_disconnect(const redisAsyncContext *ac, int status)
 
 	if (sub->stopping)
 		return;
-	log_warn("redis %s: events subscription lost (%s); resubscribing in 1s", sub->addr,
-	         status == REDIS_OK ? "closed" : ac->errstr);
+	if (!sub->refused)
+		log_warn("redis %s: events subscription lost (%s); resubscribing in 1s", sub->addr,
+		         status == REDIS_OK ? "closed" : ac->errstr);
 	store_sub_schedule(sub);
 }
 
@@ -1866,6 +1927,7 @@ struct store_sub *store_sub_new(struct event_base *base, const struct store *s, 
 	sub->base = base;
 	sub->cb = cb;
 	sub->arg = arg;
+	sub->backoff_s = 1;
 	if (keys_events(&chan, s->prefix) < 0 || !(sub->channel = strdup(buf_str(&chan))) ||
 	    !(sub->addr = strdup(s->addr)) || (s->user && !(sub->user = strdup(s->user))) ||
 	    (s->password && !(sub->password = strdup(s->password))))

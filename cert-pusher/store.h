@@ -29,6 +29,8 @@ struct store {
 	struct store_sentinel *sentinel; /* --sentinel for a primary store, else NULL; owned */
 	int stale; /* an error reply said the node cannot act as the primary (READONLY, LOADING,
 	              MASTERDOWN, UNBLOCKED): the next command reconnects (and re-resolves) */
+	char *fence_key;   /* store_fence(): full name of the lock every write checks, or NULL */
+	char *fence_owner; /* the owner id that lock must hold; owned */
 };
 
 /*
@@ -63,6 +65,17 @@ void store_close(struct store *s);
  * finds the primary again. 0 or -1 with <err>. */
 int store_reconnect(struct store *s, char *err, size_t errsz);
 
+/*
+ * Fence every later write of <s> (host hash fields, due, challenge tokens, blobs, events) on
+ * lock:<name> holding <owner>: each write runs in one EVAL that first compares the lock, and
+ * fails with "LOCKLOST" in <err> when the lock is gone or someone else's, writing nothing. The
+ * issuer's workers fence their stores on the host they work on, so a worker whose lock expired
+ * (Redis slow or failing over for longer than --lock-ttl) can neither overwrite another
+ * issuer's order nor re-create a host deleted meanwhile. <name> NULL lifts the fence. Challenge
+ * token deletions are not fenced (cleaning up is always safe). 0, or -1 (OOM) with <err>.
+ */
+int store_fence(struct store *s, const char *name, const char *owner, char *err, size_t errsz);
+
 /* Times this process followed Sentinel to a new primary (every store counts once per change). */
 unsigned long long store_primary_changes_total(void);
 
@@ -93,9 +106,10 @@ void store_strv_deinit(struct store_strv *sv);
 /* Append a copy of <p>/<len> to <sv>. 0 or -1 (OOM). */
 int store_strv_push(struct store_strv *sv, const char *p, size_t len);
 
-/* SADD hosts <name>; when it was new, HSET host:<name> <kv> (NULL-terminated pairs) and ZADD
- * due <due_at> <name> in one MULTI. SADD's reply decides, so of concurrent adds of one name
- * exactly one gets 1. 1 added, 0 already managed, -1 error. */
+/* SADD hosts <name>; when it was new, HSET host:<name> <kv> (NULL-terminated pairs, may be
+ * NULL) and ZADD due <due_at> <name>, all in one EVAL: never a member without its hash and due
+ * entry. SADD's reply decides, so of concurrent adds of one name exactly one gets 1. 1 added,
+ * 0 already managed, -1 error (nothing written). */
 int store_host_add(struct store *s, const char *name, const char *const *kv, long long due_at,
                    char *err, size_t errsz);
 
@@ -130,9 +144,8 @@ int store_due_range(struct store *s, long long now, size_t limit, struct store_s
 
 /*
  * Per-host locks: lock:<name> holds the owner id of the one issuer working on the host, with a
- * TTL so a dead issuer's lock expires. Extend and release check the owner inside WATCH/MULTI/EXEC
- * (no Redis-side scripting needed): a lock that expired and was taken by another owner in the
- * meantime is left alone.
+ * TTL so a dead issuer's lock expires. Extend and release compare the owner and act in one
+ * EVAL: a lock that expired and was taken by another owner in the meantime is left alone.
  */
 /* SET lock:<name> <owner> NX PX <ttl_ms>: 1 acquired (or already <owner>'s: extended), 0 held
  * by someone else, -1 error. Callers keep their own list of what they are working on. */

@@ -44,8 +44,7 @@
 
 #define AGENT_MESSAGE      "acme-challenge"
 #define AGENT_ARG_TOKEN    "token"
-#define AGENT_OUT_PAUSE    (256 * 1024) /* stop reading while this much output is unsent */
-#define AGENT_LINGER_MS    2000         /* CLOSING: wait this long for the peer's EOF */
+#define AGENT_LINGER_MS    2000 /* CLOSING: wait this long for the peer's EOF */
 #define AGENT_ACCEPT_BURST 16
 
 enum agent_conn_state {
@@ -79,6 +78,8 @@ struct agent_conn {
 	struct event *rev;
 	struct event *wev;
 	struct event *linger_ev;
+	struct event *timer_ev;  /* HELLO deadline, then the idle check */
+	uint64_t last_active_ms; /* monotonic: last bytes received, or lookup answered */
 	uint8_t *in;
 	size_t in_len;
 	size_t in_cap;
@@ -104,6 +105,8 @@ struct agent {
 	struct agent_listener *listeners;
 	unsigned nlisteners;
 	bool accepting;
+	bool at_cap;     /* max_conns reached: not watching the listeners */
+	bool cap_logged; /* the cap was logged since the worker last had room */
 	struct event *accept_resume_ev;
 	struct agent_conn *conns;
 	unsigned nconns;
@@ -112,6 +115,22 @@ struct agent {
 };
 
 static void agent_conn_free(struct agent_conn *c);
+
+static uint64_t agent_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void agent_arm_ms(struct event *ev, uint64_t ms)
+{
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000),
+		              .tv_usec = (suseconds_t)((ms % 1000) * 1000) };
+
+	event_add(ev, &tv);
+}
 
 static uint64_t agent_now_ns(void)
 {
@@ -127,6 +146,22 @@ static uint64_t agent_now_ns(void)
 static void agent_conn_want_flush(struct agent_conn *c)
 {
 	event_active(c->wev, EV_WRITE, 0);
+}
+
+/* Pause reading while more than max_out is unsent (checked after every frame queued, so a
+ * burst of pipelined NOTIFYs stops at the bound, not at the end of what the socket holds);
+ * resume below half of it. */
+static void agent_conn_check_out(struct agent_conn *c)
+{
+	size_t unsent = c->out.len - c->out_off;
+
+	if (!c->read_paused && unsent > c->a->conf.max_out) {
+		event_del(c->rev);
+		c->read_paused = true;
+	} else if (c->read_paused && unsent <= c->a->conf.max_out / 2) {
+		event_add(c->rev, NULL);
+		c->read_paused = false;
+	}
 }
 
 /* Write as much pending output as the socket takes. Returns -1 when <c> was freed (peer gone),
@@ -150,10 +185,16 @@ static int agent_conn_flush(struct agent_conn *c)
 				event_add(c->wev, NULL);
 				c->write_armed = true;
 			}
-			if (!c->read_paused && c->out.len - c->out_off > AGENT_OUT_PAUSE) {
-				event_del(c->rev);
-				c->read_paused = true;
+			/* A peer that never lets the output drain must not make us keep what it
+			 * already read: move the unsent tail to the front once it is the smaller
+			 * half (each byte moves at most once per doubling: amortised O(1)). */
+			if (c->out_off >= c->out.len - c->out_off) {
+				memmove(c->out.data, c->out.data + c->out_off,
+				        c->out.len - c->out_off);
+				c->out.len -= c->out_off;
+				c->out_off = 0;
 			}
+			agent_conn_check_out(c);
 			return 0;
 		}
 		log_debug("conn=%llu write: %s", (unsigned long long)c->id, strerror(errno));
@@ -166,10 +207,7 @@ static int agent_conn_flush(struct agent_conn *c)
 		event_del(c->wev);
 		c->write_armed = false;
 	}
-	if (c->read_paused) {
-		event_add(c->rev, NULL);
-		c->read_paused = false;
-	}
+	agent_conn_check_out(c);
 	if (c->state == AGENT_CONN_CLOSING && !event_pending(c->linger_ev, EV_TIMEOUT, NULL)) {
 		/* Everything said: half-close so the peer reads our DISCONNECT, then wait for its
 		 * EOF rather than closing with unread input (which would send a RST first). */
@@ -209,6 +247,7 @@ static void agent_conn_commit(struct agent_conn *c, int len, enum metrics_frame 
 {
 	c->out.len += (size_t)len;
 	metrics_add(&c->a->m->frames_out[type], 1);
+	agent_conn_check_out(c);
 	agent_conn_want_flush(c);
 }
 
@@ -328,6 +367,7 @@ static void agent_on_lookup(void *arg, enum lookup_status status, const uint8_t 
 		r->next->prev = r->prev;
 	c->nreqs--;
 	c->a->inflight--;
+	c->last_active_ms = agent_now_ms();
 	metrics_observe_latency(c->a->m, agent_now_ns() - r->start_ns);
 
 	switch (status) {
@@ -459,6 +499,9 @@ static void agent_conn_hello(struct agent_conn *c, const struct spop_frame *f)
 		return;
 	}
 	c->state = AGENT_CONN_READY;
+	event_del(c->timer_ev);
+	if (c->a->conf.idle_timeout_ms)
+		agent_arm_ms(c->timer_ev, c->a->conf.idle_timeout_ms);
 	log_debug("worker=%u conn=%llu hello max-frame-size=%u%s", c->a->conf.worker_id,
 	          (unsigned long long)c->id, c->max_frame_size,
 	          h.healthcheck ? " healthcheck" : "");
@@ -567,6 +610,7 @@ static void agent_conn_on_read(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		c->in_len += (size_t)n;
+		c->last_active_ms = agent_now_ms();
 		if (c->state != AGENT_CONN_CLOSING)
 			agent_conn_process(c);
 		/* Level-triggered: read again only when the buffer was filled (more may wait). */
@@ -576,6 +620,37 @@ static void agent_conn_on_read(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---- connections ---- */
+
+static void agent_watch_listeners(struct agent *a, bool on);
+
+/* timer_ev: no HAPROXY-HELLO in time (a port scan, a stuck peer), or the idle check. A
+ * connection is idle when nothing was received nor answered for idle_timeout_ms, no lookup
+ * is pending and all output is sent; otherwise the check comes back when it could be. */
+static void agent_conn_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent_conn *c = arg;
+	uint64_t idle = c->a->conf.idle_timeout_ms, quiet;
+
+	(void)fd;
+	(void)what;
+	if (c->state == AGENT_CONN_HELLO) {
+		log_info("worker=%u conn=%llu no HAPROXY-HELLO within %llums; closing",
+		         c->a->conf.worker_id, (unsigned long long)c->id,
+		         (unsigned long long)c->a->conf.hello_timeout_ms);
+		agent_conn_free(c);
+		return;
+	}
+	if (c->state != AGENT_CONN_READY || !idle)
+		return; /* CLOSING: the linger timer ends it */
+	quiet = agent_now_ms() - c->last_active_ms;
+	if (quiet >= idle && !c->nreqs && c->out_off == c->out.len) {
+		log_debug("worker=%u conn=%llu idle for %llums; closing", c->a->conf.worker_id,
+		          (unsigned long long)c->id, (unsigned long long)quiet);
+		agent_conn_free(c);
+		return;
+	}
+	agent_arm_ms(c->timer_ev, quiet < idle ? idle - quiet : idle);
+}
 
 static void agent_conn_free(struct agent_conn *c)
 {
@@ -591,6 +666,8 @@ static void agent_conn_free(struct agent_conn *c)
 		event_free(c->wev);
 	if (c->linger_ev)
 		event_free(c->linger_ev);
+	if (c->timer_ev)
+		event_free(c->timer_ev);
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->prev)
@@ -601,6 +678,10 @@ static void agent_conn_free(struct agent_conn *c)
 		c->next->prev = c->prev;
 	a->nconns--;
 	atomic_fetch_sub_explicit(&a->m->connections_open, 1, memory_order_relaxed);
+	if (a->at_cap && a->nconns < a->conf.max_conns) {
+		a->at_cap = false;
+		agent_watch_listeners(a, true);
+	}
 	buf_deinit(&c->out);
 	free(c->in);
 	free(c);
@@ -630,8 +711,12 @@ int agent_adopt(struct agent *a, int fd)
 	c->rev = event_new(a->base, fd, EV_READ | EV_PERSIST, agent_conn_on_read, c);
 	c->wev = event_new(a->base, fd, EV_WRITE | EV_PERSIST, agent_conn_on_write, c);
 	c->linger_ev = evtimer_new(a->base, agent_conn_on_linger, c);
-	if (!c->in || !c->rev || !c->wev || !c->linger_ev || event_add(c->rev, NULL) < 0)
+	c->timer_ev = evtimer_new(a->base, agent_conn_on_timer, c);
+	c->last_active_ms = agent_now_ms();
+	if (!c->in || !c->rev || !c->wev || !c->linger_ev || !c->timer_ev ||
+	    event_add(c->rev, NULL) < 0)
 		goto out;
+	agent_arm_ms(c->timer_ev, a->conf.hello_timeout_ms);
 	c->next = a->conns;
 	if (a->conns)
 		a->conns->prev = c;
@@ -641,6 +726,16 @@ int agent_adopt(struct agent *a, int fd)
 	metrics_add(&a->m->connections_total, 1);
 	log_debug("worker=%u conn=%llu accepted", a->conf.worker_id, (unsigned long long)c->id);
 	c = NULL;
+	if (a->nconns >= a->conf.max_conns && !a->at_cap) {
+		/* Stop accepting: the other workers, or the listen backlog, take the next ones. */
+		a->at_cap = true;
+		agent_watch_listeners(a, false);
+		if (!a->cap_logged)
+			log_warn("worker=%u %u connections (--max-connections): not accepting more "
+			         "until one closes",
+			         a->conf.worker_id, a->nconns);
+		a->cap_logged = true;
+	}
 	ret = 0;
 out:
 	if (c) {
@@ -650,6 +745,8 @@ out:
 			event_free(c->wev);
 		if (c->linger_ev)
 			event_free(c->linger_ev);
+		if (c->timer_ev)
+			event_free(c->timer_ev);
 		free(c->in);
 		free(c);
 	}
@@ -660,17 +757,32 @@ out:
 
 /* ---- listeners ---- */
 
+/* Watch the listeners (<on>) unless not accepting, at the cap, or in an accept pause (whose
+ * timer watches them again); or stop watching them. */
+static void agent_watch_listeners(struct agent *a, bool on)
+{
+	unsigned i;
+
+	if (on &&
+	    (!a->accepting || a->at_cap || event_pending(a->accept_resume_ev, EV_TIMEOUT, NULL)))
+		return;
+	if (on)
+		a->cap_logged = false;
+	for (i = 0; i < a->nlisteners; i++) {
+		if (on)
+			event_add(a->listeners[i].ev, NULL);
+		else
+			event_del(a->listeners[i].ev);
+	}
+}
+
 static void agent_on_accept_resume(evutil_socket_t fd, short what, void *arg)
 {
 	struct agent *a = arg;
-	unsigned i;
 
 	(void)fd;
 	(void)what;
-	if (!a->accepting)
-		return;
-	for (i = 0; i < a->nlisteners; i++)
-		event_add(a->listeners[i].ev, NULL);
+	agent_watch_listeners(a, true);
 }
 
 static void agent_on_accept(evutil_socket_t lfd, short what, void *arg)
@@ -699,6 +811,8 @@ static void agent_on_accept(evutil_socket_t lfd, short what, void *arg)
 		if (agent_adopt(a, fd) < 0)
 			log_warn("worker=%u cannot serve a new connection: out of memory",
 			         a->conf.worker_id);
+		if (a->at_cap)
+			return;
 	}
 }
 
@@ -712,7 +826,7 @@ int agent_watch_listener(struct agent *a, int fd)
 		return -1;
 	a->listeners = l;
 	ev = event_new(a->base, fd, EV_READ | EV_PERSIST, agent_on_accept, a);
-	if (!ev || event_add(ev, NULL) < 0) {
+	if (!ev || (!a->at_cap && event_add(ev, NULL) < 0)) {
 		if (ev)
 			event_free(ev);
 		return -1;
@@ -754,6 +868,12 @@ struct agent *agent_new(struct event_base *base, const struct agent_conf *conf,
 		a->conf.max_frame_size = SPOP_MIN_FRAME_SIZE;
 	if (!a->conf.max_inflight)
 		a->conf.max_inflight = AGENT_MAX_INFLIGHT;
+	if (!a->conf.max_out)
+		a->conf.max_out = AGENT_MAX_OUT;
+	if (!a->conf.hello_timeout_ms)
+		a->conf.hello_timeout_ms = AGENT_HELLO_TIMEOUT_MS;
+	if (!a->conf.max_conns)
+		a->conf.max_conns = AGENT_MAX_CONNS;
 	a->ops = ops;
 	a->lookup_ctx = lookup_ctx;
 	a->m = m;
@@ -784,4 +904,14 @@ size_t agent_inflight(const struct agent *a)
 unsigned agent_connections(const struct agent *a)
 {
 	return a->nconns;
+}
+
+size_t agent_out_bytes(const struct agent *a)
+{
+	const struct agent_conn *c;
+	size_t n = 0;
+
+	for (c = a->conns; c; c = c->next)
+		n += c->out.cap;
+	return n;
 }

@@ -20,12 +20,28 @@
 struct event_base;
 struct metrics_shard;
 
-#define AGENT_MAX_INFLIGHT 4096 /* pending lookups per connection before answering "overloaded" */
+#define AGENT_MAX_INFLIGHT     4096         /* pending lookups per connection before "overloaded" */
+#define AGENT_MAX_OUT          (256 * 1024) /* unsent output per connection that pauses reading */
+#define AGENT_HELLO_TIMEOUT_MS 5000         /* accept to HAPROXY-HELLO */
+#define AGENT_IDLE_TIMEOUT_MS  3600000      /* spoa-agent's default --idle-timeout */
+#define AGENT_MAX_CONNS        10000        /* per worker */
 
+/*
+ * Bounds on what a peer can make a worker hold: per connection, the pending lookups
+ * (max_inflight), the unsent output (reading pauses above max_out and resumes below half of
+ * it) and the time it may take to say HELLO; per worker, the connections (at max_conns the
+ * worker stops accepting, and the other workers or the listen backlog take the next ones).
+ * The idle timeout is off by default here: closing a connection races HAProxy's next NOTIFY
+ * (a 503), so it is only for peers that vanished without a FIN or RST.
+ */
 struct agent_conf {
-	uint32_t max_frame_size; /* ours, offered in AGENT-HELLO; 0 = SPOP_MAX_FRAME_SIZE */
-	unsigned max_inflight;   /* 0 = AGENT_MAX_INFLIGHT */
-	unsigned worker_id;      /* for logs */
+	uint32_t max_frame_size;   /* ours, offered in AGENT-HELLO; 0 = SPOP_MAX_FRAME_SIZE */
+	unsigned max_inflight;     /* 0 = AGENT_MAX_INFLIGHT */
+	size_t max_out;            /* 0 = AGENT_MAX_OUT */
+	uint64_t hello_timeout_ms; /* 0 = AGENT_HELLO_TIMEOUT_MS */
+	uint64_t idle_timeout_ms;  /* nothing received nor pending this long: close; 0 = never */
+	unsigned max_conns;        /* 0 = AGENT_MAX_CONNS */
+	unsigned worker_id;        /* for logs */
 };
 
 struct agent;
@@ -54,5 +70,8 @@ size_t agent_inflight(const struct agent *a);
 
 /* Open connections. */
 unsigned agent_connections(const struct agent *a);
+
+/* Bytes of memory held for output over all connections (allocated, sent or not). */
+size_t agent_out_bytes(const struct agent *a);
 
 #endif

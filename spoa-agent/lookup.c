@@ -14,9 +14,10 @@
  * reached either owner is freed by lookup_get() before it returns.
  *
  * Connection states: DOWN (retry timer armed) -> CONNECTING (connect timer armed) ->
- * [AUTHENTICATING] -> UP. A connection that stops answering for LOOKUP_STALL_MS while
- * requests are outstanding is dropped and reconnected, so a Redis host that vanished without a
- * RST does not keep every request waiting for its deadline forever.
+ * [AUTHENTICATING] -> UP. A connection that owes a reply for the stall time (5 s by default,
+ * counted from the oldest request still waiting or the last reply, whichever is later; never
+ * from an idle period) is dropped and reconnected, so a Redis host that vanished without a RST
+ * does not keep every request waiting for its deadline forever.
  *
  * Grace: when Redis closes an established connection (Sentinel's CLIENT KILL TYPE normal on a
  * failover, a restart), the module reconnects at once if the connection had been up for
@@ -49,7 +50,8 @@
 #define LOOKUP_BACKOFF_MIN_MS 100
 #define LOOKUP_BACKOFF_MAX_MS 5000
 #define LOOKUP_CONNECT_MS     1000
-#define LOOKUP_STALL_MS       5000
+#define LOOKUP_STALL_MS       5000   /* by default */
+#define LOOKUP_WATCH_MAX_MS   1000   /* stall check period, at most */
 #define LOOKUP_MAX_PENDING    100000 /* sent plus queued */
 #define LOOKUP_MIN_UP_MS      1000   /* up this long before a loss: reconnect at once */
 
@@ -83,8 +85,12 @@ struct lookup {
 	struct lookup_req *queue_head;
 	struct lookup_req **queue_tail;
 	uint64_t timeout_ms;    /* per-request deadline, also bounds a grace period */
+	uint64_t stall_ms;      /* see lookup_on_watch() */
+	uint64_t watch_ms;      /* stall check period */
 	uint64_t up_since_ms;   /* monotonic time of going UP */
-	uint64_t last_reply_ms; /* monotonic time of the last reply (or of going UP) */
+	uint64_t owed_since_ms; /* while requests are pending: since when Redis owes a reply (the
+	                           oldest pending request's send time, or the last reply if
+	                           later; replies come in order) */
 	struct buf key;         /* scratch: key name */
 	struct buf cmd;         /* scratch: RESP command */
 	struct metrics_shard *m;
@@ -202,10 +208,9 @@ static void lookup_now_up(struct lookup *l)
 {
 	l->state = LOOKUP_STATE_UP;
 	l->backoff_ms = LOOKUP_BACKOFF_MIN_MS;
-	l->last_reply_ms = lookup_now_ms();
-	l->up_since_ms = l->last_reply_ms;
+	l->up_since_ms = lookup_now_ms();
 	event_del(l->retry_ev);
-	lookup_arm(l->watch_ev, 1000);
+	lookup_arm(l->watch_ev, l->watch_ms);
 	lookup_set_up(l, true);
 	if (l->m)
 		metrics_add(&l->m->redis_connects, 1);
@@ -327,7 +332,7 @@ static void lookup_on_grace(evutil_socket_t fd, short what, void *arg)
 		lookup_end_grace(l, false);
 }
 
-/* watch_ev: a connection that holds requests but has been silent for LOOKUP_STALL_MS is
+/* watch_ev: a connection that holds requests but has been silent for the stall time is
  * presumed dead (host gone without a RST); reconnecting beats waiting for TCP to notice. */
 static void lookup_on_watch(evutil_socket_t fd, short what, void *arg)
 {
@@ -337,13 +342,14 @@ static void lookup_on_watch(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (l->state != LOOKUP_STATE_UP)
 		return;
-	if (l->pending && lookup_now_ms() - l->last_reply_ms > LOOKUP_STALL_MS) {
-		lookup_log_down(l, "stalled", "no reply for 5s with requests outstanding");
+	if (l->pending && lookup_now_ms() - l->owed_since_ms > l->stall_ms) {
+		lookup_log_down(l, "stalled",
+		                "no reply within the stall time with requests outstanding");
 		event_del(l->watch_ev);
 		lookup_drop(l);
 		return;
 	}
-	lookup_arm(l->watch_ev, 1000);
+	lookup_arm(l->watch_ev, l->watch_ms);
 }
 
 static void lookup_connect(struct lookup *l)
@@ -389,6 +395,10 @@ struct lookup *lookup_new(struct event_base *base, const struct lookup_conf *con
 	buf_init(&l->cmd);
 	l->backoff_ms = LOOKUP_BACKOFF_MIN_MS;
 	l->timeout_ms = conf->timeout_ms;
+	l->stall_ms = conf->stall_ms ? conf->stall_ms : LOOKUP_STALL_MS;
+	l->watch_ms = l->stall_ms / 4 < LOOKUP_WATCH_MAX_MS ? l->stall_ms / 4 : LOOKUP_WATCH_MAX_MS;
+	if (!l->watch_ms)
+		l->watch_ms = 1;
 	l->queue_tail = &l->queue_head;
 	l->prefix = strdup(conf->prefix ? conf->prefix : KEYS_DEFAULT_PREFIX);
 	l->user = conf->user ? strdup(conf->user) : NULL;
@@ -486,7 +496,8 @@ static int lookup_send(struct lookup *l, struct lookup_req *req)
 	if (redisAsyncFormattedCommand(l->ac, lookup_on_reply, req, (const char *)l->cmd.data,
 	                               l->cmd.len) != REDIS_OK)
 		return -1;
-	l->pending++;
+	if (!l->pending++)
+		l->owed_since_ms = lookup_now_ms(); /* not from an old reply: idle is not a stall */
 	return 0;
 }
 
@@ -540,7 +551,7 @@ static void lookup_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 		}
 		lookup_answer(req, LOOKUP_UNAVAILABLE, NULL, 0);
 	} else {
-		l->last_reply_ms = lookup_now_ms();
+		l->owed_since_ms = lookup_now_ms(); /* progress: the next one is owed from now */
 		if (reply->type == REDIS_REPLY_STRING)
 			lookup_answer(req, LOOKUP_HIT, (const uint8_t *)reply->str, reply->len);
 		else if (reply->type == REDIS_REPLY_NIL)

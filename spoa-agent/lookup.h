@@ -65,6 +65,8 @@ struct lookup_conf {
 	const char *user;     /* ACL user for AUTH, or NULL */
 	const char *password; /* AUTH password, or NULL; copied, wiped on free */
 	uint64_t timeout_ms;  /* per-request deadline, > 0 */
+	uint64_t stall_ms;    /* no reply for this long with requests outstanding: reconnect;
+	                         0 = LOOKUP_STALL_MS (5 s) */
 };
 
 /* The Redis implementation; ctx is a struct lookup *. */

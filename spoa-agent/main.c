@@ -41,12 +41,14 @@
 #include "spoa-agent/lookup.h"
 #include "spoa-agent/metrics.h"
 
-#define MAIN_MAX_LISTEN      16
-#define MAIN_MAX_THREADS     256
-#define MAIN_DEFAULT_LISTEN  "127.0.0.1:12345"
-#define MAIN_DEFAULT_REDIS   "127.0.0.1:6379"
-#define MAIN_DEFAULT_TIMEOUT 300
-#define MAIN_PASSWORD_MAX    4096
+#define MAIN_MAX_LISTEN        16
+#define MAIN_MAX_THREADS       256
+#define MAIN_DEFAULT_LISTEN    "127.0.0.1:12345"
+#define MAIN_DEFAULT_REDIS     "127.0.0.1:6379"
+#define MAIN_DEFAULT_TIMEOUT   300
+#define MAIN_DEFAULT_MAX_CONNS 10000
+#define MAIN_MAX_CONNS_MAX     1000000
+#define MAIN_PASSWORD_MAX      4096
 
 struct main_opts {
 	struct endpoint listen[MAIN_MAX_LISTEN];
@@ -56,6 +58,9 @@ struct main_opts {
 	bool has_metrics;
 	const char *prefix;
 	uint64_t timeout_ms;
+	uint64_t hello_timeout_ms;
+	uint64_t idle_timeout_ms; /* 0: never */
+	uint64_t max_conns;       /* over every worker */
 	unsigned threads;
 	const char *redis_user;
 	struct buf password; /* wiped at exit */
@@ -87,6 +92,9 @@ static const struct option main_longopts[] = {
 	{ "threads", required_argument, NULL, 't' },
 	{ "key-prefix", required_argument, NULL, 'p' },
 	{ "timeout", required_argument, NULL, 'T' },
+	{ "hello-timeout", required_argument, NULL, 'H' },
+	{ "idle-timeout", required_argument, NULL, 'I' },
+	{ "max-connections", required_argument, NULL, 'C' },
 	{ "metrics", required_argument, NULL, 'm' },
 	{ "redis-user", required_argument, NULL, 'u' },
 	{ "redis-password-file", required_argument, NULL, 'P' },
@@ -111,6 +119,15 @@ static void main_usage(FILE *f)
 	        "  --key-prefix P                Redis key prefix (default %s)\n"
 	        "  --timeout DURATION            per-lookup deadline, below HAProxy's `timeout\n"
 	        "                                processing` (default %ums; 250, 300ms, 1s)\n"
+	        "  --hello-timeout DURATION      close a connection that sends no HAPROXY-HELLO\n"
+	        "                                within it (default 5s)\n"
+	        "  --idle-timeout DURATION       close a connection with nothing received, "
+	        "answered\n"
+	        "                                or pending for that long (default 1h; 0 never).\n"
+	        "                                Closing races HAProxy's next NOTIFY: keep it "
+	        "long\n"
+	        "  --max-connections N           HAProxy connections over all threads; a full\n"
+	        "                                thread stops accepting (default %u)\n"
 	        "  --metrics ADDR:PORT           serve Prometheus /metrics and /healthz there\n"
 	        "  --redis-user USER             ACL user for AUTH (needs --redis-password-file)\n"
 	        "  --redis-password-file FILE    AUTH password (file mode 0600 or stricter)\n"
@@ -118,7 +135,8 @@ static void main_usage(FILE *f)
 	        "invalid)\n"
 	        "  -v, --verbose                 debug logs\n"
 	        "  -h, --help                    this help\n",
-	        MAIN_DEFAULT_LISTEN, MAIN_DEFAULT_REDIS, KEYS_DEFAULT_PREFIX, MAIN_DEFAULT_TIMEOUT);
+	        MAIN_DEFAULT_LISTEN, MAIN_DEFAULT_REDIS, KEYS_DEFAULT_PREFIX, MAIN_DEFAULT_TIMEOUT,
+	        MAIN_DEFAULT_MAX_CONNS);
 }
 
 /* Parse the command line into <o>. 0, or -1 after logging what is wrong. */
@@ -132,6 +150,9 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 
 	o->prefix = KEYS_DEFAULT_PREFIX;
 	o->timeout_ms = MAIN_DEFAULT_TIMEOUT;
+	o->hello_timeout_ms = AGENT_HELLO_TIMEOUT_MS;
+	o->idle_timeout_ms = AGENT_IDLE_TIMEOUT_MS;
+	o->max_conns = MAIN_DEFAULT_MAX_CONNS;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	o->threads = ncpu < 1 ? 1 : ncpu > MAIN_MAX_THREADS ? MAIN_MAX_THREADS : (unsigned)ncpu;
 	parse_endpoint(MAIN_DEFAULT_REDIS, &o->redis, &why);
@@ -178,6 +199,35 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 				        "(e.g. "
 				        "300ms)",
 				        optarg);
+				goto out;
+			}
+			break;
+		case 'H':
+			if (parse_duration_ms(optarg, 1, 100, 3600000, &o->hello_timeout_ms) < 0) {
+				log_err("--hello-timeout: '%s': expected a duration from 100ms to "
+				        "1h "
+				        "(e.g. 5s)",
+				        optarg);
+				goto out;
+			}
+			break;
+		case 'I':
+			if (strcmp(optarg, "0") != 0 &&
+			    parse_duration_ms(optarg, 1, 1000, 168 * 3600000ULL,
+			                      &o->idle_timeout_ms) < 0) {
+				log_err("--idle-timeout: '%s': expected 0 (never) or a duration "
+				        "from "
+				        "1s to 168h (e.g. 1h)",
+				        optarg);
+				goto out;
+			}
+			if (!strcmp(optarg, "0"))
+				o->idle_timeout_ms = 0;
+			break;
+		case 'C':
+			if (parse_u64(optarg, 1, MAIN_MAX_CONNS_MAX, &o->max_conns) < 0) {
+				log_err("--max-connections: '%s': expected a number from 1 to %d",
+				        optarg, MAIN_MAX_CONNS_MAX);
 				goto out;
 			}
 			break;
@@ -459,7 +509,13 @@ int main(int argc, char **argv)
 
 		w->id = i;
 		w->timeout_ms = o.timeout_ms;
-		aconf = (struct agent_conf){ .worker_id = i };
+		/* The cap is shared out: a thread's share, rounded up (at least one each). */
+		aconf = (struct agent_conf){
+			.worker_id = i,
+			.hello_timeout_ms = o.hello_timeout_ms,
+			.idle_timeout_ms = o.idle_timeout_ms,
+			.max_conns = (unsigned)((o.max_conns + o.threads - 1) / o.threads),
+		};
 		w->base = event_base_new();
 		if (w->base) {
 			w->lookup = lookup_new(w->base, &lconf, metrics_shard(metrics, i));

@@ -89,7 +89,10 @@ t_bg agent-badpw "$BIN/spoa-agent" --listen "127.0.0.1:$AGENT_PORT2" --redis "12
 	--metrics "127.0.0.1:$METRICS_PORT2" --threads 1 --key-prefix acme: \
 	--redis-user spoa --redis-password-file "$T_DIR/redis-bad-pw"
 t_wait_tcp 127.0.0.1 "$AGENT_PORT2" 10 || fail "second agent did not start"
-sleep 0.3
+for ((i = 0; i < 100; i++)); do # the refusal happened (not merely an AUTH still in flight)
+	grep -q 'AUTH failed' "$T_DIR/agent-badpw.log" && break
+	sleep 0.05
+done
 expect "bad password" "$HELLO
 ack sid=1 fid=1 found=0 error=redis-unavailable" -- "127.0.0.1:$AGENT_PORT2" hello notify:1:1:tok_A recv
 grep -q 'AUTH failed' "$T_DIR/agent-badpw.log" || fail "no 'AUTH failed' in the log"

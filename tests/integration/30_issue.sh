@@ -23,10 +23,15 @@ t_keyring
 t_pebble_roots "$T_DIR/root.pem"
 
 # listen for the loaders' events while issuing
+subs0=$(rcli PUBSUB NUMSUB spoacme:events | tail -1)
 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" SUBSCRIBE spoacme:events >"$T_DIR/events" 2>&1 &
 SUB_PID=$!
 T_PIDS+=("$SUB_PID")
-sleep 0.3
+for _ in $(seq 1 100); do # subscribed, not merely started
+	[ "$(rcli PUBSUB NUMSUB spoacme:events | tail -1)" -gt "$subs0" ] && break
+	sleep 0.05
+done
+[ "$(rcli PUBSUB NUMSUB spoacme:events | tail -1)" -gt "$subs0" ] || fail "the events listener never subscribed"
 
 NAMES="a.example.com b.example.com"
 # shellcheck disable=SC2086

@@ -103,9 +103,14 @@ out=$(req POST /v1/hostnames/example.com/renew "")
 assert_eq "renew" 202 "$(head -1 <<<"$out")"
 
 # DELETE: 204, "del" published, nothing left in Redis for the name
+subs0=$(rcli PUBSUB NUMSUB spoacme:events | tail -1)
 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" SUBSCRIBE spoacme:events >"$T_DIR/events" 2>&1 &
 T_PIDS+=("$!")
-sleep 0.3
+for _ in $(seq 1 100); do # subscribed, not merely started
+	[ "$(rcli PUBSUB NUMSUB spoacme:events | tail -1)" -gt "$subs0" ] && break
+	sleep 0.05
+done
+[ "$(rcli PUBSUB NUMSUB spoacme:events | tail -1)" -gt "$subs0" ] || fail "the events listener never subscribed"
 for _ in $(seq 1 50); do # an order may be running on it: then 202, and the issuer finishes
 	out=$(req DELETE /v1/hostnames/race.example.com)
 	[ "$(head -1 <<<"$out")" = 204 ] && break

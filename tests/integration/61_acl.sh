@@ -66,6 +66,9 @@ as admin "$R_PORT" INFO replication | grep -q '^master_link_status:up' ||
 # The agent's user: GET chal:* only.
 as admin "$P_PORT" SET spoacme:cert:x.example.com:ecdsa blob >/dev/null
 as admin "$P_PORT" SET spoacme:chal:tok1 tok1.keyauth >/dev/null
+# The agent reads tok1 on the replica: Redis streams writes to a new replica only after its
+# first REPLCONF ACK (up to a second after master_link_status:up), so WAIT as the issuer does.
+assert_eq "the replica acknowledged tok1" 1 "$(as admin "$P_PORT" WAIT 1 5000)"
 assert_eq "agent GET chal" tok1.keyauth "$(as agent "$P_PORT" GET spoacme:chal:tok1)"
 refused agent "$P_PORT" GET spoacme:cert:x.example.com:ecdsa
 refused agent "$P_PORT" SET spoacme:chal:tok1 other

@@ -53,6 +53,18 @@ for n in $A_NAMES $B_NAMES; do
 done
 t_log "both edges serve all 6 names (ECDSA and RSA)"
 
+# loader_runs EDGE: the reconcile runs EDGE's loader finished or failed so far (log lines).
+loader_runs() { grep -c -e 'loader: reconciled' -e '<3>loader:' "$T_DIR/loader-$1.log" || true; }
+# wait_loader_runs EDGE N: until EDGE's loader ran N more times than now (120 s at most).
+wait_loader_runs() {
+	local want=$(($(loader_runs "$1") + $2)) i
+	for ((i = 0; i < 1200; i++)); do
+		[ "$(loader_runs "$1")" -ge "$want" ] && return 0
+		sleep 0.1
+	done
+	fail "edge $1's loader did not run $2 more times"
+}
+
 # replica link cut: edge B's replica goes away; issuance goes on through A
 t_stop_pid "$EDGE_B_REPLICA_PID"
 C_NAMES="c1.example.com c2.example.com"
@@ -63,6 +75,8 @@ done
 for n in $C_NAMES; do wait_state "$n" valid 90; done
 grep -q "reached 1 of 2 replicas within" "$T_DIR/issuer.log" ||
 	fail "the issuer did not log the WAIT timeout with one replica down"
+# B's loader had its chances to load c* (a loader reading anything but its replica would have)
+wait_loader_runs b 2
 for n in $C_NAMES; do
 	want=$(rcli HGET "spoacme:host:$n" serial_ecdsa)
 	fleet_wait_serial a "$n" ecdsa "$want" 20
@@ -80,9 +94,13 @@ PRIMARY_PORT=$(t_free_port)
 fleet_start_replica b
 PRIMARY_PORT=$real_primary
 assert_eq "keys on B's restarted replica" 0 "$(redis-cli -h "$EDGE_B_ADDR" -p "$FLEET_REDIS_PORT" DBSIZE)"
-sleep 5 # more than two reconcile intervals
+for ((i = 0; i < 600; i++)); do
+	grep -q "removing nothing from HAProxy until it is current" "$T_DIR/loader-b.log" && break
+	sleep 0.1
+done
 grep -q "removing nothing from HAProxy until it is current" "$T_DIR/loader-b.log" ||
 	fail "B's loader did not notice its replica is not current"
+wait_loader_runs b 2 # two whole runs on the empty replica: any removal would have happened
 assert_eq "edge B still serves a1 from an empty replica" "$want" "$(fleet_serial b a1.example.com)"
 grep -q "removed name=" "$T_DIR/loader-b.log" && fail "B's loader removed certificates"
 

@@ -444,6 +444,23 @@ static void test_rate_limited_retry_after(void **state)
 	acme_order_result_deinit(&res);
 }
 
+/* A Retry-After however large (whoever parsed it) is clamped to a day before it becomes
+ * milliseconds: no signed overflow (UBSan aborts on one), and the caller gets a day. */
+static void test_retry_after_bounds(void **state)
+{
+	static const struct canned s[] = {
+		{ HTTP_METHOD_POST, CA "/order", 429, NULL, PJ, INT64_MAX,
+		  PROBLEM("rateLimited", "come back never"), 0, 0 },
+	};
+	struct acme_order_result res;
+
+	(void)state;
+	assert_int_equal(run_order(s, 1, &res), -1);
+	assert_int_equal(nsleeps, 0); /* a day is over the cap: handed to the caller */
+	assert_int_equal(res.retry_after, 86400);
+	acme_order_result_deinit(&res);
+}
+
 static void test_challenge_problem(void **state)
 {
 	static const struct canned s[] = {
@@ -913,6 +930,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_nonce_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_nonce_fetches_new_nonce, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rate_limited_retry_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_after_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_challenge_problem, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_error_and_missing_location, setup,
 		                                teardown),

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -89,7 +90,8 @@ struct t {
 	struct metrics *metrics;
 	struct agent *agent;
 	struct fake fake;
-	int fd; /* our end */
+	int fd;       /* our end */
+	int agent_fd; /* the agent's end (owned by the agent) */
 	uint8_t rbuf[1 << 17];
 	size_t rlen;
 };
@@ -134,6 +136,7 @@ static int t_setup_conf(void **state, const struct agent_conf *conf, bool tcp)
 		close(l);
 	}
 	assert_int_equal(agent_adopt(t->agent, sv[0]), 0);
+	t->agent_fd = sv[0];
 	t->fd = sv[1];
 	assert_int_equal(fcntl(t->fd, F_SETFL, fcntl(t->fd, F_GETFL) | O_NONBLOCK), 0);
 	*state = t;
@@ -152,6 +155,13 @@ static int t_setup_tcp(void **state)
 	struct agent_conf conf = { 0 };
 
 	return t_setup_conf(state, &conf, true);
+}
+
+static int t_setup_timeouts(void **state)
+{
+	struct agent_conf conf = { .hello_timeout_ms = 150, .idle_timeout_ms = 300 };
+
+	return t_setup_conf(state, &conf, false);
 }
 
 static int t_setup_small_inflight(void **state)
@@ -1111,6 +1121,237 @@ static void test_many_acks(void **state)
 	}
 }
 
+static uint64_t t_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Run the loop for <ms> of real time (the agent's timers fire meanwhile). */
+static void t_run_for(struct t *t, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+	event_base_loopexit(t->base, &tv);
+	event_base_dispatch(t->base);
+}
+
+/* Wait for the agent to close, 5 s at most (a deadlock guard); returns when it did. */
+static uint64_t t_wait_close(struct t *t)
+{
+	uint64_t end = t_now_ms() + 5000;
+	ssize_t n;
+
+	while (t_now_ms() < end) {
+		n = recv(t->fd, t->rbuf, sizeof(t->rbuf), 0);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return t_now_ms();
+		assert_true(n < 0 && errno == EAGAIN); /* nothing sent before the close */
+		t_run_for(t, 10);
+	}
+	fail_msg("the agent did not close");
+	return 0;
+}
+
+/* A peer that connects and never says HELLO is closed after the HELLO timeout. */
+static void test_hello_timeout(void **state)
+{
+	struct t *t = *state;
+	uint64_t t0 = t_now_ms();
+
+	assert_int_equal(agent_connections(t->agent), 1);
+	assert_true(t_wait_close(t) - t0 >= 140);
+	assert_int_equal(agent_connections(t->agent), 0);
+}
+
+/* Idle: nothing received, nothing pending, everything sent, for the idle timeout. A pending
+ * lookup keeps the connection however long it takes. */
+static void test_idle_timeout(void **state)
+{
+	struct t *t = *state;
+	struct fb f = { 0 };
+	struct ack a;
+	uint64_t t0;
+
+	t_handshake(t, 16380, 16380);
+	fb_notify(&f, 1, 1, "tok");
+	t_send_fb(t, &f);
+	assert_int_equal(t->fake.n, 1);
+	t_run_for(t, 700); /* over twice the idle timeout, with the lookup pending */
+	assert_int_equal(agent_connections(t->agent), 1);
+	complete(t, 0, LOOKUP_HIT, "tok.thumb");
+	t_recv_ack(t, &a);
+	assert_string_equal(a.keyauth, "tok.thumb");
+	t0 = t_now_ms();
+	assert_true(t_wait_close(t) - t0 >= 250); /* counted from the answer */
+	assert_int_equal(agent_connections(t->agent), 0);
+}
+
+/* At max_conns a worker stops accepting; the next connection waits in the backlog and is
+ * served once one closes. */
+static void test_max_conns(void **state)
+{
+	struct agent_conf conf = { .max_conns = 2 };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+		                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t slen = sizeof(sin);
+	struct event_base *base = event_base_new();
+	struct metrics *m = metrics_new(1);
+	struct fake fake = { .immediate = LOOKUP_PENDING };
+	struct agent *a;
+	int l, c[3], i, k;
+
+	(void)state;
+	assert_non_null(base);
+	a = agent_new(base, &conf, &fake_ops, &fake, metrics_shard(m, 0));
+	assert_non_null(a);
+	l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_true(l >= 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(l, 8), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&sin, &slen), 0);
+	assert_int_equal(agent_watch_listener(a, l), 0);
+	for (i = 0; i < 3; i++) {
+		c[i] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_int_equal(connect(c[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
+	}
+	for (k = 0; k < 50; k++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(agent_connections(a), 2);
+	close(c[0]);
+	for (k = 0; k < 50 && agent_connections(a) != 2; k++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	for (k = 0; k < 50; k++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(agent_connections(a), 2);
+	assert_int_equal(atomic_load(&metrics_shard(m, 0)->connections_total), 3);
+	close(c[1]);
+	close(c[2]);
+	agent_free(a);
+	close(l);
+	metrics_free(m);
+	event_base_free(base);
+}
+
+/* Read and drop exactly <n> bytes of what the agent sent (pumping while it has not yet). */
+static void t_drain(struct t *t, size_t n)
+{
+	uint8_t sink[16384];
+	ssize_t r;
+	int spins = 0;
+
+	while (n) {
+		r = recv(t->fd, sink, n < sizeof(sink) ? n : sizeof(sink), 0);
+		if (r < 0) {
+			assert_int_equal(errno, EAGAIN);
+			assert_true(++spins < 1000);
+			pump(t);
+			continue;
+		}
+		assert_true(r > 0);
+		n -= (size_t)r;
+	}
+}
+
+/* Read everything available; the bytes read. */
+static size_t t_drain_all(struct t *t)
+{
+	uint8_t sink[16384];
+	size_t total = 0;
+	ssize_t r;
+
+	for (;;) {
+		pump(t);
+		r = recv(t->fd, sink, sizeof(sink), 0);
+		if (r <= 0)
+			return total;
+		total += (size_t)r;
+	}
+}
+
+#define ROUND 20 /* NOTIFYs per round, each answered at once (invalid token) */
+
+static void t_send_round(struct t *t)
+{
+	static struct fb f;
+	unsigned i;
+
+	for (i = 0; i < ROUND; i++)
+		fb_notify(&f, 2 * i + 1, 1, "!");
+	t_send_fb(t, &f);
+}
+
+/*
+ * A peer that reads as fast as it sends, but some way behind: the agent's output is never
+ * wholly sent, so what was sent must be reclaimed as it goes. It used to be kept until the
+ * output drained completely, which this peer never lets happen: memory grew with every ACK.
+ */
+static void test_out_compacted(void **state)
+{
+	struct t *t = *state;
+	size_t per_round, max = 0;
+	int sb = 4096, i;
+
+	t_handshake(t, 16380, 16380);
+	assert_int_equal(setsockopt(t->agent_fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb)), 0);
+	t_send_round(t);
+	per_round = t_drain_all(t);
+	assert_true(per_round > 0);
+	for (i = 0; i < 6000; i++) {
+		t_send_round(t);
+		if (i >= 200) /* 200 rounds behind, then in step */
+			t_drain(t, per_round);
+		if (agent_out_bytes(t->agent) > max)
+			max = agent_out_bytes(t->agent);
+	}
+	if (max > 512 * 1024)
+		fail_msg("%zu bytes held for output after %zu sent", max, (size_t)6000 * per_round);
+}
+
+/*
+ * A peer that pipelines NOTIFYs and never reads: the agent stops reading once its unsent
+ * output passes the bound, so memory stays bounded; once the peer reads, every NOTIFY is
+ * answered.
+ */
+static void test_out_pauses_reading(void **state)
+{
+	struct t *t = *state;
+	static struct fb f;
+	size_t sent = 0, got = 0, per_ack;
+	ssize_t n;
+	int blocked = 0;
+	unsigned i;
+
+	t_handshake(t, 16380, 16380);
+	fb_notify(&f, 1, 1, "!");
+	t_send_fb(t, &f);
+	per_ack = t_drain_all(t);
+	for (i = 0; i < 1000; i++)
+		fb_notify(&f, 1, 1, "!"); /* ACKs of one size: the count is in the bytes */
+	while (blocked < 50 && sent < 64u * 1024 * 1024) {
+		n = send(t->fd, f.b, f.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == (ssize_t)f.len) {
+			sent += 1000;
+			blocked = 0;
+		} else {
+			assert_true(n < 0 && errno == EAGAIN); /* whole frames only */
+			blocked++;
+		}
+		pump(t);
+		assert_true(agent_out_bytes(t->agent) <= 512 * 1024);
+	}
+	assert_int_equal(blocked, 50); /* the agent did stop reading */
+	while (got < sent * per_ack) {
+		size_t k = t_drain_all(t);
+
+		assert_true(k > 0);
+		got += k;
+	}
+	assert_int_equal(got, sent * per_ack);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1140,6 +1381,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_overloaded, t_setup_small_inflight,
 		                                t_teardown),
 		cmocka_unit_test_setup_teardown(test_many_acks, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_out_compacted, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_hello_timeout, t_setup_timeouts, t_teardown),
+		cmocka_unit_test_setup_teardown(test_idle_timeout, t_setup_timeouts, t_teardown),
+		cmocka_unit_test(test_max_conns),
+		cmocka_unit_test_setup_teardown(test_out_pauses_reading, t_setup, t_teardown),
 	};
 
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);

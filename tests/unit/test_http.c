@@ -28,15 +28,21 @@ static void test_retry_after(void **state)
 
 	(void)state;
 	assert_int_equal(http_parse_retry_after("120", now), 120);
-	assert_int_equal(http_parse_retry_after(" 0", now), 0);
 	assert_int_equal(http_parse_retry_after("Sun, 06 Nov 1994 08:51:37 GMT", now), 120);
-	/* a date in the past means now */
-	assert_int_equal(http_parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now), 0);
+	/* 0 and a date in the past mean "soon", not a tight loop: one second */
+	assert_int_equal(http_parse_retry_after(" 0", now), 1);
+	assert_int_equal(http_parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now), 1);
+	/* at most a day, however large the figure (and never an overflow downstream) */
+	assert_int_equal(http_parse_retry_after("86400", now), 86400);
+	assert_int_equal(http_parse_retry_after("86401", now), 86400);
+	assert_int_equal(http_parse_retry_after("9223372036854775807", now), 86400);
+	assert_int_equal(http_parse_retry_after("99999999999999999999999", now), 86400);
+	assert_int_equal(http_parse_retry_after("Fri, 31 Dec 2100 23:59:59 GMT", now), 86400);
 	assert_int_equal(http_parse_retry_after("-5", now), -1);
 	assert_int_equal(http_parse_retry_after("12abc", now), -1);
+	assert_int_equal(http_parse_retry_after("99999999999999999999999x", now), -1);
 	assert_int_equal(http_parse_retry_after("soon", now), -1);
 	assert_int_equal(http_parse_retry_after("", now), -1);
-	assert_int_equal(http_parse_retry_after("99999999999999999999999", now), -1);
 }
 
 static void test_link(void **state)

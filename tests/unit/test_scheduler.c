@@ -159,7 +159,7 @@ enum fake_mode {
 	FAKE_OK = 0,
 	FAKE_FAIL,  /* rateLimited, Retry-After 600 */
 	FAKE_BLOCK, /* wait for fake.release, then succeed */
-	FAKE_STOP,  /* wait for the scheduler's stop flag, then give up */
+	FAKE_STOP,  /* wait (10 s at most) for the scheduler's stop flag, then give up */
 };
 
 static struct fake {
@@ -170,6 +170,7 @@ static struct fake {
 	int counts[64];
 	size_t n;
 	int entered, release;
+	int returned, saw_stop; /* FAKE_STOP: orders that returned; of them, told to stop */
 	char last_replaces[JWS_ALG_COUNT][256];
 	int ari;
 	struct ari_window w;     /* for the ECDSA CertIDs ("aki.*") */
@@ -210,7 +211,7 @@ static int fake_count(const char *name)
 }
 
 static void fake_issue(void *ctx, const char *name, const char *const replaces[JWS_ALG_COUNT],
-                       const volatile int *stop, struct scheduler_result *res)
+                       const atomic_int *stop, struct scheduler_result *res)
 {
 	struct timespec ts = { 0, 10 * 1000000 };
 	long long now = (long long)time(NULL);
@@ -234,8 +235,12 @@ static void fake_issue(void *ctx, const char *name, const char *const replaces[J
 			pthread_cond_wait(&fake.cv, &fake.mu);
 	pthread_mutex_unlock(&fake.mu);
 	if (fake.mode == FAKE_STOP) {
-		while (!*stop)
+		for (i = 0; i < 1000 && !atomic_load(stop); i++)
 			nanosleep(&ts, NULL);
+		pthread_mutex_lock(&fake.mu);
+		fake.saw_stop += atomic_load(stop) != 0;
+		fake.returned++;
+		pthread_mutex_unlock(&fake.mu);
 		snprintf(res->error, sizeof(res->error), "stopped");
 		return;
 	}
@@ -293,6 +298,7 @@ static void fake_reset(enum fake_mode mode)
 	fake.n = 0;
 	memset(fake.counts, 0, sizeof(fake.counts));
 	fake.entered = fake.release = 0;
+	fake.returned = fake.saw_stop = 0;
 	memset(fake.last_replaces, 0, sizeof(fake.last_replaces));
 	fake.ari = 0;
 	fake.ari_calls = 0;
@@ -409,6 +415,21 @@ static int fake_entered(const void *arg)
 	v = fake.entered >= *(const int *)arg;
 	pthread_mutex_unlock(&fake.mu);
 	return v;
+}
+
+static int fake_returned(const void *arg)
+{
+	int v;
+
+	pthread_mutex_lock(&fake.mu);
+	v = fake.returned >= *(const int *)arg;
+	pthread_mutex_unlock(&fake.mu);
+	return v;
+}
+
+static int scheduler_idle(const void *arg)
+{
+	return scheduler_running((struct scheduler *)(uintptr_t)arg) == 0;
 }
 
 static int host_gone(const void *arg)
@@ -826,6 +847,65 @@ static void test_stop_mid_order(void **state)
 	assert_int_equal(rint_("EXISTS t:lock:s.example.com"), 0);
 }
 
+/* Another issuer took the lock over (ours expired while Redis was slow): the dispatcher's next
+ * extension finds it, the order is told to stop, and nothing of it is written. */
+static void test_lock_lost_stops_order(void **state)
+{
+	struct scheduler *sc;
+	struct hosts_info h;
+	char err[256], owner[64];
+	long long due;
+	int one = 1;
+
+	(void)state;
+	rint_("FLUSHALL");
+	pmetrics_reset();
+	fake_reset(FAKE_STOP);
+	add_host("l.example.com");
+	due = rint_("ZSCORE t:due l.example.com");
+	sc = start_scheduler(0);
+	wait_for(fake_entered, &one, "the order to start");
+	rint_("SET t:lock:l.example.com other PX 60000");
+	wait_for(fake_returned, &one, "the order to return");
+	assert_int_equal(fake.saw_stop, 1);
+	wait_for(scheduler_idle, sc, "the worker to finish");
+	assert_int_equal(hosts_get(st, "l.example.com", &h, err, sizeof(err)), HOSTS_OK);
+	assert_int_equal(h.state, HOSTS_STATE_ISSUING); /* the other issuer's order now */
+	assert_int_equal(h.attempts, 0);
+	assert_int_equal(rint_("ZSCORE t:due l.example.com"), due);
+	rstr_(owner, sizeof(owner), "GET t:lock:l.example.com");
+	assert_string_equal(owner, "other");
+	scheduler_free(sc);
+}
+
+/* The lock expired mid-order and the host was deleted meanwhile (no lock: purged at once): the
+ * late worker's outcome must not re-create host:, due or anything else. */
+static void test_late_worker_writes_nothing(void **state)
+{
+	struct scheduler *sc;
+	char err[256];
+	int one = 1;
+
+	(void)state;
+	rint_("FLUSHALL");
+	fake_reset(FAKE_BLOCK);
+	add_host("w.example.com");
+	sc = start_scheduler(0);
+	wait_for(fake_entered, &one, "the order to start");
+	rint_("DEL t:lock:w.example.com");
+	assert_int_equal(hosts_remove(st, "w.example.com", err, sizeof(err)), HOSTS_OK);
+	assert_int_equal(rint_("DBSIZE"), 0);
+	pthread_mutex_lock(&fake.mu);
+	fake.release = 1;
+	pthread_cond_broadcast(&fake.cv);
+	pthread_mutex_unlock(&fake.mu);
+	wait_for(scheduler_idle, sc, "the worker to finish");
+	scheduler_free(sc);
+	assert_int_equal(rint_("EXISTS t:host:w.example.com"), 0);
+	assert_int_equal(rint_("ZCARD t:due"), 0);
+	assert_int_equal(rint_("DBSIZE"), 0);
+}
+
 static void test_dead_issuer_lock_expires(void **state)
 {
 	const char *want[] = { "k.example.com", "valid" };
@@ -862,6 +942,8 @@ int main(void)
 		cmocka_unit_test(test_remove_during_order),
 		cmocka_unit_test(test_stop_mid_order),
 		cmocka_unit_test(test_dead_issuer_lock_expires),
+		cmocka_unit_test(test_lock_lost_stops_order),
+		cmocka_unit_test(test_late_worker_writes_nothing),
 	};
 	int rc;
 

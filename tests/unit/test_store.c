@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
 #include <hiredis.h>
 
 #include "cert-pusher/conf.h"
@@ -240,6 +241,256 @@ static void test_readonly_drops(void **state)
 	conf_free(c);
 }
 
+/* An integer (or numeric string) reply of <fmt> on <s>'s own connection; -999 otherwise. */
+static long long rint_on(struct store *s, const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+	long long v;
+
+	va_start(ap, fmt);
+	r = redisvCommand(s->rc, fmt, ap);
+	va_end(ap);
+	assert_non_null(r);
+	v = r->type == REDIS_REPLY_INTEGER  ? r->integer
+	    : r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10)
+	                                    : -999;
+	freeReplyObject(r);
+	return v;
+}
+
+/* A fenced store writes only while the lock holds its owner, and writes nothing otherwise. */
+static void test_fence(void **state)
+{
+	const char *kv[] = { "state", "valid", NULL };
+	struct conf *c = mkconf("redis", primary.addr, NULL);
+	struct store *s;
+	struct buf blob;
+	char err[512];
+
+	(void)state;
+	s = store_open(c, "f:", err, sizeof(err));
+	if (!s)
+		fail_msg("store_open: %s", err);
+	buf_init(&blob);
+	assert_int_equal(buf_append(&blob, "sealed", 6), 0);
+	rint_on(s, "FLUSHALL");
+	rint_on(s, "SET f:lock:a.example.com me");
+	assert_int_equal(store_fence(s, "a.example.com", "me", err, sizeof(err)), 0);
+	assert_int_equal(store_host_update(s, "a.example.com", kv, err, sizeof(err)), 0);
+	assert_int_equal(store_due_set(s, "a.example.com", 100, err, sizeof(err)), 0);
+	assert_int_equal(store_issue_begin(s, "a.example.com", err, sizeof(err)), 0);
+	assert_int_equal(rint_on(s, "HGET f:host:a.example.com attempts"), 1);
+	/* Taken over by another issuer: every write fails and changes nothing. */
+	rint_on(s, "SET f:lock:a.example.com other");
+	assert_int_equal(store_host_update(s, "a.example.com", kv, err, sizeof(err)), -1);
+	if (!strstr(err, "LOCKLOST"))
+		fail_msg("expected LOCKLOST in '%s'", err);
+	assert_int_equal(store_host_del_field(s, "a.example.com", "state", err, sizeof(err)), -1);
+	assert_int_equal(store_due_set(s, "a.example.com", 200, err, sizeof(err)), -1);
+	assert_int_equal(store_due_remove(s, "a.example.com", err, sizeof(err)), -1);
+	assert_int_equal(store_issue_begin(s, "a.example.com", err, sizeof(err)), -1);
+	assert_int_equal(store_chal_set(s, "tok", "tok.thumb", 60, err, sizeof(err)), -1);
+	assert_int_equal(store_blob_store(s, "f:cert:a.example.com:ecdsa", &blob, err, sizeof(err)),
+	                 -1);
+	assert_int_equal(store_publish_cert(s, "a.example.com", err, sizeof(err)), -1);
+	assert_int_equal(rint_on(s, "ZSCORE f:due a.example.com"), 100);
+	assert_int_equal(rint_on(s, "HEXISTS f:host:a.example.com state"), 1);
+	assert_int_equal(rint_on(s, "HGET f:host:a.example.com attempts"), 1);
+	assert_int_equal(rint_on(s, "EXISTS f:chal:tok f:cert:a.example.com:ecdsa"), 0);
+	/* Expired and the host deleted: the late worker does not re-create it. */
+	rint_on(s, "DEL f:lock:a.example.com f:host:a.example.com");
+	assert_int_equal(store_host_update(s, "a.example.com", kv, err, sizeof(err)), -1);
+	assert_int_equal(rint_on(s, "EXISTS f:host:a.example.com"), 0);
+	/* Unfenced again: writes as usual. */
+	assert_int_equal(store_fence(s, NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(store_host_update(s, "a.example.com", kv, err, sizeof(err)), 0);
+	buf_deinit(&blob);
+	store_close(s);
+	conf_free(c);
+}
+
+/* Extend and release act only for the owner (one EVAL each). */
+static void test_lock_compare(void **state)
+{
+	struct conf *c = mkconf("redis", primary.addr, NULL);
+	struct store *s;
+	char err[512];
+
+	(void)state;
+	s = store_open(c, "f:", err, sizeof(err));
+	if (!s)
+		fail_msg("store_open: %s", err);
+	rint_on(s, "FLUSHALL");
+	assert_int_equal(store_lock_acquire(s, "b.example.com", "me", 10000, err, sizeof(err)), 1);
+	assert_int_equal(store_lock_acquire(s, "b.example.com", "you", 10000, err, sizeof(err)), 0);
+	assert_int_equal(store_lock_extend(s, "b.example.com", "me", 60000, err, sizeof(err)), 1);
+	assert_true(rint_on(s, "PTTL f:lock:b.example.com") > 10000);
+	assert_int_equal(store_lock_extend(s, "b.example.com", "you", 60000, err, sizeof(err)), 0);
+	assert_int_equal(store_lock_release(s, "b.example.com", "you", err, sizeof(err)), 0);
+	assert_int_equal(rint_on(s, "EXISTS f:lock:b.example.com"), 1);
+	assert_int_equal(store_lock_release(s, "b.example.com", "me", err, sizeof(err)), 1);
+	assert_int_equal(rint_on(s, "EXISTS f:lock:b.example.com"), 0);
+	assert_int_equal(store_lock_release(s, "b.example.com", "me", err, sizeof(err)), 0);
+	assert_int_equal(store_lock_extend(s, "b.example.com", "me", 60000, err, sizeof(err)), 0);
+	store_close(s);
+	conf_free(c);
+}
+
+/*
+ * store_host_add() is all or nothing: a failure after the set member was added used to leave the
+ * name in hosts without its hash or due entry (the API's retry then answered 409 and the
+ * scheduler never saw it). The failure is injected with an ACL user that may SADD but not run a
+ * transaction or a script (a timeout between two round trips has the same effect).
+ */
+static void test_host_add_atomic(void **state)
+{
+	const char *kv[] = { "state", "pending", NULL };
+	struct conf *c = NULL;
+	struct store *s, *admin;
+	char err[512], *pw;
+
+	(void)state;
+	c = mkconf("redis", primary.addr, NULL);
+	admin = store_open(c, "h:", err, sizeof(err));
+	if (!admin)
+		fail_msg("store_open: %s", err);
+	conf_free(c);
+	rint_on(admin, "FLUSHALL");
+	rint_on(admin, "ACL SETUSER half on >pw ~* &* +@all -multi -exec -eval -evalsha");
+	pw = write_file("half.pw", "pw\n", 0600);
+	c = mkconf("redis", primary.addr, "redis-user", "half", "redis-password-file", pw, NULL);
+	s = store_open(c, "h:", err, sizeof(err));
+	if (!s)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(store_host_add(s, "a.example.com", kv, 100, err, sizeof(err)), -1);
+	assert_int_equal(rint_on(admin, "SISMEMBER h:hosts a.example.com"), 0);
+	assert_int_equal(rint_on(admin, "DBSIZE"), 0);
+	/* The retry once Redis lets it through adds the host whole. */
+	rint_on(admin, "ACL SETUSER half +@all");
+	assert_int_equal(store_host_add(s, "a.example.com", kv, 100, err, sizeof(err)), 1);
+	assert_int_equal(rint_on(admin, "SISMEMBER h:hosts a.example.com"), 1);
+	assert_int_equal(rint_on(admin, "HEXISTS h:host:a.example.com state"), 1);
+	assert_int_equal(rint_on(admin, "ZSCORE h:due a.example.com"), 100);
+	assert_int_equal(store_host_add(s, "a.example.com", kv, 200, err, sizeof(err)), 0);
+	assert_int_equal(rint_on(admin, "ZSCORE h:due a.example.com"), 100);
+	/* No fields: the member and the due entry only. */
+	assert_int_equal(store_host_add(s, "b.example.com", NULL, 300, err, sizeof(err)), 1);
+	assert_int_equal(rint_on(admin, "ZSCORE h:due b.example.com"), 300);
+	assert_int_equal(rint_on(admin, "EXISTS h:host:b.example.com"), 0);
+	rint_on(admin, "ACL DELUSER half");
+	store_close(s);
+	store_close(admin);
+	conf_free(c);
+}
+
+struct sub_seen {
+	int subscribed; /* (re)subscriptions */
+	int messages;
+	char last[64];
+};
+
+static void sub_cb(void *arg, const char *msg, size_t len)
+{
+	struct sub_seen *seen = arg;
+
+	if (!msg) {
+		seen->subscribed++;
+		return;
+	}
+	seen->messages++;
+	snprintf(seen->last, sizeof(seen->last), "%.*s", (int)len, msg);
+}
+
+/* Run <base> for <ms>. */
+static void run_for(struct event_base *base, long ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+}
+
+/* Run <base> until *<v> >= <want>, 15 s at most (a deadlock guard, not a timing check). */
+static void run_until_count(struct event_base *base, const int *v, int want, const char *what)
+{
+	int i;
+
+	for (i = 0; i < 1500 && *v < want; i++)
+		run_for(base, 10);
+	if (*v < want)
+		fail_msg("timed out waiting for %s", what);
+}
+
+/* The connections <admin>'s Redis accepted so far (INFO stats). */
+static long long connections_received(struct store *admin)
+{
+	redisReply *r = redisCommand(admin->rc, "INFO stats");
+	const char *p;
+	long long v = -1;
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	p = strstr(r->str, "total_connections_received:");
+	if (p)
+		v = strtoll(p + strlen("total_connections_received:"), NULL, 10);
+	freeReplyObject(r);
+	return v;
+}
+
+/* A refused AUTH on the events subscription was left to hiredis (the SUBSCRIBE's error then
+ * closes the connection) and retried every second forever, two error lines each time. It must
+ * be handled: logged once per attempt, retried with a doubling backoff (1, 2, 4... 30 s), and
+ * the subscription must come back once Redis accepts the password. */
+static void test_sub_auth_retry(void **state)
+{
+	struct conf *c = mkconf("redis", primary.addr, NULL);
+	struct sub_seen seen = { 0 };
+	struct event_base *base;
+	struct store_sub *sub;
+	struct store *s, *admin;
+	char err[512], *pw;
+	long long n0, n;
+
+	(void)state;
+	admin = store_open(c, "e:", err, sizeof(err));
+	if (!admin)
+		fail_msg("store_open: %s", err);
+	conf_free(c);
+	rint_on(admin, "ACL SETUSER sub on >pw ~* &* +@all");
+	/* Nobody gets in without a valid password (the admin connection already is in). */
+	rint_on(admin, "ACL SETUSER default resetpass >adminpw");
+	pw = write_file("sub.pw", "pw\n", 0600);
+	c = mkconf("redis", primary.addr, "redis-user", "sub", "redis-password-file", pw, NULL);
+	s = store_open(c, "e:", err, sizeof(err));
+	if (!s)
+		fail_msg("store_open: %s", err);
+	rint_on(admin, "ACL SETUSER sub resetpass >rotated"); /* rotated before the loader */
+	base = event_base_new();
+	assert_non_null(base);
+	n0 = connections_received(admin);
+	sub = store_sub_new(base, s, sub_cb, &seen, err, sizeof(err));
+	assert_non_null(sub);
+	run_for(base, 6500);
+	assert_int_equal(seen.subscribed, 0);
+	n = connections_received(admin) - n0;
+	/* attempts at 0, 1 and 3 s (the next at 7 s); once a second would be 7 */
+	if (n < 2 || n > 4)
+		fail_msg("%lld connection attempts in 6.5 s, expected 3 (backoff)", n);
+	rint_on(admin, "ACL SETUSER sub resetpass >pw"); /* the operator fixes the password */
+	run_until_count(base, &seen.subscribed, 1, "the subscription after AUTH is accepted");
+	rint_on(admin, "PUBLISH e:events %s", "cert a.example.com");
+	run_until_count(base, &seen.messages, 1, "the event");
+	assert_string_equal(seen.last, "cert a.example.com");
+	store_sub_free(sub);
+	event_base_free(base);
+	rint_on(admin, "ACL SETUSER default nopass");
+	rint_on(admin, "ACL DELUSER sub");
+	store_close(s);
+	store_close(admin);
+	conf_free(c);
+}
+
 /* Start a sentinel on a free port monitoring <port> as "mymaster" (quorum 1). */
 static pid_t start_sentinel(int port, int *sport)
 {
@@ -345,6 +596,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_conf_check),
 		cmocka_unit_test(test_readonly_drops),
+		cmocka_unit_test(test_fence),
+		cmocka_unit_test(test_lock_compare),
+		cmocka_unit_test(test_host_add_atomic),
+		cmocka_unit_test(test_sub_auth_retry),
 		cmocka_unit_test(test_sentinel_resolve),
 	};
 
