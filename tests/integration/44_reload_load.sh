@@ -20,15 +20,18 @@ mk_ca
 FALLBACK=$(serial_of "$T_DIR/fallback.crt")
 mkdir -p "$T_DIR/certs"
 
+# One key per type for every certificate (HAProxy does not care; RSA key generation for 400
+# certificates would be most of this test's time).
+(umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T_DIR/rsa.key" &&
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T_DIR/ecdsa.key") \
+	2>/dev/null || fail "openssl: keys"
 # gen I TYPE [SUFFIX]: a certificate for r<I>.reload.example signed by the test CA.
 gen() {
-	local n=r$1.reload.example f=$T_DIR/certs/r$1.$2${3:-} newkey
-	if [ "$2" = rsa ]; then newkey=(-newkey rsa:2048); else
-		newkey=(-newkey ec -pkeyopt ec_paramgen_curve:P-256); fi
-	openssl req -x509 "${newkey[@]}" -nodes -days 30 -subj "/CN=$n" \
+	local n=r$1.reload.example f=$T_DIR/certs/r$1.$2${3:-}
+	openssl req -x509 -key "$T_DIR/$2.key" -days 30 -subj "/CN=$n" \
 		-addext "subjectAltName=DNS:$n" -CA "$T_DIR/ca.crt" -CAkey "$T_DIR/ca.key" \
-		-keyout "$f.key" -out "$f.crt" 2>/dev/null || fail "openssl: $n $2"
-	chmod 600 "$f.key"
+		-out "$f.crt" 2>/dev/null || fail "openssl: $n $2"
+	(umask 077 && cp "$T_DIR/$2.key" "$f.key")
 }
 imp() { # I TYPE [SUFFIX]
 	local f=$T_DIR/certs/r$1.$2${3:-}

@@ -59,11 +59,16 @@ static void probe_one(SSL_CTX *ctx, const struct sockaddr_in *addr, const char *
 		int e = SSL_get_error(ssl, rc);
 		unsigned long lib = ERR_peek_error();
 
-		/* EOF or reset without a TLS alert: the peer went away, it did not refuse. */
-		if (e == SSL_ERROR_SYSCALL ||
+		/* EOF, reset or close_notify without a certificate alert: the peer went away
+		 * (a stopping HAProxy closes what it holds), it did not refuse. */
+		if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN ||
 		    (e == SSL_ERROR_SSL &&
 		     ERR_GET_REASON(lib) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
 			snprintf(out, outsz, "CUT");
+		else if (lib)
+			snprintf(out, outsz, "FAIL %s", ERR_reason_error_string(lib));
+		else
+			snprintf(out, outsz, "FAIL ssl_error=%d", e);
 		goto out;
 	}
 	cert = SSL_get1_peer_certificate(ssl);
