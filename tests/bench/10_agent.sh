@@ -20,7 +20,7 @@ t_start_redis
 t_start_agent --threads "$ATHREADS"
 BENCH_PORT=$(t_free_port)
 export SPOACME_BENCH_BIND=127.0.0.1:$BENCH_PORT
-t_start_haproxy "$HERE/10_agent-haproxy.cfg"
+SPOACME_NBTHREAD=1 t_start_haproxy "$HERE/10_agent-haproxy.cfg"
 t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
 t_wait_tcp 127.0.0.1 "$BENCH_PORT" 10 || fail "bench frontend not listening"
 

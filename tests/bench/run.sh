@@ -59,15 +59,6 @@ if [ -x "$HAPROXY34" ]; then
 	v34=$(hap_version "$HAPROXY34")
 	for b in $HAPROXY_BENCHES; do
 		[ -f "tests/bench/$b.sh" ] || continue
-		# 10_agent's second -f file sets `nbthread 1` in a global section of its own, which
-		# 3.4 refuses ("must be declared in the first global section"): it needs the thread
-		# count from haproxy-cfg/haproxy.cfg, whose first global section is the only one.
-		if [ "$b" = 10_agent ]; then
-			echo "== $b [haproxy $v34]"
-			echo "bench: $b [haproxy $v34] skipped: 3.4 refuses nbthread outside the first" \
-				"global section (tests/bench/10_agent-haproxy.cfg)"
-			continue
-		fi
 		bench "tests/bench/$b.sh" "haproxy $v34" HAPROXY_BIN="$HAPROXY34"
 	done
 else
