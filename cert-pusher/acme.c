@@ -781,14 +781,17 @@ static int acme_load_order(struct acme_run *r, const char *what)
 }
 
 /* Whether the newOrder that carried "replaces" failed for a reason that ordering without it
- * may not have: alreadyReplaced, or any other client error (4xx: a CA that does not take this
- * CertID, e.g. a certificate it did not issue to this account) but rate limits. Ordering once
- * more costs one request; a renewal stuck on its "replaces" costs the certificate. */
+ * may not have: alreadyReplaced, any other client error (4xx: a CA that does not take this
+ * CertID, e.g. a certificate it did not issue to this account) but rate limits, or a server
+ * error that outlived its retries (Pebble 2.7 answers serverInternal for a CertID whose serial
+ * has a leading zero byte, which RFC 9773 §4.1 requires). Ordering once more costs one
+ * request; a renewal stuck on its "replaces" costs the certificate. */
 static int acme_replaces_refused(const struct acme_run *r)
 {
 	long st = r->resp.status;
 
-	if (!strcmp(r->problem_type, "alreadyReplaced"))
+	if (!strcmp(r->problem_type, "alreadyReplaced") ||
+	    !strcmp(r->problem_type, "serverInternal"))
 		return 1;
 	return st >= 400 && st < 500 && st != 429 && strcmp(r->problem_type, "rateLimited") != 0;
 }

@@ -739,6 +739,18 @@ static void test_new_order_replaces_refused(void **state)
 		{ HTTP_METHOD_POST, CA "/order", 429, NULL, PJ, 3600,
 		  PROBLEM("rateLimited", "too many"), 0, 0 },
 	};
+	static const struct canned internal[] = {
+		{ HTTP_METHOD_POST, CA "/order", 500, NULL, PJ, 0,
+		  PROBLEM("serverInternal", "could not find order"), 0, 0 },
+		{ HTTP_METHOD_POST, CA "/order", 500, NULL, PJ, 0,
+		  PROBLEM("serverInternal", "could not find order"), 0, 0 },
+		{ HTTP_METHOD_POST, CA "/order", 500, NULL, PJ, 0,
+		  PROBLEM("serverInternal", "could not find order"), 0, 0 },
+		{ HTTP_METHOD_POST, CA "/order", 500, NULL, PJ, 0,
+		  PROBLEM("serverInternal", "could not find order"), 0, 0 },
+		{ HTTP_METHOD_POST, CA "/order", 400, NULL, PJ, 0, PROBLEM("malformed", "again"), 0,
+		  0 },
+	};
 	struct acme_client *c;
 	struct acme_order_result res;
 	struct jws_key *k = jws_key_generate(JWS_ALG_ES256);
@@ -755,6 +767,16 @@ static void test_new_order_replaces_refused(void **state)
 	assert_non_null(strstr(payloads[2], "\"replaces\":\"" CERT_ID "\""));
 	assert_string_equal(payloads[3],
 	                    "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.test\"}]}");
+	assert_string_equal(res.error, "urn:ietf:params:acme:error:malformed: again");
+	acme_order_result_deinit(&res);
+	/* a server error that outlives its retries (Pebble 2.7 and a serial with a leading zero
+	 * byte): once more without "replaces" */
+	play(internal, 5);
+	acme_order_result_init(&res);
+	assert_int_equal(acme_order(c, "a.test", CERT_ID, k, &ops, &res), -1);
+	assert_int_equal(script_pos, 5);
+	assert_non_null(strstr(payloads[3], "\"replaces\""));
+	assert_null(strstr(payloads[4], "\"replaces\""));
 	assert_string_equal(res.error, "urn:ietf:params:acme:error:malformed: again");
 	acme_order_result_deinit(&res);
 	/* rate limits are not about "replaces": no order without it (1 + 3 busy retries: the
