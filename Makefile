@@ -5,9 +5,12 @@
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
 
+# Each binary links what it uses: the agent needs no HTTP client and no JSON.
 PKGS        := libevent libevent_pthreads hiredis libcurl jansson openssl
+AGENT_PKGS  := libevent libevent_pthreads hiredis openssl
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+AGENT_LIBS  := $(shell pkg-config --libs $(AGENT_PKGS) 2>/dev/null) -lpthread
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla \
@@ -33,7 +36,7 @@ ALL_LDFLAGS := $(MODE_LDFLAGS) $(LDFLAGS)
 
 COMMON_SRCS  := $(wildcard common/*.c)
 AGENT_SRCS   := $(filter-out spoa-agent/main.c,$(wildcard spoa-agent/*.c))
-PUSHER_SRCS  := $(filter-out cert-pusher/main.c,$(wildcard cert-pusher/*.c))
+PUSHER_SRCS  := $(filter-out cert-pusher/main.c,$(wildcard cert-pusher/*.c cert-pusher/*/*.c))
 SUPPORT_SRCS := $(wildcard tests/unit/support/*.c)
 UNIT_SRCS    := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
@@ -97,10 +100,10 @@ $(BUILD)/empty.o:
 $(LIBCOMMON) $(LIBAGENT) $(LIBPUSHER) $(LIBSUPPORT): | $(BUILD)/empty.o
 
 $(AGENT_BIN): $(call obj,spoa-agent/main.c) $(LIBAGENT) $(LIBCOMMON)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(ALL_LDFLAGS) -Wl,--as-needed -o $@ $^ $(AGENT_LIBS)
 
 $(PUSHER_BIN): $(call obj,cert-pusher/main.c) $(LIBPUSHER) $(LIBCOMMON)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(ALL_LDFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS)
 
 # Unit tests link the test, the shared test support, then every library: a test that defines a
 # function itself (canned HTTP responses) keeps the archive's object out of the link.

@@ -15,14 +15,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "cert-pusher/ari.h"
+#include "cert-pusher/issuer/ari.h"
 #include "cert-pusher/blob.h"
-#include "cert-pusher/hosts.h"
-#include "cert-pusher/issuer.h"
-#include "cert-pusher/pem.h"
+#include "cert-pusher/api/hosts.h"
+#include "cert-pusher/issuer/issuer.h"
+#include "cert-pusher/edge/pem.h"
 #include "cert-pusher/pusher.h"
-#include "cert-pusher/scheduler.h"
-#include "cert-pusher/store.h"
+#include "cert-pusher/issuer/scheduler.h"
+#include "cert-pusher/store/store.h"
 #include "common/buf.h"
 #include "common/file.h"
 #include "common/keys.h"

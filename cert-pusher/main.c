@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cert-pusher/hosts.h"
+#include "cert-pusher/api/hosts.h"
 #include "cert-pusher/pmetrics.h"
 #include "cert-pusher/pusher.h"
-#include "cert-pusher/store.h"
+#include "cert-pusher/store/store.h"
 #include "common/keys.h"
 #include "common/log.h"
 

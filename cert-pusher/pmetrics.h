@@ -11,8 +11,8 @@
 
 #include <stddef.h>
 
-#include "cert-pusher/hosts.h"
-#include "cert-pusher/served.h"
+#include "cert-pusher/api/hosts.h"
+#include "cert-pusher/edge/served.h"
 #include "common/buf.h"
 
 /* Order duration histogram bounds, seconds. */

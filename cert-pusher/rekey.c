@@ -12,7 +12,7 @@
 
 #include "cert-pusher/blob.h"
 #include "cert-pusher/pusher.h"
-#include "cert-pusher/store.h"
+#include "cert-pusher/store/store.h"
 #include "common/buf.h"
 #include "common/log.h"
 

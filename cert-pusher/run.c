@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cert-pusher/api.h"
-#include "cert-pusher/loader.h"
+#include "cert-pusher/api/api.h"
+#include "cert-pusher/edge/loader.h"
 #include "cert-pusher/pusher.h"
-#include "cert-pusher/scheduler.h"
+#include "cert-pusher/issuer/scheduler.h"
 #include "common/log.h"
 #include "common/sdnotify.h"
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cert-pusher/acme.h"
+#include "cert-pusher/issuer/acme.h"
 #include "common/b64url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

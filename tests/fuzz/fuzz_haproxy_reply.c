@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cert-pusher/haproxy_rt.h"
+#include "cert-pusher/edge/haproxy_rt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -21,8 +21,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "cert-pusher/acme.h"
-#include "cert-pusher/http.h"
+#include "cert-pusher/issuer/acme.h"
+#include "cert-pusher/issuer/http.h"
 #include "common/b64url.h"
 
 /* ---- the fake HTTP layer ---- */

@@ -26,8 +26,8 @@
 #include <hiredis.h>
 #include <jansson.h>
 
-#include "cert-pusher/api.h"
-#include "cert-pusher/hosts.h"
+#include "cert-pusher/api/api.h"
+#include "cert-pusher/api/hosts.h"
 #include "common/names.h"
 #include "tests/unit/support/tredis.h"
 

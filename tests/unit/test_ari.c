@@ -18,7 +18,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "cert-pusher/ari.h"
+#include "cert-pusher/issuer/ari.h"
 
 /* RFC 9773 §4.1's example. */
 static const uint8_t rfc_aki[] = { 0x69, 0x88, 0x5B, 0x6B, 0x87, 0x46, 0x40, 0x41, 0xE1, 0xB3,

@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cert-pusher/haproxy_rt.h"
+#include "cert-pusher/edge/haproxy_rt.h"
 
 /* Classify raw reply <raw> (as read from the socket) of <cmd> about <name>. */
 static enum haproxy_rt_status cls(enum haproxy_rt_cmd cmd, const char *name, const char *raw,

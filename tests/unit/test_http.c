@@ -20,7 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cert-pusher/http.h"
+#include "cert-pusher/issuer/http.h"
 
 static void test_retry_after(void **state)
 {

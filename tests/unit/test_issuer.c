@@ -25,10 +25,10 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "cert-pusher/ari.h"
-#include "cert-pusher/http.h"
-#include "cert-pusher/issuer.h"
-#include "cert-pusher/store.h"
+#include "cert-pusher/issuer/ari.h"
+#include "cert-pusher/issuer/http.h"
+#include "cert-pusher/issuer/issuer.h"
+#include "cert-pusher/store/store.h"
 #include "common/b64url.h"
 #include "tests/unit/support/tredis.h"
 

@@ -24,7 +24,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "cert-pusher/jws.h"
+#include "cert-pusher/issuer/jws.h"
 #include "common/b64url.h"
 
 /* RFC 7638 §3.1 */

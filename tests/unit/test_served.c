@@ -18,7 +18,7 @@
 #include <cmocka.h>
 #include <hiredis.h>
 
-#include "cert-pusher/served.h"
+#include "cert-pusher/edge/served.h"
 #include "common/keys.h"
 #include "tests/unit/support/tredis.h"
 

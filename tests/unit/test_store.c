@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit tests for the connection section of cert-pusher/store.c: validation of the Redis and
+ * Unit tests for the connection section of cert-pusher/store/store.c: validation of the Redis and
  * Sentinel options (every refusal names its option), and against real redis-server processes
  * (two servers and a sentinel started here): a write refused with READONLY by a demoted primary
  * drops the connection so the next command reconnects, the primary is found through Sentinel
@@ -27,7 +27,7 @@
 #include <hiredis.h>
 
 #include "cert-pusher/conf.h"
-#include "cert-pusher/store.h"
+#include "cert-pusher/store/store.h"
 #include "tests/unit/support/tredis.h"
 
 static struct tredis primary, replica;

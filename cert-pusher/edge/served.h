@@ -26,8 +26,8 @@
 
 #include <stddef.h>
 
-#include "cert-pusher/pem.h"
-#include "cert-pusher/store.h"
+#include "cert-pusher/edge/pem.h"
+#include "cert-pusher/store/store.h"
 #include "common/buf.h"
 
 #define SERVED_EDGE_MAX        64    /* bytes of an edge id: [A-Za-z0-9._-]{1,64} */

@@ -4,7 +4,7 @@
  * replace the client with a scripted CA (they define the http_client_* and http_request
  * functions, which keeps http.o out of the link) use these as they are.
  */
-#include "cert-pusher/http.h"
+#include "cert-pusher/issuer/http.h"
 
 #include <stdlib.h>
 #include <string.h>

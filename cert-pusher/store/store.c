@@ -4,7 +4,7 @@
  * here; the issuer's and the loader's operations follow in their own sections. Replies are
  * checked for type before use; errors name the command and the Redis error text.
  */
-#include "cert-pusher/store.h"
+#include "cert-pusher/store/store.h"
 
 #include <hiredis.h>
 #include <async.h>

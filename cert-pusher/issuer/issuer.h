@@ -16,7 +16,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-#include "cert-pusher/acme.h"
+#include "cert-pusher/issuer/acme.h"
 #include "cert-pusher/pusher.h"
 
 #define ISSUER_SERIAL_MAX 80

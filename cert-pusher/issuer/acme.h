@@ -16,9 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cert-pusher/ari.h"
-#include "cert-pusher/http.h"
-#include "cert-pusher/jws.h"
+#include "cert-pusher/issuer/ari.h"
+#include "cert-pusher/issuer/http.h"
+#include "cert-pusher/issuer/jws.h"
 #include "common/buf.h"
 
 #define ACME_LE_PRODUCTION "https://acme-v02.api.letsencrypt.org/directory"

@@ -7,7 +7,7 @@
  * transaction is open, whose name the reply gives, so the reply must name our certificate; and
  * the CLI drops requests larger than tune.bufsize silently, so sizes are checked before sending.
  */
-#include "cert-pusher/haproxy_rt.h"
+#include "cert-pusher/edge/haproxy_rt.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
  * is a hash of exactly that text, and the same text is embedded in "jwk" headers. ES256
  * signatures are converted from OpenSSL's DER to the fixed 64-byte r||s of RFC 7518 §3.4.
  */
-#include "cert-pusher/jws.h"
+#include "cert-pusher/issuer/jws.h"
 
 #include <jansson.h>
 #include <openssl/bio.h>

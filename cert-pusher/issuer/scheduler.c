@@ -6,7 +6,7 @@
  * and its own issuer context, so nothing blocking ever runs on the API's event loop. ACME is
  * behind struct scheduler_ops; Redis is store.c's; the state names are hosts.c's.
  */
-#include "cert-pusher/scheduler.h"
+#include "cert-pusher/issuer/scheduler.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -19,9 +19,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "cert-pusher/hosts.h"
-#include "cert-pusher/http.h"
-#include "cert-pusher/issuer.h"
+#include "cert-pusher/api/hosts.h"
+#include "cert-pusher/issuer/http.h"
+#include "cert-pusher/issuer/issuer.h"
 #include "cert-pusher/pmetrics.h"
 #include "common/log.h"
 #include "common/parse.h"

@@ -4,7 +4,7 @@
  * commands. Validation (common/names.c), the host hash fields and the state machine live here;
  * Redis access is store.c's; JSON is api.c's; issuing is the scheduler's.
  */
-#include "cert-pusher/hosts.h"
+#include "cert-pusher/api/hosts.h"
 
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cert-pusher/served.h"
+#include "cert-pusher/edge/served.h"
 #include "common/log.h"
 #include "common/parse.h"
 

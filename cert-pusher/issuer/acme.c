@@ -9,7 +9,7 @@
  * Polling honours Retry-After with a cap, else backs off exponentially, within one deadline per
  * order. Problem documents become "type: detail [subproblems: ...]" strings.
  */
-#include "cert-pusher/acme.h"
+#include "cert-pusher/issuer/acme.h"
 
 #include <errno.h>
 #include <jansson.h>

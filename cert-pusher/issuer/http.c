@@ -5,7 +5,7 @@
  * are parsed as they arrive (only the last response's headers count: an interim 1xx resets
  * them); bodies stop at a size limit. Nothing here knows about JSON or JWS, nothing logs.
  */
-#include "cert-pusher/http.h"
+#include "cert-pusher/issuer/http.h"
 
 #include <ctype.h>
 #include <curl/curl.h>

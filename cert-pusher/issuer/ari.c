@@ -3,7 +3,7 @@
  * RFC 9773 (ACME Renewal Information) arithmetic: CertIDs, renewalInfo parsing and the choice
  * of a renewal time. No I/O and no logging: the caller fetches, logs and schedules.
  */
-#include "cert-pusher/ari.h"
+#include "cert-pusher/issuer/ari.h"
 
 #include <jansson.h>
 #include <openssl/pem.h>

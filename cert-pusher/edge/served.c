@@ -4,7 +4,7 @@
  * an edge's certificate against a host's current serial, and the view the API, the CLI and the
  * metrics read (edges x hosts x key types, two pipelined round trips through store.c).
  */
-#include "cert-pusher/served.h"
+#include "cert-pusher/edge/served.h"
 
 #include <jansson.h>
 #include <stdio.h>

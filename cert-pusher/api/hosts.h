@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "cert-pusher/pusher.h"
-#include "cert-pusher/store.h"
+#include "cert-pusher/store/store.h"
 #include "common/names.h"
 
 enum hosts_state {

@@ -20,7 +20,7 @@
  * push is decided here; how to talk to HAProxy is haproxy_rt.c's, how to read Redis store.c's,
  * how to open blobs blob.c's.
  */
-#include "cert-pusher/loader.h"
+#include "cert-pusher/edge/loader.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,11 +39,11 @@
 #include <unistd.h>
 
 #include "cert-pusher/blob.h"
-#include "cert-pusher/haproxy_rt.h"
-#include "cert-pusher/pem.h"
+#include "cert-pusher/edge/haproxy_rt.h"
+#include "cert-pusher/edge/pem.h"
 #include "cert-pusher/pmetrics.h"
-#include "cert-pusher/served.h"
-#include "cert-pusher/store.h"
+#include "cert-pusher/edge/served.h"
+#include "cert-pusher/store/store.h"
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/names.h"

@@ -8,7 +8,7 @@
  * that is wiped after sealing. The `issue` command runs hosts on a bounded pool of threads, each
  * with its own worker (HTTP handle, Redis connection); the account is set up once before.
  */
-#include "cert-pusher/issuer.h"
+#include "cert-pusher/issuer/issuer.h"
 
 #include <jansson.h>
 #include <openssl/bio.h>
@@ -24,7 +24,7 @@
 #include <time.h>
 
 #include "cert-pusher/blob.h"
-#include "cert-pusher/store.h"
+#include "cert-pusher/store/store.h"
 #include "common/b64url.h"
 #include "common/file.h"
 #include "common/keys.h"

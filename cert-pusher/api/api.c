@@ -4,7 +4,7 @@
  * here; what a request does is hosts.c's, how Redis is spoken is store.c's, the metrics text is
  * pmetrics.c's.
  */
-#include "cert-pusher/api.h"
+#include "cert-pusher/api/api.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -20,9 +20,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include "cert-pusher/hosts.h"
+#include "cert-pusher/api/hosts.h"
 #include "cert-pusher/pmetrics.h"
-#include "cert-pusher/served.h"
+#include "cert-pusher/edge/served.h"
 #include "common/file.h"
 #include "common/log.h"
 #include "common/parse.h"

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cert-pusher/pem.h"
+#include "cert-pusher/edge/pem.h"
 #include "common/buf.h"
 
 /* Default ceiling for command + payload: HAProxy's default tune.bufsize. The CLI closes the

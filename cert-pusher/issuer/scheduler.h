@@ -28,11 +28,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cert-pusher/ari.h"
+#include "cert-pusher/issuer/ari.h"
 #include "cert-pusher/conf.h"
-#include "cert-pusher/jws.h"
+#include "cert-pusher/issuer/jws.h"
 #include "cert-pusher/pusher.h"
-#include "cert-pusher/store.h"
+#include "cert-pusher/store/store.h"
 
 struct event_base;
 
