@@ -50,7 +50,7 @@ static int import_register(struct store *st, const char *name, const struct impo
                            double fraction, int managed, char *err, size_t errsz)
 {
 	char f_serial[32], f_cid[32], nb[24], na[24], ra[24], now_s[24];
-	struct store_strv kv = { 0 };
+	struct strv kv = { 0 };
 	struct hosts_info info;
 	long long now = (long long)time(NULL), renew, due = 0;
 	uint64_t rnd = 0;
@@ -102,7 +102,7 @@ static int import_register(struct store *st, const char *name, const struct impo
 		goto out;
 	ret = 0;
 out:
-	store_strv_deinit(&kv);
+	strv_deinit(&kv);
 	return ret;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cert-pusher/api/cli.h"
 #include "cert-pusher/api/hosts.h"
 #include "cert-pusher/pmetrics.h"
 #include "cert-pusher/pusher.h"

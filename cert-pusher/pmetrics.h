@@ -1,18 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cert-pusher's Prometheus metrics (text exposition format 0.0.4): process-wide counters that
- * the scheduler bumps from any thread (C11 atomics, no locks), and gauges computed at scrape
- * time from the hosts listing (hosts by state, seconds to expiry per host). Other modules (the
- * loader, the ACME client) add their own lines through pmetrics_register(). api.c serves the
- * text at GET /metrics.
+ * cert-pusher's Prometheus metrics (text exposition format 0.0.4), a leaf every role uses:
+ * process-wide counters bumped from any thread (C11 atomics, no locks), the sources other modules
+ * (the loader, the store) add through pmetrics_register(), and the /healthz checks. The gauges
+ * computed from Redis at scrape time are api/exposition.c's; api.c serves both at GET /metrics.
  */
 #ifndef CERT_PUSHER_PMETRICS_H
 #define CERT_PUSHER_PMETRICS_H
 
 #include <stddef.h>
 
-#include "cert-pusher/api/hosts.h"
-#include "cert-pusher/edge/served.h"
 #include "common/buf.h"
 
 /* Order duration histogram bounds, seconds. */
@@ -53,15 +50,8 @@ void pmetrics_api_request(int status);
  * "other". Static string. */
 const char *pmetrics_problem_label(const char *t);
 
-/* Append the whole exposition to <out>: counters, then the gauges for <hosts>/<n> at <now>
- * (hosts may be NULL when Redis was unavailable: pusher_redis_up 0), then every source. 0/-1. */
-int pmetrics_render(struct buf *out, const struct hosts_info *hosts, size_t n, long long now);
-
-/* Append the proof-of-deployment gauges for <hosts>/<n> (the same listing, in the same order,
- * that <v> was loaded for) at <now>: edges live/stale, per edge its certificates current, stale,
- * missing and expiring, hosts not deployed. <v> NULL (Redis unreadable): nothing. 0/-1. */
-int pmetrics_render_edges(struct buf *out, const struct served_view *v,
-                          const struct hosts_info *hosts, size_t n, long long now);
+/* Append the counters, then every registered source, to <out>. 0/-1. */
+int pmetrics_render(struct buf *out);
 
 /* Zero every counter (tests). */
 void pmetrics_reset(void);

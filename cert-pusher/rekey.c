@@ -88,7 +88,7 @@ int rekey_cmd_rekey(struct pusher *p, int argc, char **argv)
 {
 	static const char *const kinds[] = { "cert:*", "account:*" };
 	const char *ring = conf_get(p->conf, "keyring");
-	struct store_strv keys = { 0 };
+	struct strv keys = { 0 };
 	struct blob_keyring *kr = NULL;
 	struct store *st = NULL;
 	char err[512], pattern[256];
@@ -133,7 +133,7 @@ int rekey_cmd_rekey(struct pusher *p, int argc, char **argv)
 	         blob_keyring_primary_id(kr), p->check_only ? " (--check: nothing written)" : "");
 	ret = failed ? 1 : 0;
 out:
-	store_strv_deinit(&keys);
+	strv_deinit(&keys);
 	store_close(st);
 	blob_keyring_free(kr);
 	return ret;

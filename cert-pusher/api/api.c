@@ -5,6 +5,7 @@
  * pmetrics.c's.
  */
 #include "cert-pusher/api/api.h"
+#include "cert-pusher/api/exposition.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -625,8 +626,9 @@ static void api_metrics(struct api *a, struct evhttp_request *req)
 	if (a->store && hosts_list(a->store, &arr, &n, err, sizeof(err)) == HOSTS_OK)
 		have = 1;
 	sv = have ? api_served(a, a->store, arr, n, &view) : NULL;
-	if (pmetrics_render(&out, have ? arr : NULL, n, (long long)time(NULL)) < 0 ||
-	    pmetrics_render_edges(&out, sv, arr, n, (long long)time(NULL)) < 0)
+	if (pmetrics_render(&out) < 0 ||
+	    exposition_hosts(&out, have ? arr : NULL, n, (long long)time(NULL)) < 0 ||
+	    exposition_edges(&out, sv, arr, n, (long long)time(NULL)) < 0)
 		api_error(req, 503, "out of memory");
 	else
 		api_send(req, 200, NULL, "text/plain; version=0.0.4", buf_str(&out), out.len);

@@ -20,7 +20,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cert-pusher/pusher.h"
 #include "cert-pusher/store/store.h"
 #include "common/names.h"
 
@@ -95,7 +94,7 @@ int hosts_preview_domain_valid(const char *domain, const char **why);
 int hosts_preview_name(const char *domain, struct buf *out);
 
 /* Fill <info> from HGETALL pairs <kv> of host <name> (no Redis access). */
-void hosts_info_from_pairs(struct hosts_info *info, const char *name, const struct store_strv *kv);
+void hosts_info_from_pairs(struct hosts_info *info, const char *name, const struct strv *kv);
 
 /*
  * Add <name> (state pending, due now) with a preview name under <preview_domain> (NULL: none).
@@ -131,12 +130,5 @@ enum hosts_status hosts_renew(struct store *s, const char *name, char *err, size
 
 /* Format unix time <t> as RFC 3339 UTC ("2026-01-02T03:04:05Z") into <out>; "" for 0. */
 void hosts_time_format(long long t, char *out, size_t outsz);
-
-/* The CLI commands (main.c's table): add NAME..., rm NAME..., ls, show NAME, renew NAME... */
-pusher_cmd_fn hosts_cmd_add;
-pusher_cmd_fn hosts_cmd_rm;
-pusher_cmd_fn hosts_cmd_ls;
-pusher_cmd_fn hosts_cmd_show;
-pusher_cmd_fn hosts_cmd_renew;
 
 #endif

@@ -42,54 +42,6 @@ const char *const haproxy_rt_status_names[HAPROXY_RT_COUNT] = {
 
 /* ---- names list ---- */
 
-void haproxy_rt_names_init(struct haproxy_rt_names *l)
-{
-	l->v = NULL;
-	l->n = 0;
-	l->cap = 0;
-}
-
-void haproxy_rt_names_deinit(struct haproxy_rt_names *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	haproxy_rt_names_init(l);
-}
-
-int haproxy_rt_names_add(struct haproxy_rt_names *l, const char *s, size_t len)
-{
-	char **nv, *c;
-
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? 2 * l->cap : 16;
-
-		nv = realloc(l->v, ncap * sizeof(*nv));
-		if (!nv)
-			return -1;
-		l->v = nv;
-		l->cap = ncap;
-	}
-	c = malloc(len + 1);
-	if (!c)
-		return -1;
-	memcpy(c, s, len);
-	c[len] = 0;
-	l->v[l->n++] = c;
-	return 0;
-}
-
-size_t haproxy_rt_names_count(const struct haproxy_rt_names *l, const char *s)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < l->n; i++)
-		n += !strcmp(l->v[i], s);
-	return n;
-}
-
 /* ---- names ---- */
 
 int haproxy_rt_name_valid(const char *name)
@@ -348,8 +300,7 @@ static const char *rt_next_line(const char **pp, const char *end, size_t *ll)
 	return p;
 }
 
-int haproxy_rt_parse_cert_list(const char *body, size_t len, struct haproxy_rt_names *certs,
-                               struct haproxy_rt_names *txns)
+int haproxy_rt_parse_cert_list(const char *body, size_t len, struct strv *certs, struct strv *txns)
 {
 	const char *p = body, *end = body + len, *line;
 	size_t ll;
@@ -360,16 +311,16 @@ int haproxy_rt_parse_cert_list(const char *body, size_t len, struct haproxy_rt_n
 		if (!ll || line[0] == '#')
 			continue;
 		if (line[0] == '*') {
-			if (ll > 1 && haproxy_rt_names_add(txns, line + 1, ll - 1) < 0)
+			if (ll > 1 && strv_push(txns, line + 1, ll - 1) < 0)
 				return -1;
-		} else if (haproxy_rt_names_add(certs, line, ll) < 0) {
+		} else if (strv_push(certs, line, ll) < 0) {
 			return -1;
 		}
 	}
 	return 0;
 }
 
-int haproxy_rt_parse_crt_list(const char *body, size_t len, struct haproxy_rt_names *entries)
+int haproxy_rt_parse_crt_list(const char *body, size_t len, struct strv *entries)
 {
 	const char *p = body, *end = body + len, *line;
 	size_t ll, wl;
@@ -381,7 +332,7 @@ int haproxy_rt_parse_crt_list(const char *body, size_t len, struct haproxy_rt_na
 			continue;
 		for (wl = 0; wl < ll && line[wl] != ' ' && line[wl] != '\t'; wl++)
 			;
-		if (haproxy_rt_names_add(entries, line, wl) < 0)
+		if (strv_push(entries, line, wl) < 0)
 			return -1;
 	}
 	return 0;
@@ -1151,8 +1102,8 @@ out:
 	return st;
 }
 
-enum haproxy_rt_status haproxy_rt_show_certs(struct haproxy_rt *rt, struct haproxy_rt_names *certs,
-                                             struct haproxy_rt_names *txns, char *err, size_t errsz)
+enum haproxy_rt_status haproxy_rt_show_certs(struct haproxy_rt *rt, struct strv *certs,
+                                             struct strv *txns, char *err, size_t errsz)
 {
 	enum haproxy_rt_status st;
 	struct buf reply;
@@ -1169,8 +1120,7 @@ enum haproxy_rt_status haproxy_rt_show_certs(struct haproxy_rt *rt, struct hapro
 }
 
 enum haproxy_rt_status haproxy_rt_show_crtlist(struct haproxy_rt *rt, const char *list,
-                                               struct haproxy_rt_names *entries, char *err,
-                                               size_t errsz)
+                                               struct strv *entries, char *err, size_t errsz)
 {
 	enum haproxy_rt_status st;
 	struct buf reply, cmd;

@@ -15,6 +15,7 @@
 
 #include "cert-pusher/edge/pem.h"
 #include "common/buf.h"
+#include "common/strv.h"
 
 /* Default ceiling for command + payload: HAProxy's default tune.bufsize. The CLI closes the
  * session without a word when a request does not fit its buffer (measured on 2.6.12 with
@@ -66,19 +67,6 @@ struct haproxy_rt_cert_info {
 };
 
 /* A growable list of owned strings. */
-struct haproxy_rt_names {
-	char **v;
-	size_t n;
-	size_t cap;
-};
-
-void haproxy_rt_names_init(struct haproxy_rt_names *l);
-void haproxy_rt_names_deinit(struct haproxy_rt_names *l);
-/* Append a copy of <s>/<len>. 0 or -1 (OOM). */
-int haproxy_rt_names_add(struct haproxy_rt_names *l, const char *s, size_t len);
-/* Number of entries equal to <s>. */
-size_t haproxy_rt_names_count(const struct haproxy_rt_names *l, const char *s);
-
 /* ---- names ---- */
 
 /* Whether <name> may be sent as a certificate name: 1..HAPROXY_RT_NAME_MAX bytes that
@@ -116,12 +104,11 @@ enum haproxy_rt_status haproxy_rt_classify(enum haproxy_rt_cmd cmd, const char *
 
 /* `show ssl cert`: names into <certs>, open transactions (listed with a leading '*' under
  * "# transaction") into <txns> without the '*'. 0 or -1 (malformed or OOM). */
-int haproxy_rt_parse_cert_list(const char *body, size_t len, struct haproxy_rt_names *certs,
-                               struct haproxy_rt_names *txns);
+int haproxy_rt_parse_cert_list(const char *body, size_t len, struct strv *certs, struct strv *txns);
 
 /* `show ssl crt-list LIST`: the certificate of each entry (first word of each line). 0, or -1
  * (not a crt-list dump, OOM). */
-int haproxy_rt_parse_crt_list(const char *body, size_t len, struct haproxy_rt_names *entries);
+int haproxy_rt_parse_crt_list(const char *body, size_t len, struct strv *entries);
 
 /* `show ssl cert NAME`: HAPROXY_RT_OK, HAPROXY_RT_NOT_FOUND or HAPROXY_RT_ERROR. */
 enum haproxy_rt_status haproxy_rt_parse_cert_info(const char *body, size_t len,
@@ -225,12 +212,10 @@ enum haproxy_rt_status haproxy_rt_add_crtlist(struct haproxy_rt *rt, const char 
 enum haproxy_rt_status haproxy_rt_del_crtlist(struct haproxy_rt *rt, const char *list,
                                               const char *name, unsigned line, char *err,
                                               size_t errsz);
-enum haproxy_rt_status haproxy_rt_show_certs(struct haproxy_rt *rt, struct haproxy_rt_names *certs,
-                                             struct haproxy_rt_names *txns, char *err,
-                                             size_t errsz);
+enum haproxy_rt_status haproxy_rt_show_certs(struct haproxy_rt *rt, struct strv *certs,
+                                             struct strv *txns, char *err, size_t errsz);
 enum haproxy_rt_status haproxy_rt_show_crtlist(struct haproxy_rt *rt, const char *list,
-                                               struct haproxy_rt_names *entries, char *err,
-                                               size_t errsz);
+                                               struct strv *entries, char *err, size_t errsz);
 enum haproxy_rt_status haproxy_rt_show_cert(struct haproxy_rt *rt, const char *name,
                                             struct haproxy_rt_cert_info *info, char *err,
                                             size_t errsz);

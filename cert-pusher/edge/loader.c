@@ -21,6 +21,7 @@
  * how to open blobs blob.c's.
  */
 #include "cert-pusher/edge/loader.h"
+#include "cert-pusher/edge/events.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -94,9 +95,9 @@ struct loader_run {
 	int active;
 	int phase; /* 0: the hosts set; 1: names HAProxy or the directory hold for other hosts */
 	size_t next;
-	struct haproxy_rt_names certs, entries; /* HAProxy's, when the run began */
-	struct haproxy_rt_names files;          /* managed names of the directory and crt-list */
-	struct store_strv hosts;                /* sorted */
+	struct strv certs, entries;             /* HAProxy's, when the run began */
+	struct strv files;                      /* managed names of the directory and crt-list */
+	struct strv hosts;                      /* sorted */
 	unsigned char *touched;                 /* per host: synced by an event meanwhile */
 	char last_host[NAMES_HOSTNAME_MAX + 1]; /* phase 1: last host looked at */
 	size_t nok, managed;
@@ -127,7 +128,7 @@ struct loader {
 	struct pusher *p;
 	struct event_base *base;
 	struct store *store;
-	struct store_sub *sub;
+	struct events *sub;
 	struct blob_keyring *kr;
 	struct haproxy_rt rt;
 	int rt_down_logged; /* its absence was reported once */
@@ -473,7 +474,7 @@ static int loader_served_connect(struct loader *l)
  * "haproxy" field. */
 static void loader_served_rewrite(struct loader *l, long long now)
 {
-	struct store_strv kv = { 0 };
+	struct strv kv = { 0 };
 	struct served_value v;
 	struct loader_entry *e;
 	struct buf field, val;
@@ -482,8 +483,8 @@ static void loader_served_rewrite(struct loader *l, long long now)
 
 	buf_init(&field);
 	buf_init(&val);
-	if (loader_served_hp_value(l, &val) < 0 || store_strv_push(&kv, "haproxy", 7) < 0 ||
-	    store_strv_push(&kv, buf_str(&val), val.len) < 0)
+	if (loader_served_hp_value(l, &val) < 0 || strv_push(&kv, "haproxy", 7) < 0 ||
+	    strv_push(&kv, buf_str(&val), val.len) < 0)
 		goto oom;
 	for (i = 0; i < LOADER_BUCKETS; i++) {
 		for (e = l->cache[i]; e; e = e->next) {
@@ -497,8 +498,8 @@ static void loader_served_rewrite(struct loader *l, long long now)
 			buf_reset(&val);
 			if (loader_served_field(l, e->name, &field) < 0 ||
 			    served_value_format(&v, &val) < 0 ||
-			    store_strv_push(&kv, buf_str(&field), field.len) < 0 ||
-			    store_strv_push(&kv, buf_str(&val), val.len) < 0)
+			    strv_push(&kv, buf_str(&field), field.len) < 0 ||
+			    strv_push(&kv, buf_str(&val), val.len) < 0)
 				goto oom;
 			n++;
 		}
@@ -516,7 +517,7 @@ static void loader_served_rewrite(struct loader *l, long long now)
 oom:
 	log_err("loader: edge=%s: cannot encode the served hash", l->edge);
 out:
-	store_strv_deinit(&kv);
+	strv_deinit(&kv);
 	buf_deinit(&field);
 	buf_deinit(&val);
 }
@@ -840,28 +841,6 @@ out:
 	return ret;
 }
 
-/* How many times sorted <l> holds <s> (HAProxy's lists of a run are sorted when it begins:
- * looking each managed name up in them must not cost a scan at 10,000 certificates). */
-static size_t loader_names_count(const struct haproxy_rt_names *l, const char *s)
-{
-	char **at = l->n ? bsearch(&s, l->v, l->n, sizeof(*l->v), loader_cmp_str) : NULL;
-	size_t i, n = 0;
-
-	if (!at)
-		return 0;
-	for (i = (size_t)(at - l->v); i > 0 && !strcmp(l->v[i - 1], s); i--)
-		;
-	for (; i < l->n && !strcmp(l->v[i], s); i++)
-		n++;
-	return n;
-}
-
-/* Whether sorted <l> holds <s>. */
-static int loader_names_has(const struct haproxy_rt_names *l, const char *s)
-{
-	return l->n && bsearch(&s, l->v, l->n, sizeof(*l->v), loader_cmp_str);
-}
-
 /*
  * The managed names the directory holds (certificate files) and the crt-list file lists, into
  * <out> (sorted, each once); stale ".tmp" and ".new" files are removed. What was changed behind
@@ -869,9 +848,9 @@ static int loader_names_has(const struct haproxy_rt_names *l, const char *s)
  * gone is written again (its cache entry is forgotten), and a crt-list file that is not what we
  * wrote is rewritten. 0 or -1 (logged).
  */
-static int loader_dir_scan(struct loader *l, struct haproxy_rt_names *out)
+static int loader_dir_scan(struct loader *l, struct strv *out)
 {
-	struct haproxy_rt_names files, lines;
+	struct strv files, lines;
 	struct loader_entry *e;
 	struct dirent *d;
 	struct buf path;
@@ -882,8 +861,8 @@ static int loader_dir_scan(struct loader *l, struct haproxy_rt_names *out)
 	int ret = -1;
 
 	buf_init(&path);
-	haproxy_rt_names_init(&files);
-	haproxy_rt_names_init(&lines);
+	strv_init(&files);
+	strv_init(&lines);
 	dh = opendir(l->cert_dir);
 	if (!dh) {
 		log_err("loader: --cert-dir %s: %s", l->cert_dir, strerror(errno));
@@ -901,7 +880,7 @@ static int loader_dir_scan(struct loader *l, struct haproxy_rt_names *out)
 			continue;
 		}
 		if (haproxy_rt_name_managed(l->cert_dir, buf_str(&path), NULL, NULL, NULL) &&
-		    haproxy_rt_names_add(&files, buf_str(&path), path.len) < 0) {
+		    strv_push(&files, buf_str(&path), path.len) < 0) {
 			closedir(dh);
 			goto oom;
 		}
@@ -911,7 +890,7 @@ static int loader_dir_scan(struct loader *l, struct haproxy_rt_names *out)
 	while (f && fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = 0;
 		if (haproxy_rt_name_managed(l->cert_dir, line, NULL, NULL, NULL) &&
-		    haproxy_rt_names_add(&lines, line, strlen(line)) < 0) {
+		    strv_push(&lines, line, strlen(line)) < 0) {
 			fclose(f);
 			goto oom;
 		}
@@ -919,17 +898,17 @@ static int loader_dir_scan(struct loader *l, struct haproxy_rt_names *out)
 	if (f)
 		fclose(f);
 	if (files.n)
-		qsort(files.v, files.n, sizeof(*files.v), loader_cmp_str);
+		strv_sort(&files);
 	if (lines.n)
-		qsort(lines.v, lines.n, sizeof(*lines.v), loader_cmp_str);
+		strv_sort(&lines);
 	for (i = 0; i < LOADER_BUCKETS; i++) {
 		for (e = l->cache[i]; e; e = e->next) {
 			if (!e->listed)
 				continue;
 			listed++;
-			if (!loader_names_has(&lines, e->name))
+			if (!strv_sorted_has(&lines, e->name))
 				l->list_dirty = 1;
-			if (!loader_names_has(&files, e->name)) {
+			if (!strv_sorted_has(&files, e->name)) {
 				log_warn("loader: %s is gone; writing it again", e->name);
 				memset(e->digest, 0, sizeof(e->digest));
 			}
@@ -942,7 +921,7 @@ static int loader_dir_scan(struct loader *l, struct haproxy_rt_names *out)
 		int c = i == files.n ? 1 : j == lines.n ? -1 : strcmp(files.v[i], lines.v[j]);
 		const char *s = c <= 0 ? files.v[i] : lines.v[j];
 
-		if (haproxy_rt_names_add(out, s, strlen(s)) < 0)
+		if (strv_push(out, s, strlen(s)) < 0)
 			goto oom;
 		i += c <= 0;
 		j += c >= 0;
@@ -952,8 +931,8 @@ static int loader_dir_scan(struct loader *l, struct haproxy_rt_names *out)
 oom:
 	log_err("loader: out of memory");
 out:
-	haproxy_rt_names_deinit(&files);
-	haproxy_rt_names_deinit(&lines);
+	strv_deinit(&files);
+	strv_deinit(&lines);
 	buf_deinit(&path);
 	return ret;
 }
@@ -1156,8 +1135,7 @@ static void loader_verified(struct loader *l, struct loader_entry *e, const uint
  * otherwise. With HAProxy away, the file and the crt-list file only. 0 or -1. */
 static int loader_sync_name(struct loader *l, const char *name, const char *rkey,
                             enum pem_key_type type, const struct buf *blob,
-                            const struct haproxy_rt_names *certs,
-                            const struct haproxy_rt_names *entries)
+                            const struct strv *certs, const struct strv *entries)
 {
 	struct haproxy_rt_cert_info hi;
 	struct loader_entry *ce;
@@ -1172,8 +1150,8 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 	buf_init(&pem);
 	ce = loader_cache_get(l, name);
 	if (!blob) {
-		if (!ce && certs && !loader_names_count(certs, name) &&
-		    !(entries && loader_names_count(entries, name)) && access(name, F_OK) < 0) {
+		if (!ce && certs && !strv_sorted_count(certs, name) &&
+		    !(entries && strv_sorted_count(entries, name)) && access(name, F_OK) < 0) {
 			ret = 0;
 			goto out;
 		}
@@ -1187,9 +1165,9 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 	}
 	if (EVP_Digest(blob->data, blob->len, digest, NULL, EVP_sha256(), NULL) != 1)
 		goto out;
-	nent = entries ? loader_names_count(entries, name) : 1;
+	nent = entries ? strv_sorted_count(entries, name) : 1;
 	if (ce && ce->listed && !memcmp(ce->digest, digest, 32) &&
-	    (!live || (loader_entry_served(l, ce) && (!certs || loader_names_count(certs, name)) &&
+	    (!live || (loader_entry_served(l, ce) && (!certs || strv_sorted_count(certs, name)) &&
 	               nent == 1))) {
 		ret = 0; /* unchanged since we pushed it (or wrote it, HAProxy being away) */
 		goto out;
@@ -1211,7 +1189,7 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 		goto out;
 	}
 	/* A full reconcile knows which names HAProxy has: no need to ask for a new one. */
-	if (certs && !loader_names_count(certs, name))
+	if (certs && !strv_sorted_count(certs, name))
 		st = HAPROXY_RT_NOT_FOUND;
 	else
 		st = haproxy_rt_show_cert(&l->rt, name, &hi, err, sizeof(err));
@@ -1311,8 +1289,7 @@ static int loader_fetch(struct loader *l, const char *host, int type, int in_hos
 
 /* Sync both key types of <host>; <in_hosts> says whether it is managed. */
 static int loader_sync_host_lists(struct loader *l, const char *host, int in_hosts,
-                                  const struct haproxy_rt_names *certs,
-                                  const struct haproxy_rt_names *entries)
+                                  const struct strv *certs, const struct strv *entries)
 {
 	struct buf key, blob, name;
 	int t, r, ret = 0;
@@ -1345,14 +1322,13 @@ static int loader_sync_host_lists(struct loader *l, const char *host, int in_hos
 static void loader_run_touch(struct loader *l, const char *host)
 {
 	struct loader_run *r = &l->run;
-	const char *hp = host;
-	char **at;
+	size_t at;
 
 	if (!r->active || r->phase != 0 || !r->hosts.n)
 		return;
-	at = bsearch(&hp, r->hosts.v, r->hosts.n, sizeof(*r->hosts.v), loader_cmp_str);
-	if (at && (size_t)(at - r->hosts.v) >= r->next)
-		r->touched[at - r->hosts.v] = 1;
+	at = strv_sorted_index(&r->hosts, host);
+	if (at < r->hosts.n && at >= r->next)
+		r->touched[at] = 1;
 }
 
 int loader_sync_host(struct loader *l, const char *host)
@@ -1436,10 +1412,10 @@ static void loader_run_clear(struct loader *l)
 
 	if (r->ev)
 		evtimer_del(r->ev);
-	haproxy_rt_names_deinit(&r->certs);
-	haproxy_rt_names_deinit(&r->entries);
-	haproxy_rt_names_deinit(&r->files);
-	store_strv_deinit(&r->hosts);
+	strv_deinit(&r->certs);
+	strv_deinit(&r->entries);
+	strv_deinit(&r->files);
+	strv_deinit(&r->hosts);
 	free(r->touched);
 	r->touched = NULL;
 	r->active = 0;
@@ -1494,15 +1470,15 @@ static int loader_run_finish(struct loader *l, int ok)
 static int loader_run_begin(struct loader *l)
 {
 	struct loader_run *r = &l->run;
-	struct haproxy_rt_names txns;
+	struct strv txns;
 	char err[512];
 	size_t i;
 	int ret = -1, rc;
 
-	haproxy_rt_names_init(&txns);
-	haproxy_rt_names_init(&r->certs);
-	haproxy_rt_names_init(&r->entries);
-	haproxy_rt_names_init(&r->files);
+	strv_init(&txns);
+	strv_init(&r->certs);
+	strv_init(&r->entries);
+	strv_init(&r->files);
 	memset(&r->hosts, 0, sizeof(r->hosts));
 	r->active = 1;
 	r->phase = 0;
@@ -1538,9 +1514,9 @@ static int loader_run_begin(struct loader *l)
 		}
 	}
 	if (r->certs.n)
-		qsort(r->certs.v, r->certs.n, sizeof(*r->certs.v), loader_cmp_str);
+		strv_sort(&r->certs);
 	if (r->entries.n)
-		qsort(r->entries.v, r->entries.n, sizeof(*r->entries.v), loader_cmp_str);
+		strv_sort(&r->entries);
 	if (loader_dir_scan(l, &r->files) < 0)
 		goto out;
 	/* A connection Redis closed (restart, failover) fails once, then reconnects. */
@@ -1558,7 +1534,7 @@ static int loader_run_begin(struct loader *l)
 		goto out;
 	}
 	if (r->hosts.n)
-		qsort(r->hosts.v, r->hosts.n, sizeof(*r->hosts.v), loader_cmp_str);
+		strv_sort(&r->hosts);
 	r->touched = calloc(r->hosts.n + 1, 1);
 	if (!r->touched) {
 		log_err("loader: out of memory");
@@ -1566,7 +1542,7 @@ static int loader_run_begin(struct loader *l)
 	}
 	ret = 0;
 out:
-	haproxy_rt_names_deinit(&txns);
+	strv_deinit(&txns);
 	return ret;
 }
 
@@ -1738,8 +1714,8 @@ static int loader_run_batch(struct loader *l, size_t from, size_t to)
 			memcpy(x->name, name.data, name.len + 1);
 			memcpy(x->rkey, key.data, key.len + 1);
 			x->type = (enum pem_key_type)t;
-			x->in_certs = loader_names_count(&r->certs, x->name) > 0;
-			x->nent = loader_names_count(&r->entries, x->name);
+			x->in_certs = strv_sorted_count(&r->certs, x->name) > 0;
+			x->nent = strv_sorted_count(&r->entries, x->name);
 			x->host = h - from;
 			n++;
 			if (EVP_Digest(x->blob.data, x->blob.len, x->digest, NULL, EVP_sha256(),
@@ -2085,7 +2061,7 @@ void loader_stop(struct loader *l)
 	loader_run_clear(l);
 	if (l->run.ev)
 		event_free(l->run.ev);
-	store_sub_free(l->sub);
+	events_free(l->sub);
 	store_close(l->store);
 	store_close(l->served);
 	blob_keyring_free(l->kr);
@@ -2255,7 +2231,7 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 	l->slice_ms = 0;
 	loader_reconcile(l);
 	l->slice_ms = slice_ms;
-	l->sub = store_sub_new(base, l->store, loader_on_event, l, err, errsz);
+	l->sub = events_new(base, l->store, loader_on_event, l, err, errsz);
 	if (!l->sub)
 		goto fail;
 	return l;

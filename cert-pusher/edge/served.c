@@ -241,8 +241,8 @@ void served_view_free(struct served_view *v)
 int served_view_load(struct store *s, const char *const *hosts, size_t nhosts, long long now,
                      long long window_s, struct served_view *v, char *err, size_t errsz)
 {
-	struct store_strv raw = { 0 }, vals = { 0 };
-	struct store_strv ids = { 0 }; /* borrows raw's strings */
+	struct strv raw = { 0 }, vals = { 0 };
+	struct strv ids = { 0 }; /* borrows raw's strings */
 	struct buf f;
 	char **fields = NULL;
 	size_t i, e, h, t, nf = 1 + nhosts * PEM_KEY_COUNT, idx; /* "haproxy", then the hosts */
@@ -322,9 +322,9 @@ out:
 			free(fields[i]);
 	free(fields);
 	buf_deinit(&f);
-	store_strv_deinit(&raw);
+	strv_deinit(&raw);
 	free(ids.v);
-	store_strv_deinit(&vals);
+	strv_deinit(&vals);
 	if (ret < 0)
 		served_view_free(v);
 	return ret;

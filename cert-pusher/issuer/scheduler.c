@@ -781,7 +781,7 @@ static void scheduler_extend(struct scheduler *sc, struct store *st)
 }
 
 /* The value of <field> in HGETALL pairs <kv>, or "". */
-static const char *scheduler_kv(const struct store_strv *kv, const char *field)
+static const char *scheduler_kv(const struct strv *kv, const char *field)
 {
 	size_t i;
 
@@ -794,7 +794,7 @@ static const char *scheduler_kv(const struct store_strv *kv, const char *field)
 /* Try to take due host <name>: 1 queued, 0 skipped. */
 static int scheduler_take(struct scheduler *sc, struct store *st, const char *name, long long now)
 {
-	struct store_strv kv = { 0 };
+	struct strv kv = { 0 };
 	struct hosts_info info;
 	struct scheduler_job *job = NULL;
 	const char *why, *cid, *rv;
@@ -904,13 +904,13 @@ out:
 	if (locked && store_lock_release(st, name, sc->owner, err, sizeof(err)) < 0)
 		log_warn("host=%s releasing the lock: %s", name, err);
 	free(job);
-	store_strv_deinit(&kv);
+	strv_deinit(&kv);
 	return ret;
 }
 
 static void scheduler_dispatch(struct scheduler *sc, struct store *st)
 {
-	struct store_strv due = { 0 };
+	struct strv due = { 0 };
 	long long now = (long long)time(NULL);
 	unsigned busy, free_slots;
 	char err[512];
@@ -938,7 +938,7 @@ static void scheduler_dispatch(struct scheduler *sc, struct store *st)
 			free_slots--;
 	}
 out:
-	store_strv_deinit(&due);
+	strv_deinit(&due);
 }
 
 static void *scheduler_dispatcher(void *arg)

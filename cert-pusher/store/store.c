@@ -1,18 +1,19 @@
 // SPDX-License-Identifier: MIT
 /*
- * Redis access for cert-pusher (hiredis, synchronous, with timeouts). Connection handling lives
- * here; the issuer's and the loader's operations follow in their own sections. Replies are
- * checked for type before use; errors name the command and the Redis error text.
+ * Redis access for cert-pusher (hiredis, synchronous, with timeouts): the connection (direct,
+ * --primary, or the primary Sentinel names), AUTH, the one command / pipeline / transaction
+ * path every module of store/ goes through (store_int.h), and the replication checks. The
+ * operations are in store_hosts.c, store_certs.c and store_served.c; the loader's events
+ * subscription is edge/events.c.
  */
 #include "cert-pusher/store/store.h"
+#include "cert-pusher/store/store_int.h"
 
 #include <hiredis.h>
-#include <async.h>
-#include <adapters/libevent.h>
-#include <event2/event.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,6 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/parse.h"
-
-/* ---- connection ---- */
 
 #define STORE_SENTINELS_MAX       16
 #define STORE_MASTER_NAME_MAX     64
@@ -47,13 +46,7 @@ static atomic_ullong store_primary_changes;
 static pthread_mutex_t store_primary_mu = PTHREAD_MUTEX_INITIALIZER;
 static char store_primary_seen[300];
 
-/* hiredis's reply builders, wrapped so that an error reply saying the node cannot serve as
- * the primary marks the connection stale (store_reply_error). */
-static redisReplyObjectFunctions store_reply_fn;
-static void *(*store_hiredis_string)(const redisReadTask *, char *, size_t);
-static pthread_once_t store_reply_once = PTHREAD_ONCE_INIT;
-
-static char *store_strdup(const char *s)
+char *store_strdup(const char *s)
 {
 	return s ? strdup(s) : NULL;
 }
@@ -72,43 +65,6 @@ static int store_error_is_stale(const char *str, size_t len)
 			return 1;
 	}
 	return 0;
-}
-
-/* Every reply of a store's connection is built here (hiredis reads error lines with
- * createString): the check sits under every command, pipelined or not. */
-static void *store_reply_string(const redisReadTask *task, char *str, size_t len)
-{
-	struct store *s = task->privdata;
-
-	if (s && task->type == REDIS_REPLY_ERROR && store_error_is_stale(str, len) && !s->stale) {
-		s->stale = 1;
-		log_warn("redis %s: '%.*s': dropping the connection, the next command finds the "
-		         "primary again",
-		         s->addr ? s->addr : "?", (int)(len > 120 ? 120 : len), str);
-	}
-	return store_hiredis_string(task, str, len);
-}
-
-static void store_reply_init(void)
-{
-	redisReader *r = redisReaderCreate();
-
-	if (!r)
-		return;
-	store_reply_fn = *r->fn;
-	store_hiredis_string = store_reply_fn.createString;
-	store_reply_fn.createString = store_reply_string;
-	redisReaderFree(r);
-}
-
-/* Route <rc>'s replies through store_reply_string() on behalf of <s>. */
-static void store_reply_hook(struct store *s, redisContext *rc)
-{
-	pthread_once(&store_reply_once, store_reply_init);
-	if (!store_hiredis_string || !rc->reader)
-		return;
-	rc->reader->fn = &store_reply_fn;
-	rc->reader->privdata = s;
 }
 
 /* Whether <name> is a usable Sentinel master name: 1..64 of [A-Za-z0-9._-]. */
@@ -341,7 +297,6 @@ static redisContext *store_connect_ep(struct store *s, const struct endpoint *ep
 		goto fail;
 	}
 	redisSetTimeout(rc, tv);
-	store_reply_hook(s, rc);
 	if (store_auth(rc, s->user, s->password, "redis", label, err, errsz) < 0)
 		goto fail;
 	return rc;
@@ -525,9 +480,27 @@ int store_reconnect(struct store *s, char *err, size_t errsz)
 	return s->rc ? 0 : -1;
 }
 
-/* Forget a connection that failed mid-command (timeout, lost, or a pipeline out of step with
- * replies still unread): the next command reconnects instead of reading a stale reply. */
-static void store_drop(struct store *s)
+/* Mark <s> stale when <r> (or an element of it: EXEC's array) is an error saying the node
+ * cannot act as the primary. */
+static void store_reply_stale(struct store *s, const redisReply *r)
+{
+	size_t i;
+
+	if (!r || s->stale)
+		return;
+	if (r->type == REDIS_REPLY_ERROR && store_error_is_stale(r->str, r->len)) {
+		s->stale = 1;
+		log_warn("redis %s: '%.*s': dropping the connection, the next command finds the "
+		         "primary again",
+		         s->addr ? s->addr : "?", (int)(r->len > 120 ? 120 : r->len), r->str);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ARRAY)
+		for (i = 0; i < r->elements; i++)
+			store_reply_stale(s, r->element[i]);
+}
+
+void store_drop(struct store *s)
 {
 	if (s->rc) {
 		redisFree(s->rc);
@@ -535,31 +508,195 @@ static void store_drop(struct store *s)
 	}
 }
 
-/* Run one argv command, reconnecting first if needed. Returns the reply (caller frees) or NULL
- * with <err> naming <what> (or the command and its key when <what> is NULL) and the Redis
- * error; a lost connection is dropped so the next command reconnects. */
-static redisReply *store_cmd(struct store *s, const char *what, int argc, const char **argv,
-                             const size_t *argl, char *err, size_t errsz)
+/* The label of a command in messages: <what>, else the command and its first argument. */
+static const char *store_label(char *buf, size_t bufsz, const char *what, int argc,
+                               const char **argv, const size_t *argl)
 {
+	if (what)
+		return what;
+	snprintf(buf, bufsz, "%s %.*s", argv[0],
+	         argc > 1 ? (int)(argl[1] > 120 ? 120 : argl[1]) : 0, argc > 1 ? argv[1] : "");
+	return buf;
+}
+
+int store_reply_check(struct store *s, redisReply *r, const char *what, char *err, size_t errsz)
+{
+	if (!r) {
+		snprintf(err, errsz, "redis %s: %s", what,
+		         s->rc && s->rc->errstr[0] ? s->rc->errstr : "connection lost");
+		store_drop(s);
+		return -1;
+	}
+	store_reply_stale(s, r);
+	if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errsz, "redis %s: %s", what, r->str);
+		return -1;
+	}
+	return 0;
+}
+
+redisReply *store_cmd(struct store *s, const char *what, int argc, const char **argv,
+                      const size_t *argl, char *err, size_t errsz)
+{
+	char label[160];
 	redisReply *r;
 
+	what = store_label(label, sizeof(label), what, argc, argv, argl);
 	if (store_reconnect(s, err, errsz) < 0)
 		return NULL;
 	r = redisCommandArgv(s->rc, argc, argv, argl);
-	if (!r || r->type == REDIS_REPLY_ERROR) {
-		if (what)
-			snprintf(err, errsz, "redis %s: %s", what, r ? r->str : s->rc->errstr);
-		else
-			snprintf(err, errsz, "redis %s %.*s: %s", argv[0],
-			         argc > 1 ? (int)argl[1] : 0, argc > 1 ? argv[1] : "",
-			         r ? r->str : s->rc->errstr);
+	if (store_reply_check(s, r, what, err, errsz) < 0) {
 		if (r)
 			freeReplyObject(r);
-		else
-			store_drop(s);
 		return NULL;
 	}
 	return r;
+}
+
+int store_pipeline(struct store *s, const char *what, size_t n, const struct store_argv *cmds,
+                   redisReply **replies, char *err, size_t errsz)
+{
+	char ignored[64];
+	redisReply *r;
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < n; i++)
+		replies[i] = NULL;
+	if (!n)
+		return 0;
+	if (store_reconnect(s, err, errsz) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (redisAppendCommandArgv(s->rc, cmds[i].argc, cmds[i].argv, cmds[i].argl) !=
+		    REDIS_OK) {
+			snprintf(err, errsz, "redis %s: out of memory", what);
+			store_drop(s); /* part of the pipeline may be buffered */
+			return -1;
+		}
+	}
+	/* Every reply is read, so that the connection stays in step after an error reply. */
+	for (i = 0; i < n; i++) {
+		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
+			r = NULL;
+		if (!r) {
+			if (!ret)
+				store_reply_check(s, NULL, what, err, errsz);
+			else
+				store_drop(s);
+			ret = -1;
+			break;
+		}
+		/* the first error is the one reported */
+		if (store_reply_check(s, r, what, ret ? ignored : err,
+		                      ret ? sizeof(ignored) : errsz) < 0)
+			ret = -1;
+		replies[i] = r;
+	}
+	if (ret < 0) {
+		for (i = 0; i < n; i++) {
+			if (replies[i])
+				freeReplyObject(replies[i]);
+			replies[i] = NULL;
+		}
+	}
+	return ret;
+}
+
+int store_tx(struct store *s, const char *what, size_t n, const struct store_argv *cmds, char *err,
+             size_t errsz)
+{
+	static const char *const multi[] = { "MULTI" }, *const exec[] = { "EXEC" };
+	static const size_t multi_l[] = { 5 }, exec_l[] = { 4 };
+	struct store_argv *all = calloc(n + 2, sizeof(*all));
+	redisReply **rep = calloc(n + 2, sizeof(*rep));
+	size_t i;
+	int ret = -1;
+
+	if (!all || !rep) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	all[0] = (struct store_argv){ 1, (const char **)multi, multi_l };
+	for (i = 0; i < n; i++)
+		all[1 + i] = cmds[i];
+	all[n + 1] = (struct store_argv){ 1, (const char **)exec, exec_l };
+	if (store_pipeline(s, what, n + 2, all, rep, err, errsz) < 0)
+		goto out;
+	if (rep[n + 1]->type != REDIS_REPLY_ARRAY || rep[n + 1]->elements != n) {
+		snprintf(err, errsz, "redis %s: transaction aborted", what);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (rep[n + 1]->element[i]->type == REDIS_REPLY_ERROR) {
+			snprintf(err, errsz, "redis %s: %s", what, rep[n + 1]->element[i]->str);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	for (i = 0; rep && i < n + 2; i++)
+		if (rep[i])
+			freeReplyObject(rep[i]);
+	free(rep);
+	free(all);
+	return ret;
+}
+
+int store_reply_strings(const redisReply *r, struct strv *out, const char *what, char *err,
+                        size_t errsz)
+{
+	size_t i;
+
+	if (r->type != REDIS_REPLY_ARRAY) {
+		snprintf(err, errsz, "redis %s: unexpected reply type %d", what, r->type);
+		return -1;
+	}
+	for (i = 0; i < r->elements; i++) {
+		const redisReply *e = r->element[i];
+		int ok = e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_NIL;
+
+		if (!ok) {
+			snprintf(err, errsz, "redis %s: unexpected element type %d", what, e->type);
+			return -1;
+		}
+		if (strv_push(out, e->type == REDIS_REPLY_NIL ? "" : e->str,
+		              e->type == REDIS_REPLY_NIL ? 0 : e->len) < 0) {
+			snprintf(err, errsz, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+long long store_reply_int(const redisReply *r, const char *what, char *err, size_t errsz)
+{
+	if (r->type != REDIS_REPLY_INTEGER) {
+		snprintf(err, errsz, "redis %s: unexpected reply type %d", what, r->type);
+		return -1;
+	}
+	return r->integer;
+}
+
+redisReply *store_cmds(struct store *s, const char *what, char *err, size_t errsz, ...)
+{
+	const char *argv[STORE_CMDS_MAX];
+	size_t argl[STORE_CMDS_MAX];
+	const char *a;
+	va_list ap;
+	int argc = 0;
+
+	va_start(ap, errsz);
+	while ((a = va_arg(ap, const char *)) && argc < STORE_CMDS_MAX) {
+		argv[argc] = a;
+		argl[argc++] = strlen(a);
+	}
+	va_end(ap);
+	if (a || !argc) {
+		snprintf(err, errsz, "redis %s: too many arguments", what ? what : "command");
+		return NULL;
+	}
+	return store_cmd(s, what, argc, argv, argl, err, errsz);
 }
 
 /*
@@ -573,8 +710,8 @@ static const char store_fence_script[] =
         "return redis.call(unpack(ARGV, 2))";
 
 /* store_cmd() for a write: fenced in one EVAL when the store is (store_fence()). */
-static redisReply *store_write(struct store *s, const char *what, int argc, const char **argv,
-                               const size_t *argl, char *err, size_t errsz)
+redisReply *store_write(struct store *s, const char *what, int argc, const char **argv,
+                        const size_t *argl, char *err, size_t errsz)
 {
 	const char **fargv = NULL;
 	size_t *fargl = NULL;
@@ -702,730 +839,13 @@ void store_metrics(struct buf *out, void *arg)
 	           store_primary_changes_total());
 }
 
-/* ---- hosts ---- */
-
-int store_host_update(struct store *s, const char *name, const char *const *kv, char *err,
-                      size_t errsz)
-{
-	const char *argv[2 + 2 * 32];
-	size_t argl[2 + 2 * 32];
-	struct buf key;
-	redisReply *r = NULL;
-	int argc = 0, ret = -1;
-
-	buf_init(&key);
-	if (keys_host(&key, s->prefix, name) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[argc] = "HSET";
-	argl[argc++] = 4;
-	argv[argc] = buf_str(&key);
-	argl[argc++] = key.len;
-	for (; kv[0] && kv[1]; kv += 2) {
-		if (argc + 2 > (int)(sizeof(argv) / sizeof(argv[0]))) {
-			snprintf(err, errsz, "too many fields for %s", buf_str(&key));
-			goto out;
-		}
-		argv[argc] = kv[0];
-		argl[argc++] = strlen(kv[0]);
-		argv[argc] = kv[1];
-		argl[argc++] = strlen(kv[1]);
-	}
-	r = store_write(s, NULL, argc, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-int store_host_field(struct store *s, const char *name, const char *field, struct buf *out,
-                     char *err, size_t errsz)
-{
-	struct buf key;
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&key);
-	if (keys_host(&key, s->prefix, name) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	if (store_reconnect(s, err, errsz) < 0)
-		goto out;
-	r = redisCommand(s->rc, "HGET %b %s", key.data, key.len, field);
-	if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL)) {
-		snprintf(err, errsz, "redis HGET %s %s: %s", buf_str(&key), field,
-		         r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type")
-		           : s->rc->errstr);
-		goto out;
-	}
-	if (r->type == REDIS_REPLY_NIL) {
-		ret = 0;
-		goto out;
-	}
-	if (buf_append(out, r->str, r->len) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	ret = 1;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-/* ---- hosts: set, due zset, locks (hosts.c, scheduler.c) ---- */
-
-void store_strv_deinit(struct store_strv *sv)
-{
-	size_t i;
-
-	if (!sv)
-		return;
-	for (i = 0; i < sv->n; i++)
-		free(sv->v[i]);
-	free(sv->v);
-	sv->v = NULL;
-	sv->n = 0;
-}
-
-int store_strv_push(struct store_strv *sv, const char *p, size_t len)
-{
-	char **nv, *copy;
-
-	copy = malloc(len + 1);
-	if (!copy)
-		return -1;
-	memcpy(copy, p, len);
-	copy[len] = 0;
-	nv = realloc(sv->v, (sv->n + 1) * sizeof(*nv));
-	if (!nv) {
-		free(copy);
-		return -1;
-	}
-	sv->v = nv;
-	sv->v[sv->n++] = copy;
-	return 0;
-}
-
-/* Whether <r> is a usable reply; otherwise describe the failure of <what> in <err>. */
-static int store_hosts_reply_ok(struct store *s, redisReply *r, const char *what, char *err,
-                                size_t errsz)
-{
-	if (!r) {
-		snprintf(err, errsz, "redis %s: %s", what, s->rc ? s->rc->errstr : "not connected");
-		return 0;
-	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errsz, "redis %s: %s", what, r->str);
-		return 0;
-	}
-	return 1;
-}
-
-/* Append a key built by <fn> for <name> to <key>; 0 or -1 with "out of memory". */
-static int store_hosts_key(struct buf *key, int (*fn)(struct buf *, const char *, const char *),
-                           const char *prefix, const char *name, char *err, size_t errsz)
-{
-	buf_reset(key);
-	if (fn(key, prefix, name) < 0) {
-		snprintf(err, errsz, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * The add in one script: SADD decides (of concurrent adds of one name exactly one gets 1), and
- * only then the hash and the due entry, with nothing in between and nothing half done when the
- * connection or the command times out. KEYS: hosts, host:<name>, due; ARGV: name, due time,
- * then the field/value pairs.
- */
-static const char store_host_add_script[] =
-        "if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end "
-        "if #ARGV > 2 then redis.call('HSET', KEYS[2], unpack(ARGV, 3)) end "
-        "redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1]) "
-        "return 1";
-
-int store_host_add(struct store *s, const char *name, const char *const *kv, long long due_at,
-                   char *err, size_t errsz)
-{
-	const char *argv[8 + 2 * 32];
-	size_t argl[8 + 2 * 32];
-	struct buf hosts, host, due;
-	char at[32];
-	redisReply *r = NULL;
-	int argc = 0, ret = -1;
-
-	buf_init(&hosts);
-	buf_init(&host);
-	buf_init(&due);
-	if (keys_hosts(&hosts, s->prefix) < 0 || keys_host(&host, s->prefix, name) < 0 ||
-	    keys_due(&due, s->prefix) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	snprintf(at, sizeof(at), "%lld", due_at);
-	argv[argc] = "EVAL", argl[argc++] = 4;
-	argv[argc] = store_host_add_script, argl[argc++] = sizeof(store_host_add_script) - 1;
-	argv[argc] = "3", argl[argc++] = 1;
-	argv[argc] = buf_str(&hosts), argl[argc++] = hosts.len;
-	argv[argc] = buf_str(&host), argl[argc++] = host.len;
-	argv[argc] = buf_str(&due), argl[argc++] = due.len;
-	argv[argc] = name, argl[argc++] = strlen(name);
-	argv[argc] = at, argl[argc++] = strlen(at);
-	for (; kv && kv[0] && kv[1]; kv += 2) {
-		if (argc + 2 > (int)(sizeof(argv) / sizeof(argv[0]))) {
-			snprintf(err, errsz, "too many fields for %s", buf_str(&host));
-			goto out;
-		}
-		argv[argc] = kv[0], argl[argc++] = strlen(kv[0]);
-		argv[argc] = kv[1], argl[argc++] = strlen(kv[1]);
-	}
-	r = store_cmd(s, "EVAL SADD HSET ZADD", argc, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	if (r->type != REDIS_REPLY_INTEGER) {
-		snprintf(err, errsz, "redis EVAL SADD HSET ZADD: unexpected reply type %d",
-		         r->type);
-		goto out;
-	}
-	ret = r->integer == 1 ? 1 : 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&hosts);
-	buf_deinit(&host);
-	buf_deinit(&due);
-	return ret;
-}
-
-int store_host_exists(struct store *s, const char *name, char *err, size_t errsz)
-{
-	const char *argv[3] = { "SISMEMBER", NULL, name };
-	size_t argl[3] = { 9, 0, strlen(name) };
-	struct buf key;
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&key);
-	if (keys_hosts(&key, s->prefix) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	r = store_cmd(s, "SISMEMBER", 3, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	if (r->type != REDIS_REPLY_INTEGER) {
-		snprintf(err, errsz, "redis SISMEMBER: unexpected reply type %d", r->type);
-		goto out;
-	}
-	ret = r->integer ? 1 : 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-/* Append the string elements of array reply <r> to <out> (nil -> ""). 0 or -1. */
-static int store_hosts_array(const redisReply *r, struct store_strv *out, const char *what,
-                             char *err, size_t errsz)
-{
-	size_t i;
-
-	if (r->type != REDIS_REPLY_ARRAY) {
-		snprintf(err, errsz, "redis %s: unexpected reply type %d", what, r->type);
-		return -1;
-	}
-	for (i = 0; i < r->elements; i++) {
-		const redisReply *e = r->element[i];
-		int ok = e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_NIL;
-
-		if (!ok) {
-			snprintf(err, errsz, "redis %s: unexpected element type %d", what, e->type);
-			return -1;
-		}
-		if (store_strv_push(out, e->type == REDIS_REPLY_NIL ? "" : e->str,
-		                    e->type == REDIS_REPLY_NIL ? 0 : e->len) < 0) {
-			snprintf(err, errsz, "out of memory");
-			return -1;
-		}
-	}
-	return 0;
-}
-
-int store_hosts_members(struct store *s, struct store_strv *out, char *err, size_t errsz)
-{
-	const char *argv[2] = { "SMEMBERS", NULL };
-	size_t argl[2] = { 8, 0 };
-	struct buf key;
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&key);
-	if (keys_hosts(&key, s->prefix) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	r = store_cmd(s, "SMEMBERS", 2, argv, argl, err, errsz);
-	if (!r || store_hosts_array(r, out, "SMEMBERS", err, errsz) < 0)
-		goto out;
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-int store_host_get_all(struct store *s, const char *name, struct store_strv *out, char *err,
-                       size_t errsz)
-{
-	const char *argv[2] = { "HGETALL", NULL };
-	size_t argl[2] = { 7, 0 };
-	struct buf key;
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&key);
-	if (store_hosts_key(&key, keys_host, s->prefix, name, err, errsz) < 0)
-		goto out;
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	r = store_cmd(s, "HGETALL", 2, argv, argl, err, errsz);
-	if (!r || store_hosts_array(r, out, "HGETALL", err, errsz) < 0)
-		goto out;
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-/* HMGET <fields> of the key <fn> builds from each of <names>, pipelined in one round trip;
- * <out> gets names->n * nfields strings in that order ("" for absent fields). Nothing is sent
- * when there are no names or no fields. 0 or -1. */
-static int store_hmget_each(struct store *s, int (*fn)(struct buf *, const char *, const char *),
-                            const struct store_strv *names, const char *const *fields,
-                            size_t nfields, struct store_strv *out, char *err, size_t errsz)
-{
-	const char **argv = NULL;
-	size_t *argl = NULL, i, j, sent = 0;
-	struct buf key;
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&key);
-	if (!names->n || !nfields) {
-		ret = 0; /* HMGET needs a field: nothing asked, nothing to read */
-		goto out;
-	}
-	argv = calloc(2 + nfields, sizeof(*argv));
-	argl = calloc(2 + nfields, sizeof(*argl));
-	if (!argv || !argl) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	if (store_reconnect(s, err, errsz) < 0)
-		goto out;
-	argv[0] = "HMGET";
-	argl[0] = 5;
-	for (j = 0; j < nfields; j++) {
-		argv[2 + j] = fields[j];
-		argl[2 + j] = strlen(fields[j]);
-	}
-	for (i = 0; i < names->n; i++, sent++) {
-		if (store_hosts_key(&key, fn, s->prefix, names->v[i], err, errsz) < 0)
-			goto drop;
-		argv[1] = buf_str(&key);
-		argl[1] = key.len;
-		if (redisAppendCommandArgv(s->rc, (int)(2 + nfields), argv, argl) != REDIS_OK) {
-			snprintf(err, errsz, "out of memory");
-			goto drop;
-		}
-	}
-	for (i = 0; i < sent; i++) {
-		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
-			r = NULL;
-		if (!store_hosts_reply_ok(s, r, "HMGET", err, errsz) ||
-		    store_hosts_array(r, out, "HMGET", err, errsz) < 0 || r->elements != nfields) {
-			if (r && r->type == REDIS_REPLY_ARRAY && r->elements != nfields)
-				snprintf(err, errsz, "redis HMGET: unexpected reply length");
-			goto drop;
-		}
-		freeReplyObject(r);
-		r = NULL;
-	}
-	ret = 0;
-	goto out;
-drop:
-	store_drop(s); /* replies may be left unread */
-out:
-	if (r)
-		freeReplyObject(r);
-	free(argv);
-	free(argl);
-	buf_deinit(&key);
-	return ret;
-}
-
-int store_hosts_fields(struct store *s, const struct store_strv *names, const char *const *fields,
-                       size_t nfields, struct store_strv *out, char *err, size_t errsz)
-{
-	return store_hmget_each(s, keys_host, names, fields, nfields, out, err, errsz);
-}
-
-int store_host_del_field(struct store *s, const char *name, const char *field, char *err,
-                         size_t errsz)
-{
-	const char *argv[3] = { "HDEL", NULL, field };
-	size_t argl[3] = { 4, 0, strlen(field) };
-	struct buf key;
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&key);
-	if (store_hosts_key(&key, keys_host, s->prefix, name, err, errsz) < 0)
-		goto out;
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	r = store_write(s, "HDEL", 3, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-int store_due_set(struct store *s, const char *name, long long at, char *err, size_t errsz)
-{
-	const char *argv[4] = { "ZADD", NULL, NULL, name };
-	size_t argl[4] = { 4, 0, 0, strlen(name) };
-	struct buf key;
-	char score[32];
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&key);
-	if (keys_due(&key, s->prefix) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	snprintf(score, sizeof(score), "%lld", at);
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	argv[2] = score;
-	argl[2] = strlen(score);
-	r = store_write(s, "ZADD", 4, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-int store_due_remove(struct store *s, const char *name, char *err, size_t errsz)
-{
-	const char *argv[3] = { "ZREM", NULL, name };
-	size_t argl[3] = { 4, 0, strlen(name) };
-	struct buf key;
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&key);
-	if (keys_due(&key, s->prefix) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	r = store_write(s, "ZREM", 3, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-int store_due_get(struct store *s, const char *name, long long *at, char *err, size_t errsz)
-{
-	const char *argv[3] = { "ZSCORE", NULL, name };
-	size_t argl[3] = { 6, 0, strlen(name) };
-	struct buf key;
-	redisReply *r = NULL;
-	char *end;
-	double d;
-	int ret = -1;
-
-	buf_init(&key);
-	if (keys_due(&key, s->prefix) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	r = store_cmd(s, "ZSCORE", 3, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	if (r->type == REDIS_REPLY_NIL) {
-		ret = 0;
-		goto out;
-	}
-	if (r->type != REDIS_REPLY_STRING) {
-		snprintf(err, errsz, "redis ZSCORE: unexpected reply type %d", r->type);
-		goto out;
-	}
-	d = strtod(r->str, &end);
-	if (end == r->str || *end || d < -1e15 || d > 1e15) {
-		snprintf(err, errsz, "redis ZSCORE %s: '%s' is not a time", name, r->str);
-		goto out;
-	}
-	*at = (long long)d;
-	ret = 1;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-int store_due_range(struct store *s, long long now, size_t limit, struct store_strv *out, char *err,
-                    size_t errsz)
-{
-	struct buf key;
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&key);
-	if (keys_due(&key, s->prefix) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	if (store_reconnect(s, err, errsz) < 0)
-		goto out;
-	/* hiredis 0.14's format knows %lld but not %zu */
-	r = redisCommand(s->rc, "ZRANGEBYSCORE %b -inf %lld LIMIT 0 %lld", key.data, key.len, now,
-	                 (long long)limit);
-	if (!store_hosts_reply_ok(s, r, "ZRANGEBYSCORE", err, errsz) ||
-	    store_hosts_array(r, out, "ZRANGEBYSCORE", err, errsz) < 0)
-		goto out;
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-static int store_lock_guarded(struct store *s, const char *name, const char *owner, int is_extend,
-                              long long ttl_ms, char *err, size_t errsz);
-
-int store_lock_acquire(struct store *s, const char *name, const char *owner, long long ttl_ms,
-                       char *err, size_t errsz)
-{
-	struct buf key;
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&key);
-	if (store_hosts_key(&key, keys_lock, s->prefix, name, err, errsz) < 0)
-		goto out;
-	if (store_reconnect(s, err, errsz) < 0)
-		goto out;
-	r = redisCommand(s->rc, "SET %b %s NX PX %lld", key.data, key.len, owner, ttl_ms);
-	if (!store_hosts_reply_ok(s, r, "SET NX PX", err, errsz))
-		goto out;
-	ret = r->type == REDIS_REPLY_STATUS ? 1 : 0; /* +OK, or nil when held */
-	/* Held by us already: a lock set before a failover (replicated to the new primary) or
-	 * one whose release was lost with the connection. Ours to extend, not to wait out. */
-	if (!ret)
-		ret = store_lock_guarded(s, name, owner, 1, ttl_ms, err, errsz);
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-/* Compare-and-act on a lock in one EVAL: nothing runs between the check and the act. */
-static const char store_lock_extend_script[] =
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-        "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
-static const char store_lock_release_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                                                "return redis.call('DEL', KEYS[1]) end return 0";
-
-/*
- * If lock:<name> holds <owner>, PEXPIRE it by <ttl_ms> (<is_extend>) or DEL it. 1 done, 0 not
- * the owner (expired, or taken by another issuer), -1 error.
- */
-static int store_lock_guarded(struct store *s, const char *name, const char *owner, int is_extend,
-                              long long ttl_ms, char *err, size_t errsz)
-{
-	const char *argv[6];
-	size_t argl[6];
-	char ttl[24];
-	struct buf key;
-	redisReply *r = NULL;
-	int argc = 5, ret = -1;
-
-	buf_init(&key);
-	if (store_hosts_key(&key, keys_lock, s->prefix, name, err, errsz) < 0)
-		goto out;
-	snprintf(ttl, sizeof(ttl), "%lld", ttl_ms);
-	argv[0] = "EVAL", argl[0] = 4;
-	argv[1] = is_extend ? store_lock_extend_script : store_lock_release_script;
-	argl[1] = is_extend ? sizeof(store_lock_extend_script) - 1
-	                    : sizeof(store_lock_release_script) - 1;
-	argv[2] = "1", argl[2] = 1;
-	argv[3] = buf_str(&key), argl[3] = key.len;
-	argv[4] = owner, argl[4] = strlen(owner);
-	if (is_extend)
-		argv[argc] = ttl, argl[argc++] = strlen(ttl);
-	r = store_cmd(s, is_extend ? "EVAL lock extend" : "EVAL lock release", argc, argv, argl,
-	              err, errsz);
-	if (!r)
-		goto out;
-	if (r->type != REDIS_REPLY_INTEGER) {
-		snprintf(err, errsz, "redis EVAL lock: unexpected reply type %d", r->type);
-		goto out;
-	}
-	ret = r->integer == 1 ? 1 : 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-int store_lock_extend(struct store *s, const char *name, const char *owner, long long ttl_ms,
-                      char *err, size_t errsz)
-{
-	return store_lock_guarded(s, name, owner, 1, ttl_ms, err, errsz);
-}
-
-int store_lock_release(struct store *s, const char *name, const char *owner, char *err,
-                       size_t errsz)
-{
-	return store_lock_guarded(s, name, owner, 0, 0, err, errsz);
-}
-
-int store_host_purge(struct store *s, const char *name, const char *owner, char *err, size_t errsz)
-{
-	struct buf lock, host, ecdsa, rsa, due, hosts, events, msg;
-	redisReply *r = NULL;
-	int ret = -1, watching = 0, own = 0, n, i;
-
-	buf_init(&lock);
-	buf_init(&host);
-	buf_init(&ecdsa);
-	buf_init(&rsa);
-	buf_init(&due);
-	buf_init(&hosts);
-	buf_init(&events);
-	buf_init(&msg);
-	if (keys_lock(&lock, s->prefix, name) < 0 || keys_host(&host, s->prefix, name) < 0 ||
-	    keys_cert(&ecdsa, s->prefix, name, KEYS_TYPE_ECDSA) < 0 ||
-	    keys_cert(&rsa, s->prefix, name, KEYS_TYPE_RSA) < 0 || keys_due(&due, s->prefix) < 0 ||
-	    keys_hosts(&hosts, s->prefix) < 0 || keys_events(&events, s->prefix) < 0 ||
-	    buf_printf(&msg, "del %s", name) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	if (store_reconnect(s, err, errsz) < 0)
-		goto out;
-	r = redisCommand(s->rc, "WATCH %b", lock.data, lock.len);
-	if (!store_hosts_reply_ok(s, r, "WATCH", err, errsz))
-		goto out;
-	watching = 1;
-	freeReplyObject(r);
-	r = redisCommand(s->rc, "GET %b", lock.data, lock.len);
-	if (!store_hosts_reply_ok(s, r, "GET lock", err, errsz))
-		goto out;
-	if (r->type == REDIS_REPLY_STRING) {
-		own = owner && strlen(owner) == r->len && !strcmp(owner, r->str);
-		if (!own) {
-			ret = 0;
-			goto out;
-		}
-	}
-	freeReplyObject(r);
-	r = NULL;
-	redisAppendCommand(s->rc, "MULTI");
-	redisAppendCommand(s->rc, "DEL %b %b %b", host.data, host.len, ecdsa.data, ecdsa.len,
-	                   rsa.data, rsa.len);
-	redisAppendCommand(s->rc, "ZREM %b %s", due.data, due.len, name);
-	redisAppendCommand(s->rc, "SREM %b %s", hosts.data, hosts.len, name);
-	redisAppendCommand(s->rc, "PUBLISH %b %b", events.data, events.len, msg.data, msg.len);
-	n = 6;
-	if (own) {
-		redisAppendCommand(s->rc, "DEL %b", lock.data, lock.len);
-		n++;
-	}
-	redisAppendCommand(s->rc, "EXEC");
-	watching = 0;
-	for (i = 0; i < n; i++) {
-		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
-			r = NULL;
-		if (!store_hosts_reply_ok(s, r, "MULTI DEL ZREM SREM PUBLISH EXEC", err, errsz)) {
-			store_drop(s);
-			goto out;
-		}
-		if (i < n - 1) {
-			freeReplyObject(r);
-			r = NULL;
-		}
-	}
-	/* nil: an issuer took the lock between our GET and EXEC; nothing was removed. */
-	ret = r->type == REDIS_REPLY_ARRAY ? 1 : 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	if (watching && s->rc && !s->rc->err) {
-		r = redisCommand(s->rc, "UNWATCH");
-		if (r)
-			freeReplyObject(r);
-	}
-	buf_deinit(&lock);
-	buf_deinit(&host);
-	buf_deinit(&ecdsa);
-	buf_deinit(&rsa);
-	buf_deinit(&due);
-	buf_deinit(&hosts);
-	buf_deinit(&events);
-	buf_deinit(&msg);
-	return ret;
-}
-
 int store_ping(struct store *s, char *err, size_t errsz)
 {
 	redisReply *r = NULL;
 	int ret = -1;
 
-	if (store_reconnect(s, err, errsz) < 0)
-		goto out;
-	r = redisCommand(s->rc, "PING");
-	if (!store_hosts_reply_ok(s, r, "PING", err, errsz))
+	r = store_cmds(s, "PING", err, errsz, "PING", NULL);
+	if (!r)
 		goto out;
 	ret = 0;
 out:
@@ -1439,11 +859,9 @@ int store_in_sync(struct store *s, char *err, size_t errsz)
 	redisReply *r = NULL, *e;
 	int ret = -1;
 
-	if (store_reconnect(s, err, errsz) < 0)
-		goto out;
 	/* ROLE: ["master", ...] or ["slave", host, port, link state, offset] */
-	r = redisCommand(s->rc, "ROLE");
-	if (!store_hosts_reply_ok(s, r, "ROLE", err, errsz))
+	r = store_cmds(s, "ROLE", err, errsz, "ROLE", NULL);
+	if (!r)
 		goto out;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
 	    r->element[0]->type != REDIS_REPLY_STRING) {
@@ -1469,94 +887,30 @@ out:
 	return ret;
 }
 
-/* ---- issuer ---- */
-
-int store_chal_set(struct store *s, const char *token, const char *keyauth, long long ttl_s,
-                   char *err, size_t errsz)
-{
-	const char *argv[5];
-	size_t argl[5];
-	char ttl[24];
-	struct buf key;
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&key);
-	if (keys_chal(&key, s->prefix, token, strlen(token)) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	snprintf(ttl, sizeof(ttl), "%lld", ttl_s);
-	argv[0] = "SET", argl[0] = 3;
-	argv[1] = buf_str(&key), argl[1] = key.len;
-	argv[2] = keyauth, argl[2] = strlen(keyauth);
-	argv[3] = "EX", argl[3] = 2;
-	argv[4] = ttl, argl[4] = strlen(ttl);
-	r = store_write(s, NULL, 5, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-int store_chal_del(struct store *s, const char *token, char *err, size_t errsz)
-{
-	const char *argv[2];
-	size_t argl[2];
-	struct buf key;
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&key);
-	if (keys_chal(&key, s->prefix, token, strlen(token)) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[0] = "DEL", argl[0] = 3;
-	argv[1] = buf_str(&key), argl[1] = key.len;
-	r = store_cmd(s, NULL, 2, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
 int store_wait_replicas(struct store *s, long long replicas, long long timeout_ms, char *err,
                         size_t errsz)
 {
+	char nrep[32], ms[32];
 	struct timeval tv;
 	redisReply *r = NULL;
 	int ret = -1;
 
 	if (store_reconnect(s, err, errsz) < 0)
 		goto out;
+	snprintf(nrep, sizeof(nrep), "%lld", replicas);
+	snprintf(ms, sizeof(ms), "%lld", timeout_ms);
 	/* WAIT blocks up to <timeout_ms>: the socket must outlast it, or a slow acknowledgement
 	 * would read as a lost connection. */
 	tv.tv_sec = (timeout_ms + s->timeout_ms) / 1000;
 	tv.tv_usec = ((timeout_ms + s->timeout_ms) % 1000) * 1000;
 	redisSetTimeout(s->rc, tv);
-	r = redisCommand(s->rc, "WAIT %lld %lld", replicas, timeout_ms);
+	r = store_cmds(s, "WAIT", err, errsz, "WAIT", nrep, ms, NULL);
 	tv.tv_sec = s->timeout_ms / 1000;
 	tv.tv_usec = (s->timeout_ms % 1000) * 1000;
-	if (!s->rc->err)
+	if (s->rc && !s->rc->err)
 		redisSetTimeout(s->rc, tv);
-	if (!r || r->type != REDIS_REPLY_INTEGER) {
-		snprintf(err, errsz, "redis WAIT: %s",
-		         !r                             ? s->rc->errstr
-		         : r->type == REDIS_REPLY_ERROR ? r->str
-		                                        : "bad reply");
-		if (!r)
-			store_drop(s);
+	if (!r || store_reply_int(r, "WAIT", err, errsz) < 0)
 		goto out;
-	}
 	ret = r->integer > INT32_MAX ? INT32_MAX : (int)r->integer;
 out:
 	if (r)
@@ -1564,394 +918,7 @@ out:
 	return ret;
 }
 
-int store_blob_fetch(struct store *s, const char *key, struct buf *out, char *err, size_t errsz)
-{
-	const char *argv[2] = { "GET", key };
-	size_t argl[2] = { 3, strlen(key) };
-	redisReply *r;
-	int ret = -1;
-
-	r = store_cmd(s, NULL, 2, argv, argl, err, errsz);
-	if (!r)
-		return -1;
-	if (r->type == REDIS_REPLY_NIL) {
-		ret = 0;
-	} else if (r->type != REDIS_REPLY_STRING) {
-		snprintf(err, errsz, "redis GET %s: unexpected reply type %d", key, r->type);
-	} else if (buf_append(out, r->str, r->len) < 0) {
-		snprintf(err, errsz, "out of memory");
-	} else {
-		ret = 1;
-	}
-	freeReplyObject(r);
-	return ret;
-}
-
-int store_blob_store(struct store *s, const char *key, const struct buf *blob, char *err,
-                     size_t errsz)
-{
-	const char *argv[3] = { "SET", key, (const char *)blob->data };
-	size_t argl[3] = { 3, strlen(key), blob->len };
-	redisReply *r;
-
-	r = store_write(s, NULL, 3, argv, argl, err, errsz);
-	if (!r)
-		return -1;
-	freeReplyObject(r);
-	return 0;
-}
-
-int store_issue_begin(struct store *s, const char *name, char *err, size_t errsz)
-{
-	const char *argv[4];
-	size_t argl[4];
-	struct buf hosts, host;
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&hosts);
-	buf_init(&host);
-	if (keys_hosts(&hosts, s->prefix) < 0 || keys_host(&host, s->prefix, name) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[0] = "SADD", argl[0] = 4;
-	argv[1] = buf_str(&hosts), argl[1] = hosts.len;
-	argv[2] = name, argl[2] = strlen(name);
-	if (!(r = store_write(s, NULL, 3, argv, argl, err, errsz)))
-		goto out;
-	freeReplyObject(r);
-	argv[0] = "HINCRBY", argl[0] = 7;
-	argv[1] = buf_str(&host), argl[1] = host.len;
-	argv[2] = "attempts", argl[2] = 8;
-	argv[3] = "1", argl[3] = 1;
-	if (!(r = store_write(s, NULL, 4, argv, argl, err, errsz)))
-		goto out;
-	freeReplyObject(r);
-	r = NULL;
-	ret = 0;
-out:
-	buf_deinit(&hosts);
-	buf_deinit(&host);
-	return ret;
-}
-
-int store_publish_cert(struct store *s, const char *name, char *err, size_t errsz)
-{
-	const char *argv[3];
-	size_t argl[3];
-	struct buf chan, msg;
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&chan);
-	buf_init(&msg);
-	if (keys_events(&chan, s->prefix) < 0 || buf_printf(&msg, "cert %s", name) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[0] = "PUBLISH", argl[0] = 7;
-	argv[1] = buf_str(&chan), argl[1] = chan.len;
-	argv[2] = buf_str(&msg), argl[2] = msg.len;
-	if (!(r = store_write(s, NULL, 3, argv, argl, err, errsz)))
-		goto out;
-	freeReplyObject(r);
-	ret = 0;
-out:
-	buf_deinit(&chan);
-	buf_deinit(&msg);
-	return ret;
-}
-
-/* ---- loader ---- */
-
-/* One MULTI/EXEC of <n> argv commands; every queued reply and EXEC's must succeed. */
-static int store_loader_multi(struct store *s, int n, int *argc, const char ***argv, size_t **argl,
-                              char *err, size_t errsz)
-{
-	redisReply *r = NULL;
-	int i, ret = -1, sent = 0;
-
-	if (store_reconnect(s, err, errsz) < 0)
-		goto out;
-	if (redisAppendCommand(s->rc, "MULTI") != REDIS_OK)
-		goto io;
-	sent++;
-	for (i = 0; i < n; i++, sent++)
-		if (redisAppendCommandArgv(s->rc, argc[i], argv[i], argl[i]) != REDIS_OK)
-			goto io;
-	if (redisAppendCommand(s->rc, "EXEC") != REDIS_OK)
-		goto io;
-	sent++;
-	for (i = 0; i < sent; i++) {
-		if (redisGetReply(s->rc, (void **)&r) != REDIS_OK || !r)
-			goto io;
-		if (r->type == REDIS_REPLY_ERROR ||
-		    (i == sent - 1 && r->type != REDIS_REPLY_ARRAY)) {
-			snprintf(err, errsz, "redis MULTI/EXEC: %s",
-			         r->type == REDIS_REPLY_ERROR ? r->str : "transaction aborted");
-			freeReplyObject(r);
-			r = NULL;
-			/* Read what is left so the connection stays in step. */
-			for (i++; i < sent; i++) {
-				if (redisGetReply(s->rc, (void **)&r) != REDIS_OK)
-					goto io;
-				freeReplyObject(r);
-				r = NULL;
-			}
-			goto out;
-		}
-		freeReplyObject(r);
-		r = NULL;
-	}
-	ret = 0;
-	goto out;
-io:
-	snprintf(err, errsz, "redis %s: %s", s->addr, s->rc->errstr[0] ? s->rc->errstr : "error");
-	redisFree(s->rc);
-	s->rc = NULL;
-out:
-	if (r)
-		freeReplyObject(r);
-	return ret;
-}
-
-int store_cert_import(struct store *s, const char *name, const char *type, const struct buf *blob,
-                      char *err, size_t errsz)
-{
-	struct buf key, hosts, chan, msg;
-	const char *a0[3], *a1[3], *a2[3], **argv[3] = { a0, a1, a2 };
-	size_t l0[3], l1[3], l2[3], *argl[3] = { l0, l1, l2 };
-	int argc[3] = { 3, 3, 3 }, ret = -1;
-
-	buf_init(&key);
-	buf_init(&hosts);
-	buf_init(&chan);
-	buf_init(&msg);
-	if (keys_cert(&key, s->prefix, name, type) < 0 || keys_hosts(&hosts, s->prefix) < 0 ||
-	    keys_events(&chan, s->prefix) < 0 || buf_printf(&msg, "cert %s", name) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	a0[0] = "SET", l0[0] = 3;
-	a0[1] = buf_str(&key), l0[1] = key.len;
-	a0[2] = (const char *)blob->data, l0[2] = blob->len;
-	a1[0] = "SADD", l1[0] = 4;
-	a1[1] = buf_str(&hosts), l1[1] = hosts.len;
-	a1[2] = name, l1[2] = strlen(name);
-	a2[0] = "PUBLISH", l2[0] = 7;
-	a2[1] = buf_str(&chan), l2[1] = chan.len;
-	a2[2] = buf_str(&msg), l2[2] = msg.len;
-	ret = store_loader_multi(s, 3, argc, argv, argl, err, errsz);
-out:
-	buf_deinit(&key);
-	buf_deinit(&hosts);
-	buf_deinit(&chan);
-	buf_deinit(&msg);
-	return ret;
-}
-
-/* The events subscription: hiredis async on the daemon's libevent base. hiredis owns and frees
- * the async context after the connect-failure and disconnect callbacks. */
-struct store_sub {
-	struct event_base *base;
-	struct event *retry;   /* reconnect timer */
-	redisAsyncContext *ac; /* NULL while disconnected */
-	struct endpoint ep;
-	char *addr, *user, *password, *channel;
-	store_sub_fn *cb;
-	void *arg;
-	int stopping;
-	int refused;    /* AUTH or SUBSCRIBE refused on this connection: it is being closed */
-	long backoff_s; /* next reconnection delay after a refusal */
-};
-
-#define STORE_SUB_BACKOFF_MAX_S 30
-
-static void store_sub_connect(struct store_sub *sub);
-
-/* Reconnect in 1 s, or after the backoff when Redis refused us (AUTH, ACL): a wrong password
- * must not become a reconnection storm, nor a subscription that silently never comes back. */
-static void store_sub_schedule(struct store_sub *sub)
-{
-	struct timeval tv = { .tv_sec = sub->refused ? sub->backoff_s : 1 };
-
-	sub->ac = NULL;
-	if (sub->refused && sub->backoff_s < STORE_SUB_BACKOFF_MAX_S)
-		sub->backoff_s = sub->backoff_s * 2 > STORE_SUB_BACKOFF_MAX_S
-		                         ? STORE_SUB_BACKOFF_MAX_S
-		                         : sub->backoff_s * 2;
-	sub->refused = 0;
-	if (!sub->stopping)
-		evtimer_add(sub->retry, &tv);
-}
-
-/* Redis refused <what> on the subscription connection: log, close it, retry with backoff. */
-static void store_sub_refused(struct store_sub *sub, redisAsyncContext *ac, const char *what,
-                              const char *why)
-{
-	if (sub->refused || sub->stopping)
-		return;
-	sub->refused = 1;
-	log_err("redis %s: events subscription: %s refused: %s; retrying in %lds", sub->addr, what,
-	        why, sub->backoff_s);
-	redisAsyncDisconnect(ac); /* deferred by hiredis until the callback returns */
-}
-
-static void store_sub_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	store_sub_connect(arg);
-}
-
-static void store_sub_on_message(redisAsyncContext *ac, void *reply, void *privdata)
-{
-	struct store_sub *sub = privdata;
-	redisReply *r = reply, **e;
-
-	if (!r || sub->stopping)
-		return;
-	if (r->type == REDIS_REPLY_ERROR) {
-		store_sub_refused(sub, ac, "SUBSCRIBE", r->str);
-		return;
-	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
-		return;
-	e = r->element;
-	if (e[0]->type != REDIS_REPLY_STRING)
-		return;
-	if (!strcmp(e[0]->str, "subscribe")) {
-		log_info("redis %s: subscribed to %s", sub->addr, sub->channel);
-		sub->backoff_s = 1;
-		sub->cb(sub->arg, NULL, 0);
-	} else if (!strcmp(e[0]->str, "message") && e[2]->type == REDIS_REPLY_STRING) {
-		sub->cb(sub->arg, e[2]->str, e[2]->len);
-	}
-}
-
-static void store_sub_on_auth(redisAsyncContext *ac, void *reply, void *privdata)
-{
-	struct store_sub *sub = privdata;
-	redisReply *r = reply;
-
-	if (r && r->type == REDIS_REPLY_ERROR)
-		store_sub_refused(sub, ac, "AUTH", r->str);
-}
-
-static void store_sub_on_connect(const redisAsyncContext *ac, int status)
-{
-	struct store_sub *sub = ac->data;
-
-	if (status != REDIS_OK) {
-		log_warn("redis %s: events subscription: %s; retrying in 1s", sub->addr,
-		         ac->errstr);
-		store_sub_schedule(sub);
-	}
-}
-
-static void store_sub_on_disconnect(const redisAsyncContext *ac, int status)
-{
-	struct store_sub *sub = ac->data;
-
-	if (sub->stopping)
-		return;
-	if (!sub->refused)
-		log_warn("redis %s: events subscription lost (%s); resubscribing in 1s", sub->addr,
-		         status == REDIS_OK ? "closed" : ac->errstr);
-	store_sub_schedule(sub);
-}
-
-static void store_sub_connect(struct store_sub *sub)
-{
-	redisAsyncContext *ac;
-
-	ac = sub->ep.is_unix ? redisAsyncConnectUnix(sub->ep.path)
-	                     : redisAsyncConnect(sub->ep.host, sub->ep.port);
-	if (!ac || ac->err) {
-		log_warn("redis %s: events subscription: %s; retrying in 1s", sub->addr,
-		         ac ? ac->errstr : "out of memory");
-		if (ac)
-			redisAsyncFree(ac);
-		store_sub_schedule(sub);
-		return;
-	}
-	ac->data = sub;
-	if (redisLibeventAttach(ac, sub->base) != REDIS_OK) {
-		redisAsyncFree(ac);
-		store_sub_schedule(sub);
-		return;
-	}
-	sub->ac = ac;
-	redisAsyncSetConnectCallback(ac, store_sub_on_connect);
-	redisAsyncSetDisconnectCallback(ac, store_sub_on_disconnect);
-	if (sub->password) {
-		if (sub->user)
-			redisAsyncCommand(ac, store_sub_on_auth, sub, "AUTH %s %s", sub->user,
-			                  sub->password);
-		else
-			redisAsyncCommand(ac, store_sub_on_auth, sub, "AUTH %s", sub->password);
-	}
-	redisAsyncCommand(ac, store_sub_on_message, sub, "SUBSCRIBE %s", sub->channel);
-}
-
-void store_sub_free(struct store_sub *sub)
-{
-	if (!sub)
-		return;
-	sub->stopping = 1;
-	if (sub->ac)
-		redisAsyncFree(sub->ac);
-	if (sub->retry)
-		event_free(sub->retry);
-	free(sub->addr);
-	free(sub->user);
-	if (sub->password) {
-		OPENSSL_cleanse(sub->password, strlen(sub->password));
-		free(sub->password);
-	}
-	free(sub->channel);
-	free(sub);
-}
-
-struct store_sub *store_sub_new(struct event_base *base, const struct store *s, store_sub_fn *cb,
-                                void *arg, char *err, size_t errsz)
-{
-	struct store_sub *sub = calloc(1, sizeof(*sub));
-	struct buf chan;
-	const char *why;
-
-	buf_init(&chan);
-	if (!sub)
-		goto oom;
-	sub->base = base;
-	sub->cb = cb;
-	sub->arg = arg;
-	sub->backoff_s = 1;
-	if (keys_events(&chan, s->prefix) < 0 || !(sub->channel = strdup(buf_str(&chan))) ||
-	    !(sub->addr = strdup(s->addr)) || (s->user && !(sub->user = strdup(s->user))) ||
-	    (s->password && !(sub->password = strdup(s->password))))
-		goto oom;
-	if (parse_endpoint(s->addr, &sub->ep, &why) < 0) {
-		snprintf(err, errsz, "--redis: '%s': %s", s->addr, why);
-		goto fail;
-	}
-	sub->retry = evtimer_new(base, store_sub_retry_cb, sub);
-	if (!sub->retry)
-		goto oom;
-	store_sub_connect(sub);
-	buf_deinit(&chan);
-	return sub;
-oom:
-	snprintf(err, errsz, "out of memory");
-fail:
-	buf_deinit(&chan);
-	store_sub_free(sub);
-	return NULL;
-}
-
-int store_scan_keys(struct store *s, const char *pattern, struct store_strv *out, char *err,
-                    size_t errsz)
+int store_scan_keys(struct store *s, const char *pattern, struct strv *out, char *err, size_t errsz)
 {
 	char cursor[32] = "0";
 	redisReply *r = NULL, *keys;
@@ -1959,21 +926,15 @@ int store_scan_keys(struct store *s, const char *pattern, struct store_strv *out
 	int ret = -1;
 
 	do {
-		if (store_reconnect(s, err, errsz) < 0)
+		r = store_cmds(s, "SCAN", err, errsz, "SCAN", cursor, "MATCH", pattern, "COUNT",
+		               "1000", NULL);
+		if (!r)
 			goto out;
-		r = redisCommand(s->rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 		    r->element[0]->type != REDIS_REPLY_STRING ||
 		    r->element[0]->len >= sizeof(cursor) ||
 		    r->element[1]->type != REDIS_REPLY_ARRAY) {
-			snprintf(err, errsz, "redis SCAN %s: %s", pattern,
-			         !r                             ? s->rc->errstr
-			         : r->type == REDIS_REPLY_ERROR ? r->str
-			                                        : "unexpected reply");
-			if (!r) {
-				redisFree(s->rc);
-				s->rc = NULL;
-			}
+			snprintf(err, errsz, "redis SCAN %s: unexpected reply", pattern);
 			goto out;
 		}
 		memcpy(cursor, r->element[0]->str, r->element[0]->len);
@@ -1982,8 +943,7 @@ int store_scan_keys(struct store *s, const char *pattern, struct store_strv *out
 		for (i = 0; i < keys->elements; i++) {
 			if (keys->element[i]->type != REDIS_REPLY_STRING)
 				continue;
-			if (store_strv_push(out, keys->element[i]->str, keys->element[i]->len) <
-			    0) {
+			if (strv_push(out, keys->element[i]->str, keys->element[i]->len) < 0) {
 				snprintf(err, errsz, "out of memory");
 				goto out;
 			}
@@ -1996,288 +956,4 @@ out:
 	if (r)
 		freeReplyObject(r);
 	return ret;
-}
-
-int store_blob_swap(struct store *s, const char *key, const struct buf *old, const struct buf *nv,
-                    char *err, size_t errsz)
-{
-	redisReply *r = NULL;
-	int ret = -1;
-
-	if (store_reconnect(s, err, errsz) < 0)
-		return -1;
-	r = redisCommand(s->rc, "WATCH %s", key);
-	if (!r || r->type == REDIS_REPLY_ERROR)
-		goto fail;
-	freeReplyObject(r);
-	r = redisCommand(s->rc, "GET %s", key);
-	if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
-		goto fail;
-	if (r->type == REDIS_REPLY_NIL || r->len != old->len ||
-	    memcmp(r->str, old->data, old->len)) {
-		freeReplyObject(r);
-		r = redisCommand(s->rc, "UNWATCH");
-		ret = r && r->type != REDIS_REPLY_ERROR ? 0 : -1;
-		if (ret < 0)
-			goto fail;
-		goto out;
-	}
-	freeReplyObject(r);
-	r = redisCommand(s->rc, "MULTI");
-	if (!r || r->type == REDIS_REPLY_ERROR)
-		goto fail;
-	freeReplyObject(r);
-	r = redisCommand(s->rc, "SET %s %b", key, nv->data, nv->len);
-	if (!r || r->type == REDIS_REPLY_ERROR)
-		goto fail;
-	freeReplyObject(r);
-	r = redisCommand(s->rc, "EXEC");
-	if (!r || (r->type != REDIS_REPLY_ARRAY && r->type != REDIS_REPLY_NIL))
-		goto fail;
-	ret = r->type == REDIS_REPLY_ARRAY ? 1 : 0; /* nil: the key changed after WATCH */
-	goto out;
-fail:
-	snprintf(err, errsz, "redis %s: %s", key,
-	         !r                             ? s->rc->errstr
-	         : r->type == REDIS_REPLY_ERROR ? r->str
-	                                        : "unexpected reply");
-	/* Whatever state the connection is in (WATCH, MULTI), start over next time. */
-	redisFree(s->rc);
-	s->rc = NULL;
-	ret = -1;
-out:
-	if (r)
-		freeReplyObject(r);
-	return ret;
-}
-
-/* ---- served: proof of deployment ---- */
-
-void store_served_timeout(struct store *s, int ms)
-{
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-
-	s->timeout_ms = ms;
-	if (s->rc && !s->rc->err)
-		redisSetTimeout(s->rc, tv);
-}
-
-int store_served_connected(const struct store *s)
-{
-	return s->rc && !s->rc->err && !s->stale;
-}
-
-/* <cmd> served:<edge> <field> [<value>] on the connection <s> holds, without reconnecting. */
-static int store_served_field_cmd(struct store *s, const char *cmd, const char *edge,
-                                  const char *field, const char *value, char *err, size_t errsz)
-{
-	const char *argv[4];
-	size_t argl[4];
-	struct buf key;
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&key);
-	if (!store_served_connected(s)) {
-		snprintf(err, errsz, "redis %s: not connected", s->addr);
-		goto out;
-	}
-	if (keys_served(&key, s->prefix, edge) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[0] = cmd;
-	argl[0] = strlen(cmd);
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	argv[2] = field;
-	argl[2] = strlen(field);
-	argv[3] = value;
-	argl[3] = value ? strlen(value) : 0;
-	r = redisCommandArgv(s->rc, value ? 4 : 3, argv, argl);
-	if (!r || r->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errsz, "redis %s %s: %s", cmd, buf_str(&key),
-		         r ? r->str : s->rc->errstr);
-		/* A refused command (ACL, OOM) leaves the connection usable, but the report is
-		 * lost either way: dropping it keeps one rule, "rewrite after a failure". */
-		store_drop(s);
-		goto out;
-	}
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-int store_served_set(struct store *s, const char *edge, const char *field, const char *value,
-                     char *err, size_t errsz)
-{
-	return store_served_field_cmd(s, "HSET", edge, field, value, err, errsz);
-}
-
-int store_served_del(struct store *s, const char *edge, const char *field, char *err, size_t errsz)
-{
-	return store_served_field_cmd(s, "HDEL", edge, field, NULL, err, errsz);
-}
-
-int store_served_rewrite(struct store *s, const char *edge, const struct store_strv *kv,
-                         long long now, char *err, size_t errsz)
-{
-	int argc[3];
-	const char **argv[3] = { NULL, NULL, NULL };
-	size_t *argl[3] = { NULL, NULL, NULL };
-	const char *del_v[2], *zadd_v[4];
-	size_t del_l[2], zadd_l[4], i, npairs = kv->n / 2;
-	struct buf key, edges;
-	char at[32];
-	int n = 0, ret = -1;
-
-	buf_init(&key);
-	buf_init(&edges);
-	if (keys_served(&key, s->prefix, edge) < 0 || keys_edges(&edges, s->prefix) < 0)
-		goto oom;
-	snprintf(at, sizeof(at), "%lld", now);
-	del_v[0] = "DEL";
-	del_l[0] = 3;
-	del_v[1] = buf_str(&key);
-	del_l[1] = key.len;
-	argc[n] = 2;
-	argv[n] = del_v;
-	argl[n++] = del_l;
-	if (npairs) {
-		argv[n] = calloc(2 + 2 * npairs, sizeof(*argv[n]));
-		argl[n] = calloc(2 + 2 * npairs, sizeof(*argl[n]));
-		if (!argv[n] || !argl[n]) {
-			n++;
-			goto oom;
-		}
-		argv[n][0] = "HSET";
-		argl[n][0] = 4;
-		argv[n][1] = buf_str(&key);
-		argl[n][1] = key.len;
-		for (i = 0; i < 2 * npairs; i++) {
-			argv[n][2 + i] = kv->v[i];
-			argl[n][2 + i] = strlen(kv->v[i]);
-		}
-		argc[n++] = (int)(2 + 2 * npairs);
-	}
-	zadd_v[0] = "ZADD";
-	zadd_l[0] = 4;
-	zadd_v[1] = buf_str(&edges);
-	zadd_l[1] = edges.len;
-	zadd_v[2] = at;
-	zadd_l[2] = strlen(at);
-	zadd_v[3] = edge;
-	zadd_l[3] = strlen(edge);
-	argc[n] = 4;
-	argv[n] = zadd_v;
-	argl[n++] = zadd_l;
-	ret = store_loader_multi(s, n, argc, argv, argl, err, errsz);
-	goto out;
-oom:
-	snprintf(err, errsz, "out of memory");
-out:
-	if (npairs) {
-		free(argv[1]);
-		free(argl[1]);
-	}
-	buf_deinit(&key);
-	buf_deinit(&edges);
-	return ret;
-}
-
-int store_served_heartbeat(struct store *s, const char *edge, long long now, char *err,
-                           size_t errsz)
-{
-	const char *argv[4];
-	size_t argl[4];
-	struct buf key;
-	char at[32];
-	redisReply *r = NULL;
-	int ret = -1;
-
-	buf_init(&key);
-	if (keys_edges(&key, s->prefix) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	snprintf(at, sizeof(at), "%lld", now);
-	argv[0] = "ZADD";
-	argl[0] = 4;
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	argv[2] = at;
-	argl[2] = strlen(at);
-	argv[3] = edge;
-	argl[3] = strlen(edge);
-	r = store_cmd(s, NULL, 4, argv, argl, err, errsz);
-	ret = r ? 0 : -1;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-int store_served_edges(struct store *s, size_t limit, struct store_strv *out, char *err,
-                       size_t errsz)
-{
-	const char *argv[5];
-	size_t argl[5];
-	struct buf key;
-	char stop[32];
-	redisReply *r = NULL;
-	size_t i;
-	int ret = -1;
-
-	buf_init(&key);
-	if (!limit) {
-		ret = 0;
-		goto out;
-	}
-	if (keys_edges(&key, s->prefix) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	snprintf(stop, sizeof(stop), "%zu", limit - 1);
-	argv[0] = "ZREVRANGE";
-	argl[0] = 9;
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	argv[2] = "0";
-	argl[2] = 1;
-	argv[3] = stop;
-	argl[3] = strlen(stop);
-	argv[4] = "WITHSCORES";
-	argl[4] = 10;
-	r = store_cmd(s, NULL, 5, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
-		snprintf(err, errsz, "redis ZREVRANGE %s: unexpected reply", buf_str(&key));
-		goto out;
-	}
-	for (i = 0; i < r->elements; i++) {
-		if (r->element[i]->type != REDIS_REPLY_STRING) {
-			snprintf(err, errsz, "redis ZREVRANGE %s: unexpected element",
-			         buf_str(&key));
-			goto out;
-		}
-	}
-	if (store_hosts_array(r, out, "ZREVRANGE", err, errsz) < 0)
-		goto out;
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
-	buf_deinit(&key);
-	return ret;
-}
-
-int store_served_fields(struct store *s, const struct store_strv *edges, const char *const *fields,
-                        size_t nfields, struct store_strv *out, char *err, size_t errsz)
-{
-	return store_hmget_each(s, keys_served, edges, fields, nfields, out, err, errsz);
 }

@@ -12,6 +12,7 @@
 
 #include "cert-pusher/conf.h"
 #include "common/buf.h"
+#include "common/strv.h"
 
 /* Sentinel's master name when --sentinel-master is not given. */
 #define STORE_SENTINEL_MASTER_DEFAULT "spoacme"
@@ -97,15 +98,6 @@ int store_host_field(struct store *s, const char *name, const char *field, struc
 
 /* ---- hosts: the managed set, the due zset and the per-host locks (hosts.c, scheduler.c) ---- */
 
-/* A list of owned NUL-terminated strings (members, field/value pairs). */
-struct store_strv {
-	char **v;
-	size_t n;
-};
-void store_strv_deinit(struct store_strv *sv);
-/* Append a copy of <p>/<len> to <sv>. 0 or -1 (OOM). */
-int store_strv_push(struct store_strv *sv, const char *p, size_t len);
-
 /* SADD hosts <name>; when it was new, HSET host:<name> <kv> (NULL-terminated pairs, may be
  * NULL) and ZADD due <due_at> <name>, all in one EVAL: never a member without its hash and due
  * entry. SADD's reply decides, so of concurrent adds of one name exactly one gets 1. 1 added,
@@ -117,16 +109,16 @@ int store_host_add(struct store *s, const char *name, const char *const *kv, lon
 int store_host_exists(struct store *s, const char *name, char *err, size_t errsz);
 
 /* SMEMBERS hosts into <out> (initialised by the caller, appended). 0 or -1. */
-int store_hosts_members(struct store *s, struct store_strv *out, char *err, size_t errsz);
+int store_hosts_members(struct store *s, struct strv *out, char *err, size_t errsz);
 
 /* HGETALL host:<name> into <out> as field, value, field, value... 0 or -1. */
-int store_host_get_all(struct store *s, const char *name, struct store_strv *out, char *err,
+int store_host_get_all(struct store *s, const char *name, struct strv *out, char *err,
                        size_t errsz);
 
 /* HMGET host:<name> <fields> for every name of <names>, pipelined; <out> gets
  * names->n * nfields strings in that order ("" for absent fields). 0 or -1. */
-int store_hosts_fields(struct store *s, const struct store_strv *names, const char *const *fields,
-                       size_t nfields, struct store_strv *out, char *err, size_t errsz);
+int store_hosts_fields(struct store *s, const struct strv *names, const char *const *fields,
+                       size_t nfields, struct strv *out, char *err, size_t errsz);
 
 /* HDEL host:<name> <field>. 0 or -1. */
 int store_host_del_field(struct store *s, const char *name, const char *field, char *err,
@@ -139,7 +131,7 @@ int store_due_remove(struct store *s, const char *name, char *err, size_t errsz)
 /* ZSCORE due <name>: 1 with <*at>, 0 absent, -1 error. */
 int store_due_get(struct store *s, const char *name, long long *at, char *err, size_t errsz);
 /* ZRANGEBYSCORE due -inf <now> LIMIT 0 <limit>, earliest first, appended to <out>. 0 or -1. */
-int store_due_range(struct store *s, long long now, size_t limit, struct store_strv *out, char *err,
+int store_due_range(struct store *s, long long now, size_t limit, struct strv *out, char *err,
                     size_t errsz);
 
 /*
@@ -199,7 +191,7 @@ int store_issue_begin(struct store *s, const char *name, char *err, size_t errsz
 /* PUBLISH events "cert <name>" (the loaders reload it). 0 or -1 with <err>. */
 int store_publish_cert(struct store *s, const char *name, char *err, size_t errsz);
 
-/* ---- loader: imports and the events subscription (loader.c, import.c) ---- */
+/* ---- loader: imports (import.c); the events subscription is edge/events.c ---- */
 /* The loader reads with store_hosts_members(), store_host_exists() and store_blob_fetch(). */
 
 /* SET cert:<name>:<type> <blob>, SADD hosts <name> and PUBLISH events "cert <name>" in one
@@ -209,27 +201,13 @@ int store_cert_import(struct store *s, const char *name, const char *type, const
 
 /* SCAN for keys matching <pattern> (a glob; the prefix has no glob characters), appended to
  * <out>. 0 or -1 with <err>. */
-int store_scan_keys(struct store *s, const char *pattern, struct store_strv *out, char *err,
+int store_scan_keys(struct store *s, const char *pattern, struct strv *out, char *err,
                     size_t errsz);
 
-/* Replace the value of <key> by <nv> only if it still is <old> (WATCH/GET/MULTI/SET/EXEC), for
+/* Replace the value of <key> by <nv> only if it still is <old> (one EVAL compare-and-set), for
  * rekey racing an issuer. 1 replaced, 0 changed meanwhile, -1 error. */
 int store_blob_swap(struct store *s, const char *key, const struct buf *old, const struct buf *nv,
                     char *err, size_t errsz);
-
-struct event_base;
-struct store_sub;
-
-/* Called with each message of the events channel, and with <msg> NULL after every
- * (re)subscription: messages published while unsubscribed are lost, so reconcile then. */
-typedef void store_sub_fn(void *arg, const char *msg, size_t len);
-
-/* Subscribe to <prefix>events on <base> with hiredis async, with the address and credentials
- * of <s> (copied); reconnects and resubscribes every second while Redis is away. NULL with
- * <err> on bad options or OOM (an unreachable Redis is retried, not an error). */
-struct store_sub *store_sub_new(struct event_base *base, const struct store *s, store_sub_fn *cb,
-                                void *arg, char *err, size_t errsz);
-void store_sub_free(struct store_sub *sub);
 
 /* ---- served: proof of deployment (loader.c writes, served.c reads) ---- */
 /* The loader reports on a store of its own from store_open_timeout() (the primary, quick to
@@ -249,18 +227,17 @@ int store_served_set(struct store *s, const char *edge, const char *field, const
 int store_served_del(struct store *s, const char *edge, const char *field, char *err, size_t errsz);
 /* Replace served:<edge> by the field/value pairs <kv> and ZADD edges <now> <edge>, in one
  * MULTI: DEL, HSET (when <kv> has pairs), ZADD, EXEC. Reconnects first. 0 or -1 with <err>. */
-int store_served_rewrite(struct store *s, const char *edge, const struct store_strv *kv,
-                         long long now, char *err, size_t errsz);
+int store_served_rewrite(struct store *s, const char *edge, const struct strv *kv, long long now,
+                         char *err, size_t errsz);
 /* ZADD edges <now> <edge> (the heartbeat). Reconnects first. 0 or -1 with <err>. */
 int store_served_heartbeat(struct store *s, const char *edge, long long now, char *err,
                            size_t errsz);
 /* ZREVRANGE edges 0 <limit - 1> WITHSCORES: edge, score, edge, score... (newest first) appended
  * to <out>. 0 or -1 with <err>. */
-int store_served_edges(struct store *s, size_t limit, struct store_strv *out, char *err,
-                       size_t errsz);
+int store_served_edges(struct store *s, size_t limit, struct strv *out, char *err, size_t errsz);
 /* HMGET served:<edge> <fields> for every edge of <edges>, pipelined; <out> gets
  * edges->n * nfields strings in that order ("" for absent fields). 0 or -1 with <err>. */
-int store_served_fields(struct store *s, const struct store_strv *edges, const char *const *fields,
-                        size_t nfields, struct store_strv *out, char *err, size_t errsz);
+int store_served_fields(struct store *s, const struct strv *edges, const char *const *fields,
+                        size_t nfields, struct strv *out, char *err, size_t errsz);
 
 #endif

@@ -22,7 +22,7 @@ static void fuzz_check(int cond)
 		abort();
 }
 
-static void fuzz_names_ok(const struct haproxy_rt_names *l)
+static void fuzz_names_ok(const struct strv *l)
 {
 	size_t i;
 
@@ -33,7 +33,7 @@ static void fuzz_names_ok(const struct haproxy_rt_names *l)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const names[] = { "a.example.ecdsa", "b.example.rsa", "a", "zz" };
-	struct haproxy_rt_names c, t, e;
+	struct strv c, t, e;
 	struct haproxy_rt_cert_info info;
 	const char *name, *body;
 	char other[64], *copy;
@@ -65,9 +65,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			                           strlen(name) &&
 			           !memcmp(body + len - strlen(name) - 1, name, strlen(name)));
 	}
-	haproxy_rt_names_init(&c);
-	haproxy_rt_names_init(&t);
-	haproxy_rt_names_init(&e);
+	strv_init(&c);
+	strv_init(&t);
+	strv_init(&e);
 	if (haproxy_rt_parse_cert_list(body, len, &c, &t) == 0) {
 		fuzz_names_ok(&c);
 		fuzz_names_ok(&t);
@@ -77,9 +77,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (haproxy_rt_parse_cert_info(body, len, &info) == HAPROXY_RT_OK)
 		fuzz_check(strlen(info.serial) <= PEM_SERIAL_MAX);
 	(void)haproxy_rt_parse_info(body, len, &pid, &up);
-	haproxy_rt_names_deinit(&c);
-	haproxy_rt_names_deinit(&t);
-	haproxy_rt_names_deinit(&e);
+	strv_deinit(&c);
+	strv_deinit(&t);
+	strv_deinit(&e);
 	free(copy);
 	return 0;
 }

@@ -209,14 +209,14 @@ static void test_parse_lists(void **state)
 	        "/tmp/exp/t/fallback.pem\na.example.ecdsa\nb.example.ecdsa\n\n> ";
 	static const char crtlist[] = "# /tmp/exp/t/crt-list\na.example.ecdsa\n"
 	                              "c.example.rsa [alpn h2] c.example\na.example.ecdsa\n\n> ";
-	struct haproxy_rt_names c, t, e;
+	struct strv c, t, e;
 	const char *body;
 	size_t len;
 
 	(void)state;
-	haproxy_rt_names_init(&c);
-	haproxy_rt_names_init(&t);
-	haproxy_rt_names_init(&e);
+	strv_init(&c);
+	strv_init(&t);
+	strv_init(&e);
 	len = haproxy_rt_reply_body(certs, strlen(certs), &body);
 	assert_int_equal(haproxy_rt_parse_cert_list(body, len, &c, &t), 0);
 	assert_int_equal(c.n, 3);
@@ -224,18 +224,18 @@ static void test_parse_lists(void **state)
 	assert_string_equal(c.v[2], "b.example.ecdsa");
 	assert_int_equal(t.n, 1);
 	assert_string_equal(t.v[0], "a.example.ecdsa");
-	assert_int_equal(haproxy_rt_names_count(&c, "a.example.ecdsa"), 1);
+	assert_int_equal(strv_count(&c, "a.example.ecdsa"), 1);
 	assert_int_equal(haproxy_rt_parse_cert_list("Permission denied", 17, &c, &t), -1);
 	len = haproxy_rt_reply_body(crtlist, strlen(crtlist), &body);
 	assert_int_equal(haproxy_rt_parse_crt_list(body, len, &e), 0);
 	assert_int_equal(e.n, 3);
 	assert_string_equal(e.v[1], "c.example.rsa");
-	assert_int_equal(haproxy_rt_names_count(&e, "a.example.ecdsa"), 2);
+	assert_int_equal(strv_count(&e, "a.example.ecdsa"), 2);
 	assert_int_equal(haproxy_rt_parse_crt_list("didn't find the specified filename", 34, &e),
 	                 -1);
-	haproxy_rt_names_deinit(&c);
-	haproxy_rt_names_deinit(&t);
-	haproxy_rt_names_deinit(&e);
+	strv_deinit(&c);
+	strv_deinit(&t);
+	strv_deinit(&e);
 }
 
 static void test_parse_cert_info(void **state)

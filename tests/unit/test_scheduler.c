@@ -570,7 +570,7 @@ static void test_failure_backs_off(void **state)
 	assert_true(rint_("ZSCORE t:due f.example.com") >= now + 600);
 	scheduler_free(sc);
 	buf_init(&m);
-	assert_int_equal(pmetrics_render(&m, NULL, 0, now), 0);
+	assert_int_equal(pmetrics_render(&m), 0);
 	assert_non_null(strstr(buf_str(&m), "pusher_orders_total{outcome=\"failure\"} 2\n"));
 	assert_non_null(
 	        strstr(buf_str(&m), "pusher_order_failures_total{problem=\"rateLimited\"} 2\n"));

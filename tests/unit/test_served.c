@@ -357,7 +357,7 @@ static long long raw_int(struct store *s, const char *fmt, const char *arg)
 	return v;
 }
 
-static void strv_add(struct store_strv *sv, const char *a)
+static void strv_add(struct strv *sv, const char *a)
 {
 	sv->v = realloc(sv->v, (sv->n + 1) * sizeof(*sv->v));
 	assert_non_null(sv->v);
@@ -367,7 +367,7 @@ static void strv_add(struct store_strv *sv, const char *a)
 static void test_store_rewrite_set_del(void **state)
 {
 	struct store *s = open_store();
-	struct store_strv kv = { 0 }, out = { 0 };
+	struct strv kv = { 0 }, out = { 0 };
 	redisReply *r;
 	char err[256];
 
@@ -388,7 +388,7 @@ static void test_store_rewrite_set_del(void **state)
 	assert_string_equal(r->str, "1000");
 	freeReplyObject(r);
 	/* An empty cache empties the hash. */
-	store_strv_deinit(&kv);
+	strv_deinit(&kv);
 	assert_int_equal(store_served_rewrite(s, "e2", &kv, 1001, err, sizeof(err)), 0);
 	assert_int_equal(raw_int(s, "EXISTS %s", "t:served:e2"), 0);
 	/* Per certificate. */
@@ -404,10 +404,10 @@ static void test_store_rewrite_set_del(void **state)
 	assert_string_equal(out.v[0], "e2");
 	assert_string_equal(out.v[1], "1002");
 	assert_string_equal(out.v[2], "e1");
-	store_strv_deinit(&out);
+	strv_deinit(&out);
 	assert_int_equal(store_served_edges(s, 1, &out, err, sizeof(err)), 0);
 	assert_int_equal(out.n, 2);
-	store_strv_deinit(&out);
+	strv_deinit(&out);
 	/* Without a connection, per-certificate reports fail at once and do not connect. */
 	redisFree(s->rc);
 	s->rc = NULL;

@@ -27,6 +27,7 @@
 #include <hiredis.h>
 
 #include "cert-pusher/conf.h"
+#include "cert-pusher/edge/events.h"
 #include "cert-pusher/store/store.h"
 #include "tests/unit/support/tredis.h"
 
@@ -208,6 +209,7 @@ static void wait_role(int port, const char *want)
 static void test_readonly_drops(void **state)
 {
 	const char *kv[] = { "state", "valid", NULL };
+	struct buf blob;
 	char cmd[64], out[256], err[512];
 	struct conf *c = mkconf("primary", replica.addr, NULL);
 	struct store *s = store_open(c, "t:", err, sizeof(err));
@@ -237,6 +239,68 @@ static void test_readonly_drops(void **state)
 	raw(replica.port, "REPLICAOF NO ONE", out, sizeof(out));
 	wait_role(replica.port, "master");
 	assert_int_equal(store_lock_acquire(s, "c.example.com", "me", 1000, err, sizeof(err)), 1);
+	/* And for a transaction: the refusal of a queued command is seen, not EXEC's abort only. */
+	raw(replica.port, cmd, out, sizeof(out));
+	wait_role(replica.port, "slave");
+	buf_init(&blob);
+	assert_int_equal(buf_append(&blob, "x", 1), 0);
+	assert_int_equal(store_cert_import(s, "d.example.com", "ecdsa", &blob, err, sizeof(err)), -1);
+	if (!strstr(err, "READONLY"))
+		fail_msg("expected READONLY in '%s'", err);
+	assert_int_equal(s->stale, 1);
+	raw(replica.port, "REPLICAOF NO ONE", out, sizeof(out));
+	wait_role(replica.port, "master");
+	assert_int_equal(store_cert_import(s, "d.example.com", "ecdsa", &blob, err, sizeof(err)), 0);
+	buf_deinit(&blob);
+	store_close(s);
+	conf_free(c);
+}
+
+/* Partial failures of a pipeline and of a transaction: the call fails with the Redis error, the
+ * connection stays in step (the next command on it reads its own reply), nothing half-read. */
+static void test_partial_failures(void **state)
+{
+	const char *kv[] = { "state", "valid", NULL };
+	const char *fields[] = { "state" };
+	struct conf *c = mkconf("redis", primary.addr, NULL);
+	struct strv names = { 0 }, out = { 0 }, pairs = { 0 };
+	char err[512], o[256];
+	struct store *s = store_open(c, "p:", err, sizeof(err));
+	redisContext *before;
+
+	(void)state;
+	if (!s)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(store_host_update(s, "a.example.com", kv, err, sizeof(err)), 0);
+	/* host:b is a string, not a hash: the second HMGET of the pipeline is refused. */
+	raw(primary.port, "SET p:host:b.example.com x", o, sizeof(o));
+	assert_int_equal(strv_push(&names, "a.example.com", 13), 0);
+	assert_int_equal(strv_push(&names, "b.example.com", 13), 0);
+	assert_int_equal(strv_push(&names, "a.example.com", 13), 0);
+	before = s->rc;
+	assert_int_equal(store_hosts_fields(s, &names, fields, 1, &out, err, sizeof(err)), -1);
+	if (!strstr(err, "WRONGTYPE"))
+		fail_msg("expected WRONGTYPE in '%s'", err);
+	assert_ptr_equal(s->rc, before); /* kept: every reply was read */
+	assert_int_equal(s->stale, 0);
+	strv_deinit(&out);
+	assert_int_equal(store_host_get_all(s, "a.example.com", &out, err, sizeof(err)), 0);
+	assert_int_equal(out.n, 2);
+	assert_string_equal(out.v[1], "valid");
+	strv_deinit(&out);
+	/* A transaction whose second command fails inside EXEC (WRONGTYPE at run time). */
+	raw(primary.port, "SET p:edges x", o, sizeof(o));
+	assert_int_equal(strv_push(&pairs, "a.example.com/ecdsa", 19), 0);
+	assert_int_equal(strv_push(&pairs, "01", 2), 0);
+	assert_int_equal(store_served_rewrite(s, "e1", &pairs, 1000, err, sizeof(err)), -1);
+	if (!strstr(err, "WRONGTYPE"))
+		fail_msg("expected WRONGTYPE in '%s'", err);
+	assert_ptr_equal(s->rc, before);
+	raw(primary.port, "DEL p:edges", o, sizeof(o));
+	assert_int_equal(store_served_rewrite(s, "e1", &pairs, 1000, err, sizeof(err)), 0);
+	assert_int_equal(store_ping(s, err, sizeof(err)), 0);
+	strv_deinit(&names);
+	strv_deinit(&pairs);
 	store_close(s);
 	conf_free(c);
 }
@@ -447,7 +511,7 @@ static void test_sub_auth_retry(void **state)
 	struct conf *c = mkconf("redis", primary.addr, NULL);
 	struct sub_seen seen = { 0 };
 	struct event_base *base;
-	struct store_sub *sub;
+	struct events *sub;
 	struct store *s, *admin;
 	char err[512], *pw;
 	long long n0, n;
@@ -469,7 +533,7 @@ static void test_sub_auth_retry(void **state)
 	base = event_base_new();
 	assert_non_null(base);
 	n0 = connections_received(admin);
-	sub = store_sub_new(base, s, sub_cb, &seen, err, sizeof(err));
+	sub = events_new(base, s, sub_cb, &seen, err, sizeof(err));
 	assert_non_null(sub);
 	run_for(base, 6500);
 	assert_int_equal(seen.subscribed, 0);
@@ -482,7 +546,7 @@ static void test_sub_auth_retry(void **state)
 	rint_on(admin, "PUBLISH e:events %s", "cert a.example.com");
 	run_until_count(base, &seen.messages, 1, "the event");
 	assert_string_equal(seen.last, "cert a.example.com");
-	store_sub_free(sub);
+	events_free(sub);
 	event_base_free(base);
 	rint_on(admin, "ACL SETUSER default nopass");
 	rint_on(admin, "ACL DELUSER sub");
@@ -596,6 +660,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_conf_check),
 		cmocka_unit_test(test_readonly_drops),
+		cmocka_unit_test(test_partial_failures),
 		cmocka_unit_test(test_fence),
 		cmocka_unit_test(test_lock_compare),
 		cmocka_unit_test(test_host_add_atomic),
