@@ -7,10 +7,14 @@
  * their own work: scheduler.c (the issuer: ACME orders), loader.c (Redis -> HAProxy) and api.c
  * (the HTTP API, /metrics and /healthz of whatever runs in this process). The API role runs
  * whenever --api or --api-token-file is given, with any other role: an edge's loader has its
- * /metrics and /healthz too. A role whose start is NULL is not part of the build and is
- * refused by name.
+ * /metrics and /healthz too. The API has a thread and a loop of its own: its requests make
+ * synchronous Redis calls (up to the store's timeout when Redis is away), which must never hold
+ * the loader's loop (HAProxy reload detection, pushes). What it reads of the other roles is
+ * atomics (pmetrics). A role whose start is NULL is not part of the build and is refused by name.
  */
 #include <event2/event.h>
+#include <event2/thread.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,18 +47,87 @@ static void run_loader_stop(void *state)
 
 static int run_api_checked; /* the API's state under --check: nothing to free */
 
-/* The API: listening on the loop, or its options checked with --check. */
+/* The API role: its own loop, on its own thread. */
+struct run_api {
+	struct event_base *base;
+	struct api *api;
+	struct event *stop; /* activated from the main thread */
+	pthread_t thread;
+};
+
+static void run_api_on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+static void *run_api_main(void *arg)
+{
+	struct run_api *ra = arg;
+
+	if (event_base_dispatch(ra->base) < 0)
+		log_err("run: api: event loop failed");
+	return NULL;
+}
+
+static void run_api_free(struct run_api *ra)
+{
+	if (ra->api)
+		api_free(ra->api);
+	if (ra->stop)
+		event_free(ra->stop);
+	if (ra->base)
+		event_base_free(ra->base);
+	free(ra);
+}
+
+/* The API: listening on a loop of its own, or its options checked with --check. */
 static void *run_api_start(struct event_base *base, struct pusher *p, char *err, size_t errsz)
 {
+	struct run_api *ra;
+	int rc;
+
+	(void)base;
 	if (p->check_only)
 		return api_check_conf(p->conf, err, errsz) < 0 ? NULL : &run_api_checked;
-	return api_new(base, p->conf, p->prefix, err, errsz);
+	ra = calloc(1, sizeof(*ra));
+	if (!ra || !(ra->base = event_base_new())) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	ra->api = api_new(ra->base, p->conf, p->prefix, err, errsz);
+	if (!ra->api)
+		goto fail;
+	ra->stop = event_new(ra->base, -1, 0, run_api_on_stop, ra->base);
+	if (!ra->stop) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	rc = pthread_create(&ra->thread, NULL, run_api_main, ra);
+	if (rc) {
+		snprintf(err, errsz, "cannot start the API thread: %s", strerror(rc));
+		goto fail;
+	}
+	return ra;
+fail:
+	if (ra)
+		run_api_free(ra);
+	return NULL;
 }
 
 static void run_api_stop(void *state)
 {
-	if (state != &run_api_checked)
-		api_free(state);
+	struct run_api *ra = state;
+
+	if (state == &run_api_checked)
+		return;
+	/* An active event, not a loopbreak: it also stops a loop that has not started yet. The
+	 * loop wakes for it from this thread (evthread_use_pthreads()); a request in progress
+	 * ends first. */
+	event_active(ra->stop, EV_READ, 0);
+	pthread_join(ra->thread, NULL);
+	run_api_free(ra);
 }
 
 static const struct run_role run_roles[] = {
@@ -135,6 +208,11 @@ int run_cmd_run(struct pusher *p, int argc, char **argv)
 	/* The API goes with whatever runs here once it is configured. */
 	if (conf_get(p->conf, "api") || conf_get(p->conf, "api-token-file"))
 		want[RUN_NROLES - 1] = 1;
+	/* Before any loop exists: the API's loop is stopped from this thread. */
+	if (evthread_use_pthreads() < 0) {
+		log_err("run: libevent has no pthreads support");
+		goto out;
+	}
 	base = event_base_new();
 	if (!base) {
 		log_err("run: cannot create the event loop");

@@ -638,9 +638,10 @@ static void api_metrics(struct api *a, struct evhttp_request *req)
 	buf_deinit(&out);
 }
 
-/* No token: Redis (a short timeout, so a Redis that is away never holds the event loop the
- * loader shares), then every role's check (the loader: HAProxy and what it holds). 200 when
- * all are healthy, else 503; the body says each. */
+/* No token: Redis (a short timeout: an unauthenticated probe must not queue the API's other
+ * requests behind a Redis that is away; the API has its own loop and thread, run.c), then every
+ * role's check (the loader: HAProxy and what it holds). 200 when all are healthy, else 503; the
+ * body says each. */
 static void api_healthz(struct api *a, struct evhttp_request *req)
 {
 	json_t *checks = json_object();

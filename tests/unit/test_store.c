@@ -244,13 +244,15 @@ static void test_readonly_drops(void **state)
 	wait_role(replica.port, "slave");
 	buf_init(&blob);
 	assert_int_equal(buf_append(&blob, "x", 1), 0);
-	assert_int_equal(store_cert_import(s, "d.example.com", "ecdsa", &blob, err, sizeof(err)), -1);
+	assert_int_equal(store_cert_import(s, "d.example.com", "ecdsa", &blob, err, sizeof(err)),
+	                 -1);
 	if (!strstr(err, "READONLY"))
 		fail_msg("expected READONLY in '%s'", err);
 	assert_int_equal(s->stale, 1);
 	raw(replica.port, "REPLICAOF NO ONE", out, sizeof(out));
 	wait_role(replica.port, "master");
-	assert_int_equal(store_cert_import(s, "d.example.com", "ecdsa", &blob, err, sizeof(err)), 0);
+	assert_int_equal(store_cert_import(s, "d.example.com", "ecdsa", &blob, err, sizeof(err)),
+	                 0);
 	buf_deinit(&blob);
 	store_close(s);
 	conf_free(c);
@@ -658,14 +660,10 @@ static void test_sentinel_resolve(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_conf_check),
-		cmocka_unit_test(test_readonly_drops),
-		cmocka_unit_test(test_partial_failures),
-		cmocka_unit_test(test_fence),
-		cmocka_unit_test(test_lock_compare),
-		cmocka_unit_test(test_host_add_atomic),
-		cmocka_unit_test(test_sub_auth_retry),
-		cmocka_unit_test(test_sentinel_resolve),
+		cmocka_unit_test(test_conf_check),       cmocka_unit_test(test_readonly_drops),
+		cmocka_unit_test(test_partial_failures), cmocka_unit_test(test_fence),
+		cmocka_unit_test(test_lock_compare),     cmocka_unit_test(test_host_add_atomic),
+		cmocka_unit_test(test_sub_auth_retry),   cmocka_unit_test(test_sentinel_resolve),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
