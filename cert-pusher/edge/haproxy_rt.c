@@ -619,6 +619,31 @@ static int rt_alive(struct haproxy_rt *rt)
 	return 0;
 }
 
+/* Whether <cmd> is one command line: printable ASCII, no ';' (the CLI's command separator),
+ * no newline or CR, not empty. */
+static int rt_cmd_valid(const char *cmd)
+{
+	const unsigned char *p = (const unsigned char *)cmd;
+
+	if (!*p)
+		return 0;
+	for (; *p; p++)
+		if (*p < ' ' || *p >= 0x7f || *p == ';')
+			return 0;
+	return 1;
+}
+
+/* Whether <payload> can follow "<<": non-empty lines, each ending with a newline, no CR and no
+ * NUL (a blank line would end the payload early, the rest read as commands). */
+static int rt_payload_valid(const struct buf *payload)
+{
+	return payload->len && payload->data[0] != '\n' &&
+	       payload->data[payload->len - 1] == '\n' &&
+	       !memchr(payload->data, '\r', payload->len) &&
+	       !memchr(payload->data, 0, payload->len) &&
+	       !memmem(payload->data, payload->len, "\n\n", 2);
+}
+
 enum haproxy_rt_status haproxy_rt_cmd(struct haproxy_rt *rt, const char *cmd,
                                       const struct buf *payload, struct buf *reply, char *err,
                                       size_t errsz)
@@ -630,8 +655,13 @@ enum haproxy_rt_status haproxy_rt_cmd(struct haproxy_rt *rt, const char *cmd,
 	int n = 0;
 
 	buf_reset(reply);
-	if (payload && (!payload->len || payload->data[payload->len - 1] != '\n')) {
-		snprintf(err, errsz, "payload must end with a newline");
+	if (!rt_cmd_valid(cmd)) {
+		snprintf(err, errsz, "refusing a command that is not one printable line");
+		return HAPROXY_RT_ERROR;
+	}
+	if (payload && !rt_payload_valid(payload)) {
+		snprintf(err, errsz, "%s: payload must be non-empty lines ending with a newline",
+		         cmd);
 		return HAPROXY_RT_ERROR;
 	}
 	total = strlen(cmd) + 1 + (payload ? 4 + payload->len + 1 : 0);
@@ -806,9 +836,11 @@ long haproxy_rt_batch_add(struct haproxy_rt_batch *b, const struct haproxy_rt *r
 		         arg2 ? arg2 : "");
 		return -1;
 	}
-	if (payload && (!payload->len || payload->data[payload->len - 1] != '\n' ||
-	                memchr(payload->data, '\r', payload->len) ||
-	                memmem(payload->data, payload->len, "\n\n", 2))) {
+	if (!rt_cmd_valid(verb)) {
+		snprintf(err, errsz, "refusing a command that is not one printable line");
+		return -1;
+	}
+	if (payload && !rt_payload_valid(payload)) {
 		snprintf(err, errsz, "%s %s: payload must be non-empty lines ending with a newline",
 		         verb, arg2 ? arg2 : arg1);
 		return -1;
@@ -1054,7 +1086,6 @@ enum haproxy_rt_status haproxy_rt_del_crtlist(struct haproxy_rt *rt, const char 
 	struct buf reply;
 	char cmd[HAPROXY_RT_NAME_MAX + 4200];
 	int n;
-	const char *p;
 	unsigned tries, dup;
 
 	if (!line) {
@@ -1065,12 +1096,11 @@ enum haproxy_rt_status haproxy_rt_del_crtlist(struct haproxy_rt *rt, const char 
 			               name, NULL, NULL, 0, err, errsz);
 			if (st != HAPROXY_RT_DUPLICATE)
 				return st;
-			p = strstr(err, "(");
-			dup = 0;
-			while (p && *++p >= '0' && *p <= '9' && dup < 100000000)
-				dup = dup * 10 + (unsigned)(*p - '0');
-			if (!dup)
-				return st;
+			/* The line numbers come from `show ssl crt-list -n`, not from the error
+			 * text (which starts with a path). */
+			st = haproxy_rt_crtlist_line(rt, list, name, &dup, err, errsz);
+			if (st != HAPROXY_RT_OK)
+				return st == HAPROXY_RT_NOT_FOUND ? HAPROXY_RT_DUPLICATE : st;
 			st = haproxy_rt_del_crtlist(rt, list, name, dup, err, errsz);
 			if (st != HAPROXY_RT_OK)
 				return st;
@@ -1142,6 +1172,67 @@ enum haproxy_rt_status haproxy_rt_show_crtlist(struct haproxy_rt *rt, const char
 	    haproxy_rt_parse_crt_list(buf_str(&reply), reply.len, entries) < 0) {
 		rt_err_reply(buf_str(&cmd), &reply, err, errsz);
 		st = HAPROXY_RT_NOT_FOUND;
+	}
+out:
+	buf_deinit(&cmd);
+	buf_deinit(&reply);
+	return st;
+}
+
+int haproxy_rt_parse_crt_list_line(const char *body, size_t len, const char *name, unsigned *line)
+{
+	const char *p = body, *end = body + len, *l;
+	size_t ll, wl, nl = strlen(name), i;
+	unsigned long v;
+
+	if (len < 2 || body[0] != '#' || body[1] != ' ')
+		return -1;
+	while ((l = rt_next_line(&p, end, &ll))) {
+		if (!ll || l[0] == '#')
+			continue;
+		for (wl = 0; wl < ll && l[wl] != ' ' && l[wl] != '\t'; wl++)
+			;
+		/* "<name>:<linenum>": our names hold no ':' (haproxy_rt_name_valid()). */
+		if (wl < nl + 2 || memcmp(l, name, nl) || l[nl] != ':')
+			continue;
+		for (v = 0, i = nl + 1; i < wl && l[i] >= '0' && l[i] <= '9' && v <= 0xffffffUL;
+		     i++)
+			v = v * 10 + (unsigned long)(l[i] - '0');
+		if (i != wl || !v || v > 0xffffffUL)
+			continue;
+		*line = (unsigned)v;
+		return 1;
+	}
+	return 0;
+}
+
+enum haproxy_rt_status haproxy_rt_crtlist_line(struct haproxy_rt *rt, const char *list,
+                                               const char *name, unsigned *line, char *err,
+                                               size_t errsz)
+{
+	enum haproxy_rt_status st;
+	struct buf reply, cmd;
+	int rc;
+
+	buf_init(&reply);
+	buf_init(&cmd);
+	if (!haproxy_rt_path_valid(list) || !haproxy_rt_name_valid(name)) {
+		snprintf(err, errsz, "refusing crt-list entry '%s' in '%s'", name, list);
+		st = HAPROXY_RT_ERROR;
+		goto out;
+	}
+	if (buf_printf(&cmd, "show ssl crt-list -n %s", list) < 0) {
+		snprintf(err, errsz, "out of memory");
+		st = HAPROXY_RT_ERROR;
+		goto out;
+	}
+	st = haproxy_rt_cmd(rt, buf_str(&cmd), NULL, &reply, err, errsz);
+	if (st != HAPROXY_RT_OK)
+		goto out;
+	rc = haproxy_rt_parse_crt_list_line(buf_str(&reply), reply.len, name, line);
+	if (rc <= 0) {
+		rt_err_reply(buf_str(&cmd), &reply, err, errsz);
+		st = rc < 0 ? HAPROXY_RT_ERROR : HAPROXY_RT_NOT_FOUND;
 	}
 out:
 	buf_deinit(&cmd);

@@ -110,6 +110,10 @@ int haproxy_rt_parse_cert_list(const char *body, size_t len, struct strv *certs,
  * (not a crt-list dump, OOM). */
 int haproxy_rt_parse_crt_list(const char *body, size_t len, struct strv *entries);
 
+/* `show ssl crt-list -n LIST`: the line number of the first entry of certificate <name> into
+ * <*line>. 1 found, 0 absent, -1 not such a dump. */
+int haproxy_rt_parse_crt_list_line(const char *body, size_t len, const char *name, unsigned *line);
+
 /* `show ssl cert NAME`: HAPROXY_RT_OK, HAPROXY_RT_NOT_FOUND or HAPROXY_RT_ERROR. */
 enum haproxy_rt_status haproxy_rt_parse_cert_info(const char *body, size_t len,
                                                   struct haproxy_rt_cert_info *info);
@@ -137,7 +141,9 @@ void haproxy_rt_close(struct haproxy_rt *rt);
 
 /*
  * Send <cmd> (one line, no newline) with optional <payload> (sanitised PEM or one crt-list
- * line; sent as "<cmd> <<\n" + payload + "\n" so the empty line ends it) and read the reply
+ * line; sent as "<cmd> <<\n" + payload + "\n" so the empty line ends it). Refused here, whatever
+ * the caller checked: a <cmd> that is not one printable line without ';', a payload that is
+ * empty, holds a blank line, a CR or a NUL, or does not end with a newline. Reads the reply
  * text into <reply> (reset first). Opens the session when needed, and reopens it once when
  * HAProxy closed it while idle. While HAProxy answers HAPROXY_RT_LOCKED, the command is sent
  * again (counted in lock_waits) until the timeout. HAPROXY_RT_OK when a reply was read
@@ -216,6 +222,11 @@ enum haproxy_rt_status haproxy_rt_show_certs(struct haproxy_rt *rt, struct strv 
                                              struct strv *txns, char *err, size_t errsz);
 enum haproxy_rt_status haproxy_rt_show_crtlist(struct haproxy_rt *rt, const char *list,
                                                struct strv *entries, char *err, size_t errsz);
+/* The line number HAProxy gives the first entry of <name> in <list> (`show ssl crt-list -n`):
+ * HAPROXY_RT_OK, HAPROXY_RT_NOT_FOUND (no entry), or an error with <err>. */
+enum haproxy_rt_status haproxy_rt_crtlist_line(struct haproxy_rt *rt, const char *list,
+                                               const char *name, unsigned *line, char *err,
+                                               size_t errsz);
 enum haproxy_rt_status haproxy_rt_show_cert(struct haproxy_rt *rt, const char *name,
                                             struct haproxy_rt_cert_info *info, char *err,
                                             size_t errsz);

@@ -236,6 +236,26 @@ static void test_parse_lists(void **state)
 	strv_deinit(&c);
 	strv_deinit(&t);
 	strv_deinit(&e);
+	/* `show ssl crt-list -n`: the line of an entry, found by its exact name even when the
+	 * path holds '(' and digits (the error text of a duplicate starts with it). */
+	{
+		const char *dump = "# /run/x(1)/crt-list\n"
+		                   "/run/x(1)/a.example.ecdsa.pem.old:2\n"
+		                   "/run/x(1)/a.example.ecdsa.pem:7 [alpn h2]\n"
+		                   "/run/x(1)/a.example.ecdsa.pem:9\n";
+		unsigned line = 0;
+
+		assert_int_equal(haproxy_rt_parse_crt_list_line(dump, strlen(dump),
+		                                                "/run/x(1)/a.example.ecdsa.pem",
+		                                                &line),
+		                 1);
+		assert_int_equal(line, 7);
+		assert_int_equal(haproxy_rt_parse_crt_list_line(dump, strlen(dump),
+		                                                "/run/x(1)/b.example.ecdsa.pem",
+		                                                &line),
+		                 0);
+		assert_int_equal(haproxy_rt_parse_crt_list_line("Unknown\n", 8, "/a", &line), -1);
+	}
 }
 
 static void test_parse_cert_info(void **state)
@@ -369,6 +389,38 @@ static void test_refused_before_sending(void **state)
 	assert_non_null(strstr(err, "refusing certificate name"));
 	assert_int_equal(haproxy_rt_add_crtlist(&rt, "/x;y", "a.example.ecdsa", err, sizeof(err)),
 	                 HAPROXY_RT_ERROR);
+	assert_int_equal(rt.opens, 0);
+	/* haproxy_rt_cmd() refuses by itself what would be read as more than one command. */
+	{
+		static const char *const cmds[] = { "show info\nshow sess", "show info\r",
+			                            "show info; shutdown sessions", "",
+			                            "show\tinfo" };
+		static const char *const bad[] = { "AAAA\n\nshow info\n", "AAAA\r\n", "\nAAAA\n",
+			                           "AAAA" };
+		struct buf p;
+
+		for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+			assert_int_equal(
+			        haproxy_rt_cmd(&rt, cmds[i], NULL, &reply, err, sizeof(err)),
+			        HAPROXY_RT_ERROR);
+			assert_non_null(strstr(err, "not one printable line"));
+		}
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			buf_init(&p);
+			assert_int_equal(buf_append_str(&p, bad[i]), 0);
+			assert_int_equal(haproxy_rt_cmd(&rt, "set ssl cert a.example.ecdsa", &p,
+			                                &reply, err, sizeof(err)),
+			                 HAPROXY_RT_ERROR);
+			assert_non_null(strstr(err, "payload"));
+			buf_deinit(&p);
+		}
+		buf_init(&p);
+		assert_int_equal(buf_append(&p, "AA\0A\n", 5), 0);
+		assert_int_equal(haproxy_rt_cmd(&rt, "set ssl cert a.example.ecdsa", &p, &reply,
+		                                err, sizeof(err)),
+		                 HAPROXY_RT_ERROR);
+		buf_deinit(&p);
+	}
 	assert_int_equal(rt.opens, 0);
 	/* A small command goes out and fails to connect. */
 	assert_int_equal(haproxy_rt_cmd(&rt, "show info", NULL, &reply, err, sizeof(err)),
