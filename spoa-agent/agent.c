@@ -36,6 +36,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "common/clock.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/names.h"
@@ -115,14 +116,6 @@ struct agent {
 };
 
 static void agent_conn_free(struct agent_conn *c);
-
-static uint64_t agent_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void agent_arm_ms(struct event *ev, uint64_t ms)
 {
@@ -367,7 +360,7 @@ static void agent_on_lookup(void *arg, enum lookup_status status, const uint8_t 
 		r->next->prev = r->prev;
 	c->nreqs--;
 	c->a->inflight--;
-	c->last_active_ms = agent_now_ms();
+	c->last_active_ms = clock_mono_ms();
 	metrics_observe_latency(c->a->m, agent_now_ns() - r->start_ns);
 
 	switch (status) {
@@ -610,7 +603,7 @@ static void agent_conn_on_read(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		c->in_len += (size_t)n;
-		c->last_active_ms = agent_now_ms();
+		c->last_active_ms = clock_mono_ms();
 		if (c->state != AGENT_CONN_CLOSING)
 			agent_conn_process(c);
 		/* Level-triggered: read again only when the buffer was filled (more may wait). */
@@ -642,7 +635,7 @@ static void agent_conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	if (c->state != AGENT_CONN_READY || !idle)
 		return; /* CLOSING: the linger timer ends it */
-	quiet = agent_now_ms() - c->last_active_ms;
+	quiet = clock_mono_ms() - c->last_active_ms;
 	if (quiet >= idle && !c->nreqs && c->out_off == c->out.len) {
 		log_debug("worker=%u conn=%llu idle for %llums; closing", c->a->conf.worker_id,
 		          (unsigned long long)c->id, (unsigned long long)quiet);
@@ -712,7 +705,7 @@ int agent_adopt(struct agent *a, int fd)
 	c->wev = event_new(a->base, fd, EV_WRITE | EV_PERSIST, agent_conn_on_write, c);
 	c->linger_ev = evtimer_new(a->base, agent_conn_on_linger, c);
 	c->timer_ev = evtimer_new(a->base, agent_conn_on_timer, c);
-	c->last_active_ms = agent_now_ms();
+	c->last_active_ms = clock_mono_ms();
 	if (!c->in || !c->rev || !c->wev || !c->linger_ev || !c->timer_ev ||
 	    event_add(c->rev, NULL) < 0)
 		goto out;

@@ -41,6 +41,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/buf.h"
 #include "common/keys.h"
 #include "common/log.h"
@@ -123,14 +124,6 @@ const char *lookup_status_str(enum lookup_status status)
 	return (unsigned)status < LOOKUP_STATUS_COUNT ? lookup_status_names[status] : "?";
 }
 
-static uint64_t lookup_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void lookup_set_up(struct lookup *l, bool up)
 {
 	if (l->m)
@@ -208,7 +201,7 @@ static void lookup_now_up(struct lookup *l)
 {
 	l->state = LOOKUP_STATE_UP;
 	l->backoff_ms = LOOKUP_BACKOFF_MIN_MS;
-	l->up_since_ms = lookup_now_ms();
+	l->up_since_ms = clock_mono_ms();
 	event_del(l->retry_ev);
 	lookup_arm(l->watch_ev, l->watch_ms);
 	lookup_set_up(l, true);
@@ -297,7 +290,7 @@ static void lookup_on_disconnect(const redisAsyncContext *cac, int status)
 	lookup_start_grace(l);
 	l->state = LOOKUP_STATE_DOWN;
 	lookup_set_up(l, false);
-	if (lookup_now_ms() - l->up_since_ms >= LOOKUP_MIN_UP_MS)
+	if (clock_mono_ms() - l->up_since_ms >= LOOKUP_MIN_UP_MS)
 		lookup_arm(l->retry_ev, 0); /* backoff left as is, for if this attempt fails */
 	else
 		lookup_arm_backoff(l); /* a Redis that accepts then closes: no tight loop */
@@ -342,7 +335,7 @@ static void lookup_on_watch(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (l->state != LOOKUP_STATE_UP)
 		return;
-	if (l->pending && lookup_now_ms() - l->owed_since_ms > l->stall_ms) {
+	if (l->pending && clock_mono_ms() - l->owed_since_ms > l->stall_ms) {
 		lookup_log_down(l, "stalled",
 		                "no reply within the stall time with requests outstanding");
 		event_del(l->watch_ev);
@@ -497,7 +490,7 @@ static int lookup_send(struct lookup *l, struct lookup_req *req)
 	                               l->cmd.len) != REDIS_OK)
 		return -1;
 	if (!l->pending++)
-		l->owed_since_ms = lookup_now_ms(); /* not from an old reply: idle is not a stall */
+		l->owed_since_ms = clock_mono_ms(); /* not from an old reply: idle is not a stall */
 	return 0;
 }
 
@@ -551,7 +544,7 @@ static void lookup_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 		}
 		lookup_answer(req, LOOKUP_UNAVAILABLE, NULL, 0);
 	} else {
-		l->owed_since_ms = lookup_now_ms(); /* progress: the next one is owed from now */
+		l->owed_since_ms = clock_mono_ms(); /* progress: the next one is owed from now */
 		if (reply->type == REDIS_REPLY_STRING)
 			lookup_answer(req, LOOKUP_HIT, (const uint8_t *)reply->str, reply->len);
 		else if (reply->type == REDIS_REPLY_NIL)

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/buf.h"
 #include "common/file.h"
 #include "common/keys.h"
@@ -371,14 +372,6 @@ out:
 
 /* ---- workers ---- */
 
-static uint64_t main_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* drain_ev, every 10 ms once stopping: leave when nothing is in flight or time is up. */
 static void main_worker_on_drain(evutil_socket_t fd, short what, void *arg)
 {
@@ -388,7 +381,7 @@ static void main_worker_on_drain(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!inflight || main_now_ms() >= w->drain_deadline_ms) {
+	if (!inflight || (uint64_t)clock_mono_ms() >= w->drain_deadline_ms) {
 		if (inflight)
 			log_warn("worker=%u exiting with %zu lookups unanswered", w->id, inflight);
 		event_base_loopbreak(w->base);
@@ -405,7 +398,7 @@ static void main_worker_on_stop(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	agent_stop_accepting(w->agent);
-	w->drain_deadline_ms = main_now_ms() + w->timeout_ms + 1000;
+	w->drain_deadline_ms = clock_mono_ms() + w->timeout_ms + 1000;
 	main_worker_on_drain(-1, 0, w);
 }
 

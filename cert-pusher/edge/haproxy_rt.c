@@ -23,6 +23,7 @@
 
 #include <openssl/crypto.h>
 
+#include "common/clock.h"
 #include "common/names.h"
 
 #define HAPROXY_RT_REPLY_MAX   (16u << 20) /* `show ssl cert` with many thousands of names */
@@ -447,14 +448,6 @@ void haproxy_rt_deinit(struct haproxy_rt *rt)
 	buf_deinit(&rt->rx);
 }
 
-static int64_t rt_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void rt_sleep_ms(int64_t ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
@@ -471,7 +464,7 @@ static int rt_wait(struct haproxy_rt *rt, short events, int64_t deadline, char *
 	int n;
 
 	for (;;) {
-		left = deadline - rt_now_ms();
+		left = deadline - clock_mono_ms();
 		if (left <= 0) {
 			snprintf(err, errsz, "%s: no answer within %d ms", rt->path,
 			         rt->timeout_ms);
@@ -568,7 +561,7 @@ static int rt_read_reply(struct haproxy_rt *rt, int64_t deadline, char *err, siz
 static int rt_setup_cmd(struct haproxy_rt *rt, const char *line, char *err, size_t errsz)
 {
 	struct iovec iov = { .iov_base = (void *)line, .iov_len = strlen(line) };
-	int64_t deadline = rt_now_ms() + rt->timeout_ms;
+	int64_t deadline = clock_mono_ms() + rt->timeout_ms;
 
 	if (rt_writev(rt, &iov, 1, deadline, err, errsz) < 0 ||
 	    rt_read_reply(rt, deadline, err, errsz) < 0)
@@ -688,7 +681,7 @@ enum haproxy_rt_status haproxy_rt_cmd(struct haproxy_rt *rt, const char *cmd,
 	}
 	iov[n].iov_base = (void *)"\n";
 	iov[n++].iov_len = 1;
-	deadline = rt_now_ms() + rt->timeout_ms;
+	deadline = clock_mono_ms() + rt->timeout_ms;
 	memcpy(again, iov, sizeof(iov));
 	for (;;) {
 		if (rt_writev(rt, iov, n, deadline, err, errsz) < 0 ||
@@ -700,7 +693,7 @@ enum haproxy_rt_status haproxy_rt_cmd(struct haproxy_rt *rt, const char *cmd,
 		/* Another CLI session holds the certificate lock (an operator's `show ssl cert`,
 		 * another loader): nothing was done, so wait a little and send it again. */
 		if (!rt_contains(body, blen, HAPROXY_RT_LOCKED) ||
-		    rt_now_ms() + wait_ms >= deadline)
+		    clock_mono_ms() + wait_ms >= deadline)
 			break;
 		rt->lock_waits++;
 		rt_sleep_ms(wait_ms);
@@ -725,7 +718,7 @@ enum haproxy_rt_status haproxy_rt_probe(const struct haproxy_rt *rt, uint64_t *p
 	struct sockaddr_un sun;
 	struct pollfd pfd;
 	enum haproxy_rt_status st = HAPROXY_RT_IO;
-	int64_t deadline = rt_now_ms() + HAPROXY_RT_PROBE_MS, left;
+	int64_t deadline = clock_mono_ms() + HAPROXY_RT_PROBE_MS, left;
 	char reply[8192];
 	size_t len = 0, sent = 0;
 	ssize_t r;
@@ -748,7 +741,7 @@ enum haproxy_rt_status haproxy_rt_probe(const struct haproxy_rt *rt, uint64_t *p
 	for (;;) {
 		pfd.fd = fd;
 		pfd.events = sent < sizeof(cmd) - 1 ? POLLOUT : POLLIN;
-		left = deadline - rt_now_ms();
+		left = deadline - clock_mono_ms();
 		if (left <= 0) {
 			snprintf(err, errsz, "%s: show info: no answer within %d ms", rt->path,
 			         HAPROXY_RT_PROBE_MS);
@@ -899,10 +892,10 @@ enum haproxy_rt_status haproxy_rt_batch_run(struct haproxy_rt *rt, struct haprox
 		haproxy_rt_close(rt);
 	if (rt->fd < 0 && rt_open(rt, err, errsz) < 0)
 		return HAPROXY_RT_IO;
-	deadline = rt_now_ms() + rt->timeout_ms;
+	deadline = clock_mono_ms() + rt->timeout_ms;
 	/* Write while reading: HAProxy stops reading commands while its replies are not read. */
 	while (done < b->n) {
-		int64_t left = deadline - rt_now_ms();
+		int64_t left = deadline - clock_mono_ms();
 
 		if (left <= 0) {
 			snprintf(err, errsz, "%s: %zu of %zu replies within %d ms", rt->path, done,
@@ -925,7 +918,7 @@ enum haproxy_rt_status haproxy_rt_batch_run(struct haproxy_rt *rt, struct haprox
 			}
 			if (r > 0) {
 				sent += (size_t)r;
-				deadline = rt_now_ms() + rt->timeout_ms;
+				deadline = clock_mono_ms() + rt->timeout_ms;
 			}
 		}
 		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
@@ -946,7 +939,7 @@ enum haproxy_rt_status haproxy_rt_batch_run(struct haproxy_rt *rt, struct haprox
 		}
 		b->replies.len += (size_t)r;
 		b->replies.data[b->replies.len] = 0;
-		deadline = rt_now_ms() + rt->timeout_ms;
+		deadline = clock_mono_ms() + rt->timeout_ms;
 		/* Each reply ends with the prompt "\n> ". */
 		while (done < b->n && b->replies.len - scan >= 3) {
 			const char *hit =

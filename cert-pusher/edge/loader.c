@@ -45,6 +45,7 @@
 #include "cert-pusher/pmetrics.h"
 #include "cert-pusher/edge/served.h"
 #include "cert-pusher/store/store.h"
+#include "common/clock.h"
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/names.h"
@@ -157,14 +158,6 @@ struct loader {
 	int redis_current; /* 1, 0, or -1 before the first look */
 	struct loader_entry *cache[LOADER_BUCKETS];
 };
-
-static int64_t loader_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- cache ---- */
 
@@ -1429,7 +1422,7 @@ static int loader_run_finish(struct loader *l, int ok)
 
 	if (ok == 0)
 		log_info("loader: reconciled hosts=%zu failed=%d ms=%lld%s", r->nok, r->failed,
-		         (long long)(loader_now_ms() - r->start),
+		         (long long)(clock_mono_ms() - r->start),
 		         r->hp_up ? "" : " (HAProxy away: files only)");
 	if (ok == 0)
 		atomic_store(&loader_managed, r->managed);
@@ -1456,10 +1449,10 @@ static int loader_run_finish(struct loader *l, int ok)
 	if (ret == 0 && ok == 0)
 		atomic_store(&loader_last_reconcile, (long long)time(NULL));
 	atomic_fetch_add(ret == 0 ? &loader_reconciles_ok : &loader_reconciles_failed, 1);
-	l->next_full_ms = loader_now_ms() + (ret == 0 ? (int64_t)l->interval_ms : LOADER_RETRY_MS);
+	l->next_full_ms = clock_mono_ms() + (ret == 0 ? (int64_t)l->interval_ms : LOADER_RETRY_MS);
 	/* A new worker (or HAProxy back) seen during the run: verify it from the start, now. */
 	if (loader_hp_live(l) && (!r->hp_up || r->pid != l->hp_pid))
-		l->next_full_ms = loader_now_ms();
+		l->next_full_ms = clock_mono_ms();
 	loader_run_clear(l);
 	return ret;
 }
@@ -1486,7 +1479,7 @@ static int loader_run_begin(struct loader *l)
 	r->nok = 0;
 	r->managed = 0;
 	r->failed = 0;
-	r->start = loader_now_ms();
+	r->start = clock_mono_ms();
 	r->last_host[0] = 0;
 	(void)loader_check_haproxy(l);
 	r->hp_up = loader_hp_live(l);
@@ -1911,7 +1904,7 @@ static void loader_run_orphan(struct loader *l, size_t i)
 static int loader_run_step(struct loader *l)
 {
 	struct loader_run *r = &l->run;
-	int64_t until = loader_now_ms() + (int64_t)l->slice_ms;
+	int64_t until = clock_mono_ms() + (int64_t)l->slice_ms;
 	size_t done = 0, norphans;
 	const char *why;
 
@@ -1949,7 +1942,7 @@ static int loader_run_step(struct loader *l)
 			r->managed += PEM_KEY_COUNT; /* an estimate for the files-only runs */
 			done++;
 		}
-		if (l->slice_ms && (done >= LOADER_SLICE_HOSTS || loader_now_ms() >= until)) {
+		if (l->slice_ms && (done >= LOADER_SLICE_HOSTS || clock_mono_ms() >= until)) {
 			(void)loader_list_write(l);
 			return 1;
 		}
@@ -1963,7 +1956,7 @@ static int loader_run_step(struct loader *l)
 	norphans = r->certs.n + r->entries.n + r->files.n;
 	while (r->next < norphans) {
 		loader_run_orphan(l, r->next++);
-		if (l->slice_ms && (++done >= LOADER_SLICE_HOSTS || loader_now_ms() >= until))
+		if (l->slice_ms && (++done >= LOADER_SLICE_HOSTS || clock_mono_ms() >= until))
 			return 1;
 	}
 	return loader_run_finish(l, 0);
@@ -2035,7 +2028,7 @@ static void loader_on_event(void *arg, const char *msg, size_t len)
 	if (l->run.active)
 		l->run.failed++;
 	else
-		l->next_full_ms = loader_now_ms() + LOADER_RETRY_MS;
+		l->next_full_ms = clock_mono_ms() + LOADER_RETRY_MS;
 }
 
 static void loader_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -2048,7 +2041,7 @@ static void loader_on_tick(evutil_socket_t fd, short what, void *arg)
 	/* A new worker is verified at once; with HAProxy away the files are kept current, so
 	 * that it starts with what Redis holds. */
 	r = loader_check_haproxy(l);
-	if (r == 1 || loader_now_ms() >= l->next_full_ms)
+	if (r == 1 || clock_mono_ms() >= l->next_full_ms)
 		loader_reconcile(l);
 }
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/b64url.h"
 #include "common/log.h"
 #include "common/names.h"
@@ -421,14 +422,6 @@ struct acme_run {
 
 typedef enum acme_state acme_step_fn(struct acme_run *r);
 
-static int64_t acme_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void acme_sleep_ms(const struct acme_config *cfg, int64_t ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
@@ -519,7 +512,7 @@ static int acme_backoff(struct acme_run *r, int64_t retry_after, int attempt)
 		retry_after = acme_retry_after_clamp(retry_after);
 	wait = retry_after >= 0 ? retry_after * 1000 : (int64_t)1000 << (attempt < 6 ? attempt : 6);
 	r->retry_after = retry_after;
-	if (wait > acme_cap(cfg) || acme_now_ms() + wait > r->deadline)
+	if (wait > acme_cap(cfg) || clock_mono_ms() + wait > r->deadline)
 		return 0;
 	acme_sleep_ms(cfg, wait);
 	return 1;
@@ -544,7 +537,7 @@ static enum acme_post_result acme_call(struct acme_run *r, const char *what, con
 
 	buf_init(&body);
 	for (;;) {
-		if (acme_now_ms() > r->deadline) {
+		if (clock_mono_ms() > r->deadline) {
 			acme_fail(r, "%s: deadline reached", what);
 			goto out;
 		}
@@ -641,7 +634,7 @@ static int acme_poll_wait(struct acme_run *r)
 		r->poll_wait = r->poll_wait * 2 > ACME_POLL_STEP_MAX ? ACME_POLL_STEP_MAX
 		                                                     : r->poll_wait * 2;
 	}
-	if (acme_now_ms() + wait > r->deadline)
+	if (clock_mono_ms() + wait > r->deadline)
 		return -1;
 	acme_sleep_ms(cfg, wait);
 	return 0;
@@ -1101,7 +1094,7 @@ static void acme_run_init(struct acme_run *r, struct acme_client *c, char *err)
 	r->retry_after = -1;
 	r->poll_wait = ACME_POLL_START;
 	r->deadline =
-	        acme_now_ms() + (c->cfg->deadline_ms > 0 ? c->cfg->deadline_ms : 5 * 60 * 1000);
+	        clock_mono_ms() + (c->cfg->deadline_ms > 0 ? c->cfg->deadline_ms : 5 * 60 * 1000);
 	http_response_init(&r->resp);
 }
 

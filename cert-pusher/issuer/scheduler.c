@@ -23,6 +23,7 @@
 #include "cert-pusher/issuer/http.h"
 #include "cert-pusher/issuer/issuer.h"
 #include "cert-pusher/pmetrics.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/parse.h"
 
@@ -73,14 +74,6 @@ static uint64_t scheduler_rand(void)
 	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
 		r = (uint64_t)time(NULL) * 6364136223846793005ULL + (uint64_t)clock();
 	return r;
-}
-
-static long long scheduler_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 long long scheduler_renew_at(long long not_before, long long not_after, double fraction,
@@ -542,7 +535,7 @@ static void scheduler_run_job(struct scheduler *sc, void *ctx, const char *ctx_e
 		goto release;
 	memset(&res, 0, sizeof(res));
 	res.retry_after = -1;
-	t0 = scheduler_now_ms();
+	t0 = clock_mono_ms();
 	for (alg = 0; alg < JWS_ALG_COUNT; alg++)
 		rp[alg] = job->replaces[alg][0] ? job->replaces[alg] : NULL;
 	if (ctx) {
@@ -555,7 +548,7 @@ static void scheduler_run_job(struct scheduler *sc, void *ctx, const char *ctx_e
 	} else {
 		snprintf(res.error, sizeof(res.error), "issuer unavailable: %s", ctx_err);
 	}
-	secs = (double)(scheduler_now_ms() - t0) / 1000.0;
+	secs = (double)(clock_mono_ms() - t0) / 1000.0;
 	if (atomic_load(&job->lost)) {
 		/* Another issuer may own the host now, or it was deleted: its state is not ours
 		 * to write (the fence would refuse it anyway). */
@@ -746,7 +739,7 @@ static void scheduler_lock_lost(struct scheduler *sc, const char *name, const ch
 static void scheduler_extend(struct scheduler *sc, struct store *st)
 {
 	char names[64][NAMES_HOSTNAME_MAX + 1], err[512];
-	long long now = scheduler_now_ms(), since[64];
+	long long now = clock_mono_ms(), since[64];
 	struct scheduler_job *j;
 	size_t n = 0, i;
 	int rc;
@@ -889,7 +882,7 @@ static int scheduler_take(struct scheduler *sc, struct store *st, const char *na
 			goto out;
 	}
 queue:
-	job->last_extend_ms = scheduler_now_ms();
+	job->last_extend_ms = clock_mono_ms();
 	pthread_mutex_lock(&sc->mu);
 	job->next = sc->jobs;
 	sc->jobs = job;
