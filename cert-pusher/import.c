@@ -17,7 +17,7 @@
 
 #include "cert-pusher/issuer/ari.h"
 #include "cert-pusher/blob.h"
-#include "cert-pusher/api/hosts.h"
+#include "cert-pusher/hosts.h"
 #include "cert-pusher/issuer/issuer.h"
 #include "cert-pusher/edge/pem.h"
 #include "cert-pusher/pusher.h"

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cert-pusher/api/cli.h"
-#include "cert-pusher/api/hosts.h"
+#include "cert-pusher/hosts.h"
 #include "cert-pusher/pmetrics.h"
 #include "cert-pusher/pusher.h"
 #include "cert-pusher/store/store.h"

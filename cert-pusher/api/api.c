@@ -21,7 +21,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "cert-pusher/api/hosts.h"
+#include "cert-pusher/hosts.h"
 #include "cert-pusher/pmetrics.h"
 #include "cert-pusher/edge/served.h"
 #include "common/file.h"

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cert-pusher/api/hosts.h"
+#include "cert-pusher/hosts.h"
 #include "cert-pusher/edge/served.h"
 #include "common/log.h"
 #include "common/parse.h"

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "cert-pusher/api/hosts.h"
+#include "cert-pusher/hosts.h"
 #include "cert-pusher/edge/served.h"
 #include "common/buf.h"
 

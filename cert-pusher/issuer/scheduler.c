@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cert-pusher/api/hosts.h"
+#include "cert-pusher/hosts.h"
 #include "cert-pusher/issuer/http.h"
 #include "cert-pusher/issuer/issuer.h"
 #include "cert-pusher/pmetrics.h"

@@ -27,7 +27,7 @@
 #include <jansson.h>
 
 #include "cert-pusher/api/api.h"
-#include "cert-pusher/api/hosts.h"
+#include "cert-pusher/hosts.h"
 #include "common/names.h"
 #include "tests/unit/support/tredis.h"
 

@@ -18,7 +18,7 @@
 #include <cmocka.h>
 #include <hiredis.h>
 
-#include "cert-pusher/api/hosts.h"
+#include "cert-pusher/hosts.h"
 #include "common/names.h"
 #include "tests/unit/support/tredis.h"
 

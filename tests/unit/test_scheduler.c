@@ -21,7 +21,7 @@
 #include <cmocka.h>
 #include <hiredis.h>
 
-#include "cert-pusher/api/hosts.h"
+#include "cert-pusher/hosts.h"
 #include "cert-pusher/pmetrics.h"
 #include "cert-pusher/issuer/scheduler.h"
 #include "tests/unit/support/tredis.h"

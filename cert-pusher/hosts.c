@@ -4,7 +4,7 @@
  * commands. Validation (common/names.c), the host hash fields and the state machine live here;
  * Redis access is store.c's; JSON is api.c's; issuing is the scheduler's.
  */
-#include "cert-pusher/api/hosts.h"
+#include "cert-pusher/hosts.h"
 
 #include <openssl/rand.h>
 #include <stdio.h>
