@@ -678,25 +678,58 @@ long long store_reply_int(const redisReply *r, const char *what, char *err, size
 	return r->integer;
 }
 
-redisReply *store_cmds(struct store *s, const char *what, char *err, size_t errsz, ...)
+/* store_cmd() or store_write() over the NUL-terminated strings of <ap>, up to NULL. */
+static redisReply *store_vcmd(struct store *s, int write, const char *what, char *err, size_t errsz,
+                              va_list ap)
 {
 	const char *argv[STORE_CMDS_MAX];
 	size_t argl[STORE_CMDS_MAX];
 	const char *a;
-	va_list ap;
 	int argc = 0;
 
-	va_start(ap, errsz);
 	while ((a = va_arg(ap, const char *)) && argc < STORE_CMDS_MAX) {
 		argv[argc] = a;
 		argl[argc++] = strlen(a);
 	}
-	va_end(ap);
 	if (a || !argc) {
 		snprintf(err, errsz, "redis %s: too many arguments", what ? what : "command");
 		return NULL;
 	}
-	return store_cmd(s, what, argc, argv, argl, err, errsz);
+	return write ? store_write(s, what, argc, argv, argl, err, errsz)
+	             : store_cmd(s, what, argc, argv, argl, err, errsz);
+}
+
+redisReply *store_cmds(struct store *s, const char *what, char *err, size_t errsz, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, errsz);
+	r = store_vcmd(s, 0, what, err, errsz, ap);
+	va_end(ap);
+	return r;
+}
+
+int store_do(struct store *s, int write, const char *what, char *err, size_t errsz, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, errsz);
+	r = store_vcmd(s, write, what, err, errsz, ap);
+	va_end(ap);
+	if (!r)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}
+
+int store_key_ok(int rc, char *err, size_t errsz)
+{
+	if (rc >= 0)
+		return 1;
+	snprintf(err, errsz, "out of memory");
+	return 0;
 }
 
 /*

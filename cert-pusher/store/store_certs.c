@@ -17,57 +17,27 @@
 int store_chal_set(struct store *s, const char *token, const char *keyauth, long long ttl_s,
                    char *err, size_t errsz)
 {
-	const char *argv[5];
-	size_t argl[5];
 	char ttl[24];
 	struct buf key;
-	redisReply *r = NULL;
 	int ret = -1;
 
 	buf_init(&key);
-	if (keys_chal(&key, s->prefix, token, strlen(token)) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
 	snprintf(ttl, sizeof(ttl), "%lld", ttl_s);
-	argv[0] = "SET", argl[0] = 3;
-	argv[1] = buf_str(&key), argl[1] = key.len;
-	argv[2] = keyauth, argl[2] = strlen(keyauth);
-	argv[3] = "EX", argl[3] = 2;
-	argv[4] = ttl, argl[4] = strlen(ttl);
-	r = store_write(s, NULL, 5, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
+	if (store_key_ok(keys_chal(&key, s->prefix, token, strlen(token)), err, errsz))
+		ret = store_do(s, 1, NULL, err, errsz, "SET", buf_str(&key), keyauth, "EX", ttl,
+		               NULL);
 	buf_deinit(&key);
 	return ret;
 }
 
 int store_chal_del(struct store *s, const char *token, char *err, size_t errsz)
 {
-	const char *argv[2];
-	size_t argl[2];
 	struct buf key;
-	redisReply *r = NULL;
 	int ret = -1;
 
 	buf_init(&key);
-	if (keys_chal(&key, s->prefix, token, strlen(token)) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[0] = "DEL", argl[0] = 3;
-	argv[1] = buf_str(&key), argl[1] = key.len;
-	r = store_cmd(s, NULL, 2, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
+	if (store_key_ok(keys_chal(&key, s->prefix, token, strlen(token)), err, errsz))
+		ret = store_do(s, 0, NULL, err, errsz, "DEL", buf_str(&key), NULL);
 	buf_deinit(&key);
 	return ret;
 }
@@ -111,26 +81,15 @@ int store_blob_store(struct store *s, const char *key, const struct buf *blob, c
 
 int store_publish_cert(struct store *s, const char *name, char *err, size_t errsz)
 {
-	const char *argv[3];
-	size_t argl[3];
 	struct buf chan, msg;
-	redisReply *r = NULL;
 	int ret = -1;
 
 	buf_init(&chan);
 	buf_init(&msg);
-	if (keys_events(&chan, s->prefix) < 0 || buf_printf(&msg, "cert %s", name) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[0] = "PUBLISH", argl[0] = 7;
-	argv[1] = buf_str(&chan), argl[1] = chan.len;
-	argv[2] = buf_str(&msg), argl[2] = msg.len;
-	if (!(r = store_write(s, NULL, 3, argv, argl, err, errsz)))
-		goto out;
-	freeReplyObject(r);
-	ret = 0;
-out:
+	if (store_key_ok(keys_events(&chan, s->prefix), err, errsz) &&
+	    store_key_ok(buf_printf(&msg, "cert %s", name), err, errsz))
+		ret = store_do(s, 1, NULL, err, errsz, "PUBLISH", buf_str(&chan), buf_str(&msg),
+		               NULL);
 	buf_deinit(&chan);
 	buf_deinit(&msg);
 	return ret;

@@ -168,54 +168,30 @@ out:
 
 int store_host_exists(struct store *s, const char *name, char *err, size_t errsz)
 {
-	const char *argv[3] = { "SISMEMBER", NULL, name };
-	size_t argl[3] = { 9, 0, strlen(name) };
 	struct buf key;
 	redisReply *r = NULL;
-	int ret = -1;
+	long long v = -1;
 
 	buf_init(&key);
-	if (keys_hosts(&key, s->prefix) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	r = store_cmd(s, "SISMEMBER", 3, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	if (r->type != REDIS_REPLY_INTEGER) {
-		snprintf(err, errsz, "redis SISMEMBER: unexpected reply type %d", r->type);
-		goto out;
-	}
-	ret = r->integer ? 1 : 0;
-out:
+	if (store_key_ok(keys_hosts(&key, s->prefix), err, errsz) &&
+	    (r = store_cmds(s, "SISMEMBER", err, errsz, "SISMEMBER", buf_str(&key), name, NULL)))
+		v = store_reply_int(r, "SISMEMBER", err, errsz);
 	if (r)
 		freeReplyObject(r);
 	buf_deinit(&key);
-	return ret;
+	return v < 0 ? -1 : v ? 1 : 0;
 }
 
 int store_hosts_members(struct store *s, struct strv *out, char *err, size_t errsz)
 {
-	const char *argv[2] = { "SMEMBERS", NULL };
-	size_t argl[2] = { 8, 0 };
 	struct buf key;
 	redisReply *r = NULL;
 	int ret = -1;
 
 	buf_init(&key);
-	if (keys_hosts(&key, s->prefix) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	r = store_cmd(s, "SMEMBERS", 2, argv, argl, err, errsz);
-	if (!r || store_reply_strings(r, out, "SMEMBERS", err, errsz) < 0)
-		goto out;
-	ret = 0;
-out:
+	if (store_key_ok(keys_hosts(&key, s->prefix), err, errsz) &&
+	    (r = store_cmds(s, "SMEMBERS", err, errsz, "SMEMBERS", buf_str(&key), NULL)))
+		ret = store_reply_strings(r, out, "SMEMBERS", err, errsz);
 	if (r)
 		freeReplyObject(r);
 	buf_deinit(&key);
@@ -224,22 +200,14 @@ out:
 
 int store_host_get_all(struct store *s, const char *name, struct strv *out, char *err, size_t errsz)
 {
-	const char *argv[2] = { "HGETALL", NULL };
-	size_t argl[2] = { 7, 0 };
 	struct buf key;
 	redisReply *r = NULL;
 	int ret = -1;
 
 	buf_init(&key);
-	if (store_hosts_key(&key, keys_host, s->prefix, name, err, errsz) < 0)
-		goto out;
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	r = store_cmd(s, "HGETALL", 2, argv, argl, err, errsz);
-	if (!r || store_reply_strings(r, out, "HGETALL", err, errsz) < 0)
-		goto out;
-	ret = 0;
-out:
+	if (store_key_ok(keys_host(&key, s->prefix, name), err, errsz) &&
+	    (r = store_cmds(s, "HGETALL", err, errsz, "HGETALL", buf_str(&key), NULL)))
+		ret = store_reply_strings(r, out, "HGETALL", err, errsz);
 	if (r)
 		freeReplyObject(r);
 	buf_deinit(&key);
@@ -321,88 +289,44 @@ int store_hosts_fields(struct store *s, const struct strv *names, const char *co
 int store_host_del_field(struct store *s, const char *name, const char *field, char *err,
                          size_t errsz)
 {
-	const char *argv[3] = { "HDEL", NULL, field };
-	size_t argl[3] = { 4, 0, strlen(field) };
 	struct buf key;
-	redisReply *r = NULL;
 	int ret = -1;
 
 	buf_init(&key);
-	if (store_hosts_key(&key, keys_host, s->prefix, name, err, errsz) < 0)
-		goto out;
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	r = store_write(s, "HDEL", 3, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
+	if (store_key_ok(keys_host(&key, s->prefix, name), err, errsz))
+		ret = store_do(s, 1, "HDEL", err, errsz, "HDEL", buf_str(&key), field, NULL);
 	buf_deinit(&key);
 	return ret;
 }
 
 int store_due_set(struct store *s, const char *name, long long at, char *err, size_t errsz)
 {
-	const char *argv[4] = { "ZADD", NULL, NULL, name };
-	size_t argl[4] = { 4, 0, 0, strlen(name) };
-	struct buf key;
 	char score[32];
-	redisReply *r = NULL;
+	struct buf key;
 	int ret = -1;
 
 	buf_init(&key);
-	if (keys_due(&key, s->prefix) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
 	snprintf(score, sizeof(score), "%lld", at);
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	argv[2] = score;
-	argl[2] = strlen(score);
-	r = store_write(s, "ZADD", 4, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
+	if (store_key_ok(keys_due(&key, s->prefix), err, errsz))
+		ret = store_do(s, 1, "ZADD", err, errsz, "ZADD", buf_str(&key), score, name, NULL);
 	buf_deinit(&key);
 	return ret;
 }
 
 int store_due_remove(struct store *s, const char *name, char *err, size_t errsz)
 {
-	const char *argv[3] = { "ZREM", NULL, name };
-	size_t argl[3] = { 4, 0, strlen(name) };
 	struct buf key;
-	redisReply *r = NULL;
 	int ret = -1;
 
 	buf_init(&key);
-	if (keys_due(&key, s->prefix) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	r = store_write(s, "ZREM", 3, argv, argl, err, errsz);
-	if (!r)
-		goto out;
-	ret = 0;
-out:
-	if (r)
-		freeReplyObject(r);
+	if (store_key_ok(keys_due(&key, s->prefix), err, errsz))
+		ret = store_do(s, 1, "ZREM", err, errsz, "ZREM", buf_str(&key), name, NULL);
 	buf_deinit(&key);
 	return ret;
 }
 
 int store_due_get(struct store *s, const char *name, long long *at, char *err, size_t errsz)
 {
-	const char *argv[3] = { "ZSCORE", NULL, name };
-	size_t argl[3] = { 6, 0, strlen(name) };
 	struct buf key;
 	redisReply *r = NULL;
 	char *end;
@@ -410,14 +334,8 @@ int store_due_get(struct store *s, const char *name, long long *at, char *err, s
 	int ret = -1;
 
 	buf_init(&key);
-	if (keys_due(&key, s->prefix) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	r = store_cmd(s, "ZSCORE", 3, argv, argl, err, errsz);
-	if (!r)
+	if (!store_key_ok(keys_due(&key, s->prefix), err, errsz) ||
+	    !(r = store_cmds(s, "ZSCORE", err, errsz, "ZSCORE", buf_str(&key), name, NULL)))
 		goto out;
 	if (r->type == REDIS_REPLY_NIL) {
 		ret = 0;
@@ -622,34 +540,16 @@ out:
 
 int store_issue_begin(struct store *s, const char *name, char *err, size_t errsz)
 {
-	const char *argv[4];
-	size_t argl[4];
 	struct buf hosts, host;
-	redisReply *r = NULL;
 	int ret = -1;
 
 	buf_init(&hosts);
 	buf_init(&host);
-	if (keys_hosts(&hosts, s->prefix) < 0 || keys_host(&host, s->prefix, name) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
-	argv[0] = "SADD", argl[0] = 4;
-	argv[1] = buf_str(&hosts), argl[1] = hosts.len;
-	argv[2] = name, argl[2] = strlen(name);
-	if (!(r = store_write(s, NULL, 3, argv, argl, err, errsz)))
-		goto out;
-	freeReplyObject(r);
-	argv[0] = "HINCRBY", argl[0] = 7;
-	argv[1] = buf_str(&host), argl[1] = host.len;
-	argv[2] = "attempts", argl[2] = 8;
-	argv[3] = "1", argl[3] = 1;
-	if (!(r = store_write(s, NULL, 4, argv, argl, err, errsz)))
-		goto out;
-	freeReplyObject(r);
-	r = NULL;
-	ret = 0;
-out:
+	if (store_key_ok(keys_hosts(&hosts, s->prefix), err, errsz) &&
+	    store_key_ok(keys_host(&host, s->prefix, name), err, errsz) &&
+	    !store_do(s, 1, NULL, err, errsz, "SADD", buf_str(&hosts), name, NULL) &&
+	    !store_do(s, 1, NULL, err, errsz, "HINCRBY", buf_str(&host), "attempts", "1", NULL))
+		ret = 0;
 	buf_deinit(&hosts);
 	buf_deinit(&host);
 	return ret;

@@ -42,6 +42,12 @@ redisReply *store_cmd(struct store *s, const char *what, int argc, const char **
 /* store_cmd() over NUL-terminated strings, the list ending with NULL (at most STORE_CMDS_MAX). */
 redisReply *store_cmds(struct store *s, const char *what, char *err, size_t errsz, ...)
         __attribute__((sentinel));
+/* store_cmds() whose reply is only checked, then freed: a write (<write>: fenced as
+ * store_write()) or a read. 0 or -1 with <err>. */
+int store_do(struct store *s, int write, const char *what, char *err, size_t errsz, ...)
+        __attribute__((sentinel));
+/* Whether keys_*() return code <rc> built the key: 1, or 0 with "out of memory" in <err>. */
+int store_key_ok(int rc, char *err, size_t errsz);
 /* store_cmd() for a write: fenced on the store's lock in one EVAL when store_fence() set one. */
 redisReply *store_write(struct store *s, const char *what, int argc, const char **argv,
                         const size_t *argl, char *err, size_t errsz);

@@ -153,32 +153,14 @@ out:
 int store_served_heartbeat(struct store *s, const char *edge, long long now, char *err,
                            size_t errsz)
 {
-	const char *argv[4];
-	size_t argl[4];
 	struct buf key;
 	char at[32];
-	redisReply *r = NULL;
 	int ret = -1;
 
 	buf_init(&key);
-	if (keys_edges(&key, s->prefix) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto out;
-	}
 	snprintf(at, sizeof(at), "%lld", now);
-	argv[0] = "ZADD";
-	argl[0] = 4;
-	argv[1] = buf_str(&key);
-	argl[1] = key.len;
-	argv[2] = at;
-	argl[2] = strlen(at);
-	argv[3] = edge;
-	argl[3] = strlen(edge);
-	r = store_cmd(s, NULL, 4, argv, argl, err, errsz);
-	ret = r ? 0 : -1;
-out:
-	if (r)
-		freeReplyObject(r);
+	if (store_key_ok(keys_edges(&key, s->prefix), err, errsz))
+		ret = store_do(s, 0, NULL, err, errsz, "ZADD", buf_str(&key), at, edge, NULL);
 	buf_deinit(&key);
 	return ret;
 }
