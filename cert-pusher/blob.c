@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cert-pusher/pem.h"
 #include "common/file.h"
 
 #define BLOB_KEY_LEN   32
@@ -316,4 +317,52 @@ int blob_key_id(const uint8_t *blob, size_t blob_len, char id[BLOB_KEYID_MAX + 1
 	memcpy(id, p, n);
 	id[n] = 0;
 	return 0;
+}
+
+/* ---- certificate blobs: the PEM never leaves here unchecked ---- */
+
+int blob_seal_cert(const struct blob_keyring *kr, const char *redis_key, const struct buf *pem,
+                   struct buf *out, char *err, size_t errsz)
+{
+	struct buf clean, pt;
+	int ret = -1;
+
+	buf_init(&clean);
+	buf_init(&pt);
+	/* DESIGN.md "Blob format": leaf, chain, then the key as PKCS#8; the key must match. */
+	if (pem_sanitize(pem->data, pem->len, BLOB_CERT_MAX, &clean, NULL, err, errsz) < 0 ||
+	    pem_to_pkcs8(&clean, &pt, err, errsz) < 0)
+		goto out;
+	if (blob_seal(kr, redis_key, pt.data, pt.len, out) < 0) {
+		snprintf(err, errsz, "%s: cannot seal the certificate", redis_key);
+		goto out;
+	}
+	ret = 0;
+out:
+	buf_wipe(&clean);
+	buf_wipe(&pt);
+	return ret;
+}
+
+int blob_open_cert(const struct blob_keyring *kr, const char *redis_key, const struct buf *blob,
+                   size_t max, struct buf *pem, struct pem_info *info, char *err, size_t errsz)
+{
+	const char *why = NULL;
+	char perr[400];
+	struct buf pt;
+	int ret = -1;
+
+	buf_init(&pt);
+	if (blob_open(kr, redis_key, blob->data, blob->len, &pt, &why) < 0) {
+		snprintf(err, errsz, "cannot open the blob: %s", why);
+		goto out;
+	}
+	if (pem_sanitize(pt.data, pt.len, max, pem, info, perr, sizeof(perr)) < 0) {
+		snprintf(err, errsz, "refusing the certificate: %s", perr);
+		goto out;
+	}
+	ret = 0;
+out:
+	buf_wipe(&pt);
+	return ret;
 }

@@ -7,7 +7,9 @@
  *   AAD = every header byte before the ciphertext, then the full Redis key name.
  *
  * The key ring stands where a KMS would: struct blob_keyring is the one interface a KMS or
- * PKCS#11 provider would implement later. Only this module (and jws.c) holds key material.
+ * PKCS#11 provider would implement later. Only this module (and jws.c) holds key material;
+ * certificates go in and out through blob_seal_cert() and blob_open_cert(), so their callers
+ * only ever see a checked PEM.
  */
 #ifndef CERT_PUSHER_BLOB_H
 #define CERT_PUSHER_BLOB_H
@@ -42,6 +44,23 @@ int blob_seal(const struct blob_keyring *kr, const char *redis_key, const uint8_
  * "authentication failed (wrong key, wrong Redis key or tampered blob)", ... */
 int blob_open(const struct blob_keyring *kr, const char *redis_key, const uint8_t *blob,
               size_t blob_len, struct buf *pt, const char **why);
+
+struct pem_info;
+
+/* The largest certificate PEM (leaf, chain and key) a blob holds. */
+#define BLOB_CERT_MAX (1024 * 1024)
+
+/* Seal certificate PEM <pem> (leaf, chain, then its key) under <redis_key>: sanitised (the key
+ * must match the leaf, pem_sanitize()), the key re-encoded as PKCS#8, sealed, the blob appended
+ * to <out>. Every intermediate plaintext is wiped here. 0, or -1 with <err> (never key bytes). */
+int blob_seal_cert(const struct blob_keyring *kr, const char *redis_key, const struct buf *pem,
+                   struct buf *out, char *err, size_t errsz);
+
+/* Open the certificate blob <blob> stored under <redis_key>: its sanitised PEM (at most <max>
+ * bytes) is appended to <pem> (the caller wipes it) and the leaf's facts go to <info> (may be
+ * NULL). The raw plaintext never leaves this function. 0, or -1 with <err> (never key bytes). */
+int blob_open_cert(const struct blob_keyring *kr, const char *redis_key, const struct buf *blob,
+                   size_t max, struct buf *pem, struct pem_info *info, char *err, size_t errsz);
 
 /* Key id a blob was sealed with, without opening it (for rekey): 0 or -1. */
 int blob_key_id(const uint8_t *blob, size_t blob_len, char id[BLOB_KEYID_MAX + 1]);

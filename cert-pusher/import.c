@@ -19,7 +19,7 @@
 #include "cert-pusher/blob.h"
 #include "cert-pusher/hosts.h"
 #include "cert-pusher/issuer/issuer.h"
-#include "cert-pusher/edge/pem.h"
+#include "cert-pusher/pem.h"
 #include "cert-pusher/pusher.h"
 #include "cert-pusher/issuer/scheduler.h"
 #include "cert-pusher/store/store.h"
@@ -116,7 +116,7 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 	struct store *st = NULL;
 	struct pem_info info;
 	struct import_leaf lf = { 0 };
-	struct buf in, clean, pt, key, blob, cid;
+	struct buf in, clean, key, blob, cid;
 	const char *why, *type, *v;
 	char err[512], sans[512];
 	double fraction = 2.0 / 3.0;
@@ -124,7 +124,6 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 
 	buf_init(&in);
 	buf_init(&clean);
-	buf_init(&pt);
 	buf_init(&key);
 	buf_init(&blob);
 	buf_init(&cid);
@@ -191,19 +190,17 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 	else
 		log_warn("import: name=%s: no ARI CertID (%s): renewals will not send replaces",
 		         argv[0], cid.len ? "too long" : why);
-	/* DESIGN.md "Blob format": leaf, chain, then the key as PKCS#8. */
-	if (pem_to_pkcs8(&clean, &pt, err, sizeof(err)) < 0) {
-		log_err("import: %s: %s", keyf, err);
-		goto out;
-	}
 	kr = blob_keyring_load(ring, err, sizeof(err));
 	if (!kr) {
 		log_err("--keyring: %s", err);
 		goto out;
 	}
-	if (keys_cert(&key, p->prefix, argv[0], type) < 0 ||
-	    blob_seal(kr, buf_str(&key), pt.data, pt.len, &blob) < 0) {
-		log_err("import: cannot seal the certificate");
+	if (keys_cert(&key, p->prefix, argv[0], type) < 0) {
+		log_err("import: out of memory");
+		goto out;
+	}
+	if (blob_seal_cert(kr, buf_str(&key), &clean, &blob, err, sizeof(err)) < 0) {
+		log_err("import: %s: %s", keyf, err);
 		goto out;
 	}
 	if (p->check_only) {
@@ -235,7 +232,6 @@ out:
 	blob_keyring_free(kr);
 	buf_wipe(&in);
 	buf_wipe(&clean);
-	buf_wipe(&pt);
 	buf_deinit(&key);
 	buf_deinit(&blob);
 	buf_deinit(&cid);

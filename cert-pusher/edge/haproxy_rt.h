@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cert-pusher/edge/pem.h"
+#include "cert-pusher/pem.h"
 #include "common/buf.h"
 #include "common/strv.h"
 

@@ -41,7 +41,7 @@
 
 #include "cert-pusher/blob.h"
 #include "cert-pusher/edge/haproxy_rt.h"
-#include "cert-pusher/edge/pem.h"
+#include "cert-pusher/pem.h"
 #include "cert-pusher/pmetrics.h"
 #include "cert-pusher/edge/served.h"
 #include "cert-pusher/store/store.h"
@@ -1021,20 +1021,14 @@ static int loader_set_commit(struct loader *l, const char *name, const struct bu
 static int loader_open(struct loader *l, const char *name, const char *rkey, enum pem_key_type type,
                        const struct buf *blob, struct buf *pem, struct pem_info *info)
 {
-	struct buf pt;
-	const char *why = NULL;
 	char err[512] = "", host[NAMES_HOSTNAME_MAX + 1], sans[256] = "";
 	size_t off, hl;
 	int ret = -1;
 
-	buf_init(&pt);
-	if (blob_open(l->kr, rkey, blob->data, blob->len, &pt, &why) < 0) {
-		log_err("loader: name=%s key=%s: cannot open the blob: %s", name, rkey, why);
-		goto out;
-	}
-	if (pem_sanitize(pt.data, pt.len, l->rt.bufsize - HAPROXY_RT_BUF_MARGIN - 64 - strlen(name),
-	                 pem, info, err, sizeof(err)) < 0) {
-		log_err("loader: name=%s key=%s: refusing the certificate: %s", name, rkey, err);
+	if (blob_open_cert(l->kr, rkey, blob,
+	                   l->rt.bufsize - HAPROXY_RT_BUF_MARGIN - 64 - strlen(name), pem, info,
+	                   err, sizeof(err)) < 0) {
+		log_err("loader: name=%s key=%s: %s", name, rkey, err);
 		goto out;
 	}
 	if (info->key_type != type) {
@@ -1056,7 +1050,6 @@ static int loader_open(struct loader *l, const char *name, const char *rkey, enu
 	}
 	ret = 0;
 out:
-	buf_wipe(&pt);
 	return ret;
 }
 

@@ -26,7 +26,7 @@
 
 #include <stddef.h>
 
-#include "cert-pusher/edge/pem.h"
+#include "cert-pusher/pem.h"
 #include "cert-pusher/store/store.h"
 #include "common/buf.h"
 

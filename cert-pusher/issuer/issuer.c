@@ -529,10 +529,8 @@ static int issuer_store_cert(struct issuer_worker *w, const char *name, enum jws
 		snprintf(err, errsz, "out of memory");
 		goto out;
 	}
-	if (blob_seal(w->is->kr, buf_str(&rkey), pt.data, pt.len, &blob) < 0) {
-		snprintf(err, errsz, "%s: cannot seal the certificate", buf_str(&rkey));
+	if (blob_seal_cert(w->is->kr, buf_str(&rkey), &pt, &blob, err, errsz) < 0)
 		goto out;
-	}
 	if (store_blob_store(w->store, buf_str(&rkey), &blob, err, errsz) < 0)
 		goto out;
 	ret = 0;
@@ -694,7 +692,7 @@ int issuer_revoke_host(struct issuer_worker *w, const char *name, long long *ret
                        size_t errsz)
 {
 	struct buf rkey, blob, pt, der;
-	const char *why;
+	char oerr[512];
 	char aerr[ACME_ERR_MAX];
 	long long ra;
 	size_t used;
@@ -720,10 +718,10 @@ int issuer_revoke_host(struct issuer_worker *w, const char *name, long long *ret
 			goto fail;
 		if (rc == 0)
 			continue; /* no certificate of this type */
-		if (blob_open(w->is->kr, buf_str(&rkey), blob.data, blob.len, &pt, &why) < 0) {
-			log_warn("issuer: name=%s type=%s: %s: not revoked (the key ring does not "
-			         "open it)",
-			         name, issuer_type_names[alg], why);
+		if (blob_open_cert(w->is->kr, buf_str(&rkey), &blob, BLOB_CERT_MAX, &pt, NULL, oerr,
+		                   sizeof(oerr)) < 0) {
+			log_warn("issuer: name=%s type=%s: %s: not revoked", name,
+			         issuer_type_names[alg], oerr);
 			continue;
 		}
 		if (issuer_leaf_der(&pt, &der, &expired) < 0) {

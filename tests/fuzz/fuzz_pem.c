@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cert-pusher/edge/pem.h"
+#include "cert-pusher/pem.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

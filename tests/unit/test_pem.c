@@ -22,7 +22,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "cert-pusher/edge/pem.h"
+#include "cert-pusher/pem.h"
 
 static const char ca_crt[] = "-----BEGIN CERTIFICATE-----\n"
                              "MIIBejCCASGgAwIBAgIUMmqIzJslQlG6I4BDWC14MX0oY2UwCgYIKoZIzj0EAwIw\n"

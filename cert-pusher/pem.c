@@ -7,7 +7,7 @@
  * (loader, import) decides what to do with errors; this module never logs and never copies key
  * bytes into an error message.
  */
-#include "cert-pusher/edge/pem.h"
+#include "cert-pusher/pem.h"
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
