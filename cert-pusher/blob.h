@@ -22,7 +22,12 @@
 #define BLOB_NONCE_LEN 12
 #define BLOB_TAG_LEN   16
 
+/* Envelope blobs (format 2, blob.c): a data key wrapped by a PKCS#11 KEK (kms.h). */
+#define BLOB_MAGIC_KMS     "SPA2"
+#define BLOB_KMS_KEKID_MAX 60 /* so "kms:<id>" fits BLOB_KEYID_MAX */
+
 struct blob_keyring;
+struct kms;
 
 /* Load a key ring file: one "<key-id> <base64 of 32 bytes>" per line, '#' comments, mode 0600
  * or stricter; the first key seals, every key opens. Returns a new ring (free with
@@ -31,6 +36,12 @@ struct blob_keyring *blob_keyring_load(const char *path, char *err, size_t errsz
 void blob_keyring_free(struct blob_keyring *kr);
 /* Id of the sealing key (owned by the ring). */
 const char *blob_keyring_primary_id(const struct blob_keyring *kr);
+
+/* Attach <kms> (the ring takes ownership; NULL detaches): SPA2 blobs then open through it and,
+ * when <seals>, new blobs are sealed with a fresh data key wrapped by its KEK. */
+void blob_keyring_set_kms(struct blob_keyring *kr, struct kms *kms, int seals);
+/* The attached KMS (owned by the ring) or NULL. */
+struct kms *blob_keyring_kms(const struct blob_keyring *kr);
 
 /* Seal <pt>/<pt_len> for storage under Redis key <redis_key>; appends the blob to <out>.
  * 0 or -1. */

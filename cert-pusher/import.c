@@ -17,6 +17,7 @@
 
 #include "cert-pusher/ari.h"
 #include "cert-pusher/blob.h"
+#include "cert-pusher/kms_conf.h"
 #include "cert-pusher/hosts.h"
 #include "cert-pusher/issuer.h"
 #include "cert-pusher/pem.h"
@@ -199,6 +200,10 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 	kr = blob_keyring_load(ring, err, sizeof(err));
 	if (!kr) {
 		log_err("--keyring: %s", err);
+		goto out;
+	}
+	if (kms_conf_attach(kr, p->conf, err, sizeof(err)) < 0) {
+		log_err("%s", err);
 		goto out;
 	}
 	if (keys_cert(&key, p->prefix, argv[0], type) < 0 ||

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "cert-pusher/blob.h"
+#include "cert-pusher/kms_conf.h"
 #include "cert-pusher/store.h"
 #include "common/b64url.h"
 #include "common/file.h"
@@ -285,6 +286,8 @@ struct issuer *issuer_new(const struct pusher *p, char *err, size_t errsz)
 		snprintf(err, errsz, "--keyring: %s", why);
 		goto fail;
 	}
+	if (kms_conf_attach(is->kr, conf, err, errsz) < 0)
+		goto fail;
 	buf_wipe(&raw);
 	return is;
 fail:

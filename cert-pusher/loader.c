@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "cert-pusher/blob.h"
+#include "cert-pusher/kms_conf.h"
 #include "cert-pusher/haproxy_rt.h"
 #include "cert-pusher/pem.h"
 #include "cert-pusher/pmetrics.h"
@@ -2227,7 +2228,7 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 	if (haproxy_rt_init(&l->rt, sock, (size_t)bufsize, LOADER_RT_TIMEOUT_MS, err, errsz) < 0)
 		goto fail;
 	l->kr = blob_keyring_load(ring, err, errsz);
-	if (!l->kr)
+	if (!l->kr || kms_conf_attach(l->kr, p->conf, err, errsz) < 0)
 		goto fail;
 	if (p->check_only)
 		return l;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cert-pusher/blob.h"
+#include "cert-pusher/kms_conf.h"
 #include "cert-pusher/pusher.h"
 #include "cert-pusher/store.h"
 #include "common/buf.h"
@@ -108,6 +109,10 @@ int rekey_cmd_rekey(struct pusher *p, int argc, char **argv)
 	kr = blob_keyring_load(ring, err, sizeof(err));
 	if (!kr) {
 		log_err("--keyring: %s", err);
+		goto out;
+	}
+	if (kms_conf_attach(kr, p->conf, err, sizeof(err)) < 0) {
+		log_err("%s", err);
 		goto out;
 	}
 	st = store_open(p->conf, p->prefix, err, sizeof(err));
