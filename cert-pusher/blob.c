@@ -240,12 +240,23 @@ static _Thread_local char blob_kms_why[320];
  * Envelope blobs (format 2): a fresh data key per blob, wrapped by the token's KEK:
  *   "SPA2" | KEK-id length (1..60) | KEK id | wrapped length (16..64) | wrapped data key |
  *   nonce (12) | ciphertext | tag (16)
- * AAD = every header byte before the ciphertext, then the Redis key name, as in format 1.
+ * AAD = magic, nonce, then the Redis key name. The KEK id and the wrapped key are left out so
+ * that a KEK rotation re-wraps the data key without touching the ciphertext (blob_rewrap);
+ * they need no AAD: another KEK id or wrapped key unwraps to another key (RFC 5649 §3 checks
+ * its integrity) or fails, and GCM then refuses the body.
  */
+
+/* The AAD head of a format-2 blob: magic and nonce. */
+static void blob_kms_aad(const uint8_t *nonce, uint8_t aad[BLOB_MAGIC_LEN + BLOB_NONCE_LEN])
+{
+	memcpy(aad, BLOB_MAGIC_KMS, BLOB_MAGIC_LEN);
+	memcpy(aad + BLOB_MAGIC_LEN, nonce, BLOB_NONCE_LEN);
+}
 static int blob_seal_kms(struct kms *kms, const char *redis_key, const uint8_t *pt, size_t pt_len,
                          struct buf *out)
 {
-	uint8_t dk[KMS_KEY_LEN], w[KMS_WRAPPED_MAX], *hdr, *ct;
+	uint8_t dk[KMS_KEY_LEN], w[KMS_WRAPPED_MAX], aad[BLOB_MAGIC_LEN + BLOB_NONCE_LEN], *hdr,
+	        *ct;
 	const char *id = kms_kek_id(kms);
 	size_t id_len = strlen(id), wlen = 0, hdr_len, start = out->len;
 	char err[256];
@@ -269,7 +280,8 @@ static int blob_seal_kms(struct kms *kms, const char *redis_key, const uint8_t *
 	if (RAND_bytes(hdr + hdr_len - BLOB_NONCE_LEN, BLOB_NONCE_LEN) != 1)
 		goto out;
 	ct = hdr + hdr_len;
-	if (blob_gcm(1, dk, hdr + hdr_len - BLOB_NONCE_LEN, hdr, hdr_len,
+	blob_kms_aad(hdr + hdr_len - BLOB_NONCE_LEN, aad);
+	if (blob_gcm(1, dk, hdr + hdr_len - BLOB_NONCE_LEN, aad, sizeof(aad),
 	             (const uint8_t *)redis_key, strlen(redis_key), pt, pt_len, ct,
 	             ct + pt_len) < 0) {
 		OPENSSL_cleanse(hdr, hdr_len + pt_len + BLOB_TAG_LEN);
@@ -315,7 +327,7 @@ static int blob_open_kms(const struct blob_keyring *kr, const char *redis_key, c
 	const char *idp;
 	const uint8_t *w;
 	size_t id_len, wlen, ct_len, start = pt->len;
-	uint8_t dk[KMS_KEY_LEN], tag[BLOB_TAG_LEN];
+	uint8_t dk[KMS_KEY_LEN], tag[BLOB_TAG_LEN], aad[BLOB_MAGIC_LEN + BLOB_NONCE_LEN];
 	long hdr_len;
 	int ret = -1;
 
@@ -341,7 +353,8 @@ static int blob_open_kms(const struct blob_keyring *kr, const char *redis_key, c
 		goto out;
 	}
 	memcpy(tag, blob + blob_len - BLOB_TAG_LEN, BLOB_TAG_LEN);
-	if (blob_gcm(0, dk, blob + hdr_len - BLOB_NONCE_LEN, blob, (size_t)hdr_len,
+	blob_kms_aad(blob + hdr_len - BLOB_NONCE_LEN, aad);
+	if (blob_gcm(0, dk, blob + hdr_len - BLOB_NONCE_LEN, aad, sizeof(aad),
 	             (const uint8_t *)redis_key, strlen(redis_key), blob + hdr_len, ct_len,
 	             pt->data + start, tag) < 0) {
 		OPENSSL_cleanse(pt->data + start, ct_len);
@@ -470,4 +483,50 @@ int blob_key_id(const uint8_t *blob, size_t blob_len, char id[BLOB_KEYID_MAX + 1
 	memcpy(id, p, n);
 	id[n] = 0;
 	return 0;
+}
+
+int blob_rewrap(const struct blob_keyring *kr, const uint8_t *blob, size_t blob_len,
+                struct buf *out, const char **why)
+{
+	char id[BLOB_KEYID_MAX + 1], err[256];
+	const char *idp, *nid;
+	const uint8_t *w;
+	uint8_t dk[KMS_KEY_LEN], nw[KMS_WRAPPED_MAX];
+	size_t id_len, wlen, nwlen = 0, nid_len, body, start = out->len;
+	long hdr_len;
+	int ret = -1;
+
+	hdr_len = blob_header_kms(blob, blob_len, &idp, &id_len, &w, &wlen);
+	if (hdr_len < 0 || !kr->kms || !kr->kms_seals)
+		return 0;
+	memcpy(id, idp, id_len);
+	id[id_len] = 0;
+	nid = kms_kek_id(kr->kms);
+	if (!strcmp(id, nid))
+		return 0;
+	if (kms_unwrap(kr->kms, id, w, wlen, dk, err, sizeof(err)) < 0 ||
+	    kms_wrap(kr->kms, dk, nw, &nwlen, err, sizeof(err)) < 0) {
+		snprintf(blob_kms_why, sizeof(blob_kms_why), "KMS: %s", err);
+		*why = blob_kms_why;
+		goto out;
+	}
+	nid_len = strlen(nid);
+	body = blob_len - (size_t)hdr_len + BLOB_NONCE_LEN; /* nonce, ciphertext, tag */
+	if (buf_reserve(out, BLOB_MAGIC_LEN + 2 + nid_len + nwlen + body) < 0) {
+		*why = "out of memory";
+		goto out;
+	}
+	memcpy(out->data + start, BLOB_MAGIC_KMS, BLOB_MAGIC_LEN);
+	out->data[start + BLOB_MAGIC_LEN] = (uint8_t)nid_len;
+	memcpy(out->data + start + BLOB_MAGIC_LEN + 1, nid, nid_len);
+	out->data[start + BLOB_MAGIC_LEN + 1 + nid_len] = (uint8_t)nwlen;
+	memcpy(out->data + start + BLOB_MAGIC_LEN + 2 + nid_len, nw, nwlen);
+	memcpy(out->data + start + BLOB_MAGIC_LEN + 2 + nid_len + nwlen,
+	       blob + hdr_len - BLOB_NONCE_LEN, body);
+	out->len = start + BLOB_MAGIC_LEN + 2 + nid_len + nwlen + body;
+	out->data[out->len] = 0;
+	ret = 1;
+out:
+	OPENSSL_cleanse(dk, sizeof(dk));
+	return ret;
 }

@@ -54,6 +54,13 @@ int blob_seal(const struct blob_keyring *kr, const char *redis_key, const uint8_
 int blob_open(const struct blob_keyring *kr, const char *redis_key, const uint8_t *blob,
               size_t blob_len, struct buf *pt, const char **why);
 
+/* KEK rotation: when <blob> is an envelope blob whose KEK is not the attached sealing KEK,
+ * unwrap its data key and wrap it under the sealing KEK, appending the new blob (same nonce,
+ * ciphertext and tag) to <out>. 1 re-wrapped, 0 not applicable (open and seal instead), -1
+ * with a static reason in <*why>. */
+int blob_rewrap(const struct blob_keyring *kr, const uint8_t *blob, size_t blob_len,
+                struct buf *out, const char **why);
+
 /* Key id a blob was sealed with, without opening it (for rekey): 0 or -1. */
 int blob_key_id(const uint8_t *blob, size_t blob_len, char id[BLOB_KEYID_MAX + 1]);
 

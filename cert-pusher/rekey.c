@@ -50,7 +50,12 @@ static int rekey_one(struct store *st, const struct blob_keyring *kr, const char
 			ret = 0;
 			goto out;
 		}
-		if (blob_open(kr, key, blob.data, blob.len, &pt, &why) < 0) {
+		r = blob_rewrap(kr, blob.data, blob.len, &nv, &why);
+		if (r < 0) {
+			log_err("rekey: %s (key id %s): %s", key, id, why);
+			goto out;
+		}
+		if (r == 0 && blob_open(kr, key, blob.data, blob.len, &pt, &why) < 0) {
 			log_err("rekey: %s (key id %s): %s", key, id, why);
 			goto out;
 		}
@@ -60,7 +65,7 @@ static int rekey_one(struct store *st, const struct blob_keyring *kr, const char
 			ret = 1;
 			goto out;
 		}
-		if (blob_seal(kr, key, pt.data, pt.len, &nv) < 0) {
+		if (!nv.len && blob_seal(kr, key, pt.data, pt.len, &nv) < 0) {
 			log_err("rekey: %s: cannot seal", key);
 			goto out;
 		}

@@ -16,11 +16,12 @@ set -eu
 fleet_addr_ok || { t_log "SKIP: cannot bind 127.0.0.2/127.0.0.3"; exit 77; }
 
 PROBE=$BIN/tools/tls_probe
-# probe X NAME [--rsa]: the serial edge X serves for NAME, through tests/tools/tls_probe.
+# probe X NAME [--rsa]: the serial edge X serves for NAME, through tests/tools/tls_probe, in
+# uppercase hex without leading zeros.
 probe() {
 	local addr
 	addr=$(fleet_edge_var "$1" ADDR)
-	"$PROBE" "$addr" "$FLEET_HTTPS_PORT" ${3:-} "$2" | awk '{ print $3 }'
+	"$PROBE" "$addr" "$FLEET_HTTPS_PORT" ${3:-} "$2" | awk '{ print $3 }' | sed 's/^0*//'
 }
 # wait_probe X NAME TYPE SERIAL: until edge X serves SERIAL for NAME (30 s at most).
 wait_probe() {
@@ -33,7 +34,7 @@ wait_probe() {
 	done
 	fail "edge $1: $2 ($3): expected serial $4, got '$got'"
 }
-# serial NAME TYPE: the serial the issuer stored, as tls_probe prints it.
+# serial NAME TYPE: the serial the issuer stored, as probe prints it.
 serial() { rcli HGET "spoacme:host:$1" "serial_$2" | tr 'a-f' 'A-F' | sed 's/^0*//'; }
 
 fleet_start_redis

@@ -3,7 +3,8 @@
  * Unit tests for kms.c and blob.c's envelope format against a real SoftHSM2 token, created per
  * run in a temporary directory with its own SOFTHSM2_CONF: create-key, seal/open, the key ring
  * alone refused, another KEK refused, a tampered wrapped key or header refused, a wrong PIN
- * reported and then recovered from once the PIN file is fixed, old key-ring blobs still open.
+ * reported and then recovered from once the PIN file is fixed, old key-ring blobs still open,
+ * a KEK rotation that re-wraps the data key and leaves the ciphertext alone.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -197,6 +198,21 @@ static void test_envelope(void **state)
 	other = ring_with(uri2, 1);
 	buf_reset(&pt);
 	assert_int_equal(blob_open(other, RKEY, blob.data, blob.len, &pt, &why), 0);
+	/* rotation re-wraps the data key only: same nonce, ciphertext and tag */
+	buf_reset(&pt);
+	assert_int_equal(blob_rewrap(other, blob.data, blob.len, &pt, &why), 1);
+	assert_int_equal(pt.len, blob.len);
+	assert_memory_equal(pt.data + pt.len - strlen(PT) - 16 - 12,
+	                    blob.data + blob.len - strlen(PT) - 16 - 12, strlen(PT) + 16 + 12);
+	assert_int_equal(blob_key_id(pt.data, pt.len, id), 0);
+	assert_string_equal(id, "kms:kek-2");
+	buf_reset(&bad);
+	assert_int_equal(blob_rewrap(other, pt.data, pt.len, &bad, &why), 0); /* already kek-2 */
+	assert_int_equal(bad.len, 0);
+	assert_int_equal(buf_append(&bad, pt.data, pt.len), 0);
+	buf_reset(&pt);
+	assert_int_equal(blob_open(other, RKEY, bad.data, bad.len, &pt, &why), 0);
+	assert_memory_equal(pt.data, PT, strlen(PT));
 	buf_reset(&bad);
 	assert_int_equal(blob_seal(other, RKEY, (const uint8_t *)PT, strlen(PT), &bad), 0);
 	assert_int_equal(blob_key_id(bad.data, bad.len, id), 0);
