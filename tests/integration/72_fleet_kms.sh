@@ -4,8 +4,9 @@
 # the token with their own PIN file. Asserted: every certificate is issued and served by both
 # edges (serials seen by a TLS client); the Redis dump holds SPA2 blobs only, no private key,
 # and the key-ring file alone opens none of them. Then edge B's loader restarts with a wrong PIN:
-# it logs the refused login, keeps serving what HAProxy holds, does not load a name issued
-# meanwhile, while edge A does; once B's PIN file is fixed, B catches up without a restart.
+# it logs the refused login, its /healthz and spoacme_kms_up say so, it keeps serving what
+# HAProxy holds and does not load a name issued meanwhile, while edge A does; once B's PIN file
+# is fixed, B catches up without a restart and reports the KMS up again.
 set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
@@ -100,13 +101,26 @@ grep -q "no --kms is configured" "$T_DIR/rekey-ring.log" ||
 want_a1=$(serial a1.example.com ecdsa)
 t_stop_pid "$EDGE_B_LOADER_PID"
 t_pin_file b 0000
+B_API=http://$EDGE_B_ADDR:$(t_free_port)
 fleet_start_loader b --reconcile-interval 1s --primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-b \
-	--kms "$(t_kms_uri b)"
+	--kms "$(t_kms_uri b)" --api "${B_API#http://}" --api-token-file "$T_DIR/token"
+t_wait_tcp "$EDGE_B_ADDR" "${B_API##*:}" 10 || fail "edge B: the API did not start"
+# b_health: HTTP status of edge B's /healthz (body in $T_DIR/health.json); b_kms_up: the gauge.
+b_health() { curl -s -o "$T_DIR/health.json" -w '%{http_code}' "$B_API/healthz"; }
+b_kms_up() {
+	curl -sS -H "Authorization: Bearer $TOKEN" "$B_API/metrics" |
+		awk '$1 == "spoacme_kms_up" { print $2 }'
+}
 for ((i = 0; i < 300; i++)); do
 	grep -q "login failed: wrong PIN" "$T_DIR/loader-b.log" && break
 	sleep 0.1
 done
 grep -q "login failed: wrong PIN" "$T_DIR/loader-b.log" || fail "edge B did not report its wrong PIN"
+assert_eq "edge B /healthz with a wrong PIN" 503 "$(b_health)"
+assert_eq "edge B /healthz: kms check" false "$(jq -r .checks.kms.ok "$T_DIR/health.json")"
+jq -r .checks.kms.state "$T_DIR/health.json" | grep -q "wrong PIN" ||
+	fail "edge B /healthz does not say why: $(cat "$T_DIR/health.json")"
+assert_eq "edge B spoacme_kms_up with a wrong PIN" 0 "$(b_kms_up)"
 fleet_route c1.example.com a
 api_add c1.example.com
 wait_state c1.example.com valid 90
@@ -128,4 +142,7 @@ t_pin_file b 1234
 wait_probe b c1.example.com ecdsa "$want_c1"
 wait_probe b c1.example.com rsa "$(serial c1.example.com rsa)"
 kill -0 "$EDGE_B_LOADER_PID" || fail "edge B's loader is gone"
+assert_eq "edge B spoacme_kms_up once the PIN is fixed" 1 "$(b_kms_up)"
+assert_eq "edge B /healthz: kms check once the PIN is fixed" true \
+	"$(b_health >/dev/null; jq -r .checks.kms.ok "$T_DIR/health.json")"
 t_log "PASS: KMS fleet: sealed in the token, wrong PIN contained to one edge, recovered by itself"
