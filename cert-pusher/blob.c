@@ -98,7 +98,12 @@ void blob_keyring_free(struct blob_keyring *kr)
 
 const char *blob_keyring_primary_id(const struct blob_keyring *kr)
 {
-	return kr->kms && kr->kms_seals ? kr->kms_id : kr->head->id;
+	return kr->kms && kr->kms_seals ? kr->kms_id : kr->head ? kr->head->id : "";
+}
+
+struct blob_keyring *blob_keyring_new_empty(void)
+{
+	return calloc(1, sizeof(struct blob_keyring));
 }
 
 void blob_keyring_set_kms(struct blob_keyring *kr, struct kms *kms, int seals)
@@ -376,6 +381,8 @@ int blob_seal(const struct blob_keyring *kr, const char *redis_key, const uint8_
 
 	if (kr->kms && kr->kms_seals)
 		return blob_seal_kms(kr->kms, redis_key, pt, pt_len, out);
+	if (!k)
+		return -1; /* no key ring and no sealing KMS: kms_conf_attach refuses that */
 	size_t id_len = strlen(k->id), hdr_len = BLOB_MAGIC_LEN + 1 + id_len + BLOB_NONCE_LEN;
 	size_t start = out->len;
 	uint8_t *hdr, *ct;

@@ -37,6 +37,11 @@ void blob_keyring_free(struct blob_keyring *kr);
 /* Id of the sealing key (owned by the ring). */
 const char *blob_keyring_primary_id(const struct blob_keyring *kr);
 
+/* A ring with no key, for a process that only uses a KMS (then attached with
+ * blob_keyring_set_kms): SPA1 blobs do not open, nothing seals until a KMS is attached. NULL when
+ * out of memory. */
+struct blob_keyring *blob_keyring_new_empty(void);
+
 /* Attach <kms> (the ring takes ownership; NULL detaches): SPA2 blobs then open through it and,
  * when <seals>, new blobs are sealed with a fresh data key wrapped by its KEK. */
 void blob_keyring_set_kms(struct blob_keyring *kr, struct kms *kms, int seals);

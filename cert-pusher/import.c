@@ -119,7 +119,7 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 	struct import_leaf lf = { 0 };
 	struct buf in, clean, pt, key, blob, cid;
 	const char *why, *type, *v;
-	char err[512], sans[512];
+	char err[512] = "out of memory", sans[512];
 	double fraction = 2.0 / 3.0;
 	int ret = 2, managed = 0, rc = 0, covered;
 
@@ -137,7 +137,7 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 		log_err("import: '%s' is not a hostname we manage: %s", argv[0], why);
 		goto out;
 	}
-	if (!certf || !keyf || !ring) {
+	if (!certf || !keyf || (!ring && !kms_conf_keyring_optional(p->conf))) {
 		log_err("import: needs %s", !certf  ? "--cert-file FILE"
 		                            : !keyf ? "--key-file FILE"
 		                                    : "--keyring FILE");
@@ -197,7 +197,7 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 		log_err("import: %s: %s", keyf, err);
 		goto out;
 	}
-	kr = blob_keyring_load(ring, err, sizeof(err));
+	kr = ring ? blob_keyring_load(ring, err, sizeof(err)) : blob_keyring_new_empty();
 	if (!kr) {
 		log_err("--keyring: %s", err);
 		goto out;

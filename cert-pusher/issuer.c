@@ -176,7 +176,7 @@ struct issuer *issuer_new(const struct pusher *p, char *err, size_t errsz)
 	struct buf raw;
 	uint64_t u;
 	enum jws_alg alg;
-	char why[256];
+	char why[256] = "out of memory";
 
 	buf_init(&raw);
 	if (!is) {
@@ -277,11 +277,12 @@ struct issuer *issuer_new(const struct pusher *p, char *err, size_t errsz)
 	}
 	is->concurrency = (unsigned)u;
 	v = conf_get(conf, "keyring");
-	if (!v) {
-		snprintf(err, errsz, "--keyring: required (certificates are stored sealed)");
+	if (!v && !kms_conf_keyring_optional(conf)) {
+		snprintf(err, errsz,
+		         "--keyring: required (certificates are stored sealed) or --kms");
 		goto fail;
 	}
-	is->kr = blob_keyring_load(v, why, sizeof(why));
+	is->kr = v ? blob_keyring_load(v, why, sizeof(why)) : blob_keyring_new_empty();
 	if (!is->kr) {
 		snprintf(err, errsz, "--keyring: %s", why);
 		goto fail;

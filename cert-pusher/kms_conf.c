@@ -73,6 +73,10 @@ int kms_conf_attach(struct blob_keyring *kr, const struct conf *conf, char *err,
 		snprintf(err, errsz, "--kms-seal: '%.40s': expected yes or no", seal);
 		return -1;
 	}
+	if (!seals && !conf_get(conf, "keyring")) {
+		snprintf(err, errsz, "--kms-seal no: needs --keyring FILE (its first key seals)");
+		return -1;
+	}
 	k = kms_open(uri, err, errsz);
 	if (!k)
 		return -1;
@@ -82,6 +86,11 @@ int kms_conf_attach(struct blob_keyring *kr, const struct conf *conf, char *err,
 	    pmetrics_health_register("kms", kms_conf_health, NULL) == 0)
 		kms_conf_registered = 1;
 	return 0;
+}
+
+int kms_conf_keyring_optional(const struct conf *conf)
+{
+	return conf_get(conf, "kms") != NULL;
 }
 
 int kms_conf_cmd_kms(struct pusher *p, int argc, char **argv)

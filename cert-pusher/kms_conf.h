@@ -16,6 +16,8 @@ struct blob_keyring;
  * register the "kms" /healthz line and spoacme_kms_up. 0 (also without --kms) or -1 with
  * <err>. */
 int kms_conf_attach(struct blob_keyring *kr, const struct conf *conf, char *err, size_t errsz);
+/* Whether --keyring may be left out: --kms is set (KMS blobs only). */
+int kms_conf_keyring_optional(const struct conf *conf);
 
 pusher_cmd_fn kms_conf_cmd_kms; /* kms create-key */
 

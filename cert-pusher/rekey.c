@@ -97,7 +97,7 @@ int rekey_cmd_rekey(struct pusher *p, int argc, char **argv)
 	struct store_strv keys = { 0 };
 	struct blob_keyring *kr = NULL;
 	struct store *st = NULL;
-	char err[512], pattern[256];
+	char err[512] = "out of memory", pattern[256];
 	size_t i, k, done = 0, failed = 0;
 	int ret = 2, r;
 
@@ -106,12 +106,12 @@ int rekey_cmd_rekey(struct pusher *p, int argc, char **argv)
 		log_err("rekey: takes no argument");
 		goto out;
 	}
-	if (!ring) {
-		log_err("rekey: needs --keyring FILE (its first key seals)");
+	if (!ring && !kms_conf_keyring_optional(p->conf)) {
+		log_err("rekey: needs --keyring FILE (its first key seals) or --kms URI");
 		goto out;
 	}
 	ret = 1;
-	kr = blob_keyring_load(ring, err, sizeof(err));
+	kr = ring ? blob_keyring_load(ring, err, sizeof(err)) : blob_keyring_new_empty();
 	if (!kr) {
 		log_err("--keyring: %s", err);
 		goto out;

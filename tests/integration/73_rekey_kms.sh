@@ -4,8 +4,8 @@
 # TLS client loops over them: key ring -> KMS (kek-1), KEK rotation kek-1 -> kek-2 (the data
 # keys are re-wrapped, the ciphertexts do not change), KMS -> key ring (--kms-seal no). Asserted:
 # every blob's format and key id after each step, no handshake failure during the migrations,
-# an HAProxy restart reloads all 100 through the KMS, and after the way back a loader with the
-# key ring alone serves them all.
+# the rotation needs no key ring, an HAProxy restart (empty cert dir) gets all 100 from a loader
+# that has no key ring, and after the way back a loader with the key ring alone serves them all.
 set -eu
 source "$(dirname "$0")/../lib/common.sh"
 source "$ROOT/tests/lib/loader.sh"
@@ -88,7 +88,11 @@ probe_start to-kms
 rekey_to rekey-kms.log --kms "$(t_kms_uri op kek-1)"
 assert_eq "blobs after rekey to the KMS" "$N SPA2 kms:kek-1" "$(blob_ids)"
 before=$(rcli GET "${PREFIX}cert:h7.bench.example:ecdsa" | tail -c 300 | od -An -tx1 | tr -d ' \n')
-rekey_to rekey-rotate.log --kms "$(t_kms_uri op kek-2)"
+# the rotation runs with the KMS alone: no key ring needed once every blob is SPA2
+"$BIN/cert-pusher" --redis "127.0.0.1:$REDIS_PORT" --kms "$(t_kms_uri op kek-2)" rekey \
+	>"$T_DIR/rekey-rotate.log" 2>&1 || fail "rekey to kek-2: $(tail -2 "$T_DIR/rekey-rotate.log")"
+grep -q "blobs=$N resealed=$N failed=0 key_id=kms:kek-2" "$T_DIR/rekey-rotate.log" ||
+	fail "rekey to kek-2: $(tail -1 "$T_DIR/rekey-rotate.log")"
 assert_eq "blobs after the KEK rotation" "$N SPA2 kms:kek-2" "$(blob_ids)"
 after=$(rcli GET "${PREFIX}cert:h7.bench.example:ecdsa" | tail -c 300 | od -An -tx1 | tr -d ' \n')
 assert_eq "the rotation left the ciphertext alone" "$before" "$after"
@@ -106,7 +110,13 @@ wipe_cert_dir() {
 	: >"$CERT_DIR/crt-list"
 }
 
-# an HAProxy restart: the loader pushes all 100 again, each unwrapped by the token
+# an HAProxy restart: a loader with no key ring at all pushes all 100 again, each unwrapped by
+# the token
+t_stop_pid "$LOADER_PID"
+t_bg loader-kms "$BIN/cert-pusher" --redis "127.0.0.1:$REDIS_PORT" --kms "$(t_kms_uri loader kek-2)" \
+	-v run --role loader --haproxy-socket "$HAPROXY_SOCK" --cert-dir "$CERT_DIR" \
+	--reconcile-interval 1s
+LOADER_PID=$T_LAST_PID
 t_stop_pid "$HAPROXY_PID"
 wipe_cert_dir
 t0=$(date +%s%N)
@@ -115,6 +125,9 @@ wait_all_served
 t_log "HAProxy restart: $N certificates reloaded through the KMS in $((($(date +%s%N) - t0) / 1000000)) ms"
 wait_served h100.bench.example ecdsa "$(serial_of "$T_DIR/certs/h100.crt")"
 
+# the way back needs loaders that hold the key ring as well as the KMS
+t_stop_pid "$LOADER_PID"
+start_loader --reconcile-interval 1s --kms "$(t_kms_uri loader kek-2)"
 probe_start to-ring
 rekey_to rekey-back.log --kms "$(t_kms_uri op kek-2)" --kms-seal no
 assert_eq "blobs after rekey back to the key ring" "$N SPA1 k1" "$(blob_ids)"
@@ -133,5 +146,6 @@ start_loader --reconcile-interval 1h
 wait_all_served
 t_log "loader start: $N certificates loaded with the key ring in $((($(date +%s%N) - t0) / 1000000)) ms"
 wait_served h50.bench.example ecdsa "$(serial_of "$T_DIR/certs/h50.crt")"
-grep -q "cannot open the blob" "$T_DIR/loader.log" && fail "a blob did not open with the key ring"
+grep -q "cannot open the blob" "$T_DIR/loader.log" "$T_DIR/loader-kms.log" &&
+	fail "a blob did not open"
 t_log "PASS: rekey key ring -> KMS -> rotated KEK -> key ring, $N names, no failed handshake"
