@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cert-pusher/pem.h"
+#include "cert-pusher/kms.h"
 #include "common/file.h"
 
 #define BLOB_KEY_LEN   32
@@ -30,6 +31,9 @@ struct blob_key {
 
 struct blob_keyring {
 	struct blob_key *head; /* first = sealing key */
+	struct kms *kms;       /* owned; opens SPA2 blobs, and seals when kms_seals */
+	int kms_seals;
+	char kms_id[BLOB_KEYID_MAX + 1]; /* "kms:<KEK label>" */
 };
 
 /* Whether <s>/<len> is a usable key id: 1..BLOB_KEYID_MAX of [A-Za-z0-9._-]. */
@@ -89,12 +93,32 @@ void blob_keyring_free(struct blob_keyring *kr)
 		OPENSSL_cleanse(k, sizeof(*k));
 		free(k);
 	}
+	kms_free(kr->kms);
 	free(kr);
 }
 
 const char *blob_keyring_primary_id(const struct blob_keyring *kr)
 {
-	return kr->head->id;
+	return kr->kms && kr->kms_seals ? kr->kms_id : kr->head ? kr->head->id : "";
+}
+
+struct blob_keyring *blob_keyring_new_empty(void)
+{
+	return calloc(1, sizeof(struct blob_keyring));
+}
+
+void blob_keyring_set_kms(struct blob_keyring *kr, struct kms *kms, int seals)
+{
+	kms_free(kr->kms);
+	kr->kms = kms;
+	kr->kms_seals = kms && seals;
+	if (kms)
+		snprintf(kr->kms_id, sizeof(kr->kms_id), "kms:%s", kms_kek_id(kms));
+}
+
+struct kms *blob_keyring_kms(const struct blob_keyring *kr)
+{
+	return kr->kms;
 }
 
 static const struct blob_key *blob_keyring_find(const struct blob_keyring *kr, const char *id,
@@ -215,10 +239,151 @@ out:
 	return ret;
 }
 
+/* Thread-local reason for KMS failures, returned through blob_open's <*why>. */
+static _Thread_local char blob_kms_why[320];
+
+/*
+ * Envelope blobs (format 2): a fresh data key per blob, wrapped by the token's KEK:
+ *   "SPA2" | KEK-id length (1..60) | KEK id | wrapped length (16..64) | wrapped data key |
+ *   nonce (12) | ciphertext | tag (16)
+ * AAD = magic, nonce, then the Redis key name. The KEK id and the wrapped key are left out so
+ * that a KEK rotation re-wraps the data key without touching the ciphertext (blob_rewrap);
+ * they need no AAD: another KEK id or wrapped key unwraps to another key (RFC 5649 §3 checks
+ * its integrity) or fails, and GCM then refuses the body.
+ */
+
+/* The AAD head of a format-2 blob: magic and nonce. */
+static void blob_kms_aad(const uint8_t *nonce, uint8_t aad[BLOB_MAGIC_LEN + BLOB_NONCE_LEN])
+{
+	memcpy(aad, BLOB_MAGIC_KMS, BLOB_MAGIC_LEN);
+	memcpy(aad + BLOB_MAGIC_LEN, nonce, BLOB_NONCE_LEN);
+}
+static int blob_seal_kms(struct kms *kms, const char *redis_key, const uint8_t *pt, size_t pt_len,
+                         struct buf *out)
+{
+	uint8_t dk[KMS_KEY_LEN], w[KMS_WRAPPED_MAX], aad[BLOB_MAGIC_LEN + BLOB_NONCE_LEN], *hdr,
+	        *ct;
+	const char *id = kms_kek_id(kms);
+	size_t id_len = strlen(id), wlen = 0, hdr_len, start = out->len;
+	char err[256];
+	int ret = -1;
+
+	if (RAND_priv_bytes(dk, sizeof(dk)) != 1)
+		goto out;
+	if (kms_wrap(kms, dk, w, &wlen, err, sizeof(err)) < 0)
+		goto out;
+	hdr_len = BLOB_MAGIC_LEN + 1 + id_len + 1 + wlen + BLOB_NONCE_LEN;
+	if (pt_len > INT32_MAX - hdr_len - BLOB_TAG_LEN)
+		goto out;
+	if (buf_reserve(out, hdr_len + pt_len + BLOB_TAG_LEN) < 0)
+		goto out;
+	hdr = out->data + start;
+	memcpy(hdr, BLOB_MAGIC_KMS, BLOB_MAGIC_LEN);
+	hdr[BLOB_MAGIC_LEN] = (uint8_t)id_len;
+	memcpy(hdr + BLOB_MAGIC_LEN + 1, id, id_len);
+	hdr[BLOB_MAGIC_LEN + 1 + id_len] = (uint8_t)wlen;
+	memcpy(hdr + BLOB_MAGIC_LEN + 2 + id_len, w, wlen);
+	if (RAND_bytes(hdr + hdr_len - BLOB_NONCE_LEN, BLOB_NONCE_LEN) != 1)
+		goto out;
+	ct = hdr + hdr_len;
+	blob_kms_aad(hdr + hdr_len - BLOB_NONCE_LEN, aad);
+	if (blob_gcm(1, dk, hdr + hdr_len - BLOB_NONCE_LEN, aad, sizeof(aad),
+	             (const uint8_t *)redis_key, strlen(redis_key), pt, pt_len, ct,
+	             ct + pt_len) < 0) {
+		OPENSSL_cleanse(hdr, hdr_len + pt_len + BLOB_TAG_LEN);
+		goto out;
+	}
+	out->len = start + hdr_len + pt_len + BLOB_TAG_LEN;
+	out->data[out->len] = 0;
+	ret = 0;
+out:
+	OPENSSL_cleanse(dk, sizeof(dk));
+	return ret;
+}
+
+/* Parse a format-2 header: KEK id, wrapped key; header length or -1. */
+static long blob_header_kms(const uint8_t *blob, size_t blob_len, const char **id, size_t *id_len,
+                            const uint8_t **w, size_t *wlen)
+{
+	size_t n, m;
+
+	if (blob_len < BLOB_MAGIC_LEN + 1 || memcmp(blob, BLOB_MAGIC_KMS, BLOB_MAGIC_LEN))
+		return -1;
+	n = blob[BLOB_MAGIC_LEN];
+	if (n < 1 || n > BLOB_KMS_KEKID_MAX || blob_len < BLOB_MAGIC_LEN + 2 + n)
+		return -1;
+	if (!blob_keyid_valid((const char *)blob + BLOB_MAGIC_LEN + 1, n))
+		return -1;
+	m = blob[BLOB_MAGIC_LEN + 1 + n];
+	if (m < 16 || m > KMS_WRAPPED_MAX)
+		return -1;
+	if (blob_len < BLOB_MAGIC_LEN + 2 + n + m + BLOB_NONCE_LEN + BLOB_TAG_LEN)
+		return -1;
+	*id = (const char *)blob + BLOB_MAGIC_LEN + 1;
+	*id_len = n;
+	*w = blob + BLOB_MAGIC_LEN + 2 + n;
+	*wlen = m;
+	return (long)(BLOB_MAGIC_LEN + 2 + n + m + BLOB_NONCE_LEN);
+}
+
+static int blob_open_kms(const struct blob_keyring *kr, const char *redis_key, const uint8_t *blob,
+                         size_t blob_len, struct buf *pt, const char **why)
+{
+	char id[BLOB_KEYID_MAX + 1], err[256];
+	const char *idp;
+	const uint8_t *w;
+	size_t id_len, wlen, ct_len, start = pt->len;
+	uint8_t dk[KMS_KEY_LEN], tag[BLOB_TAG_LEN], aad[BLOB_MAGIC_LEN + BLOB_NONCE_LEN];
+	long hdr_len;
+	int ret = -1;
+
+	hdr_len = blob_header_kms(blob, blob_len, &idp, &id_len, &w, &wlen);
+	if (hdr_len < 0) {
+		*why = "not a spoacme blob (bad KMS header or length)";
+		goto out;
+	}
+	if (!kr->kms) {
+		*why = "sealed by a KMS (SPA2 blob) and no --kms is configured";
+		goto out;
+	}
+	memcpy(id, idp, id_len);
+	id[id_len] = 0;
+	if (kms_unwrap(kr->kms, id, w, wlen, dk, err, sizeof(err)) < 0) {
+		snprintf(blob_kms_why, sizeof(blob_kms_why), "KMS: %s", err);
+		*why = blob_kms_why;
+		goto out;
+	}
+	ct_len = blob_len - (size_t)hdr_len - BLOB_TAG_LEN;
+	if (buf_reserve(pt, ct_len + 16) < 0) {
+		*why = "out of memory";
+		goto out;
+	}
+	memcpy(tag, blob + blob_len - BLOB_TAG_LEN, BLOB_TAG_LEN);
+	blob_kms_aad(blob + hdr_len - BLOB_NONCE_LEN, aad);
+	if (blob_gcm(0, dk, blob + hdr_len - BLOB_NONCE_LEN, aad, sizeof(aad),
+	             (const uint8_t *)redis_key, strlen(redis_key), blob + hdr_len, ct_len,
+	             pt->data + start, tag) < 0) {
+		OPENSSL_cleanse(pt->data + start, ct_len);
+		*why = "authentication failed (wrong Redis key or tampered blob)";
+		goto out;
+	}
+	pt->len = start + ct_len;
+	pt->data[pt->len] = 0;
+	ret = 0;
+out:
+	OPENSSL_cleanse(dk, sizeof(dk));
+	return ret;
+}
+
 int blob_seal(const struct blob_keyring *kr, const char *redis_key, const uint8_t *pt,
               size_t pt_len, struct buf *out)
 {
 	const struct blob_key *k = kr->head;
+
+	if (kr->kms && kr->kms_seals)
+		return blob_seal_kms(kr->kms, redis_key, pt, pt_len, out);
+	if (!k)
+		return -1; /* no key ring and no sealing KMS: kms_conf_attach refuses that */
 	size_t id_len = strlen(k->id), hdr_len = BLOB_MAGIC_LEN + 1 + id_len + BLOB_NONCE_LEN;
 	size_t start = out->len;
 	uint8_t *hdr, *ct;
@@ -277,6 +442,8 @@ int blob_open(const struct blob_keyring *kr, const char *redis_key, const uint8_
 	long hdr_len;
 	int ret = -1;
 
+	if (blob_len >= BLOB_MAGIC_LEN && !memcmp(blob, BLOB_MAGIC_KMS, BLOB_MAGIC_LEN))
+		return blob_open_kms(kr, redis_key, blob, blob_len, pt, why);
 	hdr_len = blob_header(blob, blob_len, &id, &id_len);
 	if (hdr_len < 0) {
 		*why = "not a spoacme blob (bad magic, key id or length)";
@@ -310,8 +477,15 @@ out:
 int blob_key_id(const uint8_t *blob, size_t blob_len, char id[BLOB_KEYID_MAX + 1])
 {
 	const char *p;
-	size_t n;
+	const uint8_t *w;
+	size_t n, wlen;
 
+	if (blob_header_kms(blob, blob_len, &p, &n, &w, &wlen) >= 0) {
+		memcpy(id, "kms:", 4);
+		memcpy(id + 4, p, n);
+		id[4 + n] = 0;
+		return 0;
+	}
 	if (blob_header(blob, blob_len, &p, &n) < 0)
 		return -1;
 	memcpy(id, p, n);
@@ -364,5 +538,51 @@ int blob_open_cert(const struct blob_keyring *kr, const char *redis_key, const s
 	ret = 0;
 out:
 	buf_wipe(&pt);
+	return ret;
+}
+
+int blob_rewrap(const struct blob_keyring *kr, const uint8_t *blob, size_t blob_len,
+                struct buf *out, const char **why)
+{
+	char id[BLOB_KEYID_MAX + 1], err[256];
+	const char *idp, *nid;
+	const uint8_t *w;
+	uint8_t dk[KMS_KEY_LEN], nw[KMS_WRAPPED_MAX];
+	size_t id_len, wlen, nwlen = 0, nid_len, body, start = out->len;
+	long hdr_len;
+	int ret = -1;
+
+	hdr_len = blob_header_kms(blob, blob_len, &idp, &id_len, &w, &wlen);
+	if (hdr_len < 0 || !kr->kms || !kr->kms_seals)
+		return 0;
+	memcpy(id, idp, id_len);
+	id[id_len] = 0;
+	nid = kms_kek_id(kr->kms);
+	if (!strcmp(id, nid))
+		return 0;
+	if (kms_unwrap(kr->kms, id, w, wlen, dk, err, sizeof(err)) < 0 ||
+	    kms_wrap(kr->kms, dk, nw, &nwlen, err, sizeof(err)) < 0) {
+		snprintf(blob_kms_why, sizeof(blob_kms_why), "KMS: %s", err);
+		*why = blob_kms_why;
+		goto out;
+	}
+	nid_len = strlen(nid);
+	body = blob_len - (size_t)hdr_len + BLOB_NONCE_LEN; /* nonce, ciphertext, tag */
+	if (buf_reserve(out, BLOB_MAGIC_LEN + 2 + nid_len + nwlen + body) < 0) {
+		*why = "out of memory";
+		goto out;
+	}
+	memcpy(out->data + start, BLOB_MAGIC_KMS, BLOB_MAGIC_LEN);
+	out->data[start + BLOB_MAGIC_LEN] = (uint8_t)nid_len;
+	memcpy(out->data + start + BLOB_MAGIC_LEN + 1, nid, nid_len);
+	out->data[start + BLOB_MAGIC_LEN + 1 + nid_len] = (uint8_t)nwlen;
+	memcpy(out->data + start + BLOB_MAGIC_LEN + 2 + nid_len, nw, nwlen);
+	memcpy(out->data + start + BLOB_MAGIC_LEN + 2 + nid_len + nwlen,
+	       blob + hdr_len - BLOB_NONCE_LEN, body);
+	out->len = start + BLOB_MAGIC_LEN + 2 + nid_len + nwlen + body;
+	out->data[out->len] = 0;
+	ret = 1;
+out:
+	OPENSSL_cleanse(dk, sizeof(dk));
 	return ret;
 }

@@ -17,6 +17,7 @@
 
 #include "cert-pusher/issuer/ari.h"
 #include "cert-pusher/blob.h"
+#include "cert-pusher/kms_conf.h"
 #include "cert-pusher/hosts.h"
 #include "cert-pusher/issuer/issuer.h"
 #include "cert-pusher/pem.h"
@@ -118,7 +119,7 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 	struct import_leaf lf = { 0 };
 	struct buf in, clean, key, blob, cid;
 	const char *why, *type, *v;
-	char err[512], sans[512];
+	char err[512] = "out of memory", sans[512];
 	double fraction = 2.0 / 3.0;
 	int ret = 2, managed = 0, rc = 0, covered;
 
@@ -135,7 +136,7 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 		log_err("import: '%s' is not a hostname we manage: %s", argv[0], why);
 		goto out;
 	}
-	if (!certf || !keyf || !ring) {
+	if (!certf || !keyf || (!ring && !kms_conf_keyring_optional(p->conf))) {
 		log_err("import: needs %s", !certf  ? "--cert-file FILE"
 		                            : !keyf ? "--key-file FILE"
 		                                    : "--keyring FILE");
@@ -190,9 +191,13 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 	else
 		log_warn("import: name=%s: no ARI CertID (%s): renewals will not send replaces",
 		         argv[0], cid.len ? "too long" : why);
-	kr = blob_keyring_load(ring, err, sizeof(err));
+	kr = ring ? blob_keyring_load(ring, err, sizeof(err)) : blob_keyring_new_empty();
 	if (!kr) {
 		log_err("--keyring: %s", err);
+		goto out;
+	}
+	if (kms_conf_attach(kr, p->conf, err, sizeof(err)) < 0) {
+		log_err("%s", err);
 		goto out;
 	}
 	if (keys_cert(&key, p->prefix, argv[0], type) < 0) {

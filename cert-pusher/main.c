@@ -12,6 +12,7 @@
 #include "cert-pusher/api/cli.h"
 #include "cert-pusher/hosts.h"
 #include "cert-pusher/pmetrics.h"
+#include "cert-pusher/kms_conf.h"
 #include "cert-pusher/pusher.h"
 #include "cert-pusher/store/store.h"
 #include "common/keys.h"
@@ -35,6 +36,8 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "sentinel-user", 1, "USER      ACL user on the sentinels" },
 	{ "sentinel-password-file", 1, "FILE      password of the sentinels (mode 0600)" },
 	{ "keyring", 1, "FILE      blob key ring (mode 0600): '<key-id> <base64 32 bytes>' lines" },
+	{ "kms", 1, "URI       PKCS#11 KEK (RFC 7512, module-path, pin-source=file:...)" },
+	{ "kms-seal", 1, "yes|no    seal new blobs with --kms (default yes; no: open only)" },
 	{ "key-prefix", 1, "PREFIX    Redis key prefix (default spoacme:)" },
 	{ "directory", 1, "URL       ACME directory (default Let's Encrypt production)" },
 	{ "ca-bundle", 1, "FILE      CA certificates to trust for the ACME server" },
@@ -86,6 +89,7 @@ static const struct pusher_cmd pusher_cmds[] = {
 	{ "run", run_cmd_run, "          the daemon: --role issuer,loader,api" },
 	{ "import", import_cmd_import, "NAME      seal --cert-file + --key-file into Redis" },
 	{ "rekey", rekey_cmd_rekey, "          re-seal every blob under the key ring's first key" },
+	{ "kms", kms_conf_cmd_kms, "create-key  create --kms's KEK in the token" },
 	{ "add", hosts_cmd_add, "NAME...   manage hostnames (certificates follow)" },
 	{ "rm", hosts_cmd_rm, "NAME...   stop managing hostnames; edges drop them" },
 	{ "ls", hosts_cmd_ls, "          list managed hostnames" },

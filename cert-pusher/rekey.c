@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cert-pusher/blob.h"
+#include "cert-pusher/kms_conf.h"
 #include "cert-pusher/pusher.h"
 #include "cert-pusher/store/store.h"
 #include "common/buf.h"
@@ -49,7 +50,12 @@ static int rekey_one(struct store *st, const struct blob_keyring *kr, const char
 			ret = 0;
 			goto out;
 		}
-		if (blob_open(kr, key, blob.data, blob.len, &pt, &why) < 0) {
+		r = blob_rewrap(kr, blob.data, blob.len, &nv, &why);
+		if (r < 0) {
+			log_err("rekey: %s (key id %s): %s", key, id, why);
+			goto out;
+		}
+		if (r == 0 && blob_open(kr, key, blob.data, blob.len, &pt, &why) < 0) {
 			log_err("rekey: %s (key id %s): %s", key, id, why);
 			goto out;
 		}
@@ -59,7 +65,7 @@ static int rekey_one(struct store *st, const struct blob_keyring *kr, const char
 			ret = 1;
 			goto out;
 		}
-		if (blob_seal(kr, key, pt.data, pt.len, &nv) < 0) {
+		if (!nv.len && blob_seal(kr, key, pt.data, pt.len, &nv) < 0) {
 			log_err("rekey: %s: cannot seal", key);
 			goto out;
 		}
@@ -91,7 +97,7 @@ int rekey_cmd_rekey(struct pusher *p, int argc, char **argv)
 	struct strv keys = { 0 };
 	struct blob_keyring *kr = NULL;
 	struct store *st = NULL;
-	char err[512], pattern[256];
+	char err[512] = "out of memory", pattern[256];
 	size_t i, k, done = 0, failed = 0;
 	int ret = 2, r;
 
@@ -100,14 +106,18 @@ int rekey_cmd_rekey(struct pusher *p, int argc, char **argv)
 		log_err("rekey: takes no argument");
 		goto out;
 	}
-	if (!ring) {
-		log_err("rekey: needs --keyring FILE (its first key seals)");
+	if (!ring && !kms_conf_keyring_optional(p->conf)) {
+		log_err("rekey: needs --keyring FILE (its first key seals) or --kms URI");
 		goto out;
 	}
 	ret = 1;
-	kr = blob_keyring_load(ring, err, sizeof(err));
+	kr = ring ? blob_keyring_load(ring, err, sizeof(err)) : blob_keyring_new_empty();
 	if (!kr) {
 		log_err("--keyring: %s", err);
+		goto out;
+	}
+	if (kms_conf_attach(kr, p->conf, err, sizeof(err)) < 0) {
+		log_err("%s", err);
 		goto out;
 	}
 	st = store_open(p->conf, p->prefix, err, sizeof(err));

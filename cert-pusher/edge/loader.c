@@ -41,6 +41,8 @@
 
 #include "cert-pusher/blob.h"
 #include "cert-pusher/edge/haproxy_rt.h"
+#include "cert-pusher/kms_conf.h"
+#include "cert-pusher/edge/haproxy_rt.h"
 #include "cert-pusher/pem.h"
 #include "cert-pusher/pmetrics.h"
 #include "cert-pusher/edge/served.h"
@@ -2129,7 +2131,7 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 	l->redis_current = -1;
 	l->hp_reported = -1;
 	haproxy_rt_batch_init(&l->batch);
-	if (!sock || !dir || !ring) {
+	if (!sock || !dir || (!ring && !kms_conf_keyring_optional(p->conf))) {
 		snprintf(err, errsz, "role loader needs %s",
 		         !sock  ? "--haproxy-socket PATH"
 		         : !dir ? "--cert-dir DIR (a RAM-backed directory for HAProxy's reloads)"
@@ -2188,8 +2190,8 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 	l->served_dirty = 1; /* the first reconcile writes the whole hash */
 	if (haproxy_rt_init(&l->rt, sock, (size_t)bufsize, LOADER_RT_TIMEOUT_MS, err, errsz) < 0)
 		goto fail;
-	l->kr = blob_keyring_load(ring, err, errsz);
-	if (!l->kr)
+	l->kr = ring ? blob_keyring_load(ring, err, errsz) : blob_keyring_new_empty();
+	if (!l->kr || kms_conf_attach(l->kr, p->conf, err, errsz) < 0)
 		goto fail;
 	if (p->check_only)
 		return l;

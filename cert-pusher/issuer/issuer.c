@@ -25,6 +25,8 @@
 
 #include "cert-pusher/blob.h"
 #include "cert-pusher/store/store.h"
+#include "cert-pusher/kms_conf.h"
+#include "cert-pusher/store/store.h"
 #include "common/b64url.h"
 #include "common/file.h"
 #include "common/keys.h"
@@ -175,7 +177,7 @@ struct issuer *issuer_new(const struct pusher *p, char *err, size_t errsz)
 	struct buf raw;
 	uint64_t u;
 	enum jws_alg alg;
-	char why[256];
+	char why[256] = "out of memory";
 
 	buf_init(&raw);
 	if (!is) {
@@ -276,15 +278,18 @@ struct issuer *issuer_new(const struct pusher *p, char *err, size_t errsz)
 	}
 	is->concurrency = (unsigned)u;
 	v = conf_get(conf, "keyring");
-	if (!v) {
-		snprintf(err, errsz, "--keyring: required (certificates are stored sealed)");
+	if (!v && !kms_conf_keyring_optional(conf)) {
+		snprintf(err, errsz,
+		         "--keyring: required (certificates are stored sealed) or --kms");
 		goto fail;
 	}
-	is->kr = blob_keyring_load(v, why, sizeof(why));
+	is->kr = v ? blob_keyring_load(v, why, sizeof(why)) : blob_keyring_new_empty();
 	if (!is->kr) {
 		snprintf(err, errsz, "--keyring: %s", why);
 		goto fail;
 	}
+	if (kms_conf_attach(is->kr, conf, err, errsz) < 0)
+		goto fail;
 	buf_wipe(&raw);
 	return is;
 fail:

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Key-encryption keys in a PKCS#11 token (an HSM, a cloud KMS's PKCS#11 library, SoftHSM2 in
+ * tests). The token is named by an RFC 7512 URI whose query gives `module-path` (the module to
+ * dlopen; p11-kit-proxy when absent) and `pin-source` (a file, mode-checked, read at every
+ * login so a fixed PIN is picked up without a restart). This module only wraps and unwraps
+ * 32-byte data keys with CKM_AES_KEY_WRAP_PAD (RFC 5649) under a KEK that never leaves the
+ * token; blob.c does the AEAD with the data key. It never logs: callers get a reason.
+ *
+ * Sessions: one per thread (a pthread key closes it when the thread ends), C_Login once per
+ * token, again after CKR_USER_NOT_LOGGED_IN; a lost session is reopened once per call.
+ */
+#ifndef CERT_PUSHER_KMS_H
+#define CERT_PUSHER_KMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KMS_KEY_LEN     32
+#define KMS_WRAPPED_MAX 64 /* KWP of 32 bytes is 40 */
+#define KMS_KEKID_MAX   60 /* BLOB_KMS_KEKID_MAX */
+
+struct kms;
+
+/* Parse <uri> (RFC 7512, with object=<KEK label>), dlopen its module and C_Initialize it. The
+ * token need not be reachable nor the PIN right yet: that is checked at each use. Returns a new
+ * handle (kms_free) or NULL with a message naming the option in <err>. */
+struct kms *kms_open(const char *uri, char *err, size_t errsz);
+void kms_free(struct kms *k);
+/* Label of the sealing KEK (owned by <k>). */
+const char *kms_kek_id(const struct kms *k);
+
+/* Wrap <dk> under the sealing KEK into <out> (KMS_WRAPPED_MAX bytes); *<out_len> set. 0 or -1
+ * with a reason in <err>. */
+int kms_wrap(struct kms *k, const uint8_t dk[KMS_KEY_LEN], uint8_t *out, size_t *out_len, char *err,
+             size_t errsz);
+/* Unwrap <w>/<wlen> with the token's KEK labelled <kek_id> into <dk> (the caller wipes it).
+ * 0 or -1 with a reason in <err> ("KEK ... not in the token", "login failed: ..."). */
+int kms_unwrap(struct kms *k, const char *kek_id, const uint8_t *w, size_t wlen,
+               uint8_t dk[KMS_KEY_LEN], char *err, size_t errsz);
+/* Create the URI's KEK in the token: AES-256, sensitive, not extractable, wrap/unwrap only.
+ * Refuses when a key with that label exists. 0 or -1 with <err>. */
+int kms_create_key(struct kms *k, char *err, size_t errsz);
+/* 1 when the last login or token operation worked, 0 after a failure, -1 before any use. */
+int kms_state(const struct kms *k);
+/* Last failure (owned by <k>, empty when none). */
+const char *kms_last_error(const struct kms *k, char *out, size_t outsz);
+
+#endif
