@@ -5,7 +5,7 @@
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
 
-PKGS        := libevent libevent_pthreads hiredis libcurl jansson openssl
+PKGS        := libevent libevent_pthreads hiredis libcurl jansson openssl ldns
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
