@@ -336,6 +336,46 @@ static int dns_reply_matches(const ldns_pkt *q, const ldns_pkt *a, ldns_rdf *nam
 	return ldns_dname_compare(ldns_rr_owner(qr), name) == 0 && ldns_rr_get_type(qr) == type;
 }
 
+/* Does the update server answer the zone's SOA authoritatively (unsigned query)? 1, or 0 with
+ * what it said instead in <why>. */
+static int dns_zone_served(const struct dns_conf *dc, char *why, size_t whysz)
+{
+	ldns_resolver *r = dns_resolver(&dc->update, NULL, dc->timeout_ms);
+	ldns_rdf *name = NULL;
+	ldns_pkt *q = NULL, *a = NULL;
+	char zname[260];
+	int ret = 0;
+
+	snprintf(why, whysz, "no answer");
+	snprintf(zname, sizeof(zname), "%s.", dc->zone);
+	name = ldns_dname_new_frm_str(zname);
+	if (!r || !name)
+		goto out;
+	q = ldns_pkt_query_new(ldns_rdf_clone(name), LDNS_RR_TYPE_SOA, LDNS_RR_CLASS_IN, 0);
+	if (!q)
+		goto out;
+	ldns_pkt_set_random_id(q);
+	if (ldns_resolver_send_pkt(&a, r, q) != LDNS_STATUS_OK || !a)
+		goto out;
+	if (!dns_reply_matches(q, a, name, LDNS_RR_TYPE_SOA)) {
+		snprintf(why, whysz, "its reply to an SOA query does not match the query");
+		goto out;
+	}
+	if (ldns_pkt_get_rcode(a) != LDNS_RCODE_NOERROR || !ldns_pkt_aa(a)) {
+		snprintf(why, whysz, "it is not authoritative for %s (SOA query: %s%s)", zname,
+		         dns_rcode_name(ldns_pkt_get_rcode(a)),
+		         ldns_pkt_aa(a) ? "" : ", no AA bit");
+		goto out;
+	}
+	ret = 1;
+out:
+	ldns_pkt_free(a);
+	ldns_pkt_free(q);
+	ldns_rdf_deep_free(name);
+	ldns_resolver_deep_free(r);
+	return ret;
+}
+
 int dns_txt_update(const struct dns_conf *dc, const char *fqdn, const char *value, int del,
                    char *err, size_t errsz)
 {
@@ -383,12 +423,20 @@ int dns_txt_update(const struct dns_conf *dc, const char *fqdn, const char *valu
 	}
 	st = ldns_resolver_send_pkt(&a, r, q);
 	if (st == LDNS_STATUS_CRYPTO_TSIG_BOGUS) {
-		snprintf(err, errsz,
-		         "DNS update of %s at %s:%u: the reply is not signed with key %s (%s): "
-		         "wrong "
-		         "TSIG key name or secret?",
-		         zname, dc->update.addr, dc->update.port, dc->key_name,
-		         a ? dns_rcode_name(ldns_pkt_get_rcode(a)) : "no reply");
+		/* ldns drops a reply whose TSIG does not verify, so its rcode is lost: an error
+		 * reply to a bad key is unsigned (RFC 8945 §5.3.2), and so is a NOTAUTH or REFUSED
+		 * from a server that does not serve the zone. Tell them apart by asking it. */
+		char why[600];
+
+		if (dns_zone_served(dc, why, sizeof(why)))
+			snprintf(err, errsz,
+			         "DNS update of %s at %s:%u: the server serves the zone but its "
+			         "reply "
+			         "is not signed with key %s: wrong TSIG key name or secret",
+			         zname, dc->update.addr, dc->update.port, dc->key_name);
+		else
+			snprintf(err, errsz, "DNS update of %s at %s:%u refused: %s", zname,
+			         dc->update.addr, dc->update.port, why);
 		goto out;
 	}
 	if (st != LDNS_STATUS_OK || !a) {
