@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "cert-pusher/hosts.h"
+#include "cert-pusher/store.h"
 #include "common/log.h"
 #include "common/names.h"
 
@@ -108,4 +111,43 @@ void dns01_withdraw(void *arg, const char *identifier, const char *keyauth)
 		log_warn("dns01: name=%s record=%s not removed: %s", identifier, fqdn, err);
 	else
 		log_debug("dns01: name=%s record=%s removed", identifier, fqdn);
+}
+
+int dns01_preview_ensure(const struct conf *conf, const char *prefix, char *err, size_t errsz)
+{
+	const char *domain = conf_get(conf, "preview-domain"), *why;
+	const char *kv[7];
+	char name[300], now_s[32];
+	long long now = (long long)time(NULL);
+	struct store *st = NULL;
+	int n, rc, ret = -1;
+
+	if (!domain || !conf_get(conf, "dns-update"))
+		return 0;
+	n = snprintf(name, sizeof(name), "*.%s", domain);
+	if (n < 0 || (size_t)n >= sizeof(name) || !names_cert_host_valid(name, &why)) {
+		snprintf(err, errsz, "--preview-domain: '%s' gives no wildcard name", domain);
+		return -1;
+	}
+	st = store_open(conf, prefix, err, errsz);
+	if (!st)
+		return -1;
+	snprintf(now_s, sizeof(now_s), "%lld", now);
+	kv[0] = HOSTS_F_STATE;
+	kv[1] = hosts_state_name(HOSTS_STATE_PENDING);
+	kv[2] = HOSTS_F_CREATED;
+	kv[3] = now_s;
+	kv[4] = HOSTS_F_ATTEMPTS;
+	kv[5] = "0";
+	kv[6] = NULL;
+	rc = store_host_add(st, name, kv, now, err, errsz);
+	if (rc < 0)
+		goto out;
+	if (rc == 1)
+		log_info("dns01: preview wildcard %s added; the issuer obtains it through DNS-01",
+		         name);
+	ret = 0;
+out:
+	store_close(st);
+	return ret;
 }

@@ -29,6 +29,13 @@ bool dns01_name_valid(const struct dns01 *d, const char *name, const char **why)
 /* Does <name> go through DNS-01 with <d> (which may be NULL)? */
 bool dns01_wanted(const struct dns01 *d, const char *name);
 
+/*
+ * The preview wildcard: with --preview-domain D and --dns-update, make "*.D" a managed host
+ * (added pending and due now when it is not yet), so the issuer obtains and renews it through
+ * DNS-01 and every loader serves it for every preview hostname. 0, or -1 with <err>.
+ */
+int dns01_preview_ensure(const struct conf *conf, const char *prefix, char *err, size_t errsz);
+
 /* acme.h callbacks; <arg> is the struct dns01. */
 int dns01_publish(void *arg, const char *identifier, const char *keyauth, char *err, size_t errsz);
 void dns01_withdraw(void *arg, const char *identifier, const char *keyauth);

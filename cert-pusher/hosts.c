@@ -197,7 +197,7 @@ static enum hosts_status hosts_require(struct store *s, const char *name, char *
 	const char *why;
 	int rc;
 
-	if (!names_hostname_valid(name, &why)) {
+	if (!names_cert_host_valid(name, &why)) {
 		snprintf(err, errsz, "'%s' is not a managed hostname: %s", name, why);
 		return HOSTS_NOT_FOUND;
 	}
@@ -268,7 +268,7 @@ enum hosts_status hosts_list(struct store *s, struct hosts_info **out, size_t *n
 
 		/* The set is written by us after validation; skip anything planted by hand so
 		 * it never reaches a metric label or a table. */
-		if (!names_hostname_valid(names.v[i], &why))
+		if (!names_cert_host_valid(names.v[i], &why))
 			continue;
 		k++;
 		hosts_copy(h->name, sizeof(h->name), names.v[i]);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cert-pusher/dns01.h"
 #include "cert-pusher/hosts.h"
 #include "cert-pusher/http.h"
 #include "cert-pusher/issuer.h"
@@ -802,7 +803,7 @@ static int scheduler_take(struct scheduler *sc, struct store *st, const char *na
 	long long at;
 	int rc, ret = 0, locked = 0;
 
-	if (!names_hostname_valid(name, &why)) {
+	if (!names_cert_host_valid(name, &why)) {
 		log_warn("due entry '%s' is not a hostname (%s): dropped", name, why);
 		store_due_remove(st, name, err, sizeof(err));
 		goto out;
@@ -1222,6 +1223,8 @@ static struct scheduler *scheduler_issuer_start(struct pusher *p, char *err, siz
 		goto fail;
 	}
 	json_object_seed(0); /* before threads: jansson seeds its hash function once */
+	if (dns01_preview_ensure(p->conf, p->prefix, err, errsz) < 0)
+		goto fail;
 	if (scheduler_start(sc, err, errsz) < 0)
 		goto fail;
 	return sc;
