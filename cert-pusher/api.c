@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "cert-pusher/dnsgate.h"
 #include "cert-pusher/hosts.h"
 #include "cert-pusher/pmetrics.h"
 #include "cert-pusher/served.h"
@@ -241,6 +242,8 @@ static json_t *api_host_json(const struct hosts_info *h, int with_next_action)
 		return NULL;
 	if (*h->preview)
 		json_object_set_new(attrs, "preview_hostname", json_string(h->preview));
+	if (*h->dns_status)
+		json_object_set_new(attrs, "dns_status", json_string(h->dns_status));
 	if (with_next_action)
 		json_object_set_new(attrs, "next_action_at", api_time(h->next_action));
 	links = json_pack("{s:s}", "self", self);
@@ -499,6 +502,8 @@ static void api_create(struct api *a, struct evhttp_request *req)
 		api_hosts_error(req, hs, err);
 		goto out;
 	}
+	if (dnsgate_mark_new(a->conf, st, &info, err, sizeof(err)) < 0)
+		log_warn("api: host=%s: %s", info.name, err);
 	log_info("api: host=%s added%s%s", info.name, *info.preview ? " preview=" : "",
 	         info.preview);
 	snprintf(loc, sizeof(loc), API_PREFIX "/%s", info.name);

@@ -17,9 +17,13 @@
 #include "common/parse.h"
 
 static const char *const hosts_state_names[HOSTS_STATE_COUNT] = {
-	[HOSTS_STATE_PENDING] = "pending", [HOSTS_STATE_ISSUING] = "issuing",
-	[HOSTS_STATE_VALID] = "valid",     [HOSTS_STATE_RENEWING] = "renewing",
-	[HOSTS_STATE_FAILED] = "failed",   [HOSTS_STATE_REMOVING] = "removing",
+	[HOSTS_STATE_PENDING] = "pending",
+	[HOSTS_STATE_ISSUING] = "issuing",
+	[HOSTS_STATE_VALID] = "valid",
+	[HOSTS_STATE_RENEWING] = "renewing",
+	[HOSTS_STATE_FAILED] = "failed",
+	[HOSTS_STATE_REMOVING] = "removing",
+	[HOSTS_STATE_AWAITING_DNS] = "awaiting-dns",
 };
 
 const char *hosts_state_name(enum hosts_state st)
@@ -118,6 +122,8 @@ static void hosts_info_set(struct hosts_info *info, const char *f, const char *v
 		info->attempts = (unsigned)hosts_num(v);
 	} else if (!strcmp(f, HOSTS_F_ORDER)) {
 		info->order_running = *v != 0;
+	} else if (!strcmp(f, "dns_status")) { /* DNSGATE_F_STATUS */
+		hosts_copy(info->dns_status, sizeof(info->dns_status), v);
 	} else if (!strcmp(f, HOSTS_F_REMOVING)) {
 		*removing = *v != 0;
 	}
@@ -647,6 +653,8 @@ int hosts_cmd_show(struct pusher *p, int argc, char **argv)
 	printf("state: %s\n", hosts_state_name(h.state));
 	if (*h.preview)
 		printf("preview_hostname: %s\n", h.preview);
+	if (*h.dns_status)
+		printf("dns: %s\n", h.dns_status);
 #define HOSTS_SHOW_TIME(label, v)                       \
 	do {                                            \
 		hosts_time_format((v), t, sizeof(t));   \
