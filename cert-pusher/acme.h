@@ -60,9 +60,9 @@ struct acme_config {
 struct acme_chal_ops {
 	acme_chal_publish_fn *publish;
 	acme_chal_withdraw_fn *withdraw;
+	void *arg;
 	acme_dns_publish_fn *dns_publish; /* set: answer dns-01 instead of http-01 */
 	acme_dns_withdraw_fn *dns_withdraw;
-	void *arg;
 };
 
 /* ---- server objects (RFC 8555 §7.1), parsed and validated ---- */
