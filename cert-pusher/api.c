@@ -446,7 +446,7 @@ static void api_create(struct api *a, struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-	json_t *root = NULL, *data, *type, *attrs, *hn;
+	json_t *root = NULL, *data, *type, *attrs, *hn, *skip;
 	struct hosts_info info;
 	json_error_t jerr;
 	struct store *st;
@@ -494,6 +494,11 @@ static void api_create(struct api *a, struct evhttp_request *req)
 		api_error(req, 422, "data.attributes.hostname: contains a NUL character");
 		goto out;
 	}
+	skip = json_object_get(attrs, "skip_dns_check");
+	if (skip && !json_is_boolean(skip)) {
+		api_error(req, 422, "data.attributes.skip_dns_check: expected true or false");
+		goto out;
+	}
 	st = api_store(a, req);
 	if (!st)
 		goto out;
@@ -502,7 +507,7 @@ static void api_create(struct api *a, struct evhttp_request *req)
 		api_hosts_error(req, hs, err);
 		goto out;
 	}
-	if (dnsgate_mark_new(a->conf, st, &info, err, sizeof(err)) < 0)
+	if (dnsgate_mark_new(a->conf, st, &info, json_is_true(skip), err, sizeof(err)) < 0)
 		log_warn("api: host=%s: %s", info.name, err);
 	log_info("api: host=%s added%s%s", info.name, *info.preview ? " preview=" : "",
 	         info.preview);

@@ -330,14 +330,22 @@ int dnsgate_hold(const struct dnsgate *g, struct store *st, const char *name,
 	return 1;
 }
 
-int dnsgate_mark_new(const struct conf *conf, struct store *st, struct hosts_info *info, char *err,
-                     size_t errsz)
+int dnsgate_mark_new(const struct conf *conf, struct store *st, struct hosts_info *info, int skip,
+                     char *err, size_t errsz)
 {
 	const char *kv[] = { HOSTS_F_STATE, hosts_state_name(HOSTS_STATE_AWAITING_DNS),
 		             DNSGATE_F_STATUS, "not checked yet", NULL };
+	const char *skv[] = { DNSGATE_F_SKIP, "1", DNSGATE_F_STATUS,
+		              "not checked: skipped by the operator", NULL };
 
 	if (!conf_get(conf, "edge-address") || info->name[0] == '*')
 		return 0;
+	if (skip) {
+		if (store_host_update(st, info->name, skv, err, errsz) < 0)
+			return -1;
+		snprintf(info->dns_status, sizeof(info->dns_status), "%s", skv[3]);
+		return 0;
+	}
 	if (store_host_update(st, info->name, kv, err, errsz) < 0)
 		return -1;
 	info->state = HOSTS_STATE_AWAITING_DNS;

@@ -50,9 +50,10 @@ int dnsgate_hold(const struct dnsgate *g, struct store *st, const char *name,
                  long long now);
 
 /* After the API added <info> (HOSTS_OK): when the gate is configured in <conf>, the host starts
- * awaiting-dns (written, and in <info>). 0, or -1 with <err>. */
-int dnsgate_mark_new(const struct conf *conf, struct store *st, struct hosts_info *info, char *err,
-                     size_t errsz);
+ * awaiting-dns (written, and in <info>), or with <skip> is marked dns_skip=1 and stays pending.
+ * 0, or -1 with <err>. */
+int dnsgate_mark_new(const struct conf *conf, struct store *st, struct hosts_info *info, int skip,
+                     char *err, size_t errsz);
 
 /* Seconds until the next check after <checks> "not yet" answers in a row: 5 s doubling to 10
  * min, with jitter. */

@@ -71,4 +71,22 @@ assert_eq "https://away.cust.preview.test/ verified" 200 \
 	"$(https_ok away.cust.preview.test "$T_DIR/root.pem")"
 assert_eq "state of ip.cust.preview.test" awaiting-dns "$(host_attr ip.cust.preview.test state)"
 assert_eq "orders at Pebble: the wildcard's and away's" 4 "$(grep -c 'Added order' "$T_DIR/pebble.log")"
+
+# the operator skips the check for one name: it is ordered at once although its DNS points
+# elsewhere (Pebble then fails to reach 127.0.0.3, which is not what this checks)
+t_knot_update preview.test "update add skip.cust.preview.test. 60 A 127.0.0.3"
+out=$(api POST /v1/hostnames \
+	'{"data":{"attributes":{"hostname":"skip.cust.preview.test","skip_dns_check":true}}}')
+assert_eq "POST with skip_dns_check" 201 "$(head -1 <<<"$out")"
+assert_eq "state in the 201 with skip_dns_check" pending "$(tail -n +2 <<<"$out" | jq -r .data.attributes.state)"
+for _ in $(seq 1 100); do
+	[ "$(grep -c 'Added order' "$T_DIR/pebble.log")" -gt 4 ] && break
+	sleep 0.1
+done
+[ "$(grep -c 'Added order' "$T_DIR/pebble.log")" -gt 4 ] || fail "the skipped name was not ordered"
+[ "$(host_attr skip.cust.preview.test state)" != awaiting-dns ] || fail "the skipped name awaits DNS"
+assert_eq "dns_status of the skipped name" "not checked: skipped by the operator" \
+	"$(host_attr skip.cust.preview.test dns_status)"
+out=$(api POST /v1/hostnames '{"data":{"attributes":{"hostname":"x.cust.preview.test","skip_dns_check":"yes"}}}')
+assert_eq "skip_dns_check not a boolean" 422 "$(head -1 <<<"$out")"
 t_log "PASS: names wait for their DNS, say what they found, and are issued once it points at us"
