@@ -6,7 +6,7 @@
 SHELL := /bin/bash
 
 # Each binary links what it uses: the agent needs no HTTP client and no JSON.
-PKGS        := libevent libevent_pthreads hiredis libcurl jansson openssl p11-kit-1
+PKGS        := libevent libevent_pthreads hiredis libcurl jansson openssl p11-kit-1 ldns
 AGENT_PKGS  := libevent libevent_pthreads hiredis openssl
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread

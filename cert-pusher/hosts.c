@@ -16,9 +16,13 @@
 #include "common/parse.h"
 
 static const char *const hosts_state_names[HOSTS_STATE_COUNT] = {
-	[HOSTS_STATE_PENDING] = "pending", [HOSTS_STATE_ISSUING] = "issuing",
-	[HOSTS_STATE_VALID] = "valid",     [HOSTS_STATE_RENEWING] = "renewing",
-	[HOSTS_STATE_FAILED] = "failed",   [HOSTS_STATE_REMOVING] = "removing",
+	[HOSTS_STATE_PENDING] = "pending",
+	[HOSTS_STATE_ISSUING] = "issuing",
+	[HOSTS_STATE_VALID] = "valid",
+	[HOSTS_STATE_RENEWING] = "renewing",
+	[HOSTS_STATE_FAILED] = "failed",
+	[HOSTS_STATE_REMOVING] = "removing",
+	[HOSTS_STATE_AWAITING_DNS] = "awaiting-dns",
 };
 
 const char *hosts_state_name(enum hosts_state st)
@@ -117,6 +121,8 @@ static void hosts_info_set(struct hosts_info *info, const char *f, const char *v
 		info->attempts = (unsigned)hosts_num(v);
 	} else if (!strcmp(f, HOSTS_F_ORDER)) {
 		info->order_running = *v != 0;
+	} else if (!strcmp(f, "dns_status")) { /* DNSGATE_F_STATUS */
+		hosts_copy(info->dns_status, sizeof(info->dns_status), v);
 	} else if (!strcmp(f, HOSTS_F_REMOVING)) {
 		*removing = *v != 0;
 	}
@@ -196,7 +202,7 @@ static enum hosts_status hosts_require(struct store *s, const char *name, char *
 	const char *why;
 	int rc;
 
-	if (!names_hostname_valid(name, &why)) {
+	if (!names_cert_host_valid(name, &why)) {
 		snprintf(err, errsz, "'%s' is not a managed hostname: %s", name, why);
 		return HOSTS_NOT_FOUND;
 	}
@@ -267,7 +273,7 @@ enum hosts_status hosts_list(struct store *s, struct hosts_info **out, size_t *n
 
 		/* The set is written by us after validation; skip anything planted by hand so
 		 * it never reaches a metric label or a table. */
-		if (!names_hostname_valid(names.v[i], &why))
+		if (!names_cert_host_valid(names.v[i], &why))
 			continue;
 		k++;
 		hosts_copy(h->name, sizeof(h->name), names.v[i]);

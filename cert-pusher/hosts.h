@@ -30,6 +30,7 @@ enum hosts_state {
 	HOSTS_STATE_RENEWING,
 	HOSTS_STATE_FAILED,
 	HOSTS_STATE_REMOVING,
+	HOSTS_STATE_AWAITING_DNS, /* no order until its DNS points at the fleet (dnsgate.c) */
 	HOSTS_STATE_COUNT
 };
 
@@ -80,7 +81,8 @@ struct hosts_info {
 	char serial_rsa[80];
 	char last_error[1024]; /* truncated */
 	unsigned attempts;
-	int order_running; /* an order-in-progress marker is present */
+	int order_running;    /* an order-in-progress marker is present */
+	char dns_status[512]; /* dnsgate.c: what the last DNS check found, or "" */
 };
 
 const char *hosts_state_name(enum hosts_state st);

@@ -87,3 +87,10 @@ bool names_hostname_valid(const char *name, const char **reason)
 	}
 	return true;
 }
+
+bool names_cert_host_valid(const char *name, const char **reason)
+{
+	if (name[0] == '*' && name[1] == '.')
+		return names_hostname_valid(name + 2, reason);
+	return names_hostname_valid(name, reason);
+}

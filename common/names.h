@@ -24,4 +24,9 @@ bool names_token_valid(const char *s, size_t len);
  */
 bool names_hostname_valid(const char *name, const char **reason);
 
+/* A name a certificate is managed under: a hostname, or "*." and a hostname (a wildcard,
+ * obtained through DNS-01). The '*' is never first in a file or runtime-API name: those are
+ * "<cert-dir>/<name>.<type>.pem". */
+bool names_cert_host_valid(const char *name, const char **reason);
+
 #endif

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The local stack (`make run`): the whole system on 127.0.0.1 with embedded defaults, each
 # service on a free port in a temporary directory: redis-server, pebble-challtestsrv + Pebble as
-# the CA, HAProxy with the shipped haproxy-cfg in master-worker mode with a master socket (as
+# the CA, Knot as the authoritative DNS that Pebble and the issuer use (zones preview.test,
+# example.com, example.org; TSIG-signed RFC 2136 updates for DNS-01), HAProxy with the shipped haproxy-cfg in master-worker mode with a master socket (as
 # production runs it), spoa-agent, and cert-pusher (issuer + loader + API, its certificate
 # directory on /dev/shm). Adds a demo hostname through the API, waits until its certificates
 # are issued and served, prints the curl commands that show it, then runs until Ctrl-C and
@@ -16,6 +17,8 @@ export ROOT
 . "$ROOT/tests/lib/pebble.sh"
 # shellcheck source=../tests/lib/api.sh
 . "$ROOT/tests/lib/api.sh"
+# shellcheck source=../tests/lib/knot.sh
+. "$ROOT/tests/lib/knot.sh"
 trap 'exit 0' INT TERM
 
 DEMO=${SPOACME_DEMO_HOST:-demo.example.com}
@@ -37,15 +40,31 @@ t_start_redis
 t_start_agent
 t_start_haproxy
 t_wait_agent_up 10 || fail "HAProxy did not mark spoa-agent UP; see $T_DIR/*.log"
-t_start_pebble
+PREVIEW=preview.test
+t_start_knot "$PREVIEW" example.com example.org
+PEBBLE_DNS=$KNOT_ADDR t_start_pebble
 t_keyring
 t_pebble_roots "$T_DIR/pebble-root.pem"
 api_token
-start_daemon cert-pusher
+start_daemon cert-pusher --preview-domain "$PREVIEW" --dns-update "$KNOT_ADDR" \
+	--dns-tsig-key-file "$TSIG_FILE" --edge-address 127.0.0.1 --dns-resolver "$KNOT_ADDR"
+
+t_log "obtaining the preview wildcard *.$PREVIEW through DNS-01 (Knot)"
+for _ in $(seq 1 600); do
+	[ "$(rcli HGET "spoacme:host:*.$PREVIEW" state)" = valid ] && break
+	sleep 0.2
+done
+[ "$(rcli HGET "spoacme:host:*.$PREVIEW" state)" = valid ] ||
+	fail "*.$PREVIEW was not issued: $(rcli HGET "spoacme:host:*.$PREVIEW" last_error)"
+wait_served "probe.$PREVIEW" ecdsa "$(rcli HGET "spoacme:host:*.$PREVIEW" serial_ecdsa)" 20
+wait_served "probe.$PREVIEW" rsa "$(rcli HGET "spoacme:host:*.$PREVIEW" serial_rsa)" 20
 
 t_log "adding $DEMO through the API and waiting for its certificates"
 api_add "$DEMO"
 wait_state "$DEMO" valid 120
+DEMO_PREVIEW=$(host_attr "$DEMO" preview_hostname)
+code=$(https_ok "$DEMO_PREVIEW" "$T_DIR/pebble-root.pem")
+[ "$code" = 200 ] || fail "HTTPS for $DEMO_PREVIEW did not verify against Pebble's root (got $code)"
 ecdsa=$(host_attr "$DEMO" serials.ecdsa)
 rsa=$(host_attr "$DEMO" serials.rsa)
 wait_served "$DEMO" ecdsa "$ecdsa" 20
@@ -58,6 +77,8 @@ cat <<EOT
 spoacme local stack is up (logs, sockets and the key ring in $T_DIR):
   redis-server      127.0.0.1:$REDIS_PORT
   Pebble (CA)       $PEBBLE_DIR_URL   (its root: $T_DIR/pebble-root.pem)
+  Knot (DNS)        $KNOT_ADDR  zones $PREVIEW example.com example.org  TSIG key $TSIG_FILE
+  preview domain    $PREVIEW  (*.$PREVIEW issued through DNS-01 and served)
   haproxy           http 127.0.0.1:$HTTP_PORT  https 127.0.0.1:$HTTPS_PORT  runtime $HAPROXY_SOCK
   master socket $HAPROXY_MASTER_SOCK
   spoa-agent        127.0.0.1:$AGENT_PORT  metrics http://127.0.0.1:$METRICS_PORT/metrics
@@ -67,6 +88,10 @@ $DEMO was added through the API, issued by Pebble (ECDSA serial $ecdsa, RSA seri
 and hot-loaded into HAProxy. HTTPS served with the issued certificate:
   curl -v --cacert $T_DIR/pebble-root.pem --resolve $DEMO:$HTTPS_PORT:127.0.0.1 \\
        https://$DEMO:$HTTPS_PORT/spoacme-haproxy-health
+
+Its preview hostname $DEMO_PREVIEW, served with the *.$PREVIEW wildcard:
+  curl -v --cacert $T_DIR/pebble-root.pem --resolve $DEMO_PREVIEW:$HTTPS_PORT:127.0.0.1 \\
+       https://$DEMO_PREVIEW:$HTTPS_PORT/spoacme-haproxy-health
 
 Add another name:
   curl -H "Authorization: Bearer \$(cat $T_DIR/token)" --data-binary \\
@@ -82,7 +107,7 @@ Ctrl-C stops everything.
 EOT
 
 while :; do
-	for pid in "$REDIS_PID" "$AGENT_PID" "$HAPROXY_PID" "$PEBBLE_PID" "$DAEMON_PID"; do
+	for pid in "$REDIS_PID" "$AGENT_PID" "$HAPROXY_PID" "$PEBBLE_PID" "$KNOT_PID" "$DAEMON_PID"; do
 		kill -0 "$pid" 2>/dev/null || fail "a service (pid $pid) exited; see $T_DIR/*.log"
 	done
 	sleep 1

@@ -21,6 +21,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "cert-pusher/issuer/dnsgate.h"
 #include "cert-pusher/hosts.h"
 #include "cert-pusher/pmetrics.h"
 #include "cert-pusher/edge/served.h"
@@ -242,6 +243,8 @@ static json_t *api_host_json(const struct hosts_info *h, int with_next_action)
 		return NULL;
 	if (*h->preview)
 		json_object_set_new(attrs, "preview_hostname", json_string(h->preview));
+	if (*h->dns_status)
+		json_object_set_new(attrs, "dns_status", json_string(h->dns_status));
 	if (with_next_action)
 		json_object_set_new(attrs, "next_action_at", api_time(h->next_action));
 	links = json_pack("{s:s}", "self", self);
@@ -444,7 +447,7 @@ static void api_create(struct api *a, struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-	json_t *root = NULL, *data, *type, *attrs, *hn;
+	json_t *root = NULL, *data, *type, *attrs, *hn, *skip;
 	struct hosts_info info;
 	json_error_t jerr;
 	struct store *st;
@@ -492,6 +495,11 @@ static void api_create(struct api *a, struct evhttp_request *req)
 		api_error(req, 422, "data.attributes.hostname: contains a NUL character");
 		goto out;
 	}
+	skip = json_object_get(attrs, "skip_dns_check");
+	if (skip && !json_is_boolean(skip)) {
+		api_error(req, 422, "data.attributes.skip_dns_check: expected true or false");
+		goto out;
+	}
 	st = api_store(a, req);
 	if (!st)
 		goto out;
@@ -500,6 +508,8 @@ static void api_create(struct api *a, struct evhttp_request *req)
 		api_hosts_error(req, hs, err);
 		goto out;
 	}
+	if (dnsgate_mark_new(a->conf, st, &info, json_is_true(skip), err, sizeof(err)) < 0)
+		log_warn("api: host=%s: %s", info.name, err);
 	log_info("api: host=%s added%s%s", info.name, *info.preview ? " preview=" : "",
 	         info.preview);
 	snprintf(loc, sizeof(loc), API_PREFIX "/%s", info.name);

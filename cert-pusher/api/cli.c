@@ -242,6 +242,8 @@ int hosts_cmd_show(struct pusher *p, int argc, char **argv)
 	printf("state: %s\n", hosts_state_name(h.state));
 	if (*h.preview)
 		printf("preview_hostname: %s\n", h.preview);
+	if (*h.dns_status)
+		printf("dns: %s\n", h.dns_status);
 #define HOSTS_SHOW_TIME(label, v)                       \
 	do {                                            \
 		hosts_time_format((v), t, sizeof(t));   \

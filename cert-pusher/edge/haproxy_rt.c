@@ -82,7 +82,7 @@ int haproxy_rt_name_managed(const char *dir, const char *name, size_t *host_off,
 		return 0;
 	memcpy(host, base, hl);
 	host[hl] = 0;
-	if (!names_hostname_valid(host, &why))
+	if (!names_cert_host_valid(host, &why))
 		return 0;
 	if (host_off)
 		*host_off = (size_t)(base - name);

@@ -1325,7 +1325,7 @@ int loader_sync_host(struct loader *l, const char *host)
 	char err[512];
 	int in;
 
-	if (!names_hostname_valid(host, &why)) {
+	if (!names_cert_host_valid(host, &why)) {
 		log_warn("loader: ignoring event for '%.64s': %s", host, why);
 		return -1;
 	}
@@ -1883,7 +1883,7 @@ static void loader_run_orphan(struct loader *l, size_t i)
 	if (!strcmp(host, r->last_host))
 		return; /* both key types and the entries of a host: one look is enough */
 	snprintf(r->last_host, sizeof(r->last_host), "%s", host);
-	if (!names_hostname_valid(host, &why)) {
+	if (!names_cert_host_valid(host, &why)) {
 		if (l->redis_current == 1 && loader_remove(l, name) < 0)
 			r->failed++;
 		return;
@@ -1908,7 +1908,7 @@ static int loader_run_step(struct loader *l)
 
 		/* A run of untouched, valid hosts goes through the batches. */
 		while (to < r->hosts.n && to - from < LOADER_SLICE_HOSTS && !r->touched[to] &&
-		       names_hostname_valid(r->hosts.v[to], &why))
+		       names_cert_host_valid(r->hosts.v[to], &why))
 			to++;
 		if (r->hp_up && !loader_hp_live(l)) {
 			/* HAProxy went away during the run: the new one is verified from the
@@ -1924,7 +1924,7 @@ static int loader_run_step(struct loader *l)
 			size_t i = r->next++;
 			int touched = r->touched[i];
 
-			if (!names_hostname_valid(r->hosts.v[i], &why)) {
+			if (!names_cert_host_valid(r->hosts.v[i], &why)) {
 				log_warn("loader: skipping host '%.64s' of the hosts set: %s",
 				         r->hosts.v[i], why);
 				continue;

@@ -293,6 +293,12 @@ void acme_authz_deinit(struct acme_authz_obj *a)
 int acme_authz_parse(const char *json, size_t len, struct acme_authz_obj *a, char *err,
                      size_t errsz)
 {
+	return acme_authz_parse_type(json, len, "http-01", a, err, errsz);
+}
+
+int acme_authz_parse_type(const char *json, size_t len, const char *want, struct acme_authz_obj *a,
+                          char *err, size_t errsz)
+{
 	json_t *root = NULL, *chals, *ch, *pb, *wrap;
 	const char *st, *idv, *type, *tok;
 	size_t i;
@@ -320,23 +326,23 @@ int acme_authz_parse(const char *json, size_t len, struct acme_authz_obj *a, cha
 	json_array_foreach(chals, i, ch)
 	{
 		type = json_string_value(json_object_get(ch, "type"));
-		if (!type || strcmp(type, "http-01") != 0)
+		if (!type || strcmp(type, want) != 0)
 			continue;
 		st = json_string_value(json_object_get(ch, "status"));
 		if (!st || acme_status_parse(st, &a->http01_status) < 0) {
-			snprintf(err, errsz, "authorization: http-01 challenge without a status");
+			snprintf(err, errsz, "authorization: %s challenge without a status", want);
 			goto out;
 		}
 		tok = json_string_value(json_object_get(ch, "token"));
 		if (!tok || !names_token_valid(tok, strlen(tok))) {
-			snprintf(err, errsz, "authorization: http-01 token is not base64url");
+			snprintf(err, errsz, "authorization: %s token is not base64url", want);
 			goto out;
 		}
 		wrap = json_pack("{s:O*}", "url", json_object_get(ch, "url"));
 		a->http01_url = wrap ? acme_url_member(wrap, "url", &bad) : NULL;
 		json_decref(wrap);
 		if (!a->http01_url || !(a->http01_token = strdup(tok))) {
-			snprintf(err, errsz, "authorization: http-01 challenge url is not a URL");
+			snprintf(err, errsz, "authorization: %s challenge url is not a URL", want);
 			goto out;
 		}
 		pb = json_object_get(ch, "error");
@@ -412,7 +418,8 @@ struct acme_run {
 	struct acme_order_obj order;
 	size_t authz_idx;
 	struct acme_authz_obj authz;
-	char *published[ACME_MAX_AUTHZ];
+	char *published[ACME_MAX_AUTHZ];    /* http-01: tokens; dns-01: key authorizations */
+	char *published_id[ACME_MAX_AUTHZ]; /* dns-01: their identifiers */
 	size_t npublished;
 	struct http_response resp;
 	char *err; /* failure reason, ACME_ERR_MAX bytes */
@@ -859,8 +866,9 @@ static int acme_load_authz(struct acme_run *r)
 	acme_authz_deinit(&r->authz);
 	if (acme_json_body(r, "authorization") < 0)
 		return -1;
-	if (acme_authz_parse((const char *)r->resp.body.data, r->resp.body.len, &r->authz, err,
-	                     sizeof(err)) < 0) {
+	if (acme_authz_parse_type((const char *)r->resp.body.data, r->resp.body.len,
+	                          r->ops->dns_publish ? "dns-01" : "http-01", &r->authz, err,
+	                          sizeof(err)) < 0) {
 		acme_fail(r, "authorization: %s", err);
 		return -1;
 	}
@@ -888,8 +896,9 @@ static enum acme_state acme_st_authz(struct acme_run *r)
 		return ACME_ST_AUTHZ;
 	case ACME_STATUS_PENDING:
 		if (!r->authz.http01_url)
-			return acme_fail(r, "authorization for %s offers no http-01 challenge",
-			                 r->authz.identifier);
+			return acme_fail(r, "authorization for %s offers no %s challenge",
+			                 r->authz.identifier,
+			                 r->ops->dns_publish ? "dns-01" : "http-01");
 		if (r->authz.http01_status == ACME_STATUS_PENDING)
 			return ACME_ST_CHALLENGE;
 		r->poll_wait = ACME_POLL_START; /* already answered: just wait */
@@ -914,14 +923,25 @@ static enum acme_state acme_st_challenge(struct acme_run *r)
 		acme_fail(r, "challenge: cannot compute the key authorization");
 		goto out;
 	}
-	r->published[r->npublished] = strdup(r->authz.http01_token);
-	if (!r->published[r->npublished]) {
+	if (r->ops->dns_publish) {
+		r->published[r->npublished] = strdup(buf_str(&keyauth));
+		r->published_id[r->npublished] = strdup(r->authz.identifier);
+	} else {
+		r->published[r->npublished] = strdup(r->authz.http01_token);
+	}
+	if (!r->published[r->npublished] ||
+	    (r->ops->dns_publish && !r->published_id[r->npublished])) {
+		free(r->published[r->npublished]);
+		free(r->published_id[r->npublished]);
+		r->published[r->npublished] = r->published_id[r->npublished] = NULL;
 		acme_fail(r, "challenge: out of memory");
 		goto out;
 	}
 	r->npublished++;
-	if (r->ops->publish(r->ops->arg, r->authz.http01_token, buf_str(&keyauth), err,
-	                    sizeof(err)) < 0) {
+	if (r->ops->dns_publish ? r->ops->dns_publish(r->ops->arg, r->authz.identifier,
+	                                              buf_str(&keyauth), err, sizeof(err)) < 0
+	                        : r->ops->publish(r->ops->arg, r->authz.http01_token,
+	                                          buf_str(&keyauth), err, sizeof(err)) < 0) {
 		acme_fail(r, "challenge: cannot publish the key authorization: %s", err);
 		goto out;
 	}
@@ -1103,8 +1123,12 @@ static void acme_run_deinit(struct acme_run *r)
 	size_t i;
 
 	for (i = 0; i < r->npublished; i++) {
-		r->ops->withdraw(r->ops->arg, r->published[i]);
+		if (r->ops->dns_publish)
+			r->ops->dns_withdraw(r->ops->arg, r->published_id[i], r->published[i]);
+		else
+			r->ops->withdraw(r->ops->arg, r->published[i]);
 		free(r->published[i]);
+		free(r->published_id[i]);
 	}
 	free(r->order_url);
 	acme_order_deinit(&r->order);

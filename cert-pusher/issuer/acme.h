@@ -34,6 +34,12 @@ typedef int acme_chal_publish_fn(void *arg, const char *token, const char *keyau
                                  size_t errsz);
 /* Remove what publish() wrote; called once per published token when the order ends. */
 typedef void acme_chal_withdraw_fn(void *arg, const char *token);
+/* DNS-01 (RFC 8555 §8.4): make TXT _acme-challenge.<identifier> answer for <keyauth> on every
+ * authoritative server; 0, or -1 with <err>. withdraw removes it (once per publish, at the end
+ * of the order, success or not). */
+typedef int acme_dns_publish_fn(void *arg, const char *identifier, const char *keyauth, char *err,
+                                size_t errsz);
+typedef void acme_dns_withdraw_fn(void *arg, const char *identifier, const char *keyauth);
 
 struct acme_config {
 	const char *directory_url;
@@ -55,6 +61,8 @@ struct acme_chal_ops {
 	acme_chal_publish_fn *publish;
 	acme_chal_withdraw_fn *withdraw;
 	void *arg;
+	acme_dns_publish_fn *dns_publish; /* set: answer dns-01 instead of http-01 */
+	acme_dns_withdraw_fn *dns_withdraw;
 };
 
 /* ---- server objects (RFC 8555 §7.1), parsed and validated ---- */
@@ -95,8 +103,9 @@ struct acme_order_obj {
 
 struct acme_authz_obj {
 	enum acme_status status;
-	char *identifier;   /* identifier.value */
-	char *http01_url;   /* NULL when the CA offers no http-01 */
+	char *identifier; /* identifier.value */
+	/* the challenge of the type asked for (http-01, or dns-01 through acme_authz_parse_type) */
+	char *http01_url;   /* NULL when the CA offers no such challenge */
 	char *http01_token; /* validated: base64url, 1..256 */
 	enum acme_status http01_status;
 	char error[ACME_ERR_MAX]; /* the http-01 challenge's problem, if any */
@@ -115,6 +124,9 @@ int acme_order_parse(const char *json, size_t len, struct acme_order_obj *o, cha
 void acme_order_deinit(struct acme_order_obj *o);
 int acme_authz_parse(const char *json, size_t len, struct acme_authz_obj *a, char *err,
                      size_t errsz);
+/* Same, picking the challenge of <type> ("http-01", "dns-01"). */
+int acme_authz_parse_type(const char *json, size_t len, const char *type, struct acme_authz_obj *a,
+                          char *err, size_t errsz);
 void acme_authz_deinit(struct acme_authz_obj *a);
 /* Problem document (RFC 8555 §6.7, RFC 7807) into "type: detail" plus
  * " [subproblems: dns:NAME: type: detail; ...]". <type_out> (may be NULL) gets the type with

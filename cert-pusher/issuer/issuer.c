@@ -29,6 +29,7 @@
 #include "cert-pusher/store/store.h"
 #include "common/b64url.h"
 #include "common/file.h"
+#include "cert-pusher/issuer/dns01.h"
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/names.h"
@@ -54,6 +55,7 @@ struct issuer {
 	char dir_hash[65]; /* hex SHA-256 of the directory URL */
 	struct jws_key *account_key;
 	char *account_url;
+	struct dns01 *dns01; /* DNS-01 solver, or NULL; owned */
 };
 
 struct issuer_worker {
@@ -288,7 +290,8 @@ struct issuer *issuer_new(const struct pusher *p, char *err, size_t errsz)
 		snprintf(err, errsz, "--keyring: %s", why);
 		goto fail;
 	}
-	if (kms_conf_attach(is->kr, conf, err, errsz) < 0)
+	if (kms_conf_attach(is->kr, conf, err, errsz) < 0 ||
+	    dns01_new(conf, &is->dns01, err, errsz) < 0)
 		goto fail;
 	buf_wipe(&raw);
 	return is;
@@ -307,6 +310,7 @@ void issuer_free(struct issuer *is)
 	blob_keyring_free(is->kr);
 	jws_key_free(is->account_key);
 	free(is->account_url);
+	dns01_free(is->dns01);
 	free(is);
 }
 
@@ -580,11 +584,17 @@ int issuer_issue_host(struct issuer_worker *w, const char *name,
                       const char *const replaces[JWS_ALG_COUNT], const atomic_int *stop,
                       struct issuer_result *res)
 {
-	const struct acme_chal_ops ops = {
+	const struct acme_chal_ops http_ops = {
 		.publish = issuer_chal_publish,
 		.withdraw = issuer_chal_withdraw,
 		.arg = w,
 	};
+	const struct acme_chal_ops dns_ops = {
+		.dns_publish = dns01_publish,
+		.dns_withdraw = dns01_withdraw,
+		.arg = w->is->dns01,
+	};
+	const struct acme_chal_ops *ops = dns01_wanted(w->is->dns01, name) ? &dns_ops : &http_ops;
 	struct acme_order_result ores;
 	struct jws_key *key = NULL;
 	struct buf cid;
@@ -596,7 +606,7 @@ int issuer_issue_host(struct issuer_worker *w, const char *name,
 	issuer_result_init(res);
 	acme_order_result_init(&ores);
 	buf_init(&cid);
-	if (!names_hostname_valid(name, &why)) {
+	if (!dns01_name_valid(w->is->dns01, name, &why)) {
 		snprintf(res->error, sizeof(res->error), "'%s' is not a hostname we order: %s",
 		         name, why);
 		return -1;
@@ -616,7 +626,7 @@ int issuer_issue_host(struct issuer_worker *w, const char *name,
 			failed = 1;
 			continue;
 		}
-		if (acme_order(w->acme, name, replaces ? replaces[alg] : NULL, key, &ops, &ores) <
+		if (acme_order(w->acme, name, replaces ? replaces[alg] : NULL, key, ops, &ores) <
 		    0) {
 			log_err("issuer: name=%s type=%s failed: %s", name, issuer_type_names[alg],
 			        ores.error);
@@ -883,7 +893,9 @@ int issuer_cmd_issue(struct pusher *p, int argc, char **argv)
 		return 2;
 	}
 	for (k = 0; k < argc; k++) {
-		if (!names_hostname_valid(argv[k], &why)) {
+		/* "*.NAME" is checked again against the DNS-01 set-up once it is loaded */
+		if (!names_hostname_valid(
+		            argv[k] + (argv[k][0] == '*' && argv[k][1] == '.' ? 2 : 0), &why)) {
 			log_err("issue: '%s' is not a hostname we can order: %s", argv[k], why);
 			return 2;
 		}

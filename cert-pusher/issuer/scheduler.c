@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "cert-pusher/issuer/dns01.h"
+#include "cert-pusher/issuer/dnsgate.h"
 #include "cert-pusher/hosts.h"
 #include "cert-pusher/issuer/http.h"
 #include "cert-pusher/issuer/issuer.h"
@@ -47,6 +49,7 @@ struct scheduler {
 	char *prefix;
 	struct scheduler_opts opts;
 	struct scheduler_ops ops;
+	struct dnsgate *gate; /* dnsgate.c, or NULL; owned */
 	char owner[SCHEDULER_OWNER_LEN + 1];
 
 	pthread_mutex_t mu;
@@ -795,7 +798,7 @@ static int scheduler_take(struct scheduler *sc, struct store *st, const char *na
 	long long at;
 	int rc, ret = 0, locked = 0;
 
-	if (!names_hostname_valid(name, &why)) {
+	if (!names_cert_host_valid(name, &why)) {
 		log_warn("due entry '%s' is not a hostname (%s): dropped", name, why);
 		store_due_remove(st, name, err, sizeof(err));
 		goto out;
@@ -852,6 +855,11 @@ static int scheduler_take(struct scheduler *sc, struct store *st, const char *na
 		}
 		goto out;
 	}
+	/* A host without a certificate is ordered only once its DNS points at us. */
+	if (sc->gate && !info.not_after &&
+	    dnsgate_hold(sc->gate, st, name, &info, scheduler_kv(&kv, DNSGATE_F_SKIP),
+	                 scheduler_kv(&kv, DNSGATE_F_CHECKS), now))
+		goto out;
 	job = calloc(1, sizeof(*job));
 	if (!job)
 		goto out;
@@ -1079,6 +1087,7 @@ void scheduler_free(struct scheduler *sc)
 	scheduler_stop(sc);
 	for (i = 0; i < sc->nworkers; i++)
 		pthread_join(sc->workers[i], NULL);
+	dnsgate_free(sc->gate);
 	if (sc->dispatcher_started)
 		pthread_join(sc->dispatcher, NULL);
 	free(sc->workers);
@@ -1215,6 +1224,9 @@ static struct scheduler *scheduler_issuer_start(struct pusher *p, char *err, siz
 		goto fail;
 	}
 	json_object_seed(0); /* before threads: jansson seeds its hash function once */
+	if (dnsgate_new(p->conf, &sc->gate, err, errsz) < 0 ||
+	    dns01_preview_ensure(p->conf, p->prefix, err, errsz) < 0)
+		goto fail;
 	if (scheduler_start(sc, err, errsz) < 0)
 		goto fail;
 	return sc;

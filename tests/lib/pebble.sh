@@ -116,7 +116,7 @@ t_pebble_launch_try() {
 	local d=$T_DIR/pebble
 	PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=$PEBBLE_NONCEREJECT \
 		PEBBLE_AUTHZREUSE=${PEBBLE_AUTHZREUSE:-50} \
-		t_bg pebble "$PEBBLE_BIN" -config "$d/config.json" -dnsserver "127.0.0.1:$CTS_DNS_PORT"
+		t_bg pebble "$PEBBLE_BIN" -config "$d/config.json" -dnsserver "${PEBBLE_DNS:-127.0.0.1:$CTS_DNS_PORT}"
 	PEBBLE_PID=$T_LAST_PID
 	t_wait_tcp 127.0.0.1 "$PEBBLE_PORT" 20 && t_wait_tcp 127.0.0.1 "$PEBBLE_MGMT_PORT" 20 ||
 		return 1

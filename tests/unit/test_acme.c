@@ -223,7 +223,7 @@ static void fake_withdraw(void *arg, const char *token)
 	nwithdraw++;
 }
 
-static const struct acme_chal_ops ops = { fake_publish, fake_withdraw, NULL };
+static const struct acme_chal_ops ops = { .publish = fake_publish, .withdraw = fake_withdraw };
 
 #define CA "https://ca.test"
 #define DIR_JSON                                                                           \

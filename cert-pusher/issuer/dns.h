@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DNS-01 through RFC 2136 dynamic updates: adds and removes the TXT record
+ * _acme-challenge.<name> in the zone the operator lets the issuer update, signed with a TSIG key
+ * (RFC 8945, hmac-sha256), and waits until every authoritative server of that zone answers it.
+ * The DNS wire format, TSIG signing and the verification of the signed replies are ldns's; this
+ * module picks the servers, checks every reply (rcode, AA bit, question, TSIG) and turns failures
+ * into messages for host:<name> last_error. It does not talk to the CA (acme.c does) nor decide
+ * which names use DNS-01 (issuer.c does).
+ */
+#ifndef CERT_PUSHER_DNS_H
+#define CERT_PUSHER_DNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DNS_MAX_AUTH  8
+#define DNS_TXT_VALUE 44 /* 43 base64url characters of a SHA-256 digest, and the NUL */
+
+struct dns_server {
+	char addr[64]; /* numeric IPv4 or IPv6 */
+	uint16_t port;
+};
+
+struct dns_conf {
+	struct dns_server update;             /* where RFC 2136 updates go */
+	struct dns_server auth[DNS_MAX_AUTH]; /* every authoritative server (update first) */
+	size_t nauth;
+	char zone[256];         /* the zone updated, without the trailing dot */
+	char key_name[256];     /* TSIG key name */
+	char *key_secret;       /* base64 secret; owned, wiped */
+	int64_t timeout_ms;     /* one query or update; 0: 3 s */
+	int64_t propagation_ms; /* wait for every server; 0: 120 s */
+};
+
+/*
+ * Parse "ADDR:PORT" or "[V6]:PORT" (port 1..65535; ADDR numeric) into <out>. <what> names the
+ * option in the message. 0 or -1 with <err>.
+ */
+int dns_server_parse(const char *s, const char *what, struct dns_server *out, char *err,
+                     size_t errsz);
+
+/*
+ * Fill <dc> from --dns-update <update>, --dns-tsig-key-file <key_file> (one line
+ * "hmac-sha256:NAME:BASE64SECRET", as knsupdate -y takes it; mode 0600 or stricter, '#' lines
+ * ignored), --dns-zone <zone> and the comma-separated --dns-auth <auth> (may be NULL: the
+ * update server alone). 0, or -1 with an error naming the option in <err>; release with
+ * dns_conf_deinit() either way.
+ */
+int dns_conf_load(struct dns_conf *dc, const char *update, const char *key_file, const char *zone,
+                  const char *auth, char *err, size_t errsz);
+void dns_conf_deinit(struct dns_conf *dc);
+
+/* RFC 8555 §8.4: <out> = base64url(SHA-256(<keyauth>)), unpadded. 0 or -1. */
+int dns_txt_value(const char *keyauth, char out[DNS_TXT_VALUE]);
+
+/* "_acme-challenge.<identifier>" into <out>; -1 when it is not inside <dc>'s zone or too long. */
+int dns_challenge_name(const struct dns_conf *dc, const char *identifier, char *out, size_t outsz,
+                       char *err, size_t errsz);
+
+/*
+ * RFC 2136 update of <dc>'s zone: add (or, with <del>, remove) the TXT record <fqdn> <value>
+ * (TTL 60). Other TXT values of the same name stay (a wildcard and its base name coexist).
+ * 0, or -1 with the reason (rcode, TSIG failure, timeout) in <err>.
+ */
+int dns_txt_update(const struct dns_conf *dc, const char *fqdn, const char *value, int del,
+                   char *err, size_t errsz);
+
+/*
+ * Poll every authoritative server of <dc> directly (no recursion, AA required) until each answers
+ * TXT <fqdn> with <value>, or the propagation time runs out. 0 with the time it took in
+ * <*took_ms> (may be NULL), or -1 with which server lacks it in <err>.
+ */
+int dns_txt_wait(const struct dns_conf *dc, const char *fqdn, const char *value, int64_t *took_ms,
+                 char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# DNS-01 through RFC 2136 on a real authoritative server: Knot serves preview.test and takes
+# TSIG-signed updates; Pebble resolves through Knot (-dnsserver), so its DNS-01 validations read
+# what cert-pusher published there. `cert-pusher issue '*.preview.test'` obtains the wildcard
+# (ECDSA and RSA): each blob opens, verifies against Pebble's root with SAN DNS:*.preview.test,
+# and Pebble validated dns-01; the TXT records are gone afterwards. A name under --challenge
+# dns-01 is issued the same way and the loader makes HAProxy serve it (tls_probe: serial).
+# Failures: a wrong TSIG secret, an unreachable DNS server and a zone Knot refuses end in a
+# clear error, no order validated at Pebble and no record left.
+set -eu
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/pebble.sh"
+. "$(dirname "$0")/../lib/knot.sh"
+
+PUSHER=${PUSHER:-$BIN/cert-pusher}
+[ -x "$PUSHER" ] || fail "$PUSHER not built"
+
+t_start_redis
+t_start_agent
+t_start_haproxy
+t_start_knot preview.test other.test
+# no authorization reuse: every order answers its own dns-01 challenge
+PEBBLE_DNS=$KNOT_ADDR PEBBLE_AUTHZREUSE=0 t_start_pebble
+t_keyring
+t_pebble_roots "$T_DIR/root.pem"
+DNS=(--dns-update "$KNOT_ADDR" --dns-tsig-key-file "$TSIG_FILE" --dns-zone preview.test)
+
+# --- the preview wildcard
+t_pusher_issue --contact admin@example.com "${DNS[@]}" '*.preview.test' ||
+	fail "issue of the wildcard failed: $(tail -5 "$T_DIR/pusher.log")"
+grep -q "^issued \*\.preview\.test ecdsa=[0-9A-F]* rsa=[0-9A-F]* " "$T_DIR/issue.out" ||
+	fail "no 'issued' line: $(cat "$T_DIR/issue.out")"
+for t in ecdsa rsa; do
+	s=$(t_check_stored_cert '*.preview.test' "$t" "$T_DIR/root.pem")
+	t_log "*.preview.test/$t: serial $s verifies against Pebble's root, SAN DNS:*.preview.test"
+done
+grep -q 'record=_acme-challenge.preview.test visible on 1 authoritative' "$T_DIR/pusher.log" ||
+	fail "no propagation line in the log"
+assert_eq "TXT left at _acme-challenge.preview.test" "" "$(t_knot_txt _acme-challenge.preview.test)"
+t_log "wildcard issued through DNS-01; TXT removed"
+
+# --- every edge serves it: the loader pushes the wildcard; HAProxy's SNI matching picks it for
+# any <x>.preview.test, ECDSA and RSA, and the chain verifies for that name against Pebble's root
+ECDSA_SERIAL=$(rcli HGET 'spoacme:host:*.preview.test' serial_ecdsa)
+RSA_SERIAL=$(rcli HGET 'spoacme:host:*.preview.test' serial_rsa)
+t_bg loader "$PUSHER" --redis "127.0.0.1:$REDIS_PORT" --keyring "$KEYRING" -v run --role loader \
+	--haproxy-socket "$HAPROXY_SOCK" --cert-dir "$CERT_DIR"
+X=p$RANDOM$RANDOM.preview.test
+for _ in $(seq 1 200); do
+	got=$("$BIN/tools/tls_probe" 127.0.0.1 "$HTTPS_PORT" "$X" | awk '{ print $3 }')
+	[ "$got" = "$ECDSA_SERIAL" ] && break
+	sleep 0.05
+done
+assert_eq "ECDSA serial served for $X" "$ECDSA_SERIAL" "$got"
+assert_eq "RSA serial served for $X" "$RSA_SERIAL" \
+	"$("$BIN/tools/tls_probe" 127.0.0.1 "$HTTPS_PORT" --rsa "$X" | awk '{ print $3 }')"
+for v in "" rsa; do
+	extra=()
+	[ "$v" = rsa ] && extra=(--tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256)
+	code=$(curl -sS -o /dev/null -w '%{http_code}' --resolve "$X:$HTTPS_PORT:127.0.0.1" \
+		--cacert "$T_DIR/root.pem" "${extra[@]}" "https://$X:$HTTPS_PORT/spoacme-haproxy-health") ||
+		fail "curl ${v:-ecdsa} https://$X/ does not verify against Pebble's root"
+	assert_eq "https://$X/ (${v:-ecdsa})" 200 "$code"
+done
+san=$(openssl s_client -connect "127.0.0.1:$HTTPS_PORT" -servername "$X" </dev/null 2>/dev/null |
+	openssl x509 -noout -ext subjectAltName | tail -n +2 | tr -d ' ')
+assert_eq "SAN served for $X" "DNS:*.preview.test" "$san"
+t_log "$X served with the wildcard (ECDSA $ECDSA_SERIAL, RSA $RSA_SERIAL), verified by curl"
+
+# --- failures: a clear last_error, no challenge answered at Pebble, no record left behind
+valid_before=$(grep -c 'set VALID' "$T_DIR/pebble.log" || true)
+bad_key=$T_DIR/bad.key
+(umask 077 && printf 'hmac-sha256:spoacme-test:%s\n' "$(openssl rand -base64 32)" >"$bad_key")
+t_pusher_issue "${DNS[@]/$TSIG_FILE/$bad_key}" '*.preview.test' && fail "issue with a wrong TSIG secret succeeded"
+err=$(rcli HGET 'spoacme:host:*.preview.test' last_error)
+case "$err" in *"serves the zone but its reply is not signed with key spoacme-test."*"wrong TSIG key name or secret"*) ;;
+*) fail "wrong TSIG secret: last_error is '$err'" ;; esac
+t_log "wrong TSIG secret: $err"
+
+unused=$(t_free_port)
+t_pusher_issue --dns-update "127.0.0.1:$unused" --dns-tsig-key-file "$TSIG_FILE" \
+	--dns-zone preview.test '*.preview.test' && fail "issue with no DNS server succeeded"
+err=$(rcli HGET 'spoacme:host:*.preview.test' last_error)
+case "$err" in *"DNS update of preview.test. at 127.0.0.1:$unused"*) ;;
+*) fail "unreachable DNS server: last_error is '$err'" ;; esac
+t_log "unreachable DNS server: $err"
+
+t_pusher_issue --dns-update "$KNOT_ADDR" --dns-tsig-key-file "$TSIG_FILE" \
+	--dns-zone nothere.test '*.nothere.test' && fail "issue in a zone Knot does not serve succeeded"
+err=$(rcli HGET 'spoacme:host:*.nothere.test' last_error)
+case "$err" in *"refused: it is not authoritative for nothere.test. (SOA query: "*) ;;
+*) fail "zone not served: last_error is '$err'" ;; esac
+t_log "zone not served: $err"
+
+t_pusher_issue "${DNS[@]}" '*.other.test' && fail "issue outside --dns-zone succeeded"
+err=$(rcli HGET 'spoacme:host:*.other.test' last_error)
+case "$err" in *"_acme-challenge.other.test is outside the zone preview.test"*) ;;
+*) fail "name outside the zone: last_error is '$err'" ;; esac
+
+assert_eq "challenges validated by Pebble during the failures" "$valid_before" \
+	"$(grep -c 'set VALID' "$T_DIR/pebble.log" || true)"
+assert_eq "TXT left at _acme-challenge.preview.test" "" "$(t_knot_txt _acme-challenge.preview.test)"
+
+# the key file's mode is checked
+chmod 0644 "$bad_key"
+t_pusher_issue "${DNS[@]/$TSIG_FILE/$bad_key}" '*.preview.test' && fail "a world-readable key was used"
+grep -q -- "--dns-tsig-key-file: .*$bad_key" "$T_DIR/pusher.log" || fail "no error naming the key file's mode"
+t_log "PASS: DNS-01 wildcard issued and served; TSIG, reachability and zone errors are clear"

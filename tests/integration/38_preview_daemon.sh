@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The preview wildcard in the daemon: `cert-pusher run` with --preview-domain preview.test and
+# --dns-update (Knot, TSIG) adds "*.preview.test" itself, obtains it through DNS-01 (ECDSA and
+# RSA) and its loader serves it; a hostname POSTed to the API gets a preview_hostname in the 201
+# that curl verifies against Pebble's root, while the name itself is issued through HTTP-01.
+# Pebble resolves every name through Knot (preview.test and example.com zones).
+set -eu
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/pebble.sh"
+. "$(dirname "$0")/../lib/knot.sh"
+. "$(dirname "$0")/../lib/api.sh"
+
+[ -x "$PUSHER" ] || fail "$PUSHER not built"
+t_start_redis
+t_start_agent
+t_start_haproxy
+t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
+t_start_knot preview.test example.com
+PEBBLE_DNS=$KNOT_ADDR PEBBLE_AUTHZREUSE=0 t_start_pebble
+t_keyring
+t_pebble_roots "$T_DIR/root.pem"
+api_token
+start_daemon daemon --preview-domain preview.test --dns-update "$KNOT_ADDR" \
+	--dns-tsig-key-file "$TSIG_FILE"
+
+W='*.preview.test'
+for _ in $(seq 1 300); do
+	[ "$(rcli HGET "spoacme:host:$W" state)" = valid ] && break
+	sleep 0.1
+done
+assert_eq "state of $W" valid "$(rcli HGET "spoacme:host:$W" state)"
+for t in ecdsa rsa; do
+	s=$(t_check_stored_cert "$W" "$t" "$T_DIR/root.pem")
+	t_log "$W/$t: serial $s, SAN DNS:$W, verifies against Pebble's root"
+done
+grep -qF "dns01: preview wildcard $W added" "$T_DIR/daemon.log" || fail "the daemon did not add $W"
+
+out=$(api POST /v1/hostnames '{"data":{"attributes":{"hostname":"shop.example.com"}}}')
+assert_eq "POST status" 201 "$(head -1 <<<"$out")"
+P=$(tail -n +2 <<<"$out" | jq -r '.data.attributes.preview_hostname')
+case "$P" in *.preview.test) ;; *) fail "201 without a preview_hostname under preview.test: $out" ;; esac
+ECDSA_SERIAL=$(rcli HGET "spoacme:host:$W" serial_ecdsa)
+RSA_SERIAL=$(rcli HGET "spoacme:host:$W" serial_rsa)
+for _ in $(seq 1 200); do
+	got=$("$BIN/tools/tls_probe" 127.0.0.1 "$HTTPS_PORT" "$P" | awk '{ print $3 }')
+	[ "$got" = "$ECDSA_SERIAL" ] && break
+	sleep 0.05
+done
+assert_eq "ECDSA serial served for $P" "$ECDSA_SERIAL" "$got"
+assert_eq "RSA serial served for $P" "$RSA_SERIAL" \
+	"$("$BIN/tools/tls_probe" 127.0.0.1 "$HTTPS_PORT" --rsa "$P" | awk '{ print $3 }')"
+assert_eq "https://$P/ verified against Pebble's root" 200 "$(https_ok "$P" "$T_DIR/root.pem")"
+t_log "$P (from the 201) served with the wildcard, verified by curl"
+
+wait_state shop.example.com valid 60
+assert_eq "https://shop.example.com/ verified" 200 "$(https_ok shop.example.com "$T_DIR/root.pem")"
+assert_eq "TXT left at _acme-challenge.preview.test" "" "$(t_knot_txt _acme-challenge.preview.test)"
+t_log "PASS: the daemon obtains and serves the preview wildcard; the 201's preview_hostname works"

@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: MIT
+# Knot DNS (Debian's knotd) as the real authoritative server of a test zone on a free loopback
+# port, taking RFC 2136 updates signed with a TSIG key (hmac-sha256). Knot rather than BIND 9:
+# one small declarative config, no rndc/key-file dance, runs unprivileged in a temp dir in the
+# foreground, and its journal applies an update before it answers, so "visible" is testable.
+# Source tests/lib/common.sh first.
+#
+# t_start_knot ZONE [EXTRA_ZONE...] sets:
+#   KNOT_PORT   UDP+TCP port of 127.0.0.1
+#   KNOT_ADDR   127.0.0.1:$KNOT_PORT
+#   TSIG_FILE   the key as cert-pusher reads it: "hmac-sha256:NAME:SECRET" (mode 0600)
+#   TSIG_KEY    the same for kdig/knsupdate -y
+#   KNOT_PID
+# Every zone has SOA, NS ns.<zone>, "ns" and "*" A 127.0.0.1 (what Pebble resolves for
+# HTTP-01), and accepts updates signed with the key only.
+#
+# shellcheck shell=bash
+
+t_start_knot() {
+	command -v knotd >/dev/null && command -v kdig >/dev/null || {
+		t_log "SKIP: knot / knot-dnsutils not installed"
+		exit 77
+	}
+	local d=$T_DIR/knot secret z try
+	mkdir -p "$d/zones" "$d/db"
+	secret=$(openssl rand -base64 32)
+	TSIG_KEY="hmac-sha256:spoacme-test:$secret"
+	TSIG_FILE=$T_DIR/tsig.key
+	(umask 077 && printf '# TSIG key for the test zone\n%s\n' "$TSIG_KEY" >"$TSIG_FILE")
+	for z in "$@"; do
+		cat >"$d/zones/$z.zone" <<EOZ
+\$ORIGIN $z.
+\$TTL 60
+@ SOA ns.$z. hostmaster.$z. 1 3600 600 86400 60
+@ NS ns
+ns A 127.0.0.1
+* A 127.0.0.1
+EOZ
+	done
+	for try in 1 2 3; do
+		KNOT_PORT=$(t_free_port)
+		KNOT_ADDR=127.0.0.1:$KNOT_PORT
+		{
+			cat <<EOC
+server:
+    rundir: "$d"
+    listen: 127.0.0.1@$KNOT_PORT
+database:
+    storage: "$d/db"
+log:
+  - target: stderr
+    any: info
+key:
+  - id: spoacme-test
+    algorithm: hmac-sha256
+    secret: $secret
+acl:
+  - id: update
+    key: spoacme-test
+    action: update
+template:
+  - id: default
+    storage: "$d/zones"
+    file: "%s.zone"
+    zonefile-sync: -1
+    journal-content: changes
+    acl: update
+zone:
+EOC
+			for z in "$@"; do printf '  - domain: %s\n' "$z"; done
+		} >"$d/knot.conf"
+		t_bg knot knotd -c "$d/knot.conf"
+		KNOT_PID=$T_LAST_PID
+		if t_wait_tcp 127.0.0.1 "$KNOT_PORT" 10 && t_knot_serves "$1"; then
+			return 0
+		fi
+		t_stop_pid "$KNOT_PID"
+		t_log "knot: did not come up on $KNOT_PORT (try $try)"
+	done
+	fail "knotd did not start (see $T_DIR/knot.log)"
+}
+
+# t_knot_serves ZONE: until Knot answers the zone's SOA authoritatively (zone loaded).
+t_knot_serves() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		kdig -p "$KNOT_PORT" @127.0.0.1 +norec +time=1 +retry=0 SOA "$1" 2>/dev/null |
+			grep -qi 'flags: qr aa' && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# t_knot_txt NAME: the TXT values Knot answers for NAME, one a line, unquoted.
+t_knot_txt() {
+	kdig -p "$KNOT_PORT" @127.0.0.1 +norec +short +time=2 +retry=0 TXT "$1" | tr -d '"'
+}
+
+# t_knot_update ZONE LINE...: an RFC 2136 update signed with the test key (knsupdate).
+t_knot_update() {
+	local zone=$1
+	shift
+	{
+		printf 'server 127.0.0.1 %s\nzone %s\n' "$KNOT_PORT" "$zone"
+		printf '%s\n' "$@"
+		printf 'send\n'
+	} | knsupdate -y "$TSIG_KEY" || fail "knsupdate on $zone failed"
+}
