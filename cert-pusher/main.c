@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cert-pusher/hosts.h"
+#include "cert-pusher/init.h"
 #include "cert-pusher/pmetrics.h"
 #include "cert-pusher/pusher.h"
 #include "cert-pusher/store.h"
@@ -90,6 +91,8 @@ static const struct pusher_cmd pusher_cmds[] = {
 	{ "ls", hosts_cmd_ls, "          list managed hostnames" },
 	{ "show", hosts_cmd_show, "NAME      one hostname's state, dates, serials, last error" },
 	{ "renew", hosts_cmd_renew, "NAME...   renew now" },
+	{ "init", init_cmd_init,
+	  "DIR       create a node's key ring, token, certificate, passwords" },
 };
 #define PUSHER_NCMDS (sizeof(pusher_cmds) / sizeof(pusher_cmds[0]))
 

@@ -60,7 +60,7 @@ for p in ./usr/bin/spoa-agent ./usr/bin/cert-pusher ./lib/systemd/system/cert-pu
 	./lib/systemd/system/cert-pusher-issuer.service ./lib/systemd/system/spoa-agent.service \
 	./usr/lib/tmpfiles.d/spoacme.conf ./usr/share/man/man8/cert-pusher.8.gz \
 	./usr/share/bash-completion/completions/spoa-agent ./usr/share/doc/spoacme/copyright \
-	./usr/share/doc/spoacme/examples/haproxy-cfg/spoe-acme.conf; do
+	./usr/share/doc/spoacme/examples/haproxy-cfg/spoe-acme.conf ./usr/share/spoacme/spoacme-acl.sh; do
 	grep -qxF "$p" "$T_DIR/contents" || fail "$DEB lacks $p"
 done
 t_log "built $(basename "$DEB") ($(stat -c %s "$DEB") bytes, $(wc -l <"$T_DIR/contents") entries)"
