@@ -27,10 +27,10 @@ DEMO=${SPOACME_DEMO_HOST:-demo.example.com}
 # at exit.
 t_cert_dir
 # haproxy.cfg's worker drops to the haproxy user, which only root can become: started by
-# anyone else, HAProxy stays who started it.
+# anyone else, HAProxy stays who started it (and only root can chroot).
 if [ "$(id -u)" != 0 ]; then
-	SPOACME_USER=$(id -un) SPOACME_GROUP=$(id -gn)
-	export SPOACME_USER SPOACME_GROUP
+	SPOACME_USER=$(id -un) SPOACME_GROUP=$(id -gn) SPOACME_CHROOT=/
+	export SPOACME_USER SPOACME_GROUP SPOACME_CHROOT
 fi
 
 t_start_redis
