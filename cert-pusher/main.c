@@ -43,7 +43,7 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "profile", 1, "NAME      ACME certificate profile (when the CA offers profiles)" },
 	{ "eab-kid", 1, "KID       External Account Binding key id" },
 	{ "eab-hmac-key-file", 1, "FILE      External Account Binding HMAC key (base64url)" },
-	{ "wait-replicas", 1, "N         Redis replicas a challenge must reach (default 0)" },
+	{ "wait-replicas", 1, "N|auto    replicas a challenge must reach (auto: all connected)" },
 	{ "wait-timeout", 1, "DURATION  how long to wait for them (default 1s; no unit = ms)" },
 	{ "account-key-type", 1, "TYPE      new ACME account key: ecdsa (ES256, default) or rsa" },
 	{ "concurrency", 1, "N         issue: hostnames ordered in parallel (default 4, max 64)" },

@@ -1564,6 +1564,30 @@ out:
 	return ret;
 }
 
+int store_replicas_connected(struct store *s, char *err, size_t errsz)
+{
+	redisReply *r = NULL;
+	int ret = -1;
+
+	if (store_reconnect(s, err, errsz) < 0)
+		goto out;
+	/* ROLE on a primary: ["master", offset, [[ip, port, offset], ...]], online replicas. */
+	r = redisCommand(s->rc, "ROLE");
+	if (!store_hosts_reply_ok(s, r, "ROLE", err, errsz))
+		goto out;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+	    r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "master") ||
+	    r->element[2]->type != REDIS_REPLY_ARRAY) {
+		snprintf(err, errsz, "redis ROLE: %s is not a primary", s->addr);
+		goto out;
+	}
+	ret = r->element[2]->elements > 1000 ? 1000 : (int)r->element[2]->elements;
+out:
+	if (r)
+		freeReplyObject(r);
+	return ret;
+}
+
 int store_blob_fetch(struct store *s, const char *key, struct buf *out, char *err, size_t errsz)
 {
 	const char *argv[2] = { "GET", key };
