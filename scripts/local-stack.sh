@@ -10,6 +10,8 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export ROOT
+# Keep the logs after Ctrl-C (t_cleanup says where); the RAM directory with keys still goes.
+T_KEEP=${T_KEEP:-1}
 # shellcheck source=../tests/lib/common.sh
 . "$ROOT/tests/lib/common.sh"
 # shellcheck source=../tests/lib/pebble.sh
@@ -69,7 +71,8 @@ and hot-loaded into HAProxy. HTTPS served with the issued certificate:
        https://$DEMO:$HTTPS_PORT/spoacme-haproxy-health
 
 Add another name:
-  curl -H "Authorization: Bearer \$(cat $T_DIR/token)" --data-binary \\
+  curl -H "Authorization: Bearer \$(cat $T_DIR/token)" -H 'Content-Type: application/vnd.api+json' \\
+       --data-binary \\
        '{"data":{"attributes":{"hostname":"www.example.org"}}}' $API/v1/hostnames
   $BIN/cert-pusher --redis 127.0.0.1:$REDIS_PORT ls
 What HAProxy holds:
@@ -78,7 +81,7 @@ Reload HAProxy as systemctl reload does (the new worker starts with every certif
 $CERT_DIR):
   echo reload | socat - UNIX-CONNECT:$HAPROXY_MASTER_SOCK
 
-Ctrl-C stops everything.
+Ctrl-C stops everything; the logs stay in $T_DIR.
 EOT
 
 while :; do
