@@ -31,7 +31,7 @@ install: all man
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(TMPFILESDIR) \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(COMPDIR) $(DESTDIR)$(DOCDIR)/examples/haproxy-cfg \
 		$(DESTDIR)$(DOCDIR)/examples/redis $(DESTDIR)$(DOCDIR)/examples/systemd \
-		$(DESTDIR)$(DATADIR)/spoacme
+		$(DESTDIR)$(DATADIR)/spoacme $(DESTDIR)$(DOCDIR)/examples/monitoring
 	install -m 0755 $(AGENT_BIN) $(PUSHER_BIN) $(DESTDIR)$(BINDIR)/
 	for u in $(UNITS); do \
 		sed 's|/usr/bin/|$(BINDIR)/|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
@@ -44,6 +44,7 @@ install: all man
 	install -m 0644 haproxy-cfg/* $(DESTDIR)$(DOCDIR)/examples/haproxy-cfg/
 	install -m 0755 redis/spoacme-acl.sh $(DESTDIR)$(DOCDIR)/examples/redis/
 	install -m 0755 redis/spoacme-acl.sh $(DESTDIR)$(DATADIR)/spoacme/
+	install -m 0644 monitoring/* $(DESTDIR)$(DOCDIR)/examples/monitoring/
 	install -m 0644 README.md doc/DESIGN.md $(DESTDIR)$(DOCDIR)/
 
 # Debian's own tooling builds the package from this tree (debian/rules calls `make install`);
