@@ -16,6 +16,7 @@
 #include "cert-pusher/store.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/version.h"
 
 struct pusher_opt {
 	const char *name;
@@ -72,6 +73,7 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "check", 0, "          validate the configuration and exit" },
 	{ "verbose", 0, "          debug logging (also -v)" },
 	{ "help", 0, "          this help" },
+	{ "version", 0, "          print the version and exit" },
 };
 #define PUSHER_NOPTS (sizeof(pusher_opts) / sizeof(pusher_opts[0]))
 
@@ -149,6 +151,11 @@ int main(int argc, char **argv)
 			pusher_usage(stderr);
 			goto out;
 		}
+	}
+	if (conf_get(p.conf, "version")) {
+		printf("cert-pusher %s\n", SPOACME_VERSION);
+		ret = 0;
+		goto out;
 	}
 	if (conf_get(p.conf, "help")) {
 		pusher_usage(stdout);

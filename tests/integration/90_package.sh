@@ -4,7 +4,7 @@
 # pages, completion and examples with their modes; the units it writes pass
 # `systemd-analyze verify` with their ExecStart paths rewritten to the prefix; `make deb`
 # (debhelper) builds spoacme_<version>_amd64.deb, which installs with dpkg -i, whose installed
-# binaries --check a configuration (and refuse a bad one with exit 2), whose installed units
+# binaries print the changelog's version, --check a configuration (and refuse a bad one with exit 2), whose installed units
 # verify, and which removes and purges leaving none of its files. The dpkg part needs root
 # (exit 77 without it, which CI counts as a failure).
 set -eu
@@ -80,6 +80,9 @@ trap 'r=$?; set +e; cleanup_pkg; (exit $r); t_cleanup' EXIT
 dpkg -i "$DEB" >"$T_DIR/dpkg-i.log" 2>&1 || fail "dpkg -i: $(cat "$T_DIR/dpkg-i.log")"
 dpkg -L spoacme >"$T_DIR/files"
 assert_eq "owner of /usr/bin/cert-pusher" "spoacme: /usr/bin/cert-pusher" "$(dpkg -S /usr/bin/cert-pusher)"
+for b in spoa-agent cert-pusher; do
+	assert_eq "installed $b --version" "$b $VERSION" "$("/usr/bin/$b" --version)"
+done
 (umask 077 && printf 'k1 %s\n' "$(openssl rand -base64 32)" >"$T_DIR/keyring" &&
 	openssl rand -hex 32 >"$T_DIR/token")
 /usr/bin/cert-pusher --check --redis 127.0.0.1:6379 --keyring "$T_DIR/keyring" run \

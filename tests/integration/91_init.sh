@@ -37,6 +37,12 @@ API_PORT=$(t_free_port)
 	--api-token-file "$N/api-token" >"$T_DIR/run-check.out" 2>&1 ||
 	fail "the key ring or token init made is refused: $(cat "$T_DIR/run-check.out")"
 
+# spoacme-acl.sh --help is its help (not an OUTDIR named --help).
+(cd "$T_DIR" && sh "$ROOT/redis/spoacme-acl.sh" --help) >"$T_DIR/acl-help.out" 2>&1 ||
+	fail "spoacme-acl.sh --help: $(cat "$T_DIR/acl-help.out")"
+grep -q 'spoacme-acl.sh \[-p PREFIX\] OUTDIR' "$T_DIR/acl-help.out" || fail "no usage in --help"
+[ ! -e "$T_DIR/--help" ] || fail "spoacme-acl.sh --help made a directory --help"
+
 # The ACL passwords: spoacme-acl.sh keeps them and Redis enforces them.
 sum_before=$(cat "$N"/redis/*.password | sha256sum)
 sh "$ROOT/redis/spoacme-acl.sh" "$N/redis" >"$T_DIR/acl.out" 2>&1 || fail "spoacme-acl.sh: $(cat "$T_DIR/acl.out")"
