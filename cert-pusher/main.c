@@ -148,7 +148,8 @@ int main(int argc, char **argv)
 				goto out;
 			}
 		} else {
-			pusher_usage(stderr);
+			/* getopt said which option; one line more, not the whole usage. */
+			fprintf(stderr, "try 'cert-pusher --help'\n");
 			goto out;
 		}
 	}

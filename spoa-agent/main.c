@@ -270,7 +270,8 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 			printf("spoa-agent %s\n", SPOACME_VERSION);
 			exit(0);
 		default:
-			main_usage(stderr);
+			/* getopt said which option; one line more, not the whole usage. */
+			fprintf(stderr, "try 'spoa-agent --help'\n");
 			goto out;
 		}
 	}
