@@ -173,4 +173,6 @@ format-check:
 clean:
 	rm -rf build
 
+include mk/install.mk
+
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -11,12 +11,14 @@
 
 #include "cert-pusher/api/cli.h"
 #include "cert-pusher/hosts.h"
+#include "cert-pusher/init.h"
 #include "cert-pusher/pmetrics.h"
 #include "cert-pusher/kms_conf.h"
 #include "cert-pusher/pusher.h"
 #include "cert-pusher/store/store.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/version.h"
 
 struct pusher_opt {
 	const char *name;
@@ -46,7 +48,7 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "profile", 1, "NAME      ACME certificate profile (when the CA offers profiles)" },
 	{ "eab-kid", 1, "KID       External Account Binding key id" },
 	{ "eab-hmac-key-file", 1, "FILE      External Account Binding HMAC key (base64url)" },
-	{ "wait-replicas", 1, "N         Redis replicas a challenge must reach (default 0)" },
+	{ "wait-replicas", 1, "N|auto    replicas a challenge must reach (auto: all connected)" },
 	{ "wait-timeout", 1, "DURATION  how long to wait for them (default 1s; no unit = ms)" },
 	{ "account-key-type", 1, "TYPE      new ACME account key: ecdsa (ES256, default) or rsa" },
 	{ "concurrency", 1, "N         issue: hostnames ordered in parallel (default 4, max 64)" },
@@ -83,6 +85,7 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "check", 0, "          validate the configuration and exit" },
 	{ "verbose", 0, "          debug logging (also -v)" },
 	{ "help", 0, "          this help" },
+	{ "version", 0, "          print the version and exit" },
 };
 #define PUSHER_NOPTS (sizeof(pusher_opts) / sizeof(pusher_opts[0]))
 
@@ -103,6 +106,8 @@ static const struct pusher_cmd pusher_cmds[] = {
 	{ "ls", hosts_cmd_ls, "          list managed hostnames" },
 	{ "show", hosts_cmd_show, "NAME      one hostname's state, dates, serials, last error" },
 	{ "renew", hosts_cmd_renew, "NAME...   renew now" },
+	{ "init", init_cmd_init,
+	  "DIR       create a node's key ring, token, certificate, passwords" },
 };
 #define PUSHER_NCMDS (sizeof(pusher_cmds) / sizeof(pusher_cmds[0]))
 
@@ -156,9 +161,15 @@ int main(int argc, char **argv)
 				goto out;
 			}
 		} else {
-			pusher_usage(stderr);
+			/* getopt said which option; one line more, not the whole usage. */
+			fprintf(stderr, "try 'cert-pusher --help'\n");
 			goto out;
 		}
+	}
+	if (conf_get(p.conf, "version")) {
+		printf("cert-pusher %s\n", SPOACME_VERSION);
+		ret = 0;
+		goto out;
 	}
 	if (conf_get(p.conf, "help")) {
 		pusher_usage(stdout);

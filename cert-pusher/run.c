@@ -224,6 +224,9 @@ int run_cmd_run(struct pusher *p, int argc, char **argv)
 		state[i] = run_roles[i].start(base, p, err, sizeof(err));
 		if (!state[i]) {
 			log_err("run: role %s: %s", run_roles[i].name, err);
+			/* Under --check a role only checks its options: a bad configuration, 2. */
+			if (p->check_only)
+				ret = 2;
 			goto out;
 		}
 	}

@@ -23,6 +23,13 @@
 set -eu
 
 prefix=spoacme:
+case "${1:-}" in
+-h | --help)
+	# The header comment above is the help.
+	sed -n '3,/^set -eu$/{/^set -eu$/d;s/^# \{0,1\}//;p}' "$0"
+	exit 0
+	;;
+esac
 if [ "${1:-}" = -p ]; then
 	[ $# -ge 2 ] || { echo "usage: $0 [-p PREFIX] OUTDIR" >&2; exit 2; }
 	prefix=$2

@@ -11,6 +11,8 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export ROOT
+# Keep the logs after Ctrl-C (t_cleanup says where); the RAM directory with keys still goes.
+T_KEEP=${T_KEEP:-1}
 # shellcheck source=../tests/lib/common.sh
 . "$ROOT/tests/lib/common.sh"
 # shellcheck source=../tests/lib/pebble.sh
@@ -30,10 +32,10 @@ DEMO=${SPOACME_DEMO_HOST:-demo.example.com}
 # at exit.
 t_cert_dir
 # haproxy.cfg's worker drops to the haproxy user, which only root can become: started by
-# anyone else, HAProxy stays who started it.
+# anyone else, HAProxy stays who started it (and only root can chroot).
 if [ "$(id -u)" != 0 ]; then
-	SPOACME_USER=$(id -un) SPOACME_GROUP=$(id -gn)
-	export SPOACME_USER SPOACME_GROUP
+	SPOACME_USER=$(id -un) SPOACME_GROUP=$(id -gn) SPOACME_CHROOT=/
+	export SPOACME_USER SPOACME_GROUP SPOACME_CHROOT
 fi
 
 t_start_redis
@@ -94,7 +96,8 @@ Its preview hostname $DEMO_PREVIEW, served with the *.$PREVIEW wildcard:
        https://$DEMO_PREVIEW:$HTTPS_PORT/spoacme-haproxy-health
 
 Add another name:
-  curl -H "Authorization: Bearer \$(cat $T_DIR/token)" --data-binary \\
+  curl -H "Authorization: Bearer \$(cat $T_DIR/token)" -H 'Content-Type: application/vnd.api+json' \\
+       --data-binary \\
        '{"data":{"attributes":{"hostname":"www.example.org"}}}' $API/v1/hostnames
   $BIN/cert-pusher --redis 127.0.0.1:$REDIS_PORT ls
 What HAProxy holds:
@@ -103,7 +106,7 @@ Reload HAProxy as systemctl reload does (the new worker starts with every certif
 $CERT_DIR):
   echo reload | socat - UNIX-CONNECT:$HAPROXY_MASTER_SOCK
 
-Ctrl-C stops everything.
+Ctrl-C stops everything; the logs stay in $T_DIR.
 EOT
 
 while :; do

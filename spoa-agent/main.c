@@ -38,6 +38,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/sdnotify.h"
+#include "common/version.h"
 #include "spoa-agent/agent.h"
 #include "spoa-agent/lookup.h"
 #include "spoa-agent/metrics.h"
@@ -102,6 +103,7 @@ static const struct option main_longopts[] = {
 	{ "check", no_argument, NULL, 'c' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -135,7 +137,8 @@ static void main_usage(FILE *f)
 	        "  --check                       validate the options and exit (0 valid, 2 "
 	        "invalid)\n"
 	        "  -v, --verbose                 debug logs\n"
-	        "  -h, --help                    this help\n",
+	        "  -h, --help                    this help\n"
+	        "      --version                 print the version and exit\n",
 	        MAIN_DEFAULT_LISTEN, MAIN_DEFAULT_REDIS, KEYS_DEFAULT_PREFIX, MAIN_DEFAULT_TIMEOUT,
 	        MAIN_DEFAULT_MAX_CONNS);
 }
@@ -264,8 +267,12 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 		case 'h':
 			main_usage(stdout);
 			exit(0);
+		case 'V':
+			printf("spoa-agent %s\n", SPOACME_VERSION);
+			exit(0);
 		default:
-			main_usage(stderr);
+			/* getopt said which option; one line more, not the whole usage. */
+			fprintf(stderr, "try 'spoa-agent --help'\n");
 			goto out;
 		}
 	}

@@ -254,9 +254,23 @@ static void metrics_http_cb(struct evhttp_request *req, void *arg)
 		evhttp_add_header(hdrs, "Content-Type", "text/plain; version=0.0.4");
 		evhttp_send_reply(req, 200, "OK", body);
 	} else if (path && !strcmp(path, "/healthz")) {
-		evbuffer_add(body, "ok\n", 3);
+		/* As cert-pusher's /healthz: 503 while Redis is unavailable, here when no worker
+		 * has its connection (every lookup would answer "unavailable"). */
+		int up = 0;
+		unsigned i;
+
+		for (i = 0; i < m->nshards; i++)
+			up += atomic_load_explicit(&m->shards[i].redis_connected,
+			                           memory_order_relaxed);
 		evhttp_add_header(hdrs, "Content-Type", "text/plain");
-		evhttp_send_reply(req, 200, "OK", body);
+		if (up > 0) {
+			evbuffer_add(body, "ok\n", 3);
+			evhttp_send_reply(req, 200, "OK", body);
+		} else {
+			evbuffer_add_printf(body, "redis unavailable: 0 of %u workers connected\n",
+			                    m->nshards);
+			evhttp_send_reply(req, 503, "Service Unavailable", body);
+		}
 	} else {
 		evhttp_send_error(req, 404, NULL);
 	}

@@ -35,11 +35,12 @@
 #include "common/names.h"
 #include "common/parse.h"
 
-#define ISSUER_CHAL_TTL_S      3600 /* a challenge token outlives any order */
-#define ISSUER_CONCURRENCY_DEF 4
-#define ISSUER_CONCURRENCY_MAX 64
-#define ISSUER_TYPE_ECDSA      (1u << JWS_ALG_ES256)
-#define ISSUER_TYPE_RSA        (1u << JWS_ALG_RS256)
+#define ISSUER_CHAL_TTL_S         3600 /* a challenge token outlives any order */
+#define ISSUER_CONCURRENCY_DEF    4
+#define ISSUER_CONCURRENCY_MAX    64
+#define ISSUER_WAIT_REPLICAS_AUTO (-1) /* --wait-replicas auto: every connected replica */
+#define ISSUER_TYPE_ECDSA         (1u << JWS_ALG_ES256)
+#define ISSUER_TYPE_RSA           (1u << JWS_ALG_RS256)
 
 struct issuer {
 	const struct pusher *p;
@@ -47,7 +48,7 @@ struct issuer {
 	char *contact;            /* "mailto:..." or NULL; owned */
 	unsigned key_types;       /* ISSUER_TYPE_* */
 	enum jws_alg account_alg; /* for a new account key */
-	long long wait_replicas;
+	long long wait_replicas;  /* or ISSUER_WAIT_REPLICAS_AUTO */
 	long long wait_timeout_ms;
 	unsigned concurrency;
 	struct buf eab_hmac; /* decoded EAB key; wiped */
@@ -260,12 +261,16 @@ struct issuer *issuer_new(const struct pusher *p, char *err, size_t errsz)
 		is->acme.eab_hmac = is->eab_hmac.data;
 		is->acme.eab_hmac_len = is->eab_hmac.len;
 	}
-	v = conf_get_def(conf, "wait-replicas", "0");
-	if (parse_u64(v, 0, 1000, &u) < 0) {
-		snprintf(err, errsz, "--wait-replicas: '%s' is not a number in 0..1000", v);
+	v = conf_get_def(conf, "wait-replicas", "auto");
+	if (!strcmp(v, "auto")) {
+		is->wait_replicas = ISSUER_WAIT_REPLICAS_AUTO;
+	} else if (parse_u64(v, 0, 1000, &u) < 0) {
+		snprintf(err, errsz, "--wait-replicas: '%s' is not 'auto' or a number in 0..1000",
+		         v);
 		goto fail;
+	} else {
+		is->wait_replicas = (long long)u;
 	}
-	is->wait_replicas = (long long)u;
 	v = conf_get_def(conf, "wait-timeout", "1s");
 	if (parse_duration_ms(v, 1, 1, 600000, &u) < 0) {
 		snprintf(err, errsz, "--wait-timeout: '%s' is not a duration in 1ms..10m", v);
@@ -462,18 +467,31 @@ static int issuer_chal_publish(void *arg, const char *token, const char *keyauth
 	char why[256];
 	int n;
 
+	long long want = w->is->wait_replicas;
+
 	if (store_chal_set(w->store, token, keyauth, ISSUER_CHAL_TTL_S, err, errsz) < 0)
 		return -1;
-	if (w->is->wait_replicas <= 0)
+	if (want == ISSUER_WAIT_REPLICAS_AUTO) {
+		/* Every replica connected now: an edge's replica must hold the token before the
+		 * CA may reach that edge. */
+		want = store_replicas_connected(w->store, why, sizeof(why));
+		if (want < 0) {
+			log_warn("issuer: token=%s: --wait-replicas auto: %s; answering the "
+			         "challenge anyway",
+			         token, why);
+			return 0;
+		}
+		log_debug("issuer: token=%s: waiting for the %lld connected replicas", token, want);
+	}
+	if (want <= 0)
 		return 0;
-	n = store_wait_replicas(w->store, w->is->wait_replicas, w->is->wait_timeout_ms, why,
-	                        sizeof(why));
+	n = store_wait_replicas(w->store, want, w->is->wait_timeout_ms, why, sizeof(why));
 	if (n < 0)
 		log_warn("issuer: token=%s: %s; answering the challenge anyway", token, why);
-	else if (n < w->is->wait_replicas)
+	else if (n < want)
 		log_warn("issuer: token=%s reached %d of %lld replicas within %lld ms; answering "
 		         "the challenge anyway",
-		         token, n, w->is->wait_replicas, w->is->wait_timeout_ms);
+		         token, n, want, w->is->wait_timeout_ms);
 	return 0;
 }
 

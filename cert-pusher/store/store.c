@@ -951,6 +951,25 @@ out:
 	return ret;
 }
 
+int store_replicas_connected(struct store *s, char *err, size_t errsz)
+{
+	redisReply *r;
+	int ret = -1;
+
+	/* ROLE on a primary: ["master", offset, [[ip, port, offset], ...]], online replicas. */
+	r = store_cmds(s, "ROLE", err, errsz, "ROLE", NULL);
+	if (!r)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+	    r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "master") ||
+	    r->element[2]->type != REDIS_REPLY_ARRAY)
+		snprintf(err, errsz, "redis ROLE: %s is not a primary", s->addr);
+	else
+		ret = r->element[2]->elements > 1000 ? 1000 : (int)r->element[2]->elements;
+	freeReplyObject(r);
+	return ret;
+}
+
 int store_scan_keys(struct store *s, const char *pattern, struct strv *out, char *err, size_t errsz)
 {
 	char cursor[32] = "0";

@@ -180,6 +180,9 @@ int store_chal_del(struct store *s, const char *token, char *err, size_t errsz);
  * connection so far (may be fewer than asked when the timeout hit), or -1 with <err>. */
 int store_wait_replicas(struct store *s, long long replicas, long long timeout_ms, char *err,
                         size_t errsz);
+/* The replicas connected to this primary now (ROLE), at most 1000, for --wait-replicas auto;
+ * -1 with <err> on error or when this Redis is not a primary. */
+int store_replicas_connected(struct store *s, char *err, size_t errsz);
 /* GET the blob stored under the full key name <key> into <out> (appended). 1 found, 0 absent,
  * -1 with <err>. */
 int store_blob_fetch(struct store *s, const char *key, struct buf *out, char *err, size_t errsz);

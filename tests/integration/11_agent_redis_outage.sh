@@ -7,6 +7,7 @@
 # answered and the agent exits 0. Durations are printed, not asserted. Every 503 is also
 # checked to carry the agent's own answer (txn.acme.error, shown by a test-only frontend):
 # a 503 from HAProxy's processing timeout or a dead agent would not.
+# The agent's /healthz is 503 while no worker has Redis, and 200 once they reconnected.
 set -eu
 . "$(dirname "$0")/../lib/common.sh"
 
@@ -62,6 +63,9 @@ kill -0 "$AGENT_PID" || fail "agent died with Redis"
 down=$(t_agent_metric 'spoacme_agent_requests_total{result="unavailable"}')
 [ "$down" -ge 5 ] || fail "expected >= 5 'unavailable' answers, metrics say $down"
 assert_eq "redis_connected while down" 0 "$(t_agent_metric spoacme_agent_redis_connected)"
+assert_eq "agent /healthz while no worker has Redis" 503 \
+	"$(curl -s -o "$T_DIR/health" -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/healthz")"
+grep -q "redis unavailable: 0 of 2 workers connected" "$T_DIR/health" || fail "healthz: $(cat "$T_DIR/health")"
 
 # --- Redis back on the same port (empty: store the token again)
 t_start_redis "$REDIS_PORT" --enable-debug-command local
@@ -80,6 +84,7 @@ for ((i = 0; i < 50; i++)); do
 	sleep 0.1
 done
 assert_eq "both workers reconnected" 2 "$(t_agent_metric spoacme_agent_redis_connected)"
+assert_eq "agent /healthz with Redis back" ok "$(curl -sS "http://127.0.0.1:$METRICS_PORT/healthz")"
 
 # --- Redis frozen with requests in flight
 timeouts_before=$(t_agent_metric 'spoacme_agent_requests_total{result="timeout"}')
