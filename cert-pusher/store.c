@@ -2281,3 +2281,9 @@ int store_served_fields(struct store *s, const struct store_strv *edges, const c
 {
 	return store_hmget_each(s, keys_served, edges, fields, nfields, out, err, errsz);
 }
+
+redisReply *store_command(struct store *s, const char *what, int argc, const char **argv,
+                          const size_t *argl, char *err, size_t errsz)
+{
+	return store_cmd(s, what, argc, argv, argl, err, errsz);
+}
