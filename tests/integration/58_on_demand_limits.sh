@@ -36,7 +36,7 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 
-orders() { grep -c "POST /order-plz" "$T_DIR/pebble.log" 2>/dev/null || true; }
+orders() { grep -c "Added order" "$T_DIR/pebble.log" 2>/dev/null || true; } # a badNonce retry posts twice
 get() { # get NAME [curl args...]: HTTP status of a verified HTTPS request
 	local n=$1
 	shift
