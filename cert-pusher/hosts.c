@@ -125,6 +125,8 @@ static void hosts_info_set(struct hosts_info *info, const char *f, const char *v
 		hosts_copy(info->dns_status, sizeof(info->dns_status), v);
 	} else if (!strcmp(f, HOSTS_F_REMOVING)) {
 		*removing = *v != 0;
+	} else if (!strcmp(f, HOSTS_F_ORIGIN)) {
+		hosts_copy(info->origin, sizeof(info->origin), v);
 	}
 }
 
@@ -247,7 +249,7 @@ enum hosts_status hosts_list(struct store *s, struct hosts_info **out, size_t *n
 		HOSTS_F_STATE,        HOSTS_F_PREVIEW,    HOSTS_F_CREATED,    HOSTS_F_NOT_BEFORE,
 		HOSTS_F_NOT_AFTER,    HOSTS_F_ISSUED_AT,  HOSTS_F_RENEW_AT,   HOSTS_F_NEXT_ATTEMPT,
 		HOSTS_F_SERIAL_ECDSA, HOSTS_F_SERIAL_RSA, HOSTS_F_LAST_ERROR, HOSTS_F_ATTEMPTS,
-		HOSTS_F_ORDER,        HOSTS_F_REMOVING,
+		HOSTS_F_ORDER,        HOSTS_F_REMOVING,   HOSTS_F_ORIGIN,
 	};
 	const size_t nf = sizeof(fields) / sizeof(fields[0]);
 	struct strv names = { 0 }, vals = { 0 };

@@ -53,6 +53,7 @@ enum hosts_state {
 #define HOSTS_F_NEXT_ATTEMPT "next_attempt" /* after a failure */
 #define HOSTS_F_ORDER        "order"        /* "<owner> <start>" while an order runs */
 #define HOSTS_F_REMOVING     "removing"     /* time a removal was asked; wins over state */
+#define HOSTS_F_ORIGIN       "origin"       /* "on_demand" when a TLS handshake added it */
 #define HOSTS_F_ARI_NOTE     "ari_explanation"
 #define HOSTS_F_REVOKE       "revoke" /* with removing: revoke at the CA before purging */
 
@@ -75,6 +76,7 @@ struct hosts_info {
 	char name[NAMES_HOSTNAME_MAX + 1];
 	enum hosts_state state;
 	char preview[NAMES_HOSTNAME_MAX + 1];
+	char origin[16]; /* "api" when unset, or "on_demand" */
 	long long created, not_before, not_after, issued_at, renew_at, next_attempt;
 	long long next_action; /* score in the due zset, 0 when not scheduled */
 	char serial_ecdsa[80];

@@ -81,6 +81,8 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "lock-ttl", 1, "DURATION  per-host lock lifetime, extended while working (60s)" },
 	{ "backoff-min", 1, "DURATION  first retry delay after a failed order (default 1m)" },
 	{ "backoff-max", 1, "DURATION  longest retry delay (default 6h)" },
+	{ "on-demand-allow", 1,
+	  "SUFFIXES  issuer: on-demand issuance below .a.example[,.b.example]" },
 	{ "due-poll", 1, "DURATION  how often the issuer looks for due hosts (default 1s)" },
 	{ "check", 0, "          validate the configuration and exit" },
 	{ "verbose", 0, "          debug logging (also -v)" },

@@ -22,6 +22,7 @@
 
 #include "cert-pusher/api/api.h"
 #include "cert-pusher/edge/loader.h"
+#include "cert-pusher/issuer/ondemand.h"
 #include "cert-pusher/pusher.h"
 #include "cert-pusher/issuer/scheduler.h"
 #include "common/log.h"
@@ -130,8 +131,16 @@ static void run_api_stop(void *state)
 	run_api_free(ra);
 }
 
+/* The issuer: its on-demand allow rules (ondemand.c) reach Redis first. */
+static void *run_issuer_start(struct event_base *base, struct pusher *p, char *err, size_t errsz)
+{
+	if (ondemand_allow_publish(p, err, errsz) < 0)
+		return NULL;
+	return scheduler_run_start(base, p, err, errsz);
+}
+
 static const struct run_role run_roles[] = {
-	{ "issuer", scheduler_run_start, scheduler_run_stop }, /* scheduler.c */
+	{ "issuer", run_issuer_start, scheduler_run_stop }, /* scheduler.c */
 	{ "loader", run_loader_start, run_loader_stop },
 	{ "api", run_api_start, run_api_stop }, /* last: stopped first, before orders drain */
 };

@@ -38,8 +38,15 @@ if [ "$(id -u)" != 0 ]; then
 	export SPOACME_USER SPOACME_GROUP SPOACME_CHROOT
 fi
 
+# On-demand certificates for every name under .on-demand.example: HAProxy's TLS pre-frontend
+# asks the agent about names it holds no certificate for (haproxy-cfg, SPOACME_ON_DEMAND).
+export SPOACME_ON_DEMAND=1
+export SPOACME_TLS_INNER="abns@spoacme-run-$$"
+export SPOACME_SPOE_ONDEMAND_CONF=$ROOT/haproxy-cfg/spoe-ondemand.conf
+ON_DEMAND=.on-demand.example
+
 t_start_redis
-t_start_agent
+t_start_agent --on-demand --edge-id local
 t_start_haproxy
 t_wait_agent_up 10 || fail "HAProxy did not mark spoa-agent UP; see $T_DIR/*.log"
 PREVIEW=preview.test
@@ -48,7 +55,8 @@ PEBBLE_DNS=$KNOT_ADDR t_start_pebble
 t_keyring
 t_pebble_roots "$T_DIR/pebble-root.pem"
 api_token
-start_daemon cert-pusher --preview-domain "$PREVIEW" --dns-update "$KNOT_ADDR" \
+start_daemon cert-pusher --edge-id local --on-demand-allow "$ON_DEMAND" \
+	--preview-domain "$PREVIEW" --dns-update "$KNOT_ADDR" \
 	--dns-tsig-key-file "$TSIG_FILE" --edge-address 127.0.0.1 --dns-resolver "$KNOT_ADDR"
 
 t_log "obtaining the preview wildcard *.$PREVIEW through DNS-01 (Knot)"
@@ -94,6 +102,10 @@ and hot-loaded into HAProxy. HTTPS served with the issued certificate:
 Its preview hostname $DEMO_PREVIEW, served with the *.$PREVIEW wildcard:
   curl -v --cacert $T_DIR/pebble-root.pem --resolve $DEMO_PREVIEW:$HTTPS_PORT:127.0.0.1 \\
        https://$DEMO_PREVIEW:$HTTPS_PORT/spoacme-haproxy-health
+On-demand certificates are on for names under $ON_DEMAND: the first HTTPS request for a
+new one waits while it is issued and loaded, then succeeds:
+  curl --cacert $T_DIR/pebble-root.pem --resolve anything$ON_DEMAND:$HTTPS_PORT:127.0.0.1 \
+       https://anything$ON_DEMAND:$HTTPS_PORT/spoacme-haproxy-health
 
 Add another name:
   curl -H "Authorization: Bearer \$(cat $T_DIR/token)" -H 'Content-Type: application/vnd.api+json' \\

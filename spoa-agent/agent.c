@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -41,12 +42,14 @@
 #include "common/log.h"
 #include "common/names.h"
 #include "spoa-agent/metrics.h"
+#include "spoa-agent/ondemand.h"
 #include "spoa-agent/spop.h"
 
-#define AGENT_MESSAGE      "acme-challenge"
-#define AGENT_ARG_TOKEN    "token"
-#define AGENT_LINGER_MS    2000 /* CLOSING: wait this long for the peer's EOF */
-#define AGENT_ACCEPT_BURST 16
+#define AGENT_MESSAGE          "acme-challenge"
+#define AGENT_MESSAGE_ONDEMAND "on-demand"
+#define AGENT_ARG_TOKEN        "token"
+#define AGENT_LINGER_MS        2000 /* CLOSING: wait this long for the peer's EOF */
+#define AGENT_ACCEPT_BURST     16
 
 enum agent_conn_state {
 	AGENT_CONN_HELLO = 0,
@@ -60,6 +63,7 @@ struct agent_conn;
 struct agent_req {
 	struct agent_conn *conn;
 	struct lookup_req *lr;
+	struct ondemand_req *od; /* an on-demand request instead of a lookup */
 	uint64_t stream_id;
 	uint64_t frame_id;
 	uint64_t start_ns;
@@ -103,6 +107,7 @@ struct agent {
 	const struct lookup_ops *ops;
 	void *lookup_ctx;
 	struct metrics_shard *m;
+	struct ondemand *od; /* NULL: on-demand messages are refused */
 	struct agent_listener *listeners;
 	unsigned nlisteners;
 	bool accepting;
@@ -251,7 +256,10 @@ static void agent_conn_cancel_all(struct agent_conn *c)
 
 	for (r = c->reqs; r; r = next) {
 		next = r->next;
-		c->a->ops->cancel(c->a->lookup_ctx, r->lr);
+		if (r->od)
+			ondemand_cancel(r->od);
+		else
+			c->a->ops->cancel(c->a->lookup_ctx, r->lr);
 		free(r);
 		c->a->inflight--;
 	}
@@ -392,6 +400,127 @@ static bool agent_name_is(const uint8_t *p, size_t len, const char *name)
 	return len == strlen(name) && !memcmp(p, name, len);
 }
 
+/* Unlink answered request <r> from its connection. */
+static void agent_req_unlink(struct agent_req *r)
+{
+	struct agent_conn *c = r->conn;
+
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		c->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	c->nreqs--;
+	c->a->inflight--;
+	c->last_active_ms = (uint64_t)clock_mono_ms();
+}
+
+/* ACK an on-demand message: txn `found` is true when the certificate is loaded, `result`
+ * names the outcome. */
+static void agent_conn_ack_ondemand(struct agent_conn *c, uint64_t stream_id, uint64_t frame_id,
+                                    enum ondemand_result result)
+{
+	struct spop_data found = { .type = SPOP_DATA_BOOL, .v.b = result == ONDEMAND_READY };
+	struct spop_data v = { .type = SPOP_DATA_STR };
+	const char *name = ondemand_result_str(result);
+	struct spop_ack ack;
+	uint8_t *p;
+	size_t room;
+	int n;
+
+	if (c->state != AGENT_CONN_READY)
+		return;
+	v.v.str.p = (const uint8_t *)name;
+	v.v.str.len = strlen(name);
+	p = agent_conn_room(c, &room);
+	if (!p || spop_ack_begin(&ack, p, room, stream_id, frame_id) < 0 ||
+	    spop_ack_set_var(&ack, SPOP_SCOPE_TXN, "found", &found) < 0 ||
+	    spop_ack_set_var(&ack, SPOP_SCOPE_TXN, "result", &v) < 0 ||
+	    (n = spop_ack_end(&ack)) < 0) {
+		agent_conn_fail(c, SPOP_STATUS_RES_ALLOC_ERR, "cannot build ACK");
+		return;
+	}
+	metrics_add(&c->a->m->ondemand[result], 1);
+	agent_conn_commit(c, n, METRICS_FRAME_ACK);
+}
+
+static void agent_on_ondemand(void *arg, enum ondemand_result result)
+{
+	struct agent_req *r = arg;
+	struct agent_conn *c = r->conn;
+
+	agent_req_unlink(r);
+	metrics_observe_ondemand(c->a->m, result, agent_now_ns() - r->start_ns);
+	agent_conn_ack_ondemand(c, r->stream_id, r->frame_id, result);
+	free(r);
+}
+
+/* An on-demand NOTIFY: args `sni` (string) and `src` (address or string). */
+static void agent_conn_ondemand(struct agent_conn *c, const struct spop_frame *f,
+                                const struct spop_message *msg)
+{
+	const uint8_t *ap = msg->args, *name, *sni = NULL, *src = NULL;
+	size_t name_len, sni_len = 0, src_len = 0;
+	char srcbuf[INET6_ADDRSTRLEN];
+	enum ondemand_result result = ONDEMAND_REFUSED;
+	struct spop_data d;
+	struct agent_req *r;
+	unsigned i;
+
+	for (i = 0; i < msg->nargs; i++) {
+		if (spop_kv_decode(&name, &name_len, &d, &ap, msg->end) < 0) {
+			agent_conn_fail(c, SPOP_STATUS_INVALID, "NOTIFY argument");
+			return;
+		}
+		if (agent_name_is(name, name_len, "sni") && d.type == SPOP_DATA_STR) {
+			sni = d.v.str.p;
+			sni_len = d.v.str.len;
+		} else if (agent_name_is(name, name_len, "src")) {
+			if (d.type == SPOP_DATA_STR) {
+				src = d.v.str.p;
+				src_len = d.v.str.len;
+			} else if ((d.type == SPOP_DATA_IPV4 &&
+			            inet_ntop(AF_INET, d.v.ipv4, srcbuf, sizeof(srcbuf))) ||
+			           (d.type == SPOP_DATA_IPV6 &&
+			            inet_ntop(AF_INET6, d.v.ipv6, srcbuf, sizeof(srcbuf)))) {
+				src = (const uint8_t *)srcbuf;
+				src_len = strlen(srcbuf);
+			}
+		}
+	}
+	if (!c->a->od || c->nreqs >= c->a->conf.max_inflight) {
+		agent_conn_ack_ondemand(c, f->stream_id, f->frame_id, ONDEMAND_UNAVAILABLE);
+		return;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		agent_conn_ack_ondemand(c, f->stream_id, f->frame_id, ONDEMAND_UNAVAILABLE);
+		return;
+	}
+	r->conn = c;
+	r->stream_id = f->stream_id;
+	r->frame_id = f->frame_id;
+	r->start_ns = agent_now_ns();
+	if (ondemand_start(c->a->od, sni, sni_len, src, src_len, agent_on_ondemand, r, &r->od,
+	                   &result) < 0) {
+		free(r);
+		agent_conn_ack_ondemand(c, f->stream_id, f->frame_id, result);
+		return;
+	}
+	r->next = c->reqs;
+	if (c->reqs)
+		c->reqs->prev = r;
+	c->reqs = r;
+	c->nreqs++;
+	c->a->inflight++;
+}
+
+void agent_set_ondemand(struct agent *a, struct ondemand *od)
+{
+	a->od = od;
+}
+
 /* A NOTIFY: find acme-challenge's token, validate it, look it up (or answer at once). */
 static void agent_conn_notify(struct agent_conn *c, const struct spop_frame *f)
 {
@@ -407,6 +536,10 @@ static void agent_conn_notify(struct agent_conn *c, const struct spop_frame *f)
 	int rc;
 
 	while ((rc = spop_message_next(&msg, &p, end)) == 1) {
+		if (!seen && agent_name_is(msg.name, msg.name_len, AGENT_MESSAGE_ONDEMAND)) {
+			agent_conn_ondemand(c, f, &msg);
+			return;
+		}
 		if (seen || !agent_name_is(msg.name, msg.name_len, AGENT_MESSAGE))
 			continue;
 		seen = true;

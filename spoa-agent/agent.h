@@ -51,6 +51,11 @@ struct agent;
 struct agent *agent_new(struct event_base *base, const struct agent_conf *conf,
                         const struct lookup_ops *ops, void *lookup_ctx, struct metrics_shard *m);
 
+/* Answer message `on-demand` through <od> (borrowed, outlives <a>; see ondemand.h). Without
+ * it, every on-demand message is answered "unavailable". */
+struct ondemand;
+void agent_set_ondemand(struct agent *a, struct ondemand *od);
+
 /* Close every connection (pending lookups are cancelled), stop watching listeners, free.
  * Listening sockets stay the caller's. Accepts NULL. */
 void agent_free(struct agent *a);

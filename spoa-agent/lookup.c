@@ -105,7 +105,15 @@ struct lookup_req {
 	struct lookup_req *next; /* in the grace queue */
 	size_t token_len;
 	uint8_t token[NAMES_TOKEN_MAX]; /* to send the request again after a reconnect */
+	uint8_t *cmd;                   /* lookup_cmd(): its own RESP command, owned */
+	size_t cmd_len;
 };
+
+static void lookup_req_free(struct lookup_req *req)
+{
+	free(req->cmd);
+	free(req);
+}
 
 static const char *const lookup_status_names[LOOKUP_STATUS_COUNT] = {
 	[LOOKUP_HIT] = "hit",
@@ -480,6 +488,12 @@ static void lookup_enqueue(struct lookup *l, struct lookup_req *req)
  * still owns <req>). RESP by hand: binary-safe and cheaper than hiredis' printf formatter. */
 static int lookup_send(struct lookup *l, struct lookup_req *req)
 {
+	if (req->cmd) {
+		if (redisAsyncFormattedCommand(l->ac, lookup_on_reply, req, (const char *)req->cmd,
+		                               req->cmd_len) != REDIS_OK)
+			return -1;
+		goto sent;
+	}
 	buf_reset(&l->key);
 	buf_reset(&l->cmd);
 	if (keys_chal(&l->key, l->prefix, (const char *)req->token, req->token_len) < 0 ||
@@ -489,6 +503,7 @@ static int lookup_send(struct lookup *l, struct lookup_req *req)
 	if (redisAsyncFormattedCommand(l->ac, lookup_on_reply, req, (const char *)l->cmd.data,
 	                               l->cmd.len) != REDIS_OK)
 		return -1;
+sent:
 	if (!l->pending++)
 		l->owed_since_ms = clock_mono_ms(); /* not from an old reply: idle is not a stall */
 	return 0;
@@ -517,7 +532,7 @@ static void lookup_end_grace(struct lookup *l, bool up)
 		failed += !!req->cb;
 		lookup_answer(req, LOOKUP_UNAVAILABLE, NULL, 0);
 		event_del(&req->timer);
-		free(req);
+		lookup_req_free(req);
 	}
 	if (sent || failed)
 		log_debug("redis=%s grace period over: %u queued lookups sent, %u answered "
@@ -553,7 +568,7 @@ static void lookup_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 			lookup_answer(req, LOOKUP_ERROR, NULL, 0);
 	}
 	event_del(&req->timer);
-	free(req);
+	lookup_req_free(req);
 }
 
 enum lookup_status lookup_get(struct lookup *l, const uint8_t *token, size_t len,
@@ -576,6 +591,8 @@ enum lookup_status lookup_get(struct lookup *l, const uint8_t *token, size_t len
 	req->cb = cb;
 	req->arg = arg;
 	req->next = NULL;
+	req->cmd = NULL;
+	req->cmd_len = 0;
 	req->token_len = len;
 	memcpy(req->token, token, len);
 	evtimer_assign(&req->timer, l->base, lookup_on_timeout, req);
@@ -591,6 +608,41 @@ enum lookup_status lookup_get(struct lookup *l, const uint8_t *token, size_t len
 	ret = LOOKUP_PENDING;
 out:
 	return ret;
+}
+
+enum lookup_status lookup_cmd(struct lookup *l, const uint8_t *cmd, size_t len, lookup_done_fn *cb,
+                              void *arg, struct lookup_req **reqp)
+{
+	struct lookup_req *req;
+	bool up = l->state == LOOKUP_STATE_UP && l->ac;
+
+	if (!up && !l->grace)
+		return LOOKUP_UNAVAILABLE;
+	if (l->pending + l->queued >= LOOKUP_MAX_PENDING || !len)
+		return LOOKUP_ERROR;
+	req = calloc(1, sizeof(*req));
+	if (!req)
+		return LOOKUP_ERROR;
+	req->cmd = malloc(len);
+	if (!req->cmd) {
+		free(req);
+		return LOOKUP_ERROR;
+	}
+	memcpy(req->cmd, cmd, len);
+	req->cmd_len = len;
+	req->l = l;
+	req->cb = cb;
+	req->arg = arg;
+	evtimer_assign(&req->timer, l->base, lookup_on_timeout, req);
+	if (!up) {
+		lookup_enqueue(l, req);
+	} else if (lookup_send(l, req) < 0) {
+		lookup_req_free(req);
+		return LOOKUP_UNAVAILABLE;
+	}
+	event_add(&req->timer, l->deadline);
+	*reqp = req;
+	return LOOKUP_PENDING;
 }
 
 void lookup_cancel(struct lookup_req *req)

@@ -41,6 +41,7 @@
 #include "common/version.h"
 #include "spoa-agent/agent.h"
 #include "spoa-agent/lookup.h"
+#include "spoa-agent/ondemand.h"
 #include "spoa-agent/metrics.h"
 
 #define MAIN_MAX_LISTEN        16
@@ -68,6 +69,14 @@ struct main_opts {
 	struct buf password; /* wiped at exit */
 	bool has_password;
 	bool check;
+	bool on_demand;
+	const char *edge;
+	char edge_buf[256];
+	struct endpoint od_redis;
+	bool has_od_redis;
+	uint64_t od_timeout_ms;
+	uint64_t od_src_burst;
+	uint64_t od_fleet_burst;
 };
 
 struct main_worker {
@@ -76,6 +85,8 @@ struct main_worker {
 	bool started;
 	struct event_base *base;
 	struct lookup *lookup;
+	struct lookup *od_lookup; /* on-demand scripts, on the primary */
+	struct ondemand *od;
 	struct agent *agent;
 	struct event *stop_ev;
 	struct event *drain_ev;
@@ -100,6 +111,12 @@ static const struct option main_longopts[] = {
 	{ "metrics", required_argument, NULL, 'm' },
 	{ "redis-user", required_argument, NULL, 'u' },
 	{ "redis-password-file", required_argument, NULL, 'P' },
+	{ "on-demand", no_argument, NULL, 'D' },
+	{ "edge-id", required_argument, NULL, 'E' },
+	{ "on-demand-redis", required_argument, NULL, 'R' },
+	{ "on-demand-timeout", required_argument, NULL, 'W' },
+	{ "on-demand-source-burst", required_argument, NULL, 'S' },
+	{ "on-demand-fleet-burst", required_argument, NULL, 'F' },
 	{ "check", no_argument, NULL, 'c' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -134,6 +151,19 @@ static void main_usage(FILE *f)
 	        "  --metrics ADDR:PORT           serve Prometheus /metrics and /healthz there\n"
 	        "  --redis-user USER             ACL user for AUTH (needs --redis-password-file)\n"
 	        "  --redis-password-file FILE    AUTH password (file mode 0600 or stricter)\n"
+	        "  --on-demand                   answer message on-demand (issue certificates "
+	        "for\n"
+	        "                                allowed names at their first TLS handshake)\n"
+	        "  --edge-id NAME                this edge, as its loader's --edge-id (default "
+	        "host name)\n"
+	        "  --on-demand-redis ADDR:PORT|unix:PATH  the Redis primary (default --redis)\n"
+	        "  --on-demand-timeout DURATION  longest wait for a certificate (default 25s;\n"
+	        "                                below the SPOE `timeout processing`)\n"
+	        "  --on-demand-source-burst N    unknown names per source address at once, then "
+	        "1/s\n"
+	        "                                (default 30)\n"
+	        "  --on-demand-fleet-burst N     new names ordered fleet-wide at once, then 5/s\n"
+	        "                                (default 100)\n"
 	        "  --check                       validate the options and exit (0 valid, 2 "
 	        "invalid)\n"
 	        "  -v, --verbose                 debug logs\n"
@@ -160,6 +190,9 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	o->threads = ncpu < 1 ? 1 : ncpu > MAIN_MAX_THREADS ? MAIN_MAX_THREADS : (unsigned)ncpu;
 	parse_endpoint(MAIN_DEFAULT_REDIS, &o->redis, &why);
+	o->od_timeout_ms = 25000;
+	o->od_src_burst = 30;
+	o->od_fleet_burst = 100;
 
 	while ((c = getopt_long(argc, argv, "vh", main_longopts, NULL)) != -1) {
 		switch (c) {
@@ -187,6 +220,45 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 				goto out;
 			}
 			o->threads = (unsigned)u;
+			break;
+		case 'D':
+			o->on_demand = true;
+			break;
+		case 'E':
+			if (!*optarg || strlen(optarg) > 64 ||
+			    strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			                   "0123456789._-") != strlen(optarg)) {
+				log_err("--edge-id: '%s': expected 1..64 of [A-Za-z0-9._-], as the "
+				        "loader's --edge-id",
+				        optarg);
+				goto out;
+			}
+			o->edge = optarg;
+			break;
+		case 'R':
+			if (parse_endpoint(optarg, &o->od_redis, &why) < 0) {
+				log_err("--on-demand-redis: '%s': %s", optarg, why);
+				goto out;
+			}
+			o->has_od_redis = true;
+			break;
+		case 'W':
+			if (parse_duration_ms(optarg, 1, 100, 600000, &o->od_timeout_ms) < 0) {
+				log_err("--on-demand-timeout: '%s': expected a duration from 100ms "
+				        "to 10m",
+				        optarg);
+				goto out;
+			}
+			break;
+		case 'S':
+		case 'F':
+			if (parse_u64(optarg, 1, 1000000, &u) < 0) {
+				log_err("--on-demand-%s-burst: '%s': expected a number from 1 to "
+				        "1000000",
+				        c == 'S' ? "source" : "fleet", optarg);
+				goto out;
+			}
+			*(c == 'S' ? &o->od_src_burst : &o->od_fleet_burst) = u;
 			break;
 		case 'p':
 			if (!keys_prefix_valid(optarg)) {
@@ -420,6 +492,8 @@ static void *main_worker_run(void *arg)
 static void main_worker_free(struct main_worker *w)
 {
 	agent_free(w->agent);
+	ondemand_free(w->od);
+	lookup_free(w->od_lookup);
 	lookup_free(w->lookup);
 	if (w->stop_ev)
 		event_free(w->stop_ev);
@@ -452,6 +526,7 @@ static void main_on_signal(evutil_socket_t sig, short what, void *arg)
 int main(int argc, char **argv)
 {
 	struct main_opts o = { 0 };
+	struct ondemand_conf odconf;
 	struct main_listener listeners[MAIN_MAX_LISTEN];
 	struct main_ctx ctx = { 0 };
 	struct metrics *metrics = NULL;
@@ -504,6 +579,22 @@ int main(int argc, char **argv)
 		                      .user = o.redis_user,
 		                      .password = o.has_password ? buf_str(&o.password) : NULL,
 		                      .timeout_ms = o.timeout_ms };
+	if (o.on_demand && !o.edge) {
+		if (gethostname(o.edge_buf, sizeof(o.edge_buf) - 1) < 0) {
+			log_err("--edge-id: no host name; give one");
+			goto out;
+		}
+		o.edge = o.edge_buf;
+	}
+	odconf = (struct ondemand_conf){ .prefix = o.prefix,
+		                         .edge = o.edge,
+		                         .deadline_ms = o.od_timeout_ms,
+		                         .poll_ms = 100,
+		                         .src_period_ms = 1000,
+		                         .src_burst = o.od_src_burst,
+		                         .fleet_period_ms = 200,
+		                         .fleet_burst = o.od_fleet_burst,
+		                         .neg_ttl_ms = 60000 };
 	for (i = 0; i < o.threads; i++) {
 		struct main_worker *w = &ctx.workers[i];
 
@@ -525,6 +616,20 @@ int main(int argc, char **argv)
 		if (w->lookup)
 			w->agent = agent_new(w->base, &aconf, &lookup_redis_ops, w->lookup,
 			                     metrics_shard(metrics, i));
+		if (w->agent && o.on_demand) {
+			struct lookup_conf oconf = lconf;
+
+			if (o.has_od_redis)
+				oconf.redis = o.od_redis;
+			w->od_lookup = lookup_new(w->base, &oconf, NULL);
+			if (w->od_lookup)
+				w->od = ondemand_new(w->base, w->od_lookup, &odconf);
+			if (!w->od) {
+				log_err("worker=%u: out of memory", i);
+				goto out;
+			}
+			agent_set_ondemand(w->agent, w->od);
+		}
 		if (!w->agent || !w->stop_ev || !w->drain_ev) {
 			log_err("worker=%u: out of memory", i);
 			goto out;
@@ -561,6 +666,10 @@ int main(int argc, char **argv)
 	parse_endpoint_format(&o.redis, name, sizeof(name));
 	log_info("ready: workers=%u redis=%s key-prefix=%s timeout=%llums", o.threads, name,
 	         o.prefix, (unsigned long long)o.timeout_ms);
+	if (o.on_demand)
+		log_info("on-demand: edge=%s timeout=%llums source-burst=%llu fleet-burst=%llu",
+		         o.edge, (unsigned long long)o.od_timeout_ms,
+		         (unsigned long long)o.od_src_burst, (unsigned long long)o.od_fleet_burst);
 	sdnotify("READY=1");
 
 	event_base_dispatch(ctx.base);

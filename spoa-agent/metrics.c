@@ -117,6 +117,30 @@ void metrics_observe_latency(struct metrics_shard *s, uint64_t ns)
 	metrics_add(&s->latency_count, 1);
 }
 
+static const uint64_t metrics_ondemand_ns[METRICS_ONDEMAND_BUCKETS] = {
+	100000000ULL,  250000000ULL,   500000000ULL,   1000000000ULL,  2000000000ULL,
+	5000000000ULL, 10000000000ULL, 20000000000ULL, 30000000000ULL,
+};
+static const char *const metrics_ondemand_le[METRICS_ONDEMAND_BUCKETS] = {
+	"0.1", "0.25", "0.5", "1", "2", "5", "10", "20", "30",
+};
+static const char *const metrics_ondemand_names[5] = {
+	"ready", "refused", "limited", "timeout", "unavailable",
+};
+
+void metrics_observe_ondemand(struct metrics_shard *s, unsigned result, uint64_t ns)
+{
+	unsigned i = 0;
+
+	if (result != 0)
+		return;
+	while (i < METRICS_ONDEMAND_BUCKETS && ns > metrics_ondemand_ns[i])
+		i++;
+	metrics_add(&s->ondemand_bucket[i], 1);
+	metrics_add(&s->ondemand_sum_ns, ns);
+	metrics_add(&s->ondemand_count, 1);
+}
+
 static uint64_t metrics_sum(struct metrics *m, size_t offset)
 {
 	uint64_t v = 0;
@@ -225,6 +249,35 @@ int metrics_render(struct metrics *m, struct buf *out)
 	               "spoacme_agent_lookup_duration_seconds_count %llu\n",
 	               (double)METRICS_SUM(m, latency_sum_ns) / 1e9,
 	               (unsigned long long)METRICS_SUM(m, latency_count)) < 0)
+		goto out;
+
+	if (buf_append_str(out, "# HELP spoacme_agent_ondemand_total on-demand messages "
+	                        "answered, by result.\n"
+	                        "# TYPE spoacme_agent_ondemand_total counter\n") < 0)
+		goto out;
+	for (i = 0; i < 5; i++)
+		if (buf_printf(out, "spoacme_agent_ondemand_total{result=\"%s\"} %llu\n",
+		               metrics_ondemand_names[i],
+		               (unsigned long long)METRICS_SUM(m, ondemand[i])) < 0)
+			goto out;
+	if (buf_append_str(out, "# HELP spoacme_agent_ondemand_ready_seconds Time from an "
+	                        "on-demand NOTIFY to the certificate loaded on this edge "
+	                        "(the wait before the first handshake).\n"
+	                        "# TYPE spoacme_agent_ondemand_ready_seconds histogram\n") < 0)
+		goto out;
+	cum = 0;
+	for (i = 0; i <= METRICS_ONDEMAND_BUCKETS; i++) {
+		cum += METRICS_SUM(m, ondemand_bucket[i]);
+		if (buf_printf(out, "spoacme_agent_ondemand_ready_seconds_bucket{le=\"%s\"} %llu\n",
+		               i < METRICS_ONDEMAND_BUCKETS ? metrics_ondemand_le[i] : "+Inf",
+		               (unsigned long long)cum) < 0)
+			goto out;
+	}
+	if (buf_printf(out,
+	               "spoacme_agent_ondemand_ready_seconds_sum %.9f\n"
+	               "spoacme_agent_ondemand_ready_seconds_count %llu\n",
+	               (double)METRICS_SUM(m, ondemand_sum_ns) / 1e9,
+	               (unsigned long long)METRICS_SUM(m, ondemand_count)) < 0)
 		goto out;
 	ret = 0;
 out:

@@ -43,8 +43,9 @@ enum metrics_frame {
 };
 
 /* SPOP status codes 0..13 have their own slot, anything else goes to the last one ("99"). */
-#define METRICS_STATUS_SLOTS    15
-#define METRICS_LATENCY_BUCKETS 12
+#define METRICS_STATUS_SLOTS     15
+#define METRICS_LATENCY_BUCKETS  12
+#define METRICS_ONDEMAND_BUCKETS 9
 
 struct metrics_shard {
 	_Atomic uint64_t requests[METRICS_RESULT_COUNT];
@@ -58,6 +59,10 @@ struct metrics_shard {
 	_Atomic uint64_t latency_bucket[METRICS_LATENCY_BUCKETS + 1]; /* last: +Inf */
 	_Atomic uint64_t latency_sum_ns;
 	_Atomic uint64_t latency_count;
+	_Atomic uint64_t ondemand[5]; /* by enum ondemand_result */
+	_Atomic uint64_t ondemand_bucket[METRICS_ONDEMAND_BUCKETS + 1]; /* READY only; +Inf */
+	_Atomic uint64_t ondemand_sum_ns;
+	_Atomic uint64_t ondemand_count;
 };
 
 struct metrics;
@@ -82,6 +87,10 @@ void metrics_protocol_error(struct metrics_shard *s, unsigned status);
 
 /* Record one lookup that took <ns> nanoseconds. */
 void metrics_observe_latency(struct metrics_shard *s, uint64_t ns);
+
+/* Record one on-demand request answered <result> (enum ondemand_result) after <ns>; the time
+ * to a loaded certificate (result 0, "ready") feeds the time-to-first-handshake histogram. */
+void metrics_observe_ondemand(struct metrics_shard *s, unsigned result, uint64_t ns);
 
 /* Append the Prometheus text exposition of every shard's sum to <out>. 0 or -1 (OOM). */
 int metrics_render(struct metrics *m, struct buf *out);

@@ -245,6 +245,7 @@ static json_t *api_host_json(const struct hosts_info *h, int with_next_action)
 		json_object_set_new(attrs, "preview_hostname", json_string(h->preview));
 	if (*h->dns_status)
 		json_object_set_new(attrs, "dns_status", json_string(h->dns_status));
+	json_object_set_new(attrs, "origin", json_string(*h->origin ? h->origin : "api"));
 	if (with_next_action)
 		json_object_set_new(attrs, "next_action_at", api_time(h->next_action));
 	links = json_pack("{s:s}", "self", self);

@@ -1009,3 +1009,9 @@ out:
 		freeReplyObject(r);
 	return ret;
 }
+
+redisReply *store_command(struct store *s, const char *what, int argc, const char **argv,
+                          const size_t *argl, char *err, size_t errsz)
+{
+	return store_cmd(s, what, argc, argv, argl, err, errsz);
+}

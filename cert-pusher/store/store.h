@@ -243,4 +243,10 @@ int store_served_edges(struct store *s, size_t limit, struct strv *out, char *er
 int store_served_fields(struct store *s, const struct strv *edges, const char *const *fields,
                         size_t nfields, struct strv *out, char *err, size_t errsz);
 
+/* store_cmd() for modules with keys of their own (ondemand.c): one argv command, reconnecting
+ * first if needed; the reply (caller frees with freeReplyObject()) or NULL with <err>. */
+struct redisReply;
+struct redisReply *store_command(struct store *s, const char *what, int argc, const char **argv,
+                                 const size_t *argl, char *err, size_t errsz);
+
 #endif

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# On-demand certificates (issue 14), one edge: HAProxy with the TLS pre-frontend
+# (SPOACME_ON_DEMAND), spoa-agent --on-demand, cert-pusher run (issuer + loader), Pebble.
+# - an allowed name never seen before: the FIRST curl verifies against Pebble's root with the
+#   name in the certificate; it joined `hosts` with origin on_demand; one order per key type;
+# - a name under no allowed suffix: the fallback certificate at once (< 1 s), no order, not in
+#   `hosts`; a second try is refused from the negative cache;
+# - a known name keeps being served through the pre-frontend; the agent's metrics count the
+#   outcomes.
+set -eu
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/pebble.sh"
+. "$(dirname "$0")/../lib/api.sh"
+
+[ -x "$PUSHER" ] || fail "$PUSHER not built"
+command -v jq >/dev/null || { t_log "SKIP: jq not installed"; exit 77; }
+
+export SPOACME_ON_DEMAND=1
+export SPOACME_TLS_INNER="abns@spoacme-test-$$-$RANDOM"
+export SPOACME_SPOE_ONDEMAND_CONF=$ROOT/haproxy-cfg/spoe-ondemand.conf
+EDGE=edge-a
+
+t_start_redis
+t_start_agent --on-demand --edge-id "$EDGE" --on-demand-timeout 25s
+t_start_haproxy
+t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
+t_start_pebble
+t_keyring
+t_pebble_roots "$T_DIR/root.pem"
+api_token
+start_daemon pusher --edge-id "$EDGE" --on-demand-allow .on-demand.example
+
+orders() { grep -c "Added order" "$T_DIR/pebble.log" 2>/dev/null || true; } # a badNonce retry posts twice
+
+# The issuer writes its allow rules to Redis at start.
+for ((i = 0; i < 100; i++)); do
+	rcli SISMEMBER spoacme:ondemand:allow .on-demand.example | grep -qx 1 && break
+	sleep 0.1
+done
+assert_eq "allow rule in Redis" 1 "$(rcli SISMEMBER spoacme:ondemand:allow .on-demand.example)"
+
+# Not allowed: fallback at once, no order.
+before=$(orders)
+t0=$(date +%s%N)
+subj=$(openssl s_client -connect "127.0.0.1:$HTTPS_PORT" -servername nope.example.org </dev/null \
+	2>/dev/null | openssl x509 -noout -subject)
+t1=$(date +%s%N)
+assert_eq "refused name gets the fallback" "subject=CN = spoacme-fallback" "$subj"
+[ $(((t1 - t0) / 1000000)) -lt 1000 ] || fail "refused name took $(((t1 - t0) / 1000000)) ms"
+assert_eq "refused name not in hosts" 0 "$(rcli SISMEMBER spoacme:hosts nope.example.org)"
+assert_eq "refused name: negative cache" 1 "$(rcli EXISTS spoacme:ondemand:neg:nope.example.org)"
+
+# Allowed: the first request waits and verifies.
+N=shop.on-demand.example
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 30 --resolve "$N:$HTTPS_PORT:127.0.0.1" \
+	--cacert "$T_DIR/root.pem" "https://$N:$HTTPS_PORT/spoacme-haproxy-health") ||
+	fail "first HTTPS request to $N failed (curl: $code)"
+assert_eq "first HTTPS request to $N, verified against Pebble's root" 200 "$code"
+san=$(openssl s_client -connect "127.0.0.1:$HTTPS_PORT" -servername "$N" \
+	-verify_return_error -CAfile "$T_DIR/root.pem" </dev/null 2>/dev/null |
+	openssl x509 -noout -ext subjectAltName | tail -1 | tr -d ' ')
+assert_eq "SAN of the served certificate" "DNS:$N" "$san"
+assert_eq "origin" on_demand "$(rcli HGET "spoacme:host:$N" origin)"
+wait_state "$N" valid 30
+assert_eq "API origin" on_demand "$(host_attr "$N" origin)"
+after=$(orders)
+assert_eq "orders: one per key type, none for the refused name" $((before + 2)) "$after"
+
+# Known name: straight through, ready.
+assert_eq "second request to $N" 200 "$(https_ok "$N" "$T_DIR/root.pem")"
+m=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics")
+grep -q '^spoacme_agent_ondemand_total{result="refused"} 1$' <<<"$m" || fail "metrics: $(grep ondemand_total <<<"$m")"
+r=$(sed -n 's/^spoacme_agent_ondemand_total{result="ready"} //p' <<<"$m")
+[ "${r:-0}" -ge 2 ] || fail "metrics: ready=$r"
+grep -q '^spoacme_agent_ondemand_ready_seconds_count [1-9]' <<<"$m" || fail "metrics: no time to first handshake"
+t_log "PASS: allowed name served at its first request; refused name fell back at once, no order"
