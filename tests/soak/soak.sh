@@ -307,7 +307,8 @@ start_haproxy() {
 		t_bg "haproxy-$x" "$HAPROXY_BIN" -W -S "$d/haproxy-master.sock" -db \
 		-f "$ROOT/haproxy-cfg/haproxy.cfg"
 	HAPROXY_PID[$x]=$T_LAST_PID
-	t_wait_tcp "$addr" "$FLEET_HTTPS_PORT" 10 || fail "edge $x: haproxy did not restart"
+	# it loads every certificate of the crt-list before it binds: seconds for a thousand
+	t_wait_tcp "$addr" "$FLEET_HTTPS_PORT" 120 || fail "edge $x: haproxy did not restart"
 }
 start_loader() {
 	fleet_start_loader "$1" "${LOADER_ARGS[@]}" "$SENTINELS" --edge-id "edge-$1"
