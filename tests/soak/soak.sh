@@ -172,7 +172,12 @@ wait_all_served 180 || fail "the edges did not serve every name before the soak"
 t_log "baseline: $((SOAK_NAMES + SOAK_PEBBLE)) names valid and served by both edges"
 
 # ---- traffic -------------------------------------------------------------------------------
-echo idle >"$T_DIR/phase"
+# set_phase WORD: what the traffic loops label their requests with (renamed in: never half-read)
+set_phase() {
+	echo "$1" >"$T_DIR/phase.new"
+	mv -f "$T_DIR/phase.new" "$T_DIR/phase"
+}
+set_phase idle
 TRAFFIC=()
 for x in a b; do
 	addr=$(fleet_edge_var "$x" ADDR)
@@ -324,7 +329,7 @@ other_edge() { [ "$1" = a ] && echo b || echo a; }
 
 fault() {
 	local kind=$1 x=${2:-} m mp k i
-	echo "$kind" >"$T_DIR/phase"
+	set_phase "$kind"
 	FAULTS[$kind]=$((${FAULTS[$kind]:-0} + 1))
 	t_log "fault: $kind $x"
 	case "$kind" in
@@ -387,7 +392,7 @@ fault() {
 		;;
 	esac
 	note_pids
-	echo idle >"$T_DIR/phase"
+	set_phase idle
 }
 
 KINDS=(primary-kill replica-restart agent-kill loader-kill haproxy-reload haproxy-restart
@@ -407,7 +412,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
 	sleep $((2 + RANDOM % 5))
 	# continuous checks: the imported names keep their serial everywhere they are served
 done
-echo settle >"$T_DIR/phase"
+set_phase settle
 t_log "soak: faults over; settling"
 
 # ---- the end -------------------------------------------------------------------------------

@@ -27,6 +27,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +180,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* a write to a connection HAProxy reset (a restart) is EPIPE, a CUT, not our death */
+	signal(SIGPIPE, SIG_IGN);
 	if (!loop) {
 		for (; i < argc; i++) {
 			probe_one(ctx[rsa], &addr, argv[i], res, sizeof(res));
