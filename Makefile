@@ -60,7 +60,7 @@ REPLAY_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/replay/%,$(FUZZ_SRCS))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
 
-.PHONY: all deps peers test unit integration replay bench fuzz format format-check run clean help
+.PHONY: all deps peers test unit integration replay bench fuzz soak format format-check run clean help
 
 all: $(AGENT_BIN) $(PUSHER_BIN) $(TOOL_BINS)
 
@@ -71,6 +71,7 @@ help:
 	@echo "peers         build HAProxy 3.4 and Pebble 2.7 for the tests (build/peers/)"
 	@echo "bench         benchmarks (ratios against baselines measured in the same run)"
 	@echo "fuzz          libFuzzer targets for FUZZ_SECONDS each (default 60)"
+	@echo "soak          chaos soak of a two-edge fleet for SOAK_SECONDS (default 600)"
 	@echo "run           the local stack on loopback: Redis, Pebble, HAProxy, agent, pusher"
 	@echo "format        clang-format -i; format-check fails on any difference"
 
@@ -160,6 +161,10 @@ fuzz: deps $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/bin/%,$(FUZZ_SRCS))
 		$(FUZZ_BUILD)/bin/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 			build/fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
+
+# Chaos soak (tests/soak/soak.sh): bounded, not part of test. SOAK_SECONDS, SOAK_NAMES, HAPROXY_BIN.
+soak: deps all
+	tests/soak/soak.sh
 
 run: deps all
 	scripts/local-stack.sh

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cert-pusher/blob.h"
 #include "cert-pusher/store/store.h"
@@ -537,6 +538,9 @@ out:
 	return ret;
 }
 
+/* Tries of the SET of a new certificate, a second apart: Sentinel promotes a replica in a few. */
+#define ISSUER_STORE_TRIES 6
+
 /* Seal <chain> + <key>'s PKCS#8 PEM under cert:<name>:<type> and store it. 0 or -1 with
  * <err>. */
 static int issuer_store_cert(struct issuer_worker *w, const char *name, enum jws_alg alg,
@@ -544,7 +548,7 @@ static int issuer_store_cert(struct issuer_worker *w, const char *name, enum jws
                              size_t errsz)
 {
 	struct buf rkey, pt, blob;
-	int ret = -1;
+	int ret = -1, try;
 
 	buf_init(&rkey);
 	buf_init(&pt);
@@ -558,8 +562,15 @@ static int issuer_store_cert(struct issuer_worker *w, const char *name, enum jws
 	}
 	if (blob_seal_cert(w->is->kr, buf_str(&rkey), &pt, &blob, err, errsz) < 0)
 		goto out;
-	if (store_blob_store(w->store, buf_str(&rkey), &blob, err, errsz) < 0)
-		goto out;
+	/* The CA has issued: a failed SET (the primary failing over, a restart) is retried over a
+	 * new connection rather than throwing the certificate away with the order. A write the
+	 * host lock no longer allows is final. */
+	for (try = 0; store_blob_store(w->store, buf_str(&rkey), &blob, err, errsz) < 0; try++) {
+		if (strstr(err, "LOCKLOST") || try >= ISSUER_STORE_TRIES - 1)
+			goto out;
+		log_warn("issuer: name=%s: %s; retrying in 1s", name, err);
+		sleep(1);
+	}
 	ret = 0;
 out:
 	buf_wipe(&pt);

@@ -6,14 +6,16 @@
  * a process per handshake, this does thousands per second. Not part of the product.
  *
  *   tls_probe ADDR PORT [--rsa] NAME...        one handshake per NAME: "NAME TYPE SERIAL"
- *   tls_probe ADDR PORT --loop FILE NAME...    random names and key types until FILE is gone;
+ *   tls_probe ADDR PORT --loop FILE [--pause-ms N] NAME...
+ *                                              random names and key types until FILE is gone;
  *                                              a line per handshake: "PHASE NAME TYPE SERIAL"
- *                                              (PHASE: FILE's first word at that moment)
+ *                                              (PHASE: FILE's first word at that moment), N ms
+ *                                              between handshakes (default 0)
  *
  * SERIAL is the peer certificate's serial in uppercase hex, or REFUSED (no TCP connection), or
  * CUT (the connection was closed or reset during the handshake: a process stopping), or FAIL
- * (the handshake failed by TLS: an alert such as no shared cipher, or no certificate), followed by
- * OpenSSL's reason. TYPE is
+ * (the handshake failed by TLS: an alert such as no shared cipher, or no certificate; or no answer
+ * within 5 s: TIMEOUT), followed by OpenSSL's reason. TYPE is
  * ecdsa (TLS 1.3, any key) or rsa (TLS 1.2 with an ECDHE-RSA cipher only, which makes HAProxy pick
  * the RSA certificate). Certificates are not verified: the serial is what the tests compare.
  */
@@ -25,10 +27,12 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +44,7 @@ static void probe_one(SSL_CTX *ctx, const struct sockaddr_in *addr, const char *
 	X509 *cert = NULL;
 	BIGNUM *bn = NULL;
 	char *hex = NULL;
+	struct timeval tv = { 5, 0 };
 	int fd, one = 1, rc;
 
 	snprintf(out, outsz, "FAIL");
@@ -47,8 +52,14 @@ static void probe_one(SSL_CTX *ctx, const struct sockaddr_in *addr, const char *
 	if (fd < 0)
 		return;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* a peer that accepts and never answers is a failure after 5 s, not a hang */
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0) {
-		snprintf(out, outsz, "%s", errno == ECONNREFUSED ? "REFUSED" : "FAIL");
+		snprintf(out, outsz, "%s",
+		         errno == ECONNREFUSED                     ? "REFUSED"
+		         : errno == EINPROGRESS || errno == EAGAIN ? "TIMEOUT"
+		                                                   : "FAIL");
 		goto out;
 	}
 	ssl = SSL_new(ctx);
@@ -58,6 +69,13 @@ static void probe_one(SSL_CTX *ctx, const struct sockaddr_in *addr, const char *
 	if (rc != 1) {
 		int e = SSL_get_error(ssl, rc);
 		unsigned long lib = ERR_peek_error();
+
+		if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+		     e == SSL_ERROR_SYSCALL) &&
+		    errno == EAGAIN) {
+			snprintf(out, outsz, "TIMEOUT");
+			goto out;
+		}
 
 		/* EOF, reset or close_notify without a certificate alert: the peer went away
 		 * (a stopping HAProxy closes what it holds), it did not refuse. */
@@ -125,6 +143,7 @@ int main(int argc, char **argv)
 	const char *loop = NULL;
 	char res[256], phase[64];
 	int i = 3, rsa = 0, nnames, ret = 2;
+	long pause_ms = 0;
 	char *end = NULL;
 	long port = argc > 2 ? strtol(argv[2], &end, 10) : 0;
 
@@ -140,6 +159,14 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[i], "--loop") && i + 1 < argc) {
 		loop = argv[i + 1];
 		i += 2;
+		if (i + 1 < argc && !strcmp(argv[i], "--pause-ms")) {
+			pause_ms = strtol(argv[i + 1], &end, 10);
+			if (*end || pause_ms < 0 || pause_ms > 10000) {
+				fprintf(stderr, "tls_probe: --pause-ms wants 0..10000\n");
+				return 2;
+			}
+			i += 2;
+		}
 	}
 	nnames = argc - i;
 	if (nnames < 1) {
@@ -153,6 +180,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* a write to a connection HAProxy reset (a restart) is EPIPE, a CUT, not our death */
+	signal(SIGPIPE, SIG_IGN);
 	if (!loop) {
 		for (; i < argc; i++) {
 			probe_one(ctx[rsa], &addr, argv[i], res, sizeof(res));
@@ -168,6 +197,11 @@ int main(int argc, char **argv)
 
 		probe_one(ctx[t], &addr, name, res, sizeof(res));
 		printf("%s %s %s %s\n", phase[0] ? phase : "-", name, t ? "rsa" : "ecdsa", res);
+		if (pause_ms) {
+			struct timespec ts = { pause_ms / 1000, (pause_ms % 1000) * 1000000L };
+
+			nanosleep(&ts, NULL);
+		}
 	}
 	ret = 0;
 out:

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <hiredis.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -32,9 +33,11 @@
 #include "common/b64url.h"
 #include "tests/unit/support/tredis.h"
 
+static void kill_redis_clients(void);
+
 /* ---- the fake HTTP layer ---- */
 
-enum canned_kind { CANNED_PLAIN = 0, CANNED_CERT };
+enum canned_kind { CANNED_PLAIN = 0, CANNED_CERT, CANNED_CERT_KILL };
 
 struct canned {
 	enum http_method method;
@@ -192,10 +195,12 @@ int http_request(struct http_client *c, enum http_method method, const char *url
 	}
 	r->location = k->location ? strdup(k->location) : NULL;
 	r->content_type = strdup(k->ctype ? k->ctype : "application/json");
-	if (k->kind == CANNED_CERT)
+	if (k->kind == CANNED_CERT || k->kind == CANNED_CERT_KILL)
 		make_cert(&r->body);
 	else if (k->body)
 		buf_append_str(&r->body, k->body);
+	if (k->kind == CANNED_CERT_KILL)
+		kill_redis_clients();
 	return 0;
 }
 
@@ -424,11 +429,67 @@ static void test_revoke_host(void **state)
 	issuer_worker_free(w);
 }
 
+/* Redis drops every other client connection (what a failover or a restart does to the
+ * issuer's), from a connection of its own. */
+static void kill_redis_clients(void)
+{
+	redisContext *c = redisConnect("127.0.0.1", redis.port);
+	redisReply *r;
+
+	assert_true(c && !c->err);
+	r = redisCommand(c, "CLIENT KILL TYPE normal SKIPME yes");
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+	assert_true(r->integer >= 1);
+	freeReplyObject(r);
+	redisFree(c);
+}
+
+/* The CA issued the certificate, and the issuer's Redis connection is gone when it stores it
+ * (the primary failed over during the order): the certificate is stored once Redis is back,
+ * not thrown away with the order (each new order costs a rate-limited issuance). */
+static void test_store_after_lost_connection(void **state)
+{
+	static const struct canned order[] = {
+		{ HTTP_METHOD_GET, CA "/dir", 200, NULL, NULL, DIR_JSON, 0, 1 },
+		{ HTTP_METHOD_HEAD, CA "/nonce", 200, NULL, NULL, NULL, 0, 0 },
+		{ HTTP_METHOD_POST, CA "/order", 201, CA "/o/1", NULL, ORDER("ready", ""), 0, 0 },
+		{ HTTP_METHOD_POST, CA "/authz/1", 200, NULL, NULL, AUTHZ_VALID, 0, 0 },
+		{ HTTP_METHOD_POST, CA "/fin/1", 200, NULL, NULL,
+		  ORDER("valid", ",\"certificate\":\"" CA "/cert/1\""), 0, 0 },
+		{ HTTP_METHOD_POST, CA "/cert/1", 200, NULL, PEM_CHAIN, NULL, CANNED_CERT_KILL, 0 },
+		ONE_ORDER,
+	};
+	struct issuer_worker *w;
+	struct issuer_result res;
+	redisContext *c;
+	redisReply *r;
+	char err[512];
+
+	(void)state;
+	w = issuer_worker_new(is, err, sizeof(err));
+	assert_non_null(w);
+	cert_seq = 0;
+	play(order, sizeof(order) / sizeof(order[0]));
+	assert_int_equal(issuer_issue_host(w, "c.test", NULL, NULL, &res), 0);
+	assert_int_equal(script_pos, script_len); /* no second order for the ECDSA key */
+	assert_int_equal(res.stored, 2);
+	c = redisConnect("127.0.0.1", redis.port);
+	assert_true(c && !c->err);
+	r = redisCommand(c, "EXISTS t:cert:c.test:ecdsa t:cert:c.test:rsa");
+	assert_non_null(r);
+	assert_int_equal(r->integer, 2);
+	freeReplyObject(r);
+	redisFree(c);
+	issuer_worker_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replaces_per_key_type),
 		cmocka_unit_test(test_revoke_host),
+		cmocka_unit_test(test_store_after_lost_connection),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
