@@ -17,6 +17,7 @@
 
 #include "cert-pusher/pem.h"
 #include "cert-pusher/kms.h"
+#include "common/names.h"
 #include "common/file.h"
 
 #define BLOB_KEY_LEN   32
@@ -39,18 +40,7 @@ struct blob_keyring {
 /* Whether <s>/<len> is a usable key id: 1..BLOB_KEYID_MAX of [A-Za-z0-9._-]. */
 static int blob_keyid_valid(const char *s, size_t len)
 {
-	size_t i;
-
-	if (len < 1 || len > BLOB_KEYID_MAX)
-		return 0;
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
+	return names_id_valid(s, len, BLOB_KEYID_MAX);
 }
 
 /* Decode standard base64 <s>/<len> (with its padding) that must give exactly BLOB_KEY_LEN bytes

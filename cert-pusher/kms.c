@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/names.h"
 #include "common/buf.h"
 #include "common/file.h"
 
@@ -78,18 +79,7 @@ static void kms_note(struct kms *k, int ok, char *err, size_t errsz)
 
 static int kms_label_valid(const char *s, size_t len)
 {
-	size_t i;
-
-	if (len < 1 || len > KMS_KEKID_MAX)
-		return 0;
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
+	return names_id_valid(s, len, KMS_KEKID_MAX);
 }
 
 void kms_free(struct kms *k)

@@ -94,3 +94,19 @@ bool names_cert_host_valid(const char *name, const char **reason)
 		return names_hostname_valid(name + 2, reason);
 	return names_hostname_valid(name, reason);
 }
+
+bool names_id_valid(const char *s, size_t len, size_t max)
+{
+	size_t i;
+
+	if (len < 1 || len > max)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}

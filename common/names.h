@@ -29,4 +29,8 @@ bool names_hostname_valid(const char *name, const char **reason);
  * "<cert-dir>/<name>.<type>.pem". */
 bool names_cert_host_valid(const char *name, const char **reason);
 
+/* Whether <s>/<len> is an identifier of 1..<max> bytes of [A-Za-z0-9._-] (key ids, KEK labels,
+ * edge ids, Sentinel master names, ACME profile names). */
+bool names_id_valid(const char *s, size_t len, size_t max);
+
 #endif

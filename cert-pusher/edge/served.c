@@ -11,24 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/names.h"
 #include "common/parse.h"
 
 #define SERVED_VALUE_MAX 512 /* bytes of a value we accept */
 
 int served_edge_valid(const char *id)
 {
-	size_t i, len = strlen(id);
-
-	if (len < 1 || len > SERVED_EDGE_MAX)
-		return 0;
-	for (i = 0; i < len; i++) {
-		char c = id[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
+	return names_id_valid(id, strlen(id), SERVED_EDGE_MAX);
 }
 
 int served_field(struct buf *out, const char *host, const char *type)

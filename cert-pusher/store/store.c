@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/names.h"
 #include "common/buf.h"
 #include "common/file.h"
 #include "common/keys.h"
@@ -70,12 +71,7 @@ static int store_error_is_stale(const char *str, size_t len)
 /* Whether <name> is a usable Sentinel master name: 1..64 of [A-Za-z0-9._-]. */
 static int store_master_name_valid(const char *name)
 {
-	size_t n = strlen(name);
-
-	if (n < 1 || n > STORE_MASTER_NAME_MAX)
-		return 0;
-	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-	       n;
+	return names_id_valid(name, strlen(name), STORE_MASTER_NAME_MAX);
 }
 
 static void store_sentinel_free(struct store_sentinel *sn)
