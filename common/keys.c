@@ -40,6 +40,11 @@ int keys_chal(struct buf *out, const char *prefix, const char *token, size_t tok
 	return keys_build(out, prefix, "chal", token, token_len, NULL);
 }
 
+int keys_chals(struct buf *out, const char *prefix, const char *name)
+{
+	return keys_build(out, prefix, "chals", name, strlen(name), NULL);
+}
+
 int keys_hosts(struct buf *out, const char *prefix)
 {
 	return keys_build(out, prefix, "hosts", NULL, 0, NULL);

@@ -20,6 +20,9 @@
 int keys_prefix_valid(const char *prefix);
 
 int keys_chal(struct buf *out, const char *prefix, const char *token, size_t token_len);
+/* The tokens an issuer published for <name> ("chals:<name>", a set with the tokens' TTL), so that
+ * the next order of the name removes what a killed issuer left behind. */
+int keys_chals(struct buf *out, const char *prefix, const char *name);
 int keys_hosts(struct buf *out, const char *prefix);
 int keys_host(struct buf *out, const char *prefix, const char *name);
 int keys_cert(struct buf *out, const char *prefix, const char *name, const char *type);

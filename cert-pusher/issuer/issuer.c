@@ -64,6 +64,7 @@ struct issuer_worker {
 	struct issuer *is;
 	struct acme_client *acme;
 	struct store *store;
+	const char *name; /* the host being ordered, while issuer_issue_host() runs */
 };
 
 /* Key-type names as keys.h spells them, by jws_alg. */
@@ -128,15 +129,7 @@ static char *issuer_contact(const char *s)
 
 static int issuer_profile_valid(const char *s)
 {
-	size_t i, len = strlen(s);
-
-	if (!len || len > 64)
-		return 0;
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.'))
-			return 0;
-	return 1;
+	return names_id_valid(s, strlen(s), 64);
 }
 
 /* Whether the CA bundle is readable and holds at least one PEM certificate. */
@@ -470,7 +463,10 @@ static int issuer_chal_publish(void *arg, const char *token, const char *keyauth
 
 	long long want = w->is->wait_replicas;
 
-	if (store_chal_set(w->store, token, keyauth, ISSUER_CHAL_TTL_S, err, errsz) < 0)
+	/* Noted first: a token must never be published without its note. */
+	if ((w->name &&
+	     store_chal_track(w->store, w->name, token, ISSUER_CHAL_TTL_S, err, errsz) < 0) ||
+	    store_chal_set(w->store, token, keyauth, ISSUER_CHAL_TTL_S, err, errsz) < 0)
 		return -1;
 	if (want == ISSUER_WAIT_REPLICAS_AUTO) {
 		/* Every replica connected now: an edge's replica must hold the token before the
@@ -630,7 +626,7 @@ int issuer_issue_host(struct issuer_worker *w, const char *name,
 	const char *why;
 	char err[512], serial[ISSUER_SERIAL_MAX];
 	long long nb, na;
-	int alg, failed = 0;
+	int alg, n, failed = 0;
 
 	issuer_result_init(res);
 	acme_order_result_init(&ores);
@@ -640,6 +636,15 @@ int issuer_issue_host(struct issuer_worker *w, const char *name,
 		         name, why);
 		return -1;
 	}
+	/* Tokens an issuer killed in an earlier order of this name left behind (their TTL is an
+	 * hour): the lock is ours now, so they are nobody's. */
+	n = store_chal_sweep(w->store, name, err, sizeof(err));
+	if (n > 0)
+		log_info("issuer: name=%s: removed %d challenge token(s) an earlier order left",
+		         name, n);
+	else if (n < 0)
+		log_warn("issuer: name=%s: %s", name, err);
+	w->name = name;
 	for (alg = 0; alg < JWS_ALG_COUNT; alg++) {
 		if (!(w->is->key_types & (1u << alg)))
 			continue;
@@ -699,6 +704,7 @@ int issuer_issue_host(struct issuer_worker *w, const char *name,
 		log_info("issuer: name=%s type=%s serial=%s not_after=%lld stored", name,
 		         issuer_type_names[alg], serial, na);
 	}
+	w->name = NULL;
 	jws_key_free(key);
 	buf_deinit(&cid);
 	acme_order_result_deinit(&ores);

@@ -176,6 +176,12 @@ int store_chal_set(struct store *s, const char *token, const char *keyauth, long
                    char *err, size_t errsz);
 /* DEL chal:<token>. 0 or -1 with <err>. */
 int store_chal_del(struct store *s, const char *token, char *err, size_t errsz);
+/* Note <token> as published for host <name> (SADD chals:<name>, its TTL <ttl_s>). 0 or -1. */
+int store_chal_track(struct store *s, const char *name, const char *token, long long ttl_s,
+                     char *err, size_t errsz);
+/* Delete every chal:<token> noted for <name>, then the set: what an issuer killed mid-order
+ * left. The number of tokens it listed, or -1 with <err>. */
+int store_chal_sweep(struct store *s, const char *name, char *err, size_t errsz);
 /* WAIT <replicas> <timeout_ms>: the number of replicas that acknowledged the writes of this
  * connection so far (may be fewer than asked when the timeout hit), or -1 with <err>. */
 int store_wait_replicas(struct store *s, long long replicas, long long timeout_ms, char *err,

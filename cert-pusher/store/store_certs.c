@@ -42,6 +42,55 @@ int store_chal_del(struct store *s, const char *token, char *err, size_t errsz)
 	return ret;
 }
 
+int store_chal_track(struct store *s, const char *name, const char *token, long long ttl_s,
+                     char *err, size_t errsz)
+{
+	char ttl[24];
+	struct buf key;
+	int ret = -1;
+
+	buf_init(&key);
+	snprintf(ttl, sizeof(ttl), "%lld", ttl_s);
+	if (store_key_ok(keys_chals(&key, s->prefix, name), err, errsz) &&
+	    !store_do(s, 1, NULL, err, errsz, "SADD", buf_str(&key), token, NULL) &&
+	    !store_do(s, 1, NULL, err, errsz, "EXPIRE", buf_str(&key), ttl, NULL))
+		ret = 0;
+	buf_deinit(&key);
+	return ret;
+}
+
+int store_chal_sweep(struct store *s, const char *name, char *err, size_t errsz)
+{
+	struct strv tokens = { 0 };
+	struct buf key;
+	size_t i;
+	int ret = -1;
+
+	buf_init(&key);
+	if (!store_key_ok(keys_chals(&key, s->prefix, name), err, errsz))
+		goto out;
+	{
+		redisReply *r =
+		        store_cmds(s, "SMEMBERS", err, errsz, "SMEMBERS", buf_str(&key), NULL);
+		int rc = r ? store_reply_strings(r, &tokens, "SMEMBERS", err, errsz) : -1;
+
+		if (r)
+			freeReplyObject(r);
+		if (rc < 0)
+			goto out;
+	}
+	for (i = 0; i < tokens.n; i++)
+		if (store_chal_del(s, tokens.v[i], err, errsz) < 0)
+			goto out;
+	if (store_do(s, 0, NULL, err, errsz, "DEL", buf_str(&key), NULL) < 0)
+		goto out;
+	ret = (int)(tokens.n > 100000 ? 100000 : tokens.n);
+out:
+	strv_deinit(&tokens);
+	buf_deinit(&key);
+	return ret;
+}
+
 int store_blob_fetch(struct store *s, const char *key, struct buf *out, char *err, size_t errsz)
 {
 	const char *argv[2] = { "GET", key };

@@ -185,6 +185,23 @@ static void raw(int port, const char *cmd, char *out, size_t outsz)
 	redisFree(c);
 }
 
+/* The integer reply of <cmd> on a fresh connection to <port>. */
+static long long raw_int(int port, const char *cmd)
+{
+	redisContext *c = redisConnect("127.0.0.1", port);
+	redisReply *r;
+	long long v;
+
+	assert_non_null(c);
+	r = redisCommand(c, cmd);
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+	v = r->integer;
+	freeReplyObject(r);
+	redisFree(c);
+	return v;
+}
+
 static void wait_role(int port, const char *want)
 {
 	redisContext *c = redisConnect("127.0.0.1", port);
@@ -254,6 +271,36 @@ static void test_readonly_drops(void **state)
 	assert_int_equal(store_cert_import(s, "d.example.com", "ecdsa", &blob, err, sizeof(err)),
 	                 0);
 	buf_deinit(&blob);
+	store_close(s);
+	conf_free(c);
+}
+
+/* The tokens noted for a host are what the next order of it removes: a killed issuer's leftovers.
+ */
+static void test_chal_sweep(void **state)
+{
+	struct conf *c = mkconf("redis", primary.addr, NULL);
+	char err[512];
+	long long ttl;
+	struct store *s = store_open(c, "w:", err, sizeof(err));
+
+	(void)state;
+	if (!s)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(store_chal_sweep(s, "a.example.com", err, sizeof(err)), 0);
+	assert_int_equal(store_chal_track(s, "a.example.com", "t1", 60, err, sizeof(err)), 0);
+	assert_int_equal(store_chal_set(s, "t1", "t1.x", 60, err, sizeof(err)), 0);
+	assert_int_equal(store_chal_track(s, "a.example.com", "t2", 60, err, sizeof(err)), 0);
+	assert_int_equal(store_chal_set(s, "t2", "t2.x", 60, err, sizeof(err)), 0);
+	assert_int_equal(store_chal_track(s, "b.example.com", "t3", 60, err, sizeof(err)), 0);
+	assert_int_equal(store_chal_set(s, "t3", "t3.x", 60, err, sizeof(err)), 0);
+	ttl = raw_int(primary.port, "TTL w:chals:a.example.com");
+	if (ttl < 1 || ttl > 60)
+		fail_msg("chals: TTL %lld", ttl);
+	assert_int_equal(store_chal_sweep(s, "a.example.com", err, sizeof(err)), 2);
+	assert_int_equal(raw_int(primary.port, "EXISTS w:chal:t1 w:chal:t2 w:chals:a.example.com"),
+	                 0);
+	assert_int_equal(raw_int(primary.port, "EXISTS w:chal:t3"), 1); /* another host's stays */
 	store_close(s);
 	conf_free(c);
 }
@@ -660,10 +707,15 @@ static void test_sentinel_resolve(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_conf_check),       cmocka_unit_test(test_readonly_drops),
-		cmocka_unit_test(test_partial_failures), cmocka_unit_test(test_fence),
-		cmocka_unit_test(test_lock_compare),     cmocka_unit_test(test_host_add_atomic),
-		cmocka_unit_test(test_sub_auth_retry),   cmocka_unit_test(test_sentinel_resolve),
+		cmocka_unit_test(test_conf_check),
+		cmocka_unit_test(test_readonly_drops),
+		cmocka_unit_test(test_partial_failures),
+		cmocka_unit_test(test_chal_sweep),
+		cmocka_unit_test(test_fence),
+		cmocka_unit_test(test_lock_compare),
+		cmocka_unit_test(test_host_add_atomic),
+		cmocka_unit_test(test_sub_auth_retry),
+		cmocka_unit_test(test_sentinel_resolve),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
