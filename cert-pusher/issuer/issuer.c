@@ -705,6 +705,9 @@ int issuer_issue_host(struct issuer_worker *w, const char *name,
 		         issuer_type_names[alg], serial, na);
 	}
 	w->name = NULL;
+	/* The order withdrew its tokens: only the note is left. */
+	if (store_chal_sweep(w->store, name, err, sizeof(err)) < 0)
+		log_warn("issuer: name=%s: %s", name, err);
 	jws_key_free(key);
 	buf_deinit(&cid);
 	acme_order_result_deinit(&ores);

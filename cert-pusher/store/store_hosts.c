@@ -482,21 +482,23 @@ int store_lock_release(struct store *s, const char *name, const char *owner, cha
 /*
  * The purge in one script: the lock decides (held by another issuer: nothing is removed), then
  * the hash, both blobs, the due entry and the set membership go, with the "del" notice, and the
- * lock when we held it. KEYS: lock, host:<name>, both cert: blobs, due, hosts, events; ARGV: the
- * name, our owner id ("" for none), the notice.
+ * lock when we held it, and the note of its challenge tokens. KEYS: lock, host:<name>, both
+ * cert: blobs, due, hosts, events, chals:<name>; ARGV: the name, our owner id ("" for none), the
+ * notice.
  */
-static const char store_host_purge_script[] = "local v = redis.call('GET', KEYS[1]) "
-                                              "if v and v ~= ARGV[2] then return 0 end "
-                                              "redis.call('DEL', KEYS[2], KEYS[3], KEYS[4]) "
-                                              "redis.call('ZREM', KEYS[5], ARGV[1]) "
-                                              "redis.call('SREM', KEYS[6], ARGV[1]) "
-                                              "redis.call('PUBLISH', KEYS[7], ARGV[3]) "
-                                              "if v then redis.call('DEL', KEYS[1]) end "
-                                              "return 1";
+static const char store_host_purge_script[] =
+        "local v = redis.call('GET', KEYS[1]) "
+        "if v and v ~= ARGV[2] then return 0 end "
+        "redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[8]) "
+        "redis.call('ZREM', KEYS[5], ARGV[1]) "
+        "redis.call('SREM', KEYS[6], ARGV[1]) "
+        "redis.call('PUBLISH', KEYS[7], ARGV[3]) "
+        "if v then redis.call('DEL', KEYS[1]) end "
+        "return 1";
 
 int store_host_purge(struct store *s, const char *name, const char *owner, char *err, size_t errsz)
 {
-	struct buf lock, host, ecdsa, rsa, due, hosts, events, msg;
+	struct buf lock, host, ecdsa, rsa, due, hosts, events, chals, msg;
 	redisReply *r = NULL;
 	long long v;
 	int ret = -1;
@@ -508,8 +510,10 @@ int store_host_purge(struct store *s, const char *name, const char *owner, char 
 	buf_init(&due);
 	buf_init(&hosts);
 	buf_init(&events);
+	buf_init(&chals);
 	buf_init(&msg);
-	if (keys_lock(&lock, s->prefix, name) < 0 || keys_host(&host, s->prefix, name) < 0 ||
+	if (keys_chals(&chals, s->prefix, name) < 0 || keys_lock(&lock, s->prefix, name) < 0 ||
+	    keys_host(&host, s->prefix, name) < 0 ||
 	    keys_cert(&ecdsa, s->prefix, name, KEYS_TYPE_ECDSA) < 0 ||
 	    keys_cert(&rsa, s->prefix, name, KEYS_TYPE_RSA) < 0 || keys_due(&due, s->prefix) < 0 ||
 	    keys_hosts(&hosts, s->prefix) < 0 || keys_events(&events, s->prefix) < 0 ||
@@ -517,10 +521,10 @@ int store_host_purge(struct store *s, const char *name, const char *owner, char 
 		snprintf(err, errsz, "out of memory");
 		goto out;
 	}
-	r = store_cmds(s, "EVAL purge", err, errsz, "EVAL", store_host_purge_script, "7",
+	r = store_cmds(s, "EVAL purge", err, errsz, "EVAL", store_host_purge_script, "8",
 	               buf_str(&lock), buf_str(&host), buf_str(&ecdsa), buf_str(&rsa),
-	               buf_str(&due), buf_str(&hosts), buf_str(&events), name, owner ? owner : "",
-	               buf_str(&msg), NULL);
+	               buf_str(&due), buf_str(&hosts), buf_str(&events), buf_str(&chals), name,
+	               owner ? owner : "", buf_str(&msg), NULL);
 	if (!r || (v = store_reply_int(r, "EVAL purge", err, errsz)) < 0)
 		goto out;
 	ret = v == 1 ? 1 : 0;
@@ -534,6 +538,7 @@ out:
 	buf_deinit(&due);
 	buf_deinit(&hosts);
 	buf_deinit(&events);
+	buf_deinit(&chals);
 	buf_deinit(&msg);
 	return ret;
 }
