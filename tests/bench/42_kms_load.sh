@@ -28,7 +28,8 @@ mk_bench_certs "$N"
 import_bench_certs "$N"
 
 # load LABEL ARGS...: HAProxy restarted on an empty directory, a loader started with ARGS; the
-# ms of its first reconcile that loaded all N.
+# ms of its first reconcile that loaded all N into LOAD_MS (not a $(...): the processes started
+# here must stay in T_PIDS for the cleanup).
 load() {
 	local label=$1 line i hw
 	shift
@@ -51,15 +52,17 @@ load() {
 	[ -n "$line" ] || fail "$label: the loader never reconciled $N hosts: $(tail -2 "$T_DIR/loader.log")"
 	t_stop_pid "$LOADER_PID"
 	mv "$T_DIR/loader.log" "$T_DIR/loader-$label.log"
-	sed 's/.* ms=\([0-9]*\).*/\1/' <<<"$line"
+	LOAD_MS=$(sed 's/.* ms=\([0-9]*\).*/\1/' <<<"$line")
 }
 
-ring_ms=$(load keyring)
+load keyring
+ring_ms=$LOAD_MS
 t0=${EPOCHREALTIME/./}
 pusher --kms "$(t_kms_uri op)" rekey >"$T_DIR/rekey.log" 2>&1 || fail "rekey: $(tail -2 "$T_DIR/rekey.log")"
 rekey_us=$((${EPOCHREALTIME/./} - t0))
 grep -q "resealed=$N failed=0" "$T_DIR/rekey.log" || fail "rekey: $(tail -1 "$T_DIR/rekey.log")"
-kms_ms=$(load kms --kms "$(t_kms_uri loader)")
+load kms --kms "$(t_kms_uri loader)"
+kms_ms=$LOAD_MS
 t_log "$N certificates: first full load ${ring_ms} ms with the key ring, ${kms_ms} ms through the KMS"
 awk -v r="$ring_ms" -v k="$kms_ms" -v n="$N" -v rk="$rekey_us" 'BEGIN {
 	printf "kms load: ratio %.2f (KMS / key ring), +%.2f ms per certificate; rekey to the KMS %.2f ms per blob\n",
