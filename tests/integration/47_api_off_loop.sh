@@ -22,16 +22,11 @@ for t in ecdsa rsa; do
 done
 A1=$(serial_of "$T_DIR/a1.ecdsa.crt")
 
-# The tarpit: listens, never accepts, so connects succeed (the kernel's backlog) and every
-# command waits for its timeout.
+# The tarpit: accepts every connection and hands it to a `cat >/dev/null` that swallows what it
+# is sent and never answers (it ends when the client closes),
+# so connects succeed and every command waits for its timeout.
 TARPIT_PORT=$(t_free_port)
-t_bg tarpit python3 -c 'import socket, sys, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(64)
-print("listening", flush=True)
-time.sleep(3600)' "$TARPIT_PORT"
+t_bg tarpit socat "TCP-LISTEN:$TARPIT_PORT,bind=127.0.0.1,reuseaddr,fork" SYSTEM:"cat >/dev/null"
 t_wait_tcp 127.0.0.1 "$TARPIT_PORT" 10 || fail "the tarpit did not start"
 
 port=$(t_free_port)
