@@ -1142,6 +1142,23 @@ enum haproxy_rt_status haproxy_rt_show_certs(struct haproxy_rt *rt, struct strv 
 	return st;
 }
 
+/* `show ssl crt-list [-n] <list>` into <reply>, the command itself into <cmd> (for messages):
+ * HAPROXY_RT_OK when a reply was read, else an error with <err>. */
+static enum haproxy_rt_status rt_show_crtlist(struct haproxy_rt *rt, const char *list,
+                                              int line_numbers, struct buf *cmd, struct buf *reply,
+                                              char *err, size_t errsz)
+{
+	if (!haproxy_rt_path_valid(list)) {
+		snprintf(err, errsz, "refusing crt-list path '%s'", list);
+		return HAPROXY_RT_ERROR;
+	}
+	if (buf_printf(cmd, "show ssl crt-list %s%s", line_numbers ? "-n " : "", list) < 0) {
+		snprintf(err, errsz, "out of memory");
+		return HAPROXY_RT_ERROR;
+	}
+	return haproxy_rt_cmd(rt, buf_str(cmd), NULL, reply, err, errsz);
+}
+
 enum haproxy_rt_status haproxy_rt_show_crtlist(struct haproxy_rt *rt, const char *list,
                                                struct strv *entries, char *err, size_t errsz)
 {
@@ -1150,23 +1167,12 @@ enum haproxy_rt_status haproxy_rt_show_crtlist(struct haproxy_rt *rt, const char
 
 	buf_init(&reply);
 	buf_init(&cmd);
-	if (!haproxy_rt_path_valid(list)) {
-		snprintf(err, errsz, "refusing crt-list path '%s'", list);
-		st = HAPROXY_RT_ERROR;
-		goto out;
-	}
-	if (buf_printf(&cmd, "show ssl crt-list %s", list) < 0) {
-		snprintf(err, errsz, "out of memory");
-		st = HAPROXY_RT_ERROR;
-		goto out;
-	}
-	st = haproxy_rt_cmd(rt, buf_str(&cmd), NULL, &reply, err, errsz);
+	st = rt_show_crtlist(rt, list, 0, &cmd, &reply, err, errsz);
 	if (st == HAPROXY_RT_OK &&
 	    haproxy_rt_parse_crt_list(buf_str(&reply), reply.len, entries) < 0) {
 		rt_err_reply(buf_str(&cmd), &reply, err, errsz);
 		st = HAPROXY_RT_NOT_FOUND;
 	}
-out:
 	buf_deinit(&cmd);
 	buf_deinit(&reply);
 	return st;
@@ -1207,27 +1213,18 @@ enum haproxy_rt_status haproxy_rt_crtlist_line(struct haproxy_rt *rt, const char
 	struct buf reply, cmd;
 	int rc;
 
+	if (!haproxy_rt_name_valid(name)) {
+		snprintf(err, errsz, "refusing crt-list entry '%s'", name);
+		return HAPROXY_RT_ERROR;
+	}
 	buf_init(&reply);
 	buf_init(&cmd);
-	if (!haproxy_rt_path_valid(list) || !haproxy_rt_name_valid(name)) {
-		snprintf(err, errsz, "refusing crt-list entry '%s' in '%s'", name, list);
-		st = HAPROXY_RT_ERROR;
-		goto out;
-	}
-	if (buf_printf(&cmd, "show ssl crt-list -n %s", list) < 0) {
-		snprintf(err, errsz, "out of memory");
-		st = HAPROXY_RT_ERROR;
-		goto out;
-	}
-	st = haproxy_rt_cmd(rt, buf_str(&cmd), NULL, &reply, err, errsz);
-	if (st != HAPROXY_RT_OK)
-		goto out;
-	rc = haproxy_rt_parse_crt_list_line(buf_str(&reply), reply.len, name, line);
-	if (rc <= 0) {
+	st = rt_show_crtlist(rt, list, 1, &cmd, &reply, err, errsz);
+	if (st == HAPROXY_RT_OK &&
+	    (rc = haproxy_rt_parse_crt_list_line(buf_str(&reply), reply.len, name, line)) <= 0) {
 		rt_err_reply(buf_str(&cmd), &reply, err, errsz);
 		st = rc < 0 ? HAPROXY_RT_ERROR : HAPROXY_RT_NOT_FOUND;
 	}
-out:
 	buf_deinit(&cmd);
 	buf_deinit(&reply);
 	return st;
