@@ -316,14 +316,41 @@ static long blob_header_kms(const uint8_t *blob, size_t blob_len, const char **i
 	return (long)(BLOB_MAGIC_LEN + 2 + n + m + BLOB_NONCE_LEN);
 }
 
+/* Decrypt the body of <blob> (header of <hdr_len> bytes ending with the nonce, then the
+ * ciphertext, then the tag) with <key>, the AAD being <aad> then the Redis key: the plaintext is
+ * appended to <pt>. 0, or -1 with <*why> (<auth_why> when the tag does not verify). */
+static int blob_open_body(const uint8_t *key, const uint8_t *aad, size_t aad_len,
+                          const char *redis_key, const uint8_t *blob, size_t hdr_len,
+                          size_t blob_len, struct buf *pt, const char **why, const char *auth_why)
+{
+	size_t ct_len = blob_len - hdr_len - BLOB_TAG_LEN, start = pt->len;
+	uint8_t tag[BLOB_TAG_LEN];
+
+	if (buf_reserve(pt, ct_len + 16) < 0) {
+		*why = "out of memory";
+		return -1;
+	}
+	memcpy(tag, blob + blob_len - BLOB_TAG_LEN, BLOB_TAG_LEN);
+	if (blob_gcm(0, key, blob + hdr_len - BLOB_NONCE_LEN, aad, aad_len,
+	             (const uint8_t *)redis_key, strlen(redis_key), blob + hdr_len, ct_len,
+	             pt->data + start, tag) < 0) {
+		OPENSSL_cleanse(pt->data + start, ct_len);
+		*why = auth_why;
+		return -1;
+	}
+	pt->len = start + ct_len;
+	pt->data[pt->len] = 0;
+	return 0;
+}
+
 static int blob_open_kms(const struct blob_keyring *kr, const char *redis_key, const uint8_t *blob,
                          size_t blob_len, struct buf *pt, const char **why)
 {
 	char id[BLOB_KEYID_MAX + 1], err[256];
 	const char *idp;
 	const uint8_t *w;
-	size_t id_len, wlen, ct_len, start = pt->len;
-	uint8_t dk[KMS_KEY_LEN], tag[BLOB_TAG_LEN], aad[BLOB_MAGIC_LEN + BLOB_NONCE_LEN];
+	size_t id_len, wlen;
+	uint8_t dk[KMS_KEY_LEN], aad[BLOB_MAGIC_LEN + BLOB_NONCE_LEN];
 	long hdr_len;
 	int ret = -1;
 
@@ -343,23 +370,9 @@ static int blob_open_kms(const struct blob_keyring *kr, const char *redis_key, c
 		*why = blob_kms_why;
 		goto out;
 	}
-	ct_len = blob_len - (size_t)hdr_len - BLOB_TAG_LEN;
-	if (buf_reserve(pt, ct_len + 16) < 0) {
-		*why = "out of memory";
-		goto out;
-	}
-	memcpy(tag, blob + blob_len - BLOB_TAG_LEN, BLOB_TAG_LEN);
 	blob_kms_aad(blob + hdr_len - BLOB_NONCE_LEN, aad);
-	if (blob_gcm(0, dk, blob + hdr_len - BLOB_NONCE_LEN, aad, sizeof(aad),
-	             (const uint8_t *)redis_key, strlen(redis_key), blob + hdr_len, ct_len,
-	             pt->data + start, tag) < 0) {
-		OPENSSL_cleanse(pt->data + start, ct_len);
-		*why = "authentication failed (wrong Redis key or tampered blob)";
-		goto out;
-	}
-	pt->len = start + ct_len;
-	pt->data[pt->len] = 0;
-	ret = 0;
+	ret = blob_open_body(dk, aad, sizeof(aad), redis_key, blob, (size_t)hdr_len, blob_len, pt,
+	                     why, "authentication failed (wrong Redis key or tampered blob)");
 out:
 	OPENSSL_cleanse(dk, sizeof(dk));
 	return ret;
@@ -427,8 +440,7 @@ int blob_open(const struct blob_keyring *kr, const char *redis_key, const uint8_
 {
 	const struct blob_key *k;
 	const char *id;
-	size_t id_len, ct_len, start = pt->len;
-	uint8_t tag[BLOB_TAG_LEN];
+	size_t id_len;
 	long hdr_len;
 	int ret = -1;
 
@@ -444,22 +456,10 @@ int blob_open(const struct blob_keyring *kr, const char *redis_key, const uint8_
 		*why = "sealed with a key id that is not in the key ring";
 		goto out;
 	}
-	ct_len = blob_len - (size_t)hdr_len - BLOB_TAG_LEN;
-	if (buf_reserve(pt, ct_len + 16) < 0) {
-		*why = "out of memory";
-		goto out;
-	}
-	memcpy(tag, blob + blob_len - BLOB_TAG_LEN, BLOB_TAG_LEN);
-	if (blob_gcm(0, k->key, blob + hdr_len - BLOB_NONCE_LEN, blob, (size_t)hdr_len,
-	             (const uint8_t *)redis_key, strlen(redis_key), blob + hdr_len, ct_len,
-	             pt->data + start, tag) < 0) {
-		OPENSSL_cleanse(pt->data + start, ct_len);
-		*why = "authentication failed (wrong key, wrong Redis key or tampered blob)";
-		goto out;
-	}
-	pt->len = start + ct_len;
-	pt->data[pt->len] = 0;
-	ret = 0;
+	/* SPA1's AAD is its whole header. */
+	ret = blob_open_body(k->key, blob, (size_t)hdr_len, redis_key, blob, (size_t)hdr_len,
+	                     blob_len, pt, why,
+	                     "authentication failed (wrong key, wrong Redis key or tampered blob)");
 out:
 	return ret;
 }
