@@ -26,7 +26,7 @@ HAPROXY34=$ROOT/build/peers/haproxy-3.4.0/haproxy
 # (Pebble 2.7) run once, on 2.6 too. "all" runs every scenario on both.
 PEERS_SCENARIOS=${PEERS_SCENARIOS:-"10_agent_http 11_agent_redis_outage 12_agent_down 13_agent_spop
 14_agent_client_kill 37_issue_dns01 38_preview_daemon 40_loader 41_loader_refuse 43_shipped_pair
-44_reload_load 47_shipped_cfg_ops 45_haproxy_down 46_cold_start
+44_reload_load 47_shipped_cfg_ops 45_haproxy_down 46_cold_start 47_api_off_loop 48_crtlist_duplicate
 51_api_e2e 52_api_renewal 56_served 70_fleet 71_fleet_failover"}
 
 result() { # NAME RC [LOG]
