@@ -93,7 +93,6 @@ struct lookup {
 	                           oldest pending request's send time, or the last reply if
 	                           later; replies come in order) */
 	struct buf key;         /* scratch: key name */
-	struct buf cmd;         /* scratch: RESP command */
 	struct metrics_shard *m;
 };
 
@@ -105,13 +104,14 @@ struct lookup_req {
 	struct lookup_req *next; /* in the grace queue */
 	size_t token_len;
 	uint8_t token[NAMES_TOKEN_MAX]; /* to send the request again after a reconnect */
-	uint8_t *cmd;                   /* lookup_cmd(): its own RESP command, owned */
+	char *cmd;                      /* lookup_cmd(): its command, formatted by hiredis, owned */
 	size_t cmd_len;
 };
 
 static void lookup_req_free(struct lookup_req *req)
 {
-	free(req->cmd);
+	if (req->cmd)
+		redisFreeCommand(req->cmd);
 	free(req);
 }
 
@@ -393,7 +393,6 @@ struct lookup *lookup_new(struct event_base *base, const struct lookup_conf *con
 	l->m = m;
 	parse_endpoint_format(&conf->redis, l->redis_name, sizeof(l->redis_name));
 	buf_init(&l->key);
-	buf_init(&l->cmd);
 	l->backoff_ms = LOOKUP_BACKOFF_MIN_MS;
 	l->timeout_ms = conf->timeout_ms;
 	l->stall_ms = conf->stall_ms ? conf->stall_ms : LOOKUP_STALL_MS;
@@ -436,7 +435,6 @@ void lookup_free(struct lookup *l)
 	if (l->grace_ev)
 		event_free(l->grace_ev);
 	buf_deinit(&l->key);
-	buf_deinit(&l->cmd);
 	free(l->prefix);
 	free(l->user);
 	if (l->password) {
@@ -485,25 +483,26 @@ static void lookup_enqueue(struct lookup *l, struct lookup_req *req)
 }
 
 /* Hand <req> over to hiredis on the UP connection. 0, or -1 if it could not (the caller
- * still owns <req>). RESP by hand: binary-safe and cheaper than hiredis' printf formatter. */
+ * still owns <req>). The argv form: binary-safe, no printf format parsed per request. */
 static int lookup_send(struct lookup *l, struct lookup_req *req)
 {
 	if (req->cmd) {
-		if (redisAsyncFormattedCommand(l->ac, lookup_on_reply, req, (const char *)req->cmd,
+		if (redisAsyncFormattedCommand(l->ac, lookup_on_reply, req, req->cmd,
 		                               req->cmd_len) != REDIS_OK)
 			return -1;
-		goto sent;
+	} else {
+		const char *argv[2] = { "GET", NULL };
+		size_t argvlen[2] = { 3, 0 };
+
+		buf_reset(&l->key);
+		if (keys_chal(&l->key, l->prefix, (const char *)req->token, req->token_len) < 0)
+			return -1;
+		argv[1] = (const char *)l->key.data;
+		argvlen[1] = l->key.len;
+		if (redisAsyncCommandArgv(l->ac, lookup_on_reply, req, 2, argv, argvlen) !=
+		    REDIS_OK)
+			return -1;
 	}
-	buf_reset(&l->key);
-	buf_reset(&l->cmd);
-	if (keys_chal(&l->key, l->prefix, (const char *)req->token, req->token_len) < 0 ||
-	    buf_printf(&l->cmd, "*2\r\n$3\r\nGET\r\n$%zu\r\n", l->key.len) < 0 ||
-	    buf_append(&l->cmd, l->key.data, l->key.len) < 0 || buf_append(&l->cmd, "\r\n", 2) < 0)
-		return -1;
-	if (redisAsyncFormattedCommand(l->ac, lookup_on_reply, req, (const char *)l->cmd.data,
-	                               l->cmd.len) != REDIS_OK)
-		return -1;
-sent:
 	if (!l->pending++)
 		l->owed_since_ms = clock_mono_ms(); /* not from an old reply: idle is not a stall */
 	return 0;
@@ -610,26 +609,28 @@ out:
 	return ret;
 }
 
-enum lookup_status lookup_cmd(struct lookup *l, const uint8_t *cmd, size_t len, lookup_done_fn *cb,
-                              void *arg, struct lookup_req **reqp)
+enum lookup_status lookup_cmd(struct lookup *l, int argc, const char **argv, const size_t *argvlen,
+                              lookup_done_fn *cb, void *arg, struct lookup_req **reqp)
 {
 	struct lookup_req *req;
 	bool up = l->state == LOOKUP_STATE_UP && l->ac;
 
 	if (!up && !l->grace)
 		return LOOKUP_UNAVAILABLE;
-	if (l->pending + l->queued >= LOOKUP_MAX_PENDING || !len)
+	int len;
+
+	if (l->pending + l->queued >= LOOKUP_MAX_PENDING || argc < 1)
 		return LOOKUP_ERROR;
 	req = calloc(1, sizeof(*req));
 	if (!req)
 		return LOOKUP_ERROR;
-	req->cmd = malloc(len);
-	if (!req->cmd) {
+	/* formatted once: a grace period may send it again after a reconnect */
+	len = redisFormatCommandArgv(&req->cmd, argc, argv, argvlen);
+	if (len <= 0) {
 		free(req);
 		return LOOKUP_ERROR;
 	}
-	memcpy(req->cmd, cmd, len);
-	req->cmd_len = len;
+	req->cmd_len = (size_t)len;
 	req->l = l;
 	req->cb = cb;
 	req->arg = arg;

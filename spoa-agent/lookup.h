@@ -84,10 +84,10 @@ enum lookup_status lookup_get(struct lookup *l, const uint8_t *token, size_t len
                               lookup_done_fn *cb, void *arg, struct lookup_req **reqp);
 void lookup_cancel(struct lookup_req *req);
 
-/* Like lookup_get() for any command: <cmd>/<len> is a complete RESP command (copied). A bulk
+/* Like lookup_get() for any command, given as <argc> binary-safe arguments (copied). A bulk
  * string reply is LOOKUP_HIT with its bytes, nil LOOKUP_MISS, anything else LOOKUP_ERROR. */
-enum lookup_status lookup_cmd(struct lookup *l, const uint8_t *cmd, size_t len, lookup_done_fn *cb,
-                              void *arg, struct lookup_req **reqp);
+enum lookup_status lookup_cmd(struct lookup *l, int argc, const char **argv, const size_t *argvlen,
+                              lookup_done_fn *cb, void *arg, struct lookup_req **reqp);
 
 /* Whether the Redis connection is up (and authenticated). */
 int lookup_connected(const struct lookup *l);

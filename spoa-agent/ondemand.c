@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/buf.h"
 #include "common/names.h"
 #include "spoa-agent/lookup.h"
 
@@ -147,23 +146,6 @@ static void ondemand_req_free(struct ondemand_req *r)
 	free(r);
 }
 
-/* Append one RESP bulk string. */
-static int ondemand_arg(struct buf *b, const char *s, size_t len)
-{
-	if (buf_printf(b, "$%zu\r\n", len) < 0 || buf_append(b, s, len) < 0 ||
-	    buf_append(b, "\r\n", 2) < 0)
-		return -1;
-	return 0;
-}
-
-static int ondemand_arg_u64(struct buf *b, uint64_t v)
-{
-	char s[32];
-	int n = snprintf(s, sizeof(s), "%llu", (unsigned long long)v);
-
-	return ondemand_arg(b, s, (size_t)n);
-}
-
 static void ondemand_on_reply(void *arg, enum lookup_status status, const uint8_t *value,
                               size_t len);
 
@@ -171,35 +153,29 @@ static void ondemand_on_reply(void *arg, enum lookup_status status, const uint8_
 static int ondemand_send(struct ondemand_req *r, enum ondemand_result *result)
 {
 	struct ondemand *od = r->od;
-	struct buf cmd;
+	char num[6][24];
+	const uint64_t nums[6] = { ondemand_wall_ms(),   od->conf.src_period_ms,
+		                   od->conf.src_burst,   od->conf.fleet_period_ms,
+		                   od->conf.fleet_burst, od->conf.neg_ttl_ms };
+	const char *argv[14] = {
+		"EVAL", ondemand_script, "0", od->prefix, r->name, od->edge, r->src
+	};
+	size_t argvlen[14];
 	enum lookup_status st;
-	int ret = -1;
 
 	*result = ONDEMAND_UNAVAILABLE;
-	buf_init(&cmd);
-	if (buf_printf(&cmd, "*14\r\n") < 0 || ondemand_arg(&cmd, "EVAL", 4) < 0 ||
-	    ondemand_arg(&cmd, ondemand_script, sizeof(ondemand_script) - 1) < 0 ||
-	    ondemand_arg(&cmd, "0", 1) < 0 ||
-	    ondemand_arg(&cmd, od->prefix, strlen(od->prefix)) < 0 ||
-	    ondemand_arg(&cmd, r->name, strlen(r->name)) < 0 ||
-	    ondemand_arg(&cmd, od->edge, strlen(od->edge)) < 0 ||
-	    ondemand_arg(&cmd, r->src, strlen(r->src)) < 0 ||
-	    ondemand_arg_u64(&cmd, ondemand_wall_ms()) < 0 ||
-	    ondemand_arg_u64(&cmd, od->conf.src_period_ms) < 0 ||
-	    ondemand_arg_u64(&cmd, od->conf.src_burst) < 0 ||
-	    ondemand_arg_u64(&cmd, od->conf.fleet_period_ms) < 0 ||
-	    ondemand_arg_u64(&cmd, od->conf.fleet_burst) < 0 ||
-	    ondemand_arg_u64(&cmd, od->conf.neg_ttl_ms) < 0 ||
-	    ondemand_arg(&cmd, r->polled ? "0" : "1", 1) < 0)
-		goto out;
-	st = lookup_cmd(od->l, cmd.data, cmd.len, ondemand_on_reply, r, &r->lr);
-	if (st == LOOKUP_PENDING) {
-		r->polled = true;
-		ret = 0;
+	for (size_t i = 0; i < 6; i++) {
+		snprintf(num[i], sizeof(num[i]), "%llu", (unsigned long long)nums[i]);
+		argv[7 + i] = num[i];
 	}
-out:
-	buf_deinit(&cmd);
-	return ret;
+	argv[13] = r->polled ? "0" : "1";
+	for (size_t i = 0; i < 14; i++)
+		argvlen[i] = strlen(argv[i]);
+	st = lookup_cmd(od->l, 14, argv, argvlen, ondemand_on_reply, r, &r->lr);
+	if (st != LOOKUP_PENDING)
+		return -1;
+	r->polled = true;
+	return 0;
 }
 
 static void ondemand_finish(struct ondemand_req *r, enum ondemand_result result)
