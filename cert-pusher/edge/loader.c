@@ -17,35 +17,31 @@
  * pipelined commands. One certificate transaction at a time (2.6 has one global transaction,
  * 3.2+ refuses a second one): set -> commit pairs are never interleaved. A cache of what was
  * pushed (blob digest, serial, the worker it was verified in) per name avoids churn. What to
- * push is decided here; how to talk to HAProxy is haproxy_rt.c's, how to read Redis store.c's,
- * how to open blobs blob.c's.
+ * push is decided here; how to talk to HAProxy is haproxy_rt.c's, how to read Redis store/'s,
+ * how to open blobs blob.c's, how the files are written certdir.c's, and the cache is
+ * certcache.c's.
  */
 #include "cert-pusher/edge/loader.h"
+#include "cert-pusher/edge/certcache.h"
+#include "cert-pusher/edge/certdir.h"
 #include "cert-pusher/edge/events.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
-#include <linux/magic.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cert-pusher/blob.h"
 #include "cert-pusher/edge/haproxy_rt.h"
+#include "cert-pusher/edge/served.h"
 #include "cert-pusher/kms_conf.h"
-#include "cert-pusher/edge/haproxy_rt.h"
 #include "cert-pusher/pem.h"
 #include "cert-pusher/pmetrics.h"
-#include "cert-pusher/edge/served.h"
 #include "cert-pusher/store/store.h"
 #include "common/clock.h"
 #include "common/keys.h"
@@ -53,7 +49,6 @@
 #include "common/names.h"
 #include "common/parse.h"
 
-#define LOADER_BUCKETS       4096
 #define LOADER_TICK_MS       1000  /* `show info` probe: reload and restart detection */
 #define LOADER_RETRY_MS      5000  /* after a failed reconcile */
 #define LOADER_RT_TIMEOUT_MS 10000 /* per runtime API command */
@@ -61,19 +56,6 @@
 #define LOADER_SERVED_MS     500 /* connect/command timeout of the served: reports */
 #define LOADER_SLICE_HOSTS   64  /* hosts per event-loop turn of a full reconcile, at most */
 #define LOADER_FILE_MAX      (LOADER_BLOB_MAX)
-
-/* What we know of a managed certificate name. */
-struct loader_entry {
-	char *name;         /* <cert-dir>/<host>.<type>.pem */
-	uint8_t digest[32]; /* SHA-256 of the blob its file was written from */
-	char serial[PEM_SERIAL_MAX + 1];
-	char sha1[PEM_SHA1_HEX + 1];     /* of the leaf, as `show ssl cert` prints it */
-	long long not_before, not_after; /* of the leaf, unix seconds */
-	long long at;                    /* when HAProxy started serving it (as far as we know) */
-	uint64_t pid;                    /* HAProxy worker it was verified in; 0: none */
-	int listed;                      /* its file is written and named in the crt-list file */
-	struct loader_entry *next;
-};
 
 /* One certificate of a slice of a full reconcile (see loader_run_batch()). */
 struct loader_item {
@@ -158,98 +140,26 @@ struct loader {
 	 * replica linked to its primary. When not, nothing is removed from HAProxy: a replica
 	 * restarted while cut off is empty, and its edge must keep serving what it has. */
 	int redis_current; /* 1, 0, or -1 before the first look */
-	struct loader_entry *cache[LOADER_BUCKETS];
+	struct certcache cache;
 };
 
 /* ---- cache ---- */
 
-static size_t loader_hash(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
-	return h % LOADER_BUCKETS;
-}
-
-static struct loader_entry *loader_cache_get(struct loader *l, const char *name)
-{
-	struct loader_entry *e;
-
-	for (e = l->cache[loader_hash(name)]; e; e = e->next)
-		if (!strcmp(e->name, name))
-			return e;
-	return NULL;
-}
-
 /* Forget <name>: 1 when it was cached, 0 otherwise. */
 static int loader_cache_del(struct loader *l, const char *name)
 {
-	struct loader_entry **pe, *e;
+	struct certcache_entry *e = certcache_get(&l->cache, name);
 
-	for (pe = &l->cache[loader_hash(name)]; (e = *pe); pe = &e->next) {
-		if (!strcmp(e->name, name)) {
-			if (e->listed)
-				l->list_dirty = 1;
-			*pe = e->next;
-			free(e->name);
-			free(e);
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/* The entry of <name>, created empty when missing; NULL on OOM. */
-static struct loader_entry *loader_cache_add(struct loader *l, const char *name)
-{
-	struct loader_entry *e = loader_cache_get(l, name);
-	size_t h;
-
-	if (e)
-		return e;
-	e = calloc(1, sizeof(*e));
-	if (!e || !(e->name = strdup(name))) {
-		free(e);
-		return NULL;
-	}
-	h = loader_hash(name);
-	e->next = l->cache[h];
-	l->cache[h] = e;
-	return e;
-}
-
-/* Record that <e>'s file holds the certificate of <digest>/<info>; "at" moves only when the
- * serial changes. */
-static void loader_cache_set(struct loader_entry *e, const uint8_t digest[32],
-                             const struct pem_info *info)
-{
-	if (!e->at || strcmp(e->serial, info->serial))
-		e->at = (long long)time(NULL);
-	memcpy(e->digest, digest, 32);
-	snprintf(e->serial, sizeof(e->serial), "%s", info->serial);
-	snprintf(e->sha1, sizeof(e->sha1), "%s", info->sha1);
-	e->not_before = (long long)info->not_before;
-	e->not_after = (long long)info->not_after;
-}
-
-static void loader_cache_clear(struct loader *l)
-{
-	struct loader_entry *e, *next;
-	size_t i;
-
-	for (i = 0; i < LOADER_BUCKETS; i++) {
-		for (e = l->cache[i]; e; e = next) {
-			next = e->next;
-			free(e->name);
-			free(e);
-		}
-		l->cache[i] = NULL;
-	}
+	if (!e)
+		return 0;
+	if (e->listed)
+		l->list_dirty = 1;
+	certcache_del(&l->cache, e);
+	return 1;
 }
 
 /* Whether HAProxy's current worker was seen serving <e>. */
-static int loader_entry_served(const struct loader *l, const struct loader_entry *e)
+static int loader_entry_served(const struct loader *l, const struct certcache_entry *e)
 {
 	return e->pid && e->pid == l->hp_pid &&
 	       (l->hp == LOADER_HP_UP || l->hp == LOADER_HP_SYNCING);
@@ -347,13 +257,16 @@ static int loader_health(char *what, size_t whatsz, void *arg)
 /* Count the entries HAProxy's current worker was seen serving. */
 static size_t loader_count_held(const struct loader *l)
 {
-	const struct loader_entry *e;
-	size_t i, n = 0;
+	struct certcache_entry **v;
+	size_t i, n, held = 0;
 
-	for (i = 0; i < LOADER_BUCKETS; i++)
-		for (e = l->cache[i]; e; e = e->next)
-			n += loader_entry_served(l, e);
-	return n;
+	v = certcache_list(&l->cache, &n);
+	if (n == (size_t)-1)
+		return 0;
+	for (i = 0; i < n; i++)
+		held += loader_entry_served(l, v[i]);
+	free(v);
+	return held;
 }
 
 /* ---- proof of deployment: served:<edge> on the primary ---- */
@@ -406,7 +319,7 @@ static void loader_served_lost(struct loader *l, const char *why)
 }
 
 /* HSET the cache entry <e> (just verified in HAProxy). */
-static void loader_served_put(struct loader *l, const struct loader_entry *e)
+static void loader_served_put(struct loader *l, const struct certcache_entry *e)
 {
 	struct served_value v = { .not_before = e->not_before,
 		                  .not_after = e->not_after,
@@ -471,33 +384,33 @@ static void loader_served_rewrite(struct loader *l, long long now)
 {
 	struct strv kv = { 0 };
 	struct served_value v;
-	struct loader_entry *e;
+	struct certcache_entry *e, **all;
 	struct buf field, val;
 	char err[512];
-	size_t i, n = 0;
+	size_t i, nall, n = 0;
 
 	buf_init(&field);
 	buf_init(&val);
-	if (loader_served_hp_value(l, &val) < 0 || strv_push(&kv, "haproxy", 7) < 0 ||
-	    strv_push(&kv, buf_str(&val), val.len) < 0)
+	all = certcache_list(&l->cache, &nall);
+	if (nall == (size_t)-1 || loader_served_hp_value(l, &val) < 0 ||
+	    strv_push(&kv, "haproxy", 7) < 0 || strv_push(&kv, buf_str(&val), val.len) < 0)
 		goto oom;
-	for (i = 0; i < LOADER_BUCKETS; i++) {
-		for (e = l->cache[i]; e; e = e->next) {
-			if (!loader_entry_served(l, e))
-				continue;
-			memset(&v, 0, sizeof(v));
-			snprintf(v.serial, sizeof(v.serial), "%s", e->serial);
-			v.not_before = e->not_before;
-			v.not_after = e->not_after;
-			v.at = e->at;
-			buf_reset(&val);
-			if (loader_served_field(l, e->name, &field) < 0 ||
-			    served_value_format(&v, &val) < 0 ||
-			    strv_push(&kv, buf_str(&field), field.len) < 0 ||
-			    strv_push(&kv, buf_str(&val), val.len) < 0)
-				goto oom;
-			n++;
-		}
+	for (i = 0; i < nall; i++) {
+		e = all[i];
+		if (!loader_entry_served(l, e))
+			continue;
+		memset(&v, 0, sizeof(v));
+		snprintf(v.serial, sizeof(v.serial), "%s", e->serial);
+		v.not_before = e->not_before;
+		v.not_after = e->not_after;
+		v.at = e->at;
+		buf_reset(&val);
+		if (loader_served_field(l, e->name, &field) < 0 ||
+		    served_value_format(&v, &val) < 0 ||
+		    strv_push(&kv, buf_str(&field), field.len) < 0 ||
+		    strv_push(&kv, buf_str(&val), val.len) < 0)
+			goto oom;
+		n++;
 	}
 	if (store_served_rewrite(l->served, l->edge, &kv, now, err, sizeof(err)) < 0) {
 		loader_served_lost(l, err);
@@ -512,6 +425,7 @@ static void loader_served_rewrite(struct loader *l, long long now)
 oom:
 	log_err("loader: edge=%s: cannot encode the served hash", l->edge);
 out:
+	free(all);
 	strv_deinit(&kv);
 	buf_deinit(&field);
 	buf_deinit(&val);
@@ -575,264 +489,65 @@ static void loader_hp_set(struct loader *l, enum loader_hp hp)
 	loader_served_hp(l);
 }
 
-/* ---- the certificate directory ---- */
-
-/*
- * Files of <cert-dir>: "<host>.<type>.pem" (a certificate HAProxy may load), ".<same>.new" (a
- * renewal staged until HAProxy committed it), ".<same>.tmp" (being written). Every write is
- * write + rename, so a reading HAProxy sees the old or the new file, never half of one. The
- * crt-list file is rewritten the same way from the cache (the entries with <listed>, sorted).
- */
-
-/* Check <dir>: a directory on tmpfs or ramfs (keys must never reach a disk), owned by us, mode
- * 0700 at most. 0 or -1 with <err>. */
-static int loader_dir_check(const char *dir, char *err, size_t errsz)
-{
-	struct statfs fs;
-	struct stat st;
-
-	if (strlen(dir) > HAPROXY_RT_DIR_MAX || dir[0] != '/' || !haproxy_rt_name_valid(dir) ||
-	    dir[strlen(dir) - 1] == '/') {
-		snprintf(err, errsz,
-		         "--cert-dir: '%.80s': expected an absolute path of at most %d bytes, "
-		         "without "
-		         "a trailing '/', spaces, ':', ';', '#', quotes or '\\'",
-		         dir, HAPROXY_RT_DIR_MAX);
-		return -1;
-	}
-	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errsz, "--cert-dir: '%s': %s", dir,
-		         errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
-		return -1;
-	}
-	if (statfs(dir, &fs) < 0) {
-		snprintf(err, errsz, "--cert-dir: '%s': statfs: %s", dir, strerror(errno));
-		return -1;
-	}
-	if ((unsigned long)fs.f_type != TMPFS_MAGIC && (unsigned long)fs.f_type != RAMFS_MAGIC) {
-		snprintf(
-		        err, errsz,
-		        "--cert-dir: '%s' is not on tmpfs or ramfs (filesystem type 0x%lx): "
-		        "private "
-		        "keys must never reach persistent storage; use a RAM-backed directory such "
-		        "as /run/spoacme",
-		        dir, (unsigned long)fs.f_type);
-		return -1;
-	}
-	if (st.st_uid != geteuid() || (st.st_mode & 077)) {
-		snprintf(err, errsz,
-		         "--cert-dir: '%s' must be owned by uid %u (this process, HAProxy's user) "
-		         "with mode 0700; it is uid %u mode %04o",
-		         dir, (unsigned)geteuid(), (unsigned)st.st_uid,
-		         (unsigned)(st.st_mode & 07777));
-		return -1;
-	}
-	return 0;
-}
-
-/* The directory's file name of certificate <name> with <suffix> ("" for the certificate, ".new",
- * ".tmp": hidden files). 0 or -1. */
-static int loader_file_path(const struct loader *l, const char *name, const char *suffix,
-                            struct buf *out)
-{
-	const char *base = name + strlen(l->cert_dir) + 1;
-
-	buf_reset(out);
-	if (!*suffix)
-		return buf_append_str(out, name);
-	return buf_printf(out, "%s/.%s%s", l->cert_dir, base, suffix);
-}
-
-/* Write <data>/<len> to <path> atomically (a ".tmp" sibling, then rename), mode 0600. 0 or -1
- * with <err>. */
-static int loader_write_atomic(const char *path, const char *tmp, const void *data, size_t len,
-                               char *err, size_t errsz)
-{
-	const char *p = data;
-	size_t done = 0;
-	ssize_t w;
-	int fd, ret = -1;
-
-	(void)unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(err, errsz, "%s: %s", tmp, strerror(errno));
-		return -1;
-	}
-	while (done < len) {
-		w = write(fd, p + done, len - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			snprintf(err, errsz, "%s: write: %s", tmp,
-			         w < 0 ? strerror(errno) : "short");
-			goto out;
-		}
-		done += (size_t)w;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		snprintf(err, errsz, "%s: close: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		snprintf(err, errsz, "rename %s -> %s: %s", tmp, path, strerror(errno));
-		goto out;
-	}
-	ret = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (ret < 0) {
-		(void)unlink(tmp);
-		atomic_fetch_add(&loader_file_errors, 1);
-	}
-	return ret;
-}
+/* ---- the certificate directory (certdir.c) ---- */
 
 /* Write <pem> as certificate <name>'s file (<suffix> "" or ".new"). 0 or -1 (logged). */
 static int loader_file_write(struct loader *l, const char *name, const char *suffix,
                              const struct buf *pem)
 {
-	struct buf path, tmp;
 	char err[512];
-	int ret = -1;
 
-	buf_init(&path);
-	buf_init(&tmp);
-	if (loader_file_path(l, name, suffix, &path) < 0 ||
-	    loader_file_path(l, name, ".tmp", &tmp) < 0)
-		goto out;
-	if (loader_write_atomic(buf_str(&path), buf_str(&tmp), pem->data, pem->len, err,
-	                        sizeof(err)) < 0) {
+	if (certdir_write(l->cert_dir, name, suffix, pem, err, sizeof(err)) < 0) {
 		log_err("loader: name=%s: %s", name, err);
-		goto out;
+		atomic_fetch_add(&loader_file_errors, 1);
+		return -1;
 	}
-	ret = 0;
-out:
-	buf_deinit(&path);
-	buf_deinit(&tmp);
-	return ret;
-}
-
-/* Whether <name>'s file holds exactly <pem>. */
-static int loader_file_same(const char *name, const struct buf *pem)
-{
-	struct buf cur;
-	struct stat st;
-	ssize_t r;
-	int fd, same = 0;
-
-	fd = open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	buf_init(&cur);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != pem->len ||
-	    buf_reserve(&cur, pem->len + 1) < 0)
-		goto out;
-	while (cur.len < pem->len + 1) {
-		r = read(fd, cur.data + cur.len, pem->len + 1 - cur.len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		cur.len += (size_t)r;
-	}
-	same = cur.len == pem->len && !CRYPTO_memcmp(cur.data, pem->data, pem->len);
-out:
-	close(fd);
-	buf_wipe(&cur);
-	return same;
+	return 0;
 }
 
 /* Rename <name>'s staged file over it. 0 or -1 (logged). */
 static int loader_file_promote(struct loader *l, const char *name)
 {
-	struct buf staged;
-	int ret = 0;
+	char err[256];
 
-	buf_init(&staged);
-	if (loader_file_path(l, name, ".new", &staged) < 0 || rename(buf_str(&staged), name) < 0) {
-		log_err("loader: name=%s: cannot replace its file: %s", name, strerror(errno));
+	if (certdir_promote(l->cert_dir, name, err, sizeof(err)) < 0) {
+		log_err("loader: name=%s: %s", name, err);
 		atomic_fetch_add(&loader_file_errors, 1);
-		ret = -1;
+		return -1;
 	}
-	buf_deinit(&staged);
-	return ret;
+	return 0;
 }
 
-/* Remove <name>'s file and its staged file. */
-static void loader_file_unlink(struct loader *l, const char *name, int staged_only)
-{
-	struct buf staged;
-
-	buf_init(&staged);
-	if (loader_file_path(l, name, ".new", &staged) == 0)
-		(void)unlink(buf_str(&staged));
-	if (!staged_only && unlink(name) < 0 && errno != ENOENT)
-		log_warn("loader: unlink %s: %s", name, strerror(errno));
-	buf_deinit(&staged);
-}
-
-static int loader_cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Rewrite the crt-list file from the cache when it changed. 0 or -1 (logged; still dirty). */
+/* Rewrite the crt-list file from the cache (the entries with <listed>, in name order) when it
+ * changed. 0 or -1 (logged; still dirty). */
 static int loader_list_write(struct loader *l)
 {
-	struct loader_entry *e;
-	struct buf text, tmp;
+	struct certcache_entry **all;
 	const char **v = NULL;
 	char err[512];
-	size_t i, n = 0, cap = 0;
+	size_t i, nall, n = 0;
 	int ret = -1;
 
 	if (!l->list_dirty)
 		return 0;
-	buf_init(&text);
-	buf_init(&tmp);
-	for (i = 0; i < LOADER_BUCKETS; i++) {
-		for (e = l->cache[i]; e; e = e->next) {
-			if (!e->listed)
-				continue;
-			if (n == cap) {
-				const char **nv;
-
-				cap = cap ? 2 * cap : 256;
-				nv = realloc(v, cap * sizeof(*v));
-				if (!nv)
-					goto oom;
-				v = nv;
-			}
-			v[n++] = e->name;
-		}
+	all = certcache_list(&l->cache, &nall);
+	if (nall == (size_t)-1 || (nall && !(v = malloc(nall * sizeof(*v))))) {
+		log_err("loader: crt-list file: out of memory");
+		goto out;
 	}
-	if (n)
-		qsort(v, n, sizeof(*v), loader_cmp_str);
-	if (buf_printf(&text, "# written by cert-pusher's loader: one certificate of %s per line\n",
-	               l->cert_dir) < 0 ||
-	    buf_printf(&tmp, "%s.tmp", l->crt_list) < 0)
-		goto oom;
-	for (i = 0; i < n; i++)
-		if (buf_printf(&text, "%s\n", v[i]) < 0)
-			goto oom;
-	if (loader_write_atomic(l->crt_list, buf_str(&tmp), text.data, text.len, err, sizeof(err)) <
-	    0) {
+	for (i = 0; i < nall; i++)
+		if (all[i]->listed)
+			v[n++] = all[i]->name;
+	if (certdir_list_write(l->crt_list, l->cert_dir, v, n, err, sizeof(err)) < 0) {
 		log_err("loader: crt-list file: %s", err);
+		atomic_fetch_add(&loader_file_errors, 1);
 		goto out;
 	}
 	l->list_dirty = 0;
 	ret = 0;
-	goto out;
-oom:
-	log_err("loader: crt-list file: out of memory");
 out:
 	free(v);
-	buf_deinit(&text);
-	buf_deinit(&tmp);
+	free(all);
 	return ret;
 }
 
@@ -846,70 +561,39 @@ out:
 static int loader_dir_scan(struct loader *l, struct strv *out)
 {
 	struct strv files, lines;
-	struct loader_entry *e;
-	struct dirent *d;
-	struct buf path;
-	char line[HAPROXY_RT_NAME_MAX + 2];
-	size_t i, j, listed = 0;
-	FILE *f;
-	DIR *dh;
-	int ret = -1;
+	struct certcache_entry **all = NULL;
+	char err[512];
+	size_t i, j, nall, other, listed = 0;
+	int missing, ret = -1;
 
-	buf_init(&path);
 	strv_init(&files);
 	strv_init(&lines);
-	dh = opendir(l->cert_dir);
-	if (!dh) {
-		log_err("loader: --cert-dir %s: %s", l->cert_dir, strerror(errno));
+	if (certdir_files(l->cert_dir, &files) < 0)
+		goto out;
+	if (certdir_list_read(l->crt_list, l->cert_dir, &lines, &other, &missing, err,
+	                      sizeof(err)) < 0) {
+		log_err("loader: crt-list file: %s", err);
 		goto out;
 	}
-	while ((d = readdir(dh))) {
-		size_t nl = strlen(d->d_name);
-
-		buf_reset(&path);
-		if (buf_printf(&path, "%s/%s", l->cert_dir, d->d_name) < 0)
-			continue;
-		if (d->d_name[0] == '.' && nl > 5 &&
-		    (!strcmp(d->d_name + nl - 4, ".tmp") || !strcmp(d->d_name + nl - 4, ".new"))) {
-			(void)unlink(buf_str(&path));
-			continue;
-		}
-		if (haproxy_rt_name_managed(l->cert_dir, buf_str(&path), NULL, NULL, NULL) &&
-		    strv_push(&files, buf_str(&path), path.len) < 0) {
-			closedir(dh);
-			goto oom;
-		}
-	}
-	closedir(dh);
-	f = fopen(l->crt_list, "re");
-	while (f && fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = 0;
-		if (haproxy_rt_name_managed(l->cert_dir, line, NULL, NULL, NULL) &&
-		    strv_push(&lines, line, strlen(line)) < 0) {
-			fclose(f);
-			goto oom;
-		}
-	}
-	if (f)
-		fclose(f);
-	if (files.n)
-		strv_sort(&files);
 	if (lines.n)
 		strv_sort(&lines);
-	for (i = 0; i < LOADER_BUCKETS; i++) {
-		for (e = l->cache[i]; e; e = e->next) {
-			if (!e->listed)
-				continue;
-			listed++;
-			if (!strv_sorted_has(&lines, e->name))
-				l->list_dirty = 1;
-			if (!strv_sorted_has(&files, e->name)) {
-				log_warn("loader: %s is gone; writing it again", e->name);
-				memset(e->digest, 0, sizeof(e->digest));
-			}
+	all = certcache_list(&l->cache, &nall);
+	if (nall == (size_t)-1)
+		goto oom;
+	for (i = 0; i < nall; i++) {
+		struct certcache_entry *e = all[i];
+
+		if (!e->listed)
+			continue;
+		listed++;
+		if (!strv_sorted_has(&lines, e->name))
+			l->list_dirty = 1;
+		if (!strv_sorted_has(&files, e->name)) {
+			log_warn("loader: %s is gone; writing it again", e->name);
+			memset(e->digest, 0, sizeof(e->digest));
 		}
 	}
-	if (listed != lines.n)
+	if (listed != lines.n || other)
 		l->list_dirty = 1;
 	/* <out>: the union of both sorted lists. */
 	for (i = j = 0; i < files.n || j < lines.n;) {
@@ -926,9 +610,9 @@ static int loader_dir_scan(struct loader *l, struct strv *out)
 oom:
 	log_err("loader: out of memory");
 out:
+	free(all);
 	strv_deinit(&files);
 	strv_deinit(&lines);
-	buf_deinit(&path);
 	return ret;
 }
 
@@ -945,7 +629,7 @@ static int loader_hp_live(const struct loader *l)
  * alone. 0 or -1. */
 static int loader_remove(struct loader *l, const char *name)
 {
-	struct loader_entry *e = loader_cache_get(l, name);
+	struct certcache_entry *e = certcache_get(&l->cache, name);
 	enum haproxy_rt_status st;
 	char err[512];
 
@@ -967,7 +651,7 @@ static int loader_remove(struct loader *l, const char *name)
 			goto fail;
 		}
 	}
-	loader_file_unlink(l, name, 0);
+	certdir_unlink(l->cert_dir, name, 0);
 	loader_cache_del(l, name);
 	loader_served_del(l, name);
 	atomic_fetch_add(&loader_removals, 1);
@@ -1060,11 +744,11 @@ out:
  * commit and the current one keeps what HAProxy serves meanwhile; otherwise the file and the
  * crt-list line are written now, before the runtime add (<defer_list>: the caller writes the
  * crt-list file before any add). <*staged> says which. 0 or -1. */
-static int loader_file_prepare(struct loader *l, struct loader_entry *e, const struct buf *pem,
+static int loader_file_prepare(struct loader *l, struct certcache_entry *e, const struct buf *pem,
                                int in_haproxy, int defer_list, int *staged)
 {
 	*staged = 0;
-	if (loader_file_same(e->name, pem)) {
+	if (certdir_same(e->name, pem)) {
 		/* Already there (a reload read it, or we wrote it before a restart). */
 	} else if (in_haproxy && loader_hp_live(l) && e->listed) {
 		if (loader_file_write(l, e->name, ".new", pem) < 0)
@@ -1083,10 +767,10 @@ static int loader_file_prepare(struct loader *l, struct loader_entry *e, const s
 /* HAProxy refused <name>'s PEM: a new worker must not load it (HAProxy would refuse to
  * start). The staged file goes; a file written for a name HAProxy never held goes with its
  * crt-list line. */
-static void loader_file_refused(struct loader *l, struct loader_entry *e, int staged)
+static void loader_file_refused(struct loader *l, struct certcache_entry *e, int staged)
 {
 	if (staged) {
-		loader_file_unlink(l, e->name, 1);
+		certdir_unlink(l->cert_dir, e->name, 1);
 		return;
 	}
 	if (e->listed) {
@@ -1094,17 +778,17 @@ static void loader_file_refused(struct loader *l, struct loader_entry *e, int st
 		l->list_dirty = 1;
 		(void)loader_list_write(l);
 	}
-	loader_file_unlink(l, e->name, 0);
+	certdir_unlink(l->cert_dir, e->name, 0);
 	memset(e->digest, 0, sizeof(e->digest));
 }
 
 /* <name> was verified in the current worker: record, promote its staged file, report. */
-static void loader_verified(struct loader *l, struct loader_entry *e, const uint8_t digest[32],
+static void loader_verified(struct loader *l, struct certcache_entry *e, const uint8_t digest[32],
                             const struct pem_info *info, int staged, int pushed)
 {
 	if (staged)
 		(void)loader_file_promote(l, e->name);
-	loader_cache_set(e, digest, info);
+	certcache_set(e, digest, info);
 	e->pid = l->hp_pid;
 	/* A full run reports once at its end, in one MULTI, not a round trip per name. */
 	if (l->run.active)
@@ -1126,7 +810,7 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
                             const struct strv *certs, const struct strv *entries)
 {
 	struct haproxy_rt_cert_info hi;
-	struct loader_entry *ce;
+	struct certcache_entry *ce;
 	struct pem_info info;
 	struct buf pem;
 	enum haproxy_rt_status st;
@@ -1136,7 +820,7 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 	int ret = -1, pushed = 0, staged = 0, in = 0, live = loader_hp_live(l), rc;
 
 	buf_init(&pem);
-	ce = loader_cache_get(l, name);
+	ce = certcache_get(&l->cache, name);
 	if (!blob) {
 		if (!ce && certs && !strv_sorted_count(certs, name) &&
 		    !(entries && strv_sorted_count(entries, name)) && access(name, F_OK) < 0) {
@@ -1162,7 +846,7 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 	}
 	if (loader_open(l, name, rkey, type, blob, &pem, &info) < 0)
 		goto out;
-	ce = loader_cache_add(l, name);
+	ce = certcache_add(&l->cache, name);
 	if (!ce) {
 		log_err("loader: out of memory");
 		goto out;
@@ -1171,7 +855,7 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 		/* A full run writes the crt-list file once per slice, not once per name. */
 		if (loader_file_prepare(l, ce, &pem, 0, l->run.active, &staged) < 0)
 			goto out;
-		loader_cache_set(ce, digest, &info);
+		certcache_set(ce, digest, &info);
 		ce->pid = 0;
 		ret = 0;
 		goto out;
@@ -1236,7 +920,7 @@ static int loader_sync_name(struct loader *l, const char *name, const char *rkey
 	ret = 0;
 out:
 	if (staged)
-		loader_file_unlink(l, name, 1);
+		certdir_unlink(l->cert_dir, name, 1);
 	if (blob && ret < 0)
 		atomic_fetch_add(&loader_push_errors, 1);
 	buf_wipe(&pem);
@@ -1656,7 +1340,7 @@ static int loader_run_batch(struct loader *l, size_t from, size_t to)
 {
 	struct loader_run *r = &l->run;
 	struct loader_item *it;
-	struct loader_entry *ce;
+	struct certcache_entry *ce;
 	unsigned char *hfail;
 	size_t n = 0, i, h;
 	int t, rc, failed = 0;
@@ -1711,7 +1395,7 @@ static int loader_run_batch(struct loader *l, size_t from, size_t to)
 				x->todo = LOADER_IT_FAILED;
 				continue;
 			}
-			ce = loader_cache_get(l, x->name);
+			ce = certcache_get(&l->cache, x->name);
 			if (ce && ce->listed && !memcmp(ce->digest, x->digest, 32) &&
 			    loader_entry_served(l, ce) && x->in_certs && x->nent == 1) {
 				x->todo = LOADER_IT_DONE;
@@ -1766,7 +1450,7 @@ static int loader_run_batch(struct loader *l, size_t from, size_t to)
 			continue;
 		if (!it[i].opened)
 			continue; /* listed, and its file written from this blob */
-		ce = loader_cache_add(l, it[i].name);
+		ce = certcache_add(&l->cache, it[i].name);
 		if (!ce ||
 		    loader_file_prepare(l, ce, &it[i].pem, it[i].in_certs, 1, &it[i].staged) < 0)
 			it[i].todo = LOADER_IT_SLOW;
@@ -1826,7 +1510,7 @@ static int loader_run_batch(struct loader *l, size_t from, size_t to)
 			it[i].todo = LOADER_IT_SLOW;
 			continue;
 		}
-		ce = loader_cache_get(l, it[i].name);
+		ce = certcache_get(&l->cache, it[i].name);
 		if (ce)
 			loader_verified(l, ce, it[i].digest, &it[i].info, it[i].staged, pushed);
 		it[i].staged = 0;
@@ -1838,7 +1522,7 @@ static int loader_run_batch(struct loader *l, size_t from, size_t to)
 		size_t hi = it[i].host;
 
 		if (it[i].staged)
-			loader_file_unlink(l, it[i].name, 1);
+			certdir_unlink(l->cert_dir, it[i].name, 1);
 		if (it[i].todo == LOADER_IT_SLOW &&
 		    (!loader_hp_live(l) || loader_sync_name(l, it[i].name, it[i].rkey, it[i].type,
 		                                            &it[i].blob, NULL, NULL) < 0))
@@ -1869,7 +1553,7 @@ static void loader_run_orphan(struct loader *l, size_t i)
 	                   : i < r->certs.n + r->entries.n
 	                           ? r->entries.v[i - r->certs.n]
 	                           : r->files.v[i - r->certs.n - r->entries.n];
-	char host[NAMES_HOSTNAME_MAX + 1], *hp;
+	char host[NAMES_HOSTNAME_MAX + 1];
 	const char *why;
 	size_t off, hl;
 
@@ -1877,8 +1561,7 @@ static void loader_run_orphan(struct loader *l, size_t i)
 		return;
 	memcpy(host, name + off, hl);
 	host[hl] = 0;
-	hp = host;
-	if (r->hosts.n && bsearch(&hp, r->hosts.v, r->hosts.n, sizeof(*r->hosts.v), loader_cmp_str))
+	if (strv_sorted_has(&r->hosts, host))
 		return;
 	if (!strcmp(host, r->last_host))
 		return; /* both key types and the entries of a host: one look is enough */
@@ -2055,7 +1738,7 @@ void loader_stop(struct loader *l)
 	blob_keyring_free(l->kr);
 	haproxy_rt_deinit(&l->rt);
 	haproxy_rt_batch_deinit(&l->batch);
-	loader_cache_clear(l);
+	certcache_clear(&l->cache);
 	free(l->crt_list);
 	free(l->cert_dir);
 	free(l);
@@ -2066,30 +1749,33 @@ void loader_stop(struct loader *l)
  * missing file are dropped (HAProxy would refuse to start). 0 or -1 with <err>. */
 static int loader_list_load(struct loader *l, char *err, size_t errsz)
 {
-	struct loader_entry *e;
-	char line[HAPROXY_RT_NAME_MAX + 2];
-	FILE *f;
-	int ret = -1;
+	struct certcache_entry *e;
+	struct strv lines;
+	char why[512];
+	size_t i, other;
+	int missing, ret = -1;
 
-	f = fopen(l->crt_list, "re");
-	if (!f && errno != ENOENT) {
-		snprintf(err, errsz, "--crt-list: '%s': %s", l->crt_list, strerror(errno));
+	strv_init(&lines);
+	if (certdir_list_read(l->crt_list, l->cert_dir, &lines, &other, &missing, why,
+	                      sizeof(why)) < 0) {
+		snprintf(err, errsz, "--crt-list: %s", why);
 		goto out;
 	}
-	l->list_dirty = !f;
-	while (f && fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = 0;
-		if (!line[0] || line[0] == '#')
-			continue;
-		if (!haproxy_rt_name_managed(l->cert_dir, line, NULL, NULL, NULL) ||
-		    access(line, R_OK) < 0) {
-			log_warn("loader: crt-list file: dropping '%.200s' (%s)", line,
-			         access(line, R_OK) < 0 ? "no such file"
-			                                : "not a certificate of --cert-dir");
+	l->list_dirty = missing;
+	if (other) {
+		log_warn("loader: crt-list file: dropping %zu lines that are not certificates of "
+		         "--cert-dir",
+		         other);
+		l->list_dirty = 1;
+	}
+	for (i = 0; i < lines.n; i++) {
+		if (access(lines.v[i], R_OK) < 0) {
+			log_warn("loader: crt-list file: dropping '%.200s' (no such file)",
+			         lines.v[i]);
 			l->list_dirty = 1;
 			continue;
 		}
-		e = loader_cache_add(l, line);
+		e = certcache_add(&l->cache, lines.v[i]);
 		if (!e) {
 			snprintf(err, errsz, "out of memory");
 			goto out;
@@ -2102,8 +1788,7 @@ static int loader_list_load(struct loader *l, char *err, size_t errsz)
 	}
 	ret = 0;
 out:
-	if (f)
-		fclose(f);
+	strv_deinit(&lines);
 	return ret;
 }
 
@@ -2138,7 +1823,7 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 		                : "--keyring FILE");
 		goto fail;
 	}
-	if (loader_dir_check(dir, err, errsz) < 0)
+	if (certdir_check(dir, err, errsz) < 0)
 		goto fail;
 	l->cert_dir = strdup(dir);
 	l->crt_list = list ? strdup(list) : NULL;
