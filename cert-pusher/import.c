@@ -191,12 +191,8 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 	else
 		log_warn("import: name=%s: no ARI CertID (%s): renewals will not send replaces",
 		         argv[0], cid.len ? "too long" : why);
-	kr = ring ? blob_keyring_load(ring, err, sizeof(err)) : blob_keyring_new_empty();
+	kr = kms_conf_keyring(ring, p->conf, err, sizeof(err));
 	if (!kr) {
-		log_err("--keyring: %s", err);
-		goto out;
-	}
-	if (kms_conf_attach(kr, p->conf, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		goto out;
 	}

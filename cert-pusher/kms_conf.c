@@ -126,3 +126,21 @@ out:
 	kms_free(k);
 	return ret;
 }
+
+struct blob_keyring *kms_conf_keyring(const char *ring, const struct conf *conf, char *err,
+                                      size_t errsz)
+{
+	struct blob_keyring *kr;
+	char why[256];
+
+	kr = ring ? blob_keyring_load(ring, why, sizeof(why)) : blob_keyring_new_empty();
+	if (!kr) {
+		snprintf(err, errsz, "--keyring: %s", ring ? why : "out of memory");
+		return NULL;
+	}
+	if (kms_conf_attach(kr, conf, err, errsz) < 0) {
+		blob_keyring_free(kr);
+		return NULL;
+	}
+	return kr;
+}

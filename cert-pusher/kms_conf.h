@@ -16,6 +16,10 @@ struct blob_keyring;
  * register the "kms" /healthz line and spoacme_kms_up. 0 (also without --kms) or -1 with
  * <err>. */
 int kms_conf_attach(struct blob_keyring *kr, const struct conf *conf, char *err, size_t errsz);
+/* The keys blobs are sealed and opened with: the key ring file <ring> (or none when NULL), with
+ * --kms attached as kms_conf_attach() does. NULL with <err> ("--keyring: ..." or --kms's). */
+struct blob_keyring *kms_conf_keyring(const char *ring, const struct conf *conf, char *err,
+                                      size_t errsz);
 /* Whether --keyring may be left out: --kms is set (KMS blobs only). */
 int kms_conf_keyring_optional(const struct conf *conf);
 

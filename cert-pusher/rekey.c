@@ -111,12 +111,8 @@ int rekey_cmd_rekey(struct pusher *p, int argc, char **argv)
 		goto out;
 	}
 	ret = 1;
-	kr = ring ? blob_keyring_load(ring, err, sizeof(err)) : blob_keyring_new_empty();
+	kr = kms_conf_keyring(ring, p->conf, err, sizeof(err));
 	if (!kr) {
-		log_err("--keyring: %s", err);
-		goto out;
-	}
-	if (kms_conf_attach(kr, p->conf, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		goto out;
 	}

@@ -353,12 +353,10 @@ fail:
 
 /* ---- lookups ---- */
 
-static void agent_on_lookup(void *arg, enum lookup_status status, const uint8_t *value, size_t len)
+/* Unlink answered request <r> from its connection. */
+static void agent_req_unlink(struct agent_req *r)
 {
-	struct agent_req *r = arg;
 	struct agent_conn *c = r->conn;
-	enum metrics_result result;
-	const char *err = NULL;
 
 	if (r->prev)
 		r->prev->next = r->next;
@@ -368,7 +366,17 @@ static void agent_on_lookup(void *arg, enum lookup_status status, const uint8_t 
 		r->next->prev = r->prev;
 	c->nreqs--;
 	c->a->inflight--;
-	c->last_active_ms = clock_mono_ms();
+	c->last_active_ms = (uint64_t)clock_mono_ms();
+}
+
+static void agent_on_lookup(void *arg, enum lookup_status status, const uint8_t *value, size_t len)
+{
+	struct agent_req *r = arg;
+	struct agent_conn *c = r->conn;
+	enum metrics_result result;
+	const char *err = NULL;
+
+	agent_req_unlink(r);
 	metrics_observe_latency(c->a->m, agent_now_ns() - r->start_ns);
 
 	switch (status) {
@@ -398,22 +406,6 @@ static void agent_on_lookup(void *arg, enum lookup_status status, const uint8_t 
 static bool agent_name_is(const uint8_t *p, size_t len, const char *name)
 {
 	return len == strlen(name) && !memcmp(p, name, len);
-}
-
-/* Unlink answered request <r> from its connection. */
-static void agent_req_unlink(struct agent_req *r)
-{
-	struct agent_conn *c = r->conn;
-
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		c->reqs = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	c->nreqs--;
-	c->a->inflight--;
-	c->last_active_ms = (uint64_t)clock_mono_ms();
 }
 
 /* ACK an on-demand message: txn `found` is true when the certificate is loaded, `result`

@@ -1875,8 +1875,8 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 	l->served_dirty = 1; /* the first reconcile writes the whole hash */
 	if (haproxy_rt_init(&l->rt, sock, (size_t)bufsize, LOADER_RT_TIMEOUT_MS, err, errsz) < 0)
 		goto fail;
-	l->kr = ring ? blob_keyring_load(ring, err, errsz) : blob_keyring_new_empty();
-	if (!l->kr || kms_conf_attach(l->kr, p->conf, err, errsz) < 0)
+	l->kr = kms_conf_keyring(ring, p->conf, err, errsz);
+	if (!l->kr)
 		goto fail;
 	if (p->check_only)
 		return l;

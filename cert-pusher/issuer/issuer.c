@@ -284,13 +284,8 @@ struct issuer *issuer_new(const struct pusher *p, char *err, size_t errsz)
 		         "--keyring: required (certificates are stored sealed) or --kms");
 		goto fail;
 	}
-	is->kr = v ? blob_keyring_load(v, why, sizeof(why)) : blob_keyring_new_empty();
-	if (!is->kr) {
-		snprintf(err, errsz, "--keyring: %s", why);
-		goto fail;
-	}
-	if (kms_conf_attach(is->kr, conf, err, errsz) < 0 ||
-	    dns01_new(conf, &is->dns01, err, errsz) < 0)
+	is->kr = kms_conf_keyring(v, conf, err, errsz);
+	if (!is->kr || dns01_new(conf, &is->dns01, err, errsz) < 0)
 		goto fail;
 	buf_wipe(&raw);
 	return is;

@@ -11,17 +11,13 @@ set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
 
-PUSHER=${PUSHER:-$BIN/cert-pusher}
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
+t_need_pusher
 N=${BENCH_NAMES:-50}
 C=${BENCH_CONCURRENCY:-4}
 KT=${BENCH_KEY_TYPE:-ecdsa,rsa}
 PER_NAME=$(echo "$KT" | tr ',' '\n' | wc -l)
 
-t_start_redis
-t_start_agent
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
+t_challenge_path
 PEBBLE_AUTHZREUSE=0 t_start_pebble
 t_keyring
 

@@ -10,17 +10,11 @@ set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
 
-PUSHER=${PUSHER:-$BIN/cert-pusher}
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
+t_need_pusher
 [ -x "$BIN/tools/blob_open" ] || fail "$BIN/tools/blob_open not built"
 
-t_start_redis
-t_start_agent
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
-t_start_pebble
-t_keyring
-t_pebble_roots "$T_DIR/root.pem"
+t_challenge_path
+t_ca
 
 # listen for the loaders' events while issuing
 subs0=$(rcli PUBSUB NUMSUB spoacme:events | tail -1)

@@ -7,16 +7,10 @@ set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
 
-PUSHER=${PUSHER:-$BIN/cert-pusher}
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
+t_need_pusher
 
-t_start_redis
-t_start_agent
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
-PEBBLE_WFE_NONCEREJECT=30 t_start_pebble
-t_keyring
-t_pebble_roots "$T_DIR/root.pem"
+t_challenge_path
+PEBBLE_WFE_NONCEREJECT=30 t_ca
 
 NAMES="n1.example.com n2.example.com n3.example.com"
 # shellcheck disable=SC2086

@@ -7,8 +7,7 @@ set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
 
-PUSHER=${PUSHER:-$BIN/cert-pusher}
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
+t_need_pusher
 
 t_start_redis
 HTTP_PORT=$(t_free_port) # nothing serves challenges here: no order may start

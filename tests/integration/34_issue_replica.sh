@@ -8,8 +8,7 @@ set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
 
-PUSHER=${PUSHER:-$BIN/cert-pusher}
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
+t_need_pusher
 
 t_start_redis
 PRIMARY_PORT=$REDIS_PORT
@@ -25,9 +24,7 @@ t_start_agent # reads the replica
 REDIS_PORT=$PRIMARY_PORT
 t_start_haproxy
 t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
-t_start_pebble
-t_keyring
-t_pebble_roots "$T_DIR/root.pem"
+t_ca
 
 t_pusher_issue --wait-replicas 1 --wait-timeout 2s r1.example.com ||
 	fail "issue through the replica failed: $(tail -5 "$T_DIR/pusher.log")"

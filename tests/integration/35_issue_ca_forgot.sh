@@ -7,13 +7,9 @@ set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
 
-PUSHER=${PUSHER:-$BIN/cert-pusher}
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
+t_need_pusher
 
-t_start_redis
-t_start_agent
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
+t_challenge_path
 t_start_pebble
 t_keyring
 

@@ -7,14 +7,10 @@ set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
 
-PUSHER=${PUSHER:-$BIN/cert-pusher}
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
+t_need_pusher
 
 MAC=zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W
-t_start_redis
-t_start_agent
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
+t_challenge_path
 PEBBLE_EAB="\"kid-1\": \"$MAC\"" t_start_pebble
 t_keyring
 (umask 077 && echo "$MAC" >"$T_DIR/eab" && echo "${MAC%????}AAAA" >"$T_DIR/eab-wrong")

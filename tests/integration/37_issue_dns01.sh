@@ -13,17 +13,14 @@ set -eu
 . "$(dirname "$0")/../lib/pebble.sh"
 . "$(dirname "$0")/../lib/knot.sh"
 
-PUSHER=${PUSHER:-$BIN/cert-pusher}
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
+t_need_pusher
 
 t_start_redis
 t_start_agent
 t_start_haproxy
 t_start_knot preview.test other.test
 # no authorization reuse: every order answers its own dns-01 challenge
-PEBBLE_DNS=$KNOT_ADDR PEBBLE_AUTHZREUSE=0 t_start_pebble
-t_keyring
-t_pebble_roots "$T_DIR/root.pem"
+PEBBLE_DNS=$KNOT_ADDR PEBBLE_AUTHZREUSE=0 t_ca
 DNS=(--dns-update "$KNOT_ADDR" --dns-tsig-key-file "$TSIG_FILE" --dns-zone preview.test)
 
 # --- the preview wildcard

@@ -29,9 +29,7 @@ t_start_agent # reads the replica
 REDIS_PORT=$PRIMARY_PORT
 t_start_haproxy
 t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
-t_start_pebble
-t_keyring
-t_pebble_roots "$T_DIR/root.pem"
+t_ca
 
 rc=0
 "$PUSHER" --redis "127.0.0.1:$PRIMARY_PORT" --keyring "$KEYRING" --check issue --wait-replicas some \

@@ -12,14 +12,9 @@ set -eu
 . "$(dirname "$0")/../lib/api.sh"
 
 [ -x "$PUSHER" ] || fail "$PUSHER not built"
-t_start_redis
-t_start_agent
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
+t_challenge_path
 t_start_knot preview.test example.com
-PEBBLE_DNS=$KNOT_ADDR PEBBLE_AUTHZREUSE=0 t_start_pebble
-t_keyring
-t_pebble_roots "$T_DIR/root.pem"
+PEBBLE_DNS=$KNOT_ADDR PEBBLE_AUTHZREUSE=0 t_ca
 api_token
 start_daemon daemon --preview-domain preview.test --dns-update "$KNOT_ADDR" \
 	--dns-tsig-key-file "$TSIG_FILE"

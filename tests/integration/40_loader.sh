@@ -16,12 +16,7 @@ t_start_redis
 t_start_haproxy
 mk_keyring
 mk_ca
-for n in a.example b.example; do
-	for t in ecdsa rsa; do
-		mk_leaf "$n" "$t" "$T_DIR/$n.$t"
-		import "$n" "$T_DIR/$n.$t"
-	done
-done
+mk_import a.example b.example
 assert_eq "hosts set" "a.example b.example" "$(rcli SMEMBERS "${PREFIX}hosts" | sort | xargs)"
 rcli GET "${PREFIX}cert:a.example:ecdsa" | grep -q "PRIVATE KEY" && fail "blob is not sealed"
 FALLBACK=$(serial_of "$T_DIR/fallback.crt")

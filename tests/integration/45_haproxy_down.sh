@@ -18,12 +18,7 @@ t_start_haproxy
 mk_keyring
 mk_ca
 api_token
-for n in a.example b.example; do
-	for t in ecdsa rsa; do
-		mk_leaf "$n" "$t" "$T_DIR/$n.$t"
-		import "$n" "$T_DIR/$n.$t"
-	done
-done
+mk_import a.example b.example
 A=$(serial_of "$T_DIR/a.example.ecdsa.crt")
 port=$(t_free_port)
 API=http://127.0.0.1:$port

@@ -17,12 +17,7 @@ t_start_redis
 t_start_haproxy
 mk_keyring
 mk_ca
-for n in a.example b.example; do
-	for t in ecdsa rsa; do
-		mk_leaf "$n" "$t" "$T_DIR/$n.$t"
-		import "$n" "$T_DIR/$n.$t"
-	done
-done
+mk_import a.example b.example
 FALLBACK=$(served_serial nothing.example ecdsa)
 start_loader --reconcile-interval 1h
 wait_served a.example ecdsa "$(serial_of "$T_DIR/a.example.ecdsa.crt")" 10

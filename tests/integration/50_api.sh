@@ -10,8 +10,7 @@
 set -eu
 . "$(dirname "$0")/../lib/common.sh"
 
-PUSHER=${PUSHER:-$BIN/cert-pusher}
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
+t_need_pusher
 command -v jq >/dev/null || { t_log "SKIP: jq not installed"; exit 77; }
 
 t_start_redis

@@ -12,14 +12,7 @@ set -eu
 [ -x "$PUSHER" ] || fail "$PUSHER not built"
 command -v jq >/dev/null || { t_log "SKIP: jq not installed"; exit 77; }
 
-t_start_redis
-t_start_agent
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
-PEBBLE_VALIDITY=45 t_start_pebble
-t_keyring
-t_pebble_roots "$T_DIR/root.pem"
-api_token
+PEBBLE_VALIDITY=45 api_stack
 start_daemon pusher
 
 N=renew.example.com

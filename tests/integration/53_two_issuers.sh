@@ -14,14 +14,7 @@ set -eu
 [ -x "$PUSHER" ] || fail "$PUSHER not built"
 command -v jq >/dev/null || { t_log "SKIP: jq not installed"; exit 77; }
 
-t_start_redis
-t_start_agent
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
-PEBBLE_WFE_NONCEREJECT=0 t_start_pebble
-t_keyring
-t_pebble_roots "$T_DIR/root.pem"
-api_token
+PEBBLE_WFE_NONCEREJECT=0 api_stack
 start_daemon pusher1 --lock-ttl 5s --max-concurrent-orders 3
 API1=$API
 P1=$DAEMON_PID

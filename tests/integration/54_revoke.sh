@@ -41,10 +41,7 @@ assert_nothing_left() {
 	assert_eq "$1 in the hosts set" 0 "$(rcli SISMEMBER spoacme:hosts "$1")"
 }
 
-t_start_redis
-t_start_agent
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
+t_challenge_path
 t_start_pebble
 t_keyring
 api_token

@@ -78,9 +78,7 @@ REDIS_PORT=$R_PORT # the edge reads the replica
 t_start_agent
 t_start_haproxy
 t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
-PEBBLE_WFE_NONCEREJECT=0 t_start_pebble
-t_keyring
-t_pebble_roots "$T_DIR/root.pem"
+PEBBLE_WFE_NONCEREJECT=0 t_ca
 api_token
 start_daemon issuer --role issuer --sentinel "127.0.0.1:$(t_free_port),$SENTINELS" \
 	--wait-replicas 1 --wait-timeout 300ms --backoff-min 1s --backoff-max 2s --lock-ttl 5s \

@@ -109,9 +109,7 @@ body=$(curl -sS --max-time 5 -w ' %{http_code}' \
 assert_eq "token served with the agent's user" "tok1.keyauth 200" "$body"
 
 # A full issue as spoacme-issuer, WAITing for the replica the agent reads.
-PEBBLE_WFE_NONCEREJECT=0 t_start_pebble
-t_keyring
-t_pebble_roots "$T_DIR/root.pem"
+PEBBLE_WFE_NONCEREJECT=0 t_ca
 N=acl.example.com
 REDIS_PORT=$P_PORT
 t_pusher_issue --redis-user spoacme-issuer --redis-password-file "$ACL/spoacme-issuer.password" \

@@ -11,8 +11,7 @@ set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
 
-PUSHER=${PUSHER:-$BIN/cert-pusher}
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
+t_need_pusher
 command -v jq >/dev/null || { t_log "SKIP: jq not installed"; exit 77; }
 t_need_pebble27
 
@@ -20,13 +19,8 @@ DEFAULT_S=7776000
 SHORT_S=518400
 PEBBLE_PROFILES="\"default\": {\"description\": \"90 days\", \"validityPeriod\": $DEFAULT_S},
 \"shortlived\": {\"description\": \"6 days\", \"validityPeriod\": $SHORT_S}"
-t_start_redis
-t_start_agent
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
-PEBBLE_PROFILES=$PEBBLE_PROFILES t_start_pebble
-t_keyring
-t_pebble_roots "$T_DIR/root.pem"
+t_challenge_path
+PEBBLE_PROFILES=$PEBBLE_PROFILES t_ca
 t_log "Pebble: $("$PEBBLE_BIN" -version 2>&1 | head -n 1)"
 
 assert_eq "meta.profiles of Pebble's directory" "default shortlived" \

@@ -13,16 +13,11 @@ api_token() {
 	(umask 077 && echo "$TOKEN" >"$T_DIR/token")
 }
 
-# api_stack: what the daemon scenarios run against: Redis, spoa-agent, HAProxy (agent UP),
-# Pebble, a key ring, Pebble's root in $T_DIR/root.pem and an API token.
+# api_stack [agent args...]: what the daemon scenarios run against: Redis, spoa-agent, HAProxy
+# (agent UP), Pebble, a key ring, Pebble's root in $T_DIR/root.pem and an API token.
 api_stack() {
-	t_start_redis
-	t_start_agent
-	t_start_haproxy
-	t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
-	t_start_pebble
-	t_keyring
-	t_pebble_roots "$T_DIR/root.pem"
+	t_challenge_path "$@"
+	t_ca
 	api_token
 }
 

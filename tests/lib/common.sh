@@ -239,6 +239,21 @@ assert_eq() {
 	[ "$2" == "$3" ] || fail "$1: expected '$2', got '$3'"
 }
 
+# t_challenge_path [agent args...]: Redis, spoa-agent and HAProxy with the shipped configuration,
+# the agent UP in HAProxy: the HTTP-01 path every issuing scenario needs.
+t_challenge_path() {
+	t_start_redis
+	t_start_agent "$@"
+	t_start_haproxy
+	t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
+}
+
+# t_need_pusher: PUSHER, the cert-pusher under test ($BIN's unless set), or fail when not built.
+t_need_pusher() {
+	PUSHER=${PUSHER:-$BIN/cert-pusher}
+	[ -x "$PUSHER" ] || fail "$PUSHER not built"
+}
+
 # t_agent_metric 'NAME{LABELS}': the value of one spoa-agent metric (needs METRICS_PORT).
 t_agent_metric() {
 	curl -sS --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" |

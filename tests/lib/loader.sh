@@ -88,6 +88,18 @@ import() {
 	rm -f "$2.key"
 }
 
+# mk_import HOST...: an ECDSA and an RSA certificate of each HOST from the test CA, imported;
+# their certificates in $T_DIR/HOST.TYPE.crt.
+mk_import() {
+	local n t
+	for n in "$@"; do
+		for t in ecdsa rsa; do
+			mk_leaf "$n" "$t" "$T_DIR/$n.$t"
+			import "$n" "$T_DIR/$n.$t"
+		done
+	done
+}
+
 # start_loader [extra args...]: the loader against HAProxy and Redis; sets LOADER_PID.
 start_loader() {
 	t_bg loader "$BIN/cert-pusher" --redis "127.0.0.1:$REDIS_PORT" --keyring "$KEYRING" \

@@ -315,3 +315,11 @@ t_lifetime() {
 	na=$(date -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%s)
 	echo $((na - nb + 1))
 }
+
+# t_ca: Pebble, a key ring, and Pebble's root in $T_DIR/root.pem. Variables set on its command
+# line reach Pebble (PEBBLE_VALIDITY=45 t_ca).
+t_ca() {
+	t_start_pebble
+	t_keyring
+	t_pebble_roots "$T_DIR/root.pem"
+}

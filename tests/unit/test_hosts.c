@@ -20,55 +20,11 @@
 
 #include "cert-pusher/hosts.h"
 #include "common/names.h"
-#include "tests/unit/support/tredis.h"
-
-static struct tredis redis;
-static struct conf *conf;
-
-static int setup(void **state)
-{
-	(void)state;
-	if (tredis_start(&redis) < 0)
-		return -1;
-	conf = conf_new();
-	conf_set(conf, "redis", redis.addr, 1);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	conf_free(conf);
-	tredis_stop(&redis);
-	return 0;
-}
-
-static struct store *open_store(void)
-{
-	char err[256];
-	struct store *s = store_open(conf, "t:", err, sizeof(err));
-
-	if (!s)
-		fail_msg("store_open: %s", err);
-	return s;
-}
-
-/* A raw command on the test's own connection; the reply's integer or string length. */
-static redisReply *raw(struct store *s, const char *fmt, ...)
-{
-	redisReply *r;
-	va_list ap;
-
-	va_start(ap, fmt);
-	r = redisvCommand(s->rc, fmt, ap);
-	va_end(ap);
-	assert_non_null(r);
-	return r;
-}
+#include "tests/unit/support/tstore.h"
 
 static long long raw_int(struct store *s, const char *cmd)
 {
-	redisReply *r = raw(s, cmd);
+	redisReply *r = tstore_raw(s, cmd);
 	long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
 
 	freeReplyObject(r);
@@ -77,7 +33,7 @@ static long long raw_int(struct store *s, const char *cmd)
 
 static void test_add_get_list(void **state)
 {
-	struct store *s = open_store();
+	struct store *s = tstore_open();
 	struct hosts_info info, *arr = NULL;
 	char err[512];
 	size_t n = 0, i;
@@ -111,14 +67,14 @@ static void test_add_get_list(void **state)
 	assert_int_equal(hosts_get(s, "NOT VALID", &info, err, sizeof(err)), HOSTS_NOT_FOUND);
 
 	/* Planted by hand: not a hostname; the listing must not carry it. */
-	freeReplyObject(raw(s, "SADD t:hosts %s", "bad name\"}"));
+	freeReplyObject(tstore_raw(s, "SADD t:hosts %s", "bad name\"}"));
 	assert_int_equal(hosts_list(s, &arr, &n, err, sizeof(err)), HOSTS_OK);
 	assert_int_equal(n, 2);
 	assert_string_equal(arr[0].name, "a.example.com");
 	assert_string_equal(arr[1].name, "b.example.com");
 	assert_int_equal(arr[1].state, HOSTS_STATE_PENDING);
 	free(arr);
-	freeReplyObject(raw(s, "FLUSHALL"));
+	freeReplyObject(tstore_raw(s, "FLUSHALL"));
 	store_close(s);
 }
 
@@ -140,7 +96,7 @@ static void test_invalid_names(void **state)
 		"cher.de",
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com",
 	};
-	struct store *s = open_store();
+	struct store *s = tstore_open();
 	struct hosts_info info;
 	const char *why;
 	char err[512];
@@ -159,8 +115,8 @@ static void test_invalid_names(void **state)
 
 static void test_renew_and_remove(void **state)
 {
-	struct store *s = open_store();
-	struct store *sub = open_store();
+	struct store *s = tstore_open();
+	struct store *sub = tstore_open();
 	struct hosts_info info;
 	redisReply *r;
 	char err[512];
@@ -168,9 +124,9 @@ static void test_renew_and_remove(void **state)
 
 	(void)state;
 	assert_int_equal(hosts_add(s, "r.example.com", NULL, &info, err, sizeof(err)), HOSTS_OK);
-	freeReplyObject(raw(s, "ZADD t:due %lld r.example.com", now + 86400));
-	freeReplyObject(raw(s, "SET t:cert:r.example.com:ecdsa blob1"));
-	freeReplyObject(raw(s, "SET t:cert:r.example.com:rsa blob2"));
+	freeReplyObject(tstore_raw(s, "ZADD t:due %lld r.example.com", now + 86400));
+	freeReplyObject(tstore_raw(s, "SET t:cert:r.example.com:ecdsa blob1"));
+	freeReplyObject(tstore_raw(s, "SET t:cert:r.example.com:rsa blob2"));
 	assert_int_equal(hosts_renew(s, "r.example.com", err, sizeof(err)), HOSTS_OK);
 	assert_int_equal(store_due_get(s, "r.example.com", &at, err, sizeof(err)), 1);
 	assert_true(at >= now && at <= now + 5);
@@ -189,7 +145,7 @@ static void test_renew_and_remove(void **state)
 	/* Someone else's owner id cannot purge it either; the lock owner can. */
 	assert_int_equal(store_host_purge(s, "r.example.com", "issuerB", err, sizeof(err)), 0);
 
-	r = raw(sub, "SUBSCRIBE t:events");
+	r = tstore_raw(sub, "SUBSCRIBE t:events");
 	freeReplyObject(r);
 	assert_int_equal(store_host_purge(s, "r.example.com", "issuerA", err, sizeof(err)), 1);
 	assert_int_equal(redisGetReply(sub->rc, (void **)&r), REDIS_OK);
@@ -217,7 +173,7 @@ static void test_renew_and_remove(void **state)
 static void test_in_sync(void **state)
 {
 	struct tredis rep = { 0 };
-	struct store *s = open_store(), *r;
+	struct store *s = tstore_open(), *r;
 	struct conf *c = conf_new();
 	struct timespec ts = { 0, 50 * 1000000 };
 	char err[512];
@@ -230,10 +186,10 @@ static void test_in_sync(void **state)
 	r = store_open_local(c, "t:", err, sizeof(err));
 	assert_non_null(r);
 	dead = tredis_free_port();
-	freeReplyObject(raw(r, "REPLICAOF 127.0.0.1 %d", dead));
+	freeReplyObject(tstore_raw(r, "REPLICAOF 127.0.0.1 %d", dead));
 	assert_int_equal(store_in_sync(r, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "link to its primary is 'connect"));
-	freeReplyObject(raw(r, "REPLICAOF 127.0.0.1 %d", redis.port));
+	freeReplyObject(tstore_raw(r, "REPLICAOF 127.0.0.1 %d", tstore_redis.port));
 	for (i = 0; i < 200 && store_in_sync(r, err, sizeof(err)) != 1; i++)
 		nanosleep(&ts, NULL);
 	assert_int_equal(store_in_sync(r, err, sizeof(err)), 1);
@@ -245,7 +201,7 @@ static void test_in_sync(void **state)
 
 static void test_lock_owners(void **state)
 {
-	struct store *a = open_store(), *b = open_store();
+	struct store *a = tstore_open(), *b = tstore_open();
 	struct timespec ts = { 0, 400 * 1000000 };
 	redisReply *r;
 	char err[512];
@@ -260,7 +216,7 @@ static void test_lock_owners(void **state)
 	assert_int_equal(store_lock_release(b, "l.example.com", "ownerB", err, sizeof(err)), 0);
 	/* a prefix of the owner id is not the owner */
 	assert_int_equal(store_lock_release(b, "l.example.com", "owner", err, sizeof(err)), 0);
-	r = raw(a, "GET t:lock:l.example.com");
+	r = tstore_raw(a, "GET t:lock:l.example.com");
 	assert_string_equal(r->str, "ownerA");
 	freeReplyObject(r);
 	assert_true(raw_int(a, "PTTL t:lock:l.example.com") <= 5000);
@@ -283,12 +239,12 @@ static void test_lock_owners(void **state)
 	assert_int_equal(store_lock_extend(a, "l.example.com", "ownerA", 5000, err, sizeof(err)),
 	                 0);
 	assert_int_equal(store_lock_release(a, "l.example.com", "ownerA", err, sizeof(err)), 0);
-	r = raw(a, "GET t:lock:l.example.com");
+	r = tstore_raw(a, "GET t:lock:l.example.com");
 	assert_string_equal(r->str, "ownerB");
 	freeReplyObject(r);
 	/* The connection is usable after all that WATCHing. */
 	assert_int_equal(store_ping(a, err, sizeof(err)), 0);
-	freeReplyObject(raw(a, "FLUSHALL"));
+	freeReplyObject(tstore_raw(a, "FLUSHALL"));
 	store_close(a);
 	store_close(b);
 }
@@ -320,5 +276,5 @@ int main(void)
 		cmocka_unit_test(test_preview_domain),   cmocka_unit_test(test_in_sync),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tstore_setup, tstore_teardown);
 }

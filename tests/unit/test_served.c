@@ -20,7 +20,7 @@
 
 #include "cert-pusher/edge/served.h"
 #include "common/keys.h"
-#include "tests/unit/support/tredis.h"
+#include "tests/unit/support/tstore.h"
 
 /* ---- pure logic ---- */
 
@@ -305,52 +305,9 @@ static void test_deployed(void **state)
 
 /* ---- the served section of store.c, against a real Redis ---- */
 
-static struct tredis redis;
-static struct conf *conf;
-
-static int setup(void **state)
-{
-	(void)state;
-	if (tredis_start(&redis) < 0)
-		return -1;
-	conf = conf_new();
-	conf_set(conf, "redis", redis.addr, 1);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	conf_free(conf);
-	tredis_stop(&redis);
-	return 0;
-}
-
-static struct store *open_store(void)
-{
-	char err[256];
-	struct store *s = store_open(conf, "t:", err, sizeof(err));
-
-	if (!s)
-		fail_msg("store_open: %s", err);
-	return s;
-}
-
-static redisReply *raw(struct store *s, const char *fmt, ...)
-{
-	redisReply *r;
-	va_list ap;
-
-	va_start(ap, fmt);
-	r = redisvCommand(s->rc, fmt, ap);
-	va_end(ap);
-	assert_non_null(r);
-	return r;
-}
-
 static long long raw_int(struct store *s, const char *fmt, const char *arg)
 {
-	redisReply *r = raw(s, fmt, arg);
+	redisReply *r = tstore_raw(s, fmt, arg);
 	long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
 
 	freeReplyObject(r);
@@ -366,7 +323,7 @@ static void strv_add(struct strv *sv, const char *a)
 
 static void test_store_rewrite_set_del(void **state)
 {
-	struct store *s = open_store();
+	struct store *s = tstore_open();
 	struct strv kv = { 0 }, out = { 0 };
 	redisReply *r;
 	char err[256];
@@ -374,7 +331,7 @@ static void test_store_rewrite_set_del(void **state)
 	(void)state;
 	store_served_timeout(s, 500);
 	assert_true(store_served_connected(s));
-	r = raw(s, "HSET t:served:e1 gone.example:ecdsa x");
+	r = tstore_raw(s, "HSET t:served:e1 gone.example:ecdsa x");
 	freeReplyObject(r);
 	strv_add(&kv, "a.example:ecdsa");
 	strv_add(&kv, "{\"serial\":\"01\"}");
@@ -384,7 +341,7 @@ static void test_store_rewrite_set_del(void **state)
 	/* The whole hash replaced, the heartbeat set. */
 	assert_int_equal(raw_int(s, "HLEN %s", "t:served:e1"), 2);
 	assert_int_equal(raw_int(s, "HEXISTS t:served:e1 %s", "gone.example:ecdsa"), 0);
-	r = raw(s, "ZSCORE t:edges %s", "e1");
+	r = tstore_raw(s, "ZSCORE t:edges %s", "e1");
 	assert_string_equal(r->str, "1000");
 	freeReplyObject(r);
 	/* An empty cache empties the hash. */
@@ -425,7 +382,7 @@ static void test_store_rewrite_set_del(void **state)
 
 static void test_view_load(void **state)
 {
-	struct store *s = open_store();
+	struct store *s = tstore_open();
 	const char *hosts[2] = { "a.example", "b.example" };
 	const char *want_a[PEM_KEY_COUNT] = { "0A", "0B" };
 	struct served_view v;
@@ -434,17 +391,17 @@ static void test_view_load(void **state)
 	size_t i;
 
 	(void)state;
-	r = raw(s, "FLUSHALL");
+	r = tstore_raw(s, "FLUSHALL");
 	freeReplyObject(r);
 	/* live: e1 (current), e2 (stale rsa); dead: e3; planted garbage: bad id, bad score. */
-	r = raw(s, "ZADD t:edges 100000 e1 99990 e2 99010 e3 100000 %s 100000.5 e4 10 e5",
-	        "bad id"); /* e5: silent for more than a day, not listed */
+	r = tstore_raw(s, "ZADD t:edges 100000 e1 99990 e2 99010 e3 100000 %s 100000.5 e4 10 e5",
+	               "bad id"); /* e5: silent for more than a day, not listed */
 	freeReplyObject(r);
-	r = raw(s, "HSET t:served:e1 a.example:ecdsa {\"serial\":\"0A\"} a.example:rsa "
-	           "{\"serial\":\"0B\"} b.example:ecdsa junk");
+	r = tstore_raw(s, "HSET t:served:e1 a.example:ecdsa {\"serial\":\"0A\"} a.example:rsa "
+	                  "{\"serial\":\"0B\"} b.example:ecdsa junk");
 	freeReplyObject(r);
-	r = raw(s, "HSET t:served:e2 a.example:ecdsa {\"serial\":\"a\"} a.example:rsa "
-	           "{\"serial\":\"01\"}");
+	r = tstore_raw(s, "HSET t:served:e2 a.example:ecdsa {\"serial\":\"a\"} a.example:rsa "
+	                  "{\"serial\":\"01\"}");
 	freeReplyObject(r);
 	assert_int_equal(served_view_load(s, hosts, 2, 100000, 60, &v, err, sizeof(err)), 0);
 	assert_int_equal(v.nedges, 3);
@@ -464,7 +421,7 @@ static void test_view_load(void **state)
 		assert_null(served_view_get(&v, 1, i, PEM_KEY_RSA));
 	assert_false(served_view_deployed(&v, 0, want_a));
 	served_view_free(&v);
-	r = raw(s, "ZREM t:edges e2");
+	r = tstore_raw(s, "ZREM t:edges e2");
 	freeReplyObject(r);
 	assert_int_equal(served_view_load(s, hosts, 2, 100000, 60, &v, err, sizeof(err)), 0);
 	assert_true(served_view_deployed(&v, 0, want_a));
@@ -473,7 +430,7 @@ static void test_view_load(void **state)
 	assert_int_equal(served_view_load(s, hosts, 0, 100000, 60, &v, err, sizeof(err)), 0);
 	assert_int_equal(v.nedges, 2);
 	served_view_free(&v);
-	r = raw(s, "FLUSHALL");
+	r = tstore_raw(s, "FLUSHALL");
 	freeReplyObject(r);
 	assert_int_equal(served_view_load(s, hosts, 2, 100000, 60, &v, err, sizeof(err)), 0);
 	assert_int_equal(v.nedges, 0);
@@ -500,5 +457,6 @@ int main(void)
 	};
 	int rc = cmocka_run_group_tests_name("served", pure, NULL, NULL);
 
-	return rc | cmocka_run_group_tests_name("served_store", redis_tests, setup, teardown);
+	return rc | cmocka_run_group_tests_name("served_store", redis_tests, tstore_setup,
+	                                        tstore_teardown);
 }
