@@ -73,6 +73,11 @@ rc=$?
 [ $rc = 0 ] || head -n 40 "$LOGS/format-check.log"
 result format-check $rc
 
+scripts/check-layers.sh >"$LOGS/check-layers.log" 2>&1
+rc=$?
+[ $rc = 0 ] || head -n 40 "$LOGS/check-layers.log"
+result check-layers $rc
+
 # scenario SCRIPT LABEL [VAR=VALUE...]: run one integration scenario with the environment given,
 # log in $LOGS/<name>[.<label>].log, and report it as "int-<name>[ [label]]".
 scenario() {
