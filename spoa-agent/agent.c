@@ -770,14 +770,9 @@ static void agent_conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	agent_arm_ms(c->timer_ev, quiet < idle ? idle - quiet : idle);
 }
 
-static void agent_conn_free(struct agent_conn *c)
+/* Free the events of <c> (those it has: a half-built connection may lack some). */
+static void agent_conn_events_free(struct agent_conn *c)
 {
-	struct agent *a;
-
-	if (!c)
-		return;
-	a = c->a;
-	agent_conn_cancel_all(c);
 	if (c->rev)
 		event_free(c->rev);
 	if (c->wev)
@@ -786,6 +781,17 @@ static void agent_conn_free(struct agent_conn *c)
 		event_free(c->linger_ev);
 	if (c->timer_ev)
 		event_free(c->timer_ev);
+}
+
+static void agent_conn_free(struct agent_conn *c)
+{
+	struct agent *a;
+
+	if (!c)
+		return;
+	a = c->a;
+	agent_conn_cancel_all(c);
+	agent_conn_events_free(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->prev)
@@ -857,14 +863,7 @@ int agent_adopt(struct agent *a, int fd)
 	ret = 0;
 out:
 	if (c) {
-		if (c->rev)
-			event_free(c->rev);
-		if (c->wev)
-			event_free(c->wev);
-		if (c->linger_ev)
-			event_free(c->linger_ev);
-		if (c->timer_ev)
-			event_free(c->timer_ev);
+		agent_conn_events_free(c);
 		free(c->in);
 		free(c);
 	}
