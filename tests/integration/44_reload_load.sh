@@ -25,12 +25,17 @@ mkdir -p "$T_DIR/certs"
 (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T_DIR/rsa.key" &&
 	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T_DIR/ecdsa.key") \
 	2>/dev/null || fail "openssl: keys"
-# gen I TYPE [SUFFIX]: a certificate for r<I>.reload.example signed by the test CA.
+# gen I TYPE [SUFFIX]: a certificate for r<I>.reload.example signed by the test CA. Its serial is
+# chosen here, unique per name, type and suffix, and written beside it as "<name> <type>
+# <serial>" in $f.serial (the form the TLS client prints: uppercase hex, no leading zero).
 gen() {
-	local n=r$1.reload.example f=$T_DIR/certs/r$1.$2${3:-}
-	openssl req -x509 -key "$T_DIR/$2.key" -days 30 -subj "/CN=$n" \
+	local n=r$1.reload.example f=$T_DIR/certs/r$1.$2${3:-} k serial
+	case $2${3:-} in ecdsa) k=1 ;; rsa) k=2 ;; ecdsa.new) k=3 ;; rsa.new) k=4 ;; *) k=5 ;; esac
+	serial=$(printf '5%07X%02X' "$1" "$k")
+	openssl req -x509 -key "$T_DIR/$2.key" -days 30 -subj "/CN=$n" -set_serial "0x$serial" \
 		-addext "subjectAltName=DNS:$n" -CA "$T_DIR/ca.crt" -CAkey "$T_DIR/ca.key" \
 		-out "$f.crt" 2>/dev/null || fail "openssl: $n $2"
+	echo "$n $2 $serial" >"$f.serial"
 	(umask 077 && cp "$T_DIR/$2.key" "$f.key")
 }
 imp() { # I TYPE [SUFFIX]
@@ -145,13 +150,10 @@ outside=$(grep -vc '^restart' "$T_DIR/client.txt" || true)
 [ $((cut_out * 1000)) -le "$outside" ] ||
 	fail "connections cut outside a restart: $cut_out of $outside (more than 1 in 1000)"
 # Every serial seen was one of the name's own (the old or the renewed one).
-for ((i = 1; i <= N; i++)); do
-	for t in ecdsa rsa; do
-		for f in "$T_DIR/certs/r$i.$t.crt" "$T_DIR/certs/r$i.$t.new.crt"; do
-			[ -f "$f" ] && echo "r$i.reload.example $t $(serial_of "$f")"
-		done
-	done
-done | sort >"$T_DIR/own.txt"
+cat "$T_DIR"/certs/*.serial | sort >"$T_DIR/own.txt"
+assert_eq "serials known" $((2 * N + RENEW)) "$(wc -l <"$T_DIR/own.txt")"
+assert_eq "a chosen serial is the certificate's" "$(cut -d' ' -f3 "$T_DIR/certs/r$N.rsa.serial")" \
+	"$(serial_of "$T_DIR/certs/r$N.rsa.crt")"
 awk '$4 ~ /^[0-9A-F]+$/ { print $2, $3, $4 }' "$T_DIR/client.txt" | sort -u >"$T_DIR/seen.txt"
 foreign=$(comm -23 "$T_DIR/seen.txt" "$T_DIR/own.txt")
 [ -z "$foreign" ] || fail "serials that are not the name's own: $(head -3 <<<"$foreign")"
