@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Renewal on its own: Pebble issues 45-second certificates (certificateValidityPeriod), so the
+# Renewal on its own: Pebble issues 30-second certificates (certificateValidityPeriod), so the
 # scheduler renews at 2/3 of the lifetime (+-5% jitter). The served serial changes without any
 # request, the API shows a new not_after, and a client hammering HTTPS during the swap never
 # sees a failed handshake or a certificate that does not verify against Pebble's root.
@@ -12,7 +12,7 @@ set -eu
 [ -x "$PUSHER" ] || fail "$PUSHER not built"
 command -v jq >/dev/null || { t_log "SKIP: jq not installed"; exit 77; }
 
-PEBBLE_VALIDITY=45 api_stack
+PEBBLE_VALIDITY=30 api_stack
 start_daemon pusher
 
 N=renew.example.com
