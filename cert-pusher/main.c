@@ -75,6 +75,7 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "edge-address", 1,
 	  "ADDRS     DNS gate: edge IPs a new name must resolve to (comma list)" },
 	{ "dns-resolver", 1, "ADDR:PORT DNS gate: resolver to ask (default /etc/resolv.conf)" },
+	{ "skip-dns-check", 0, "          add: order without the DNS gate's check" },
 	{ "preview-domain", 1, "DOMAIN    give each new host a preview name <random>.DOMAIN" },
 	{ "renew-fraction", 1, "F         renew at this fraction of the lifetime (default 2/3)" },
 	{ "max-concurrent-orders", 1, "N         ACME orders at once per issuer (default 4)" },

@@ -54,9 +54,41 @@ void dns_conf_deinit(struct dns_conf *dc);
 /* RFC 8555 §8.4: <out> = base64url(SHA-256(<keyauth>)), unpadded. 0 or -1. */
 int dns_txt_value(const char *keyauth, char out[DNS_TXT_VALUE]);
 
-/* "_acme-challenge.<identifier>" into <out>; -1 when it is not inside <dc>'s zone or too long. */
+/* "_acme-challenge.<identifier>" (lowercase) into <out>; -1 when it is too long or not a DNS
+ * name. <*in_zone> (may be NULL): whether it lies inside <dc>'s zone; when not, DNS-01 writes at
+ * dns_delegation_target() instead. */
 int dns_challenge_name(const struct dns_conf *dc, const char *identifier, char *out, size_t outsz,
-                       char *err, size_t errsz);
+                       int *in_zone, char *err, size_t errsz);
+
+/* Is <fqdn> (no trailing dot, lowercase) <zone> or below it? */
+int dns_in_zone(const char *zone, const char *fqdn);
+
+/*
+ * Customer wildcards by delegation (as acme-dns does): a name whose _acme-challenge lies outside
+ * the zone is validated through a CNAME the customer creates from "_acme-challenge.<identifier>"
+ * to "<h>.acme-delegation.<zone>", h = the first 16 base32 characters (a-z2-7) of
+ * SHA-256(<identifier>): a name only the zone's updater writes, fixed for each identifier so
+ * the API can say which record to create before anything is stored. Into <out>; 0 or -1 (too
+ * long).
+ */
+int dns_delegation_target(const char *zone, const char *identifier, char *out, size_t outsz);
+
+/*
+ * Ask the recursive resolver <res> (port 0: /etc/resolv.conf's) for CNAME <name>; every reply
+ * checked (id, question, rcode). 1 with the target (lowercase, no trailing dot) in <target>, 0
+ * when <name> has no CNAME, -1 when the question could not be answered (why in <err>).
+ */
+int dns_resolve_cname(const struct dns_server *res, const char *name, char *target, size_t targetsz,
+                      char *err, size_t errsz);
+
+/*
+ * Before an order: does <dc>'s update server take a TSIG-signed update of TXT <fqdn>? One RFC
+ * 2136 message that adds and deletes the same probe value (no net change), so a wrong key, a
+ * zone the server does not serve and an ACL that refuses the name or the type all show up here,
+ * before the CA is asked for anything. Then every authoritative server must answer the zone's
+ * SOA authoritatively. 0, or -1 with the reason in <err>.
+ */
+int dns_update_probe(const struct dns_conf *dc, const char *fqdn, char *err, size_t errsz);
 
 /*
  * RFC 2136 update of <dc>'s zone: add (or, with <del>, remove) the TXT record <fqdn> <value>
@@ -73,5 +105,14 @@ int dns_txt_update(const struct dns_conf *dc, const char *fqdn, const char *valu
  */
 int dns_txt_wait(const struct dns_conf *dc, const char *fqdn, const char *value, int64_t *took_ms,
                  char *err, size_t errsz);
+
+/*
+ * The reply checks this module makes itself (the TXT character-strings, the CNAME target) on
+ * the DNS message <wire>/<len>, which ldns parses: bit 1 = TXT <name> holds <value>, bit 0 = a
+ * CNAME <name> whose target is in <target>; -1 when ldns refuses the message. For the fuzz
+ * target and the unit tests.
+ */
+int dns_reply_examine(const uint8_t *wire, size_t len, const char *name, const char *value,
+                      char *target, size_t targetsz);
 
 #endif

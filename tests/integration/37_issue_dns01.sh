@@ -6,8 +6,9 @@
 # (ECDSA and RSA): each blob opens, verifies against Pebble's root with SAN DNS:*.preview.test,
 # and Pebble validated dns-01; the TXT records are gone afterwards. A name under --challenge
 # dns-01 is issued the same way and the loader makes HAProxy serve it (tls_probe: serial).
-# Failures: a wrong TSIG secret, an unreachable DNS server and a zone Knot refuses end in a
-# clear error, no order validated at Pebble and no record left.
+# Failures: a wrong TSIG secret, a key the zone's ACL does not let update TXT, an unreachable
+# DNS server, a zone Knot does not serve and a name outside the zone without a delegation end
+# in a clear error before any order reaches Pebble, and no record is left.
 set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
@@ -68,8 +69,10 @@ san=$(openssl s_client -connect "127.0.0.1:$HTTPS_PORT" -servername "$X" </dev/n
 assert_eq "SAN served for $X" "DNS:*.preview.test" "$san"
 t_log "$X served with the wildcard (ECDSA $ECDSA_SERIAL, RSA $RSA_SERIAL), verified by curl"
 
-# --- failures: a clear last_error, no challenge answered at Pebble, no record left behind
+# --- failures: a clear last_error, no order sent to Pebble (the DNS set-up is probed first),
+# no record left behind
 valid_before=$(grep -c 'set VALID' "$T_DIR/pebble.log" || true)
+orders_before=$(grep -c 'Added order' "$T_DIR/pebble.log" || true)
 bad_key=$T_DIR/bad.key
 (umask 077 && printf 'hmac-sha256:spoacme-test:%s\n' "$(openssl rand -base64 32)" >"$bad_key")
 t_pusher_issue "${DNS[@]/$TSIG_FILE/$bad_key}" '*.preview.test' && fail "issue with a wrong TSIG secret succeeded"
@@ -77,6 +80,14 @@ err=$(rcli HGET 'spoacme:host:*.preview.test' last_error)
 case "$err" in *"serves the zone but its reply is not signed with key spoacme-test."*"wrong TSIG key name or secret"*) ;;
 *) fail "wrong TSIG secret: last_error is '$err'" ;; esac
 t_log "wrong TSIG secret: $err"
+
+# a key Knot knows, which the zone's ACL lets update A records only: NOTAUTH for our TXT
+t_pusher_issue "${DNS[@]/$TSIG_FILE/$TSIG_AONLY_FILE}" '*.preview.test' &&
+	fail "issue with a key the ACL does not let update TXT succeeded"
+err=$(rcli HGET 'spoacme:host:*.preview.test' last_error)
+case "$err" in *"is not signed with key spoacme-aonly."*"ACL does not let this key add TXT _acme-challenge.preview.test"*) ;;
+*) fail "ACL denial: last_error is '$err'" ;; esac
+t_log "ACL denial: $err"
 
 unused=$(t_free_port)
 t_pusher_issue --dns-update "127.0.0.1:$unused" --dns-tsig-key-file "$TSIG_FILE" \
@@ -93,13 +104,18 @@ case "$err" in *"refused: it is not authoritative for nothere.test. (SOA query: 
 *) fail "zone not served: last_error is '$err'" ;; esac
 t_log "zone not served: $err"
 
-t_pusher_issue "${DNS[@]}" '*.other.test' && fail "issue outside --dns-zone succeeded"
+# outside --dns-zone without the customer's delegation CNAME (asked through Knot here)
+t_pusher_issue "${DNS[@]}" --dns-resolver "$KNOT_ADDR" '*.other.test' &&
+	fail "issue outside --dns-zone succeeded"
 err=$(rcli HGET 'spoacme:host:*.other.test' last_error)
-case "$err" in *"_acme-challenge.other.test is outside the zone preview.test"*) ;;
+case "$err" in *"create '_acme-challenge.other.test. CNAME "*".acme-delegation.preview.test.' in the DNS of other.test (found: no CNAME)"*) ;;
 *) fail "name outside the zone: last_error is '$err'" ;; esac
+t_log "no delegation: $err"
 
 assert_eq "challenges validated by Pebble during the failures" "$valid_before" \
 	"$(grep -c 'set VALID' "$T_DIR/pebble.log" || true)"
+assert_eq "orders sent to Pebble during the failures" "$orders_before" \
+	"$(grep -c 'Added order' "$T_DIR/pebble.log" || true)"
 assert_eq "TXT left at _acme-challenge.preview.test" "" "$(t_knot_txt _acme-challenge.preview.test)"
 
 # the key file's mode is checked

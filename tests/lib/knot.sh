@@ -10,6 +10,8 @@
 #   KNOT_ADDR   127.0.0.1:$KNOT_PORT
 #   TSIG_FILE   the key as cert-pusher reads it: "hmac-sha256:NAME:SECRET" (mode 0600)
 #   TSIG_KEY    the same for kdig/knsupdate -y
+#   TSIG_AONLY_FILE  a second key, which the zones' ACL lets update A records only (its TXT
+#               updates are denied: NOTAUTH)
 #   KNOT_PID
 # Every zone has SOA, NS ns.<zone>, "ns" and "*" A 127.0.0.1 (what Pebble resolves for
 # HTTP-01), and accepts updates signed with the key only.
@@ -21,12 +23,15 @@ t_start_knot() {
 		t_log "SKIP: knot / knot-dnsutils not installed"
 		exit 77
 	}
-	local d=$T_DIR/knot secret z try
+	local d=$T_DIR/knot secret secret2 z try
 	mkdir -p "$d/zones" "$d/db"
 	secret=$(openssl rand -base64 32)
 	TSIG_KEY="hmac-sha256:spoacme-test:$secret"
 	TSIG_FILE=$T_DIR/tsig.key
 	(umask 077 && printf '# TSIG key for the test zone\n%s\n' "$TSIG_KEY" >"$TSIG_FILE")
+	secret2=$(openssl rand -base64 32)
+	TSIG_AONLY_FILE=$T_DIR/tsig-aonly.key
+	(umask 077 && printf 'hmac-sha256:spoacme-aonly:%s\n' "$secret2" >"$TSIG_AONLY_FILE")
 	for z in "$@"; do
 		cat >"$d/zones/$z.zone" <<EOZ
 \$ORIGIN $z.
@@ -54,17 +59,24 @@ key:
   - id: spoacme-test
     algorithm: hmac-sha256
     secret: $secret
+  - id: spoacme-aonly
+    algorithm: hmac-sha256
+    secret: $secret2
 acl:
   - id: update
     key: spoacme-test
     action: update
+  - id: aonly
+    key: spoacme-aonly
+    action: update
+    update-type: A
 template:
   - id: default
     storage: "$d/zones"
     file: "%s.zone"
     zonefile-sync: -1
     journal-content: changes
-    acl: update
+    acl: [update, aonly]
 zone:
 EOC
 			for z in "$@"; do printf '  - domain: %s\n' "$z"; done
