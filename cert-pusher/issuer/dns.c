@@ -195,6 +195,7 @@ int dns_conf_load(struct dns_conf *dc, const char *update, const char *key_file,
 			snprintf(err, errsz, "--dns-auth: empty list");
 			goto out;
 		}
+		dc->auth_given = 1;
 	}
 	if (file_read(key_file, 4096, 1, &raw, why, sizeof(why)) < 0) {
 		snprintf(err, errsz, "--dns-tsig-key-file: %s", why);
@@ -375,7 +376,7 @@ static const char *dns_rcode_name(ldns_pkt_rcode rc)
 }
 
 /* The reply's question is <name>/<type> and its id the query's. */
-static int dns_reply_matches(const ldns_pkt *q, const ldns_pkt *a, ldns_rdf *name,
+static int dns_reply_matches(const ldns_pkt *q, const ldns_pkt *a, const ldns_rdf *name,
                              ldns_rr_type type)
 {
 	ldns_rr_list *qs = ldns_pkt_question(a);
@@ -564,19 +565,169 @@ int dns_txt_update(const struct dns_conf *dc, const char *fqdn, const char *valu
 
 int dns_update_probe(const struct dns_conf *dc, const char *fqdn, char *err, size_t errsz)
 {
+	return dns_update(dc, fqdn, "spoacme-probe", DNS_UPDATE_PROBE, err, errsz);
+}
+
+int dns_auth_check(const struct dns_conf *dc, const struct dns_server *auth, size_t nauth,
+                   char *err, size_t errsz)
+{
 	size_t i;
 	char why[600];
 
-	if (dns_update(dc, fqdn, "spoacme-probe", DNS_UPDATE_PROBE, err, errsz) < 0)
-		return -1;
-	for (i = 0; i < dc->nauth; i++) {
-		if (dns_soa_auth(dc, &dc->auth[i], why, sizeof(why)))
+	for (i = 0; i < nauth; i++) {
+		if (dns_soa_auth(dc, &auth[i], why, sizeof(why)))
 			continue;
-		snprintf(err, errsz, "authoritative server %s:%u of %s: %s", dc->auth[i].addr,
-		         dc->auth[i].port, dc->zone, why);
+		snprintf(err, errsz, "authoritative server %s:%u of %s: %s", auth[i].addr,
+		         auth[i].port, dc->zone, why);
 		return -1;
 	}
 	return 0;
+}
+
+/* Ask <srv> (<recursive>: a resolver) <type> <name>; the reply, checked (id, question, rcode
+ * NOERROR or NXDOMAIN and, unless <recursive>, the AA bit), into <*out>. 0, or -1 with <err>. */
+static int dns_ask(const struct dns_server *srv, int recursive, const ldns_rdf *name,
+                   ldns_rr_type type, ldns_pkt **out, char *err, size_t errsz)
+{
+	ldns_resolver *r = recursive ? dns_recursive_resolver(srv, DNS_TIMEOUT_DEF_MS)
+	                             : dns_resolver(srv, NULL, DNS_TIMEOUT_DEF_MS);
+	ldns_pkt *q = NULL, *a = NULL;
+	ldns_status st;
+	char *txt = ldns_rdf2str(name);
+	const char *where = srv->port ? srv->addr : "the resolver";
+	int ret = -1;
+
+	*out = NULL;
+	q = ldns_pkt_query_new(ldns_rdf_clone(name), type, LDNS_RR_CLASS_IN,
+	                       recursive ? LDNS_RD : 0);
+	if (!r || !q || !txt) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	ldns_pkt_set_random_id(q);
+	st = ldns_resolver_send_pkt(&a, r, q);
+	if (st != LDNS_STATUS_OK || !a) {
+		snprintf(err, errsz, "%s: %s %s: %s", where, ldns_rr_type2str(type), txt,
+		         ldns_get_errorstr_by_id(st));
+		goto out;
+	}
+	if (!dns_reply_matches(q, a, name, type)) {
+		snprintf(err, errsz, "%s: %s %s: the reply does not match the query", where,
+		         ldns_rr_type2str(type), txt);
+		goto out;
+	}
+	if ((ldns_pkt_get_rcode(a) != LDNS_RCODE_NOERROR &&
+	     ldns_pkt_get_rcode(a) != LDNS_RCODE_NXDOMAIN) ||
+	    (!recursive && !ldns_pkt_aa(a))) {
+		snprintf(err, errsz, "%s: %s %s: %s%s", where, ldns_rr_type2str(type), txt,
+		         dns_rcode_name(ldns_pkt_get_rcode(a)), ldns_pkt_aa(a) ? "" : ", no AA bit");
+		goto out;
+	}
+	*out = a;
+	a = NULL;
+	ret = 0;
+out:
+	free(txt);
+	ldns_pkt_free(a);
+	ldns_pkt_free(q);
+	ldns_resolver_deep_free(r);
+	return ret;
+}
+
+/* Add the A/AAAA addresses of <ns> in <a>'s answer to <out>, on <port>. */
+static void dns_add_addrs(const ldns_pkt *a, const ldns_rdf *ns, uint16_t port,
+                          struct dns_server out[DNS_MAX_AUTH], size_t *n)
+{
+	ldns_rr_list *ans = ldns_pkt_answer(a);
+	size_t i, k;
+
+	for (i = 0; ans && i < ldns_rr_list_rr_count(ans) && *n < DNS_MAX_AUTH; i++) {
+		ldns_rr *rr = ldns_rr_list_rr(ans, i);
+		const ldns_rdf *rd;
+		int af;
+
+		if (ldns_rr_rd_count(rr) != 1 || ldns_dname_compare(ldns_rr_owner(rr), ns) != 0)
+			continue;
+		rd = ldns_rr_rdf(rr, 0);
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_A && ldns_rdf_size(rd) == 4)
+			af = AF_INET;
+		else if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_AAAA && ldns_rdf_size(rd) == 16)
+			af = AF_INET6;
+		else
+			continue;
+		if (!inet_ntop(af, ldns_rdf_data(rd), out[*n].addr, sizeof(out[*n].addr)))
+			continue;
+		out[*n].port = port;
+		for (k = 0; k < *n && strcmp(out[k].addr, out[*n].addr); k++)
+			;
+		if (k == *n)
+			(*n)++;
+	}
+}
+
+int dns_auth_servers(const struct dns_conf *dc, const struct dns_server *res,
+                     struct dns_server out[DNS_MAX_AUTH], size_t *nout, char *err, size_t errsz)
+{
+	static const ldns_rr_type types[] = { LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA };
+	ldns_rdf *zone = NULL;
+	ldns_pkt *a = NULL, *b = NULL;
+	ldns_rr_list *ans;
+	char zname[260];
+	size_t i, t, n = 0;
+	int ret = -1;
+
+	*nout = 0;
+	if (dc->auth_given) {
+		memcpy(out, dc->auth, dc->nauth * sizeof(*out));
+		*nout = dc->nauth;
+		return 0;
+	}
+	snprintf(zname, sizeof(zname), "%s.", dc->zone);
+	zone = ldns_dname_new_frm_str(zname);
+	if (!zone) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	if (dns_ask(&dc->update, 0, zone, LDNS_RR_TYPE_NS, &a, err, errsz) < 0)
+		goto out;
+	ans = ldns_pkt_answer(a);
+	for (i = 0; ans && i < ldns_rr_list_rr_count(ans); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(ans, i);
+		const ldns_rdf *ns;
+		int in_zone;
+
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_NS || ldns_rr_rd_count(rr) != 1 ||
+		    ldns_dname_compare(ldns_rr_owner(rr), zone) != 0)
+			continue;
+		ns = ldns_rr_rdf(rr, 0);
+		in_zone = ldns_dname_is_subdomain(ns, zone) || !ldns_dname_compare(ns, zone);
+		for (t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+			char why[512];
+
+			/* an in-zone name from the primary itself; another from the resolver */
+			if (dns_ask(in_zone ? &dc->update : res, !in_zone, ns, types[t], &b, why,
+			            sizeof(why)) < 0) {
+				snprintf(err, errsz, "the addresses of an NS of %s: %s", dc->zone,
+				         why);
+				goto out;
+			}
+			dns_add_addrs(b, ns, dc->update.port, out, &n);
+			ldns_pkt_free(b);
+			b = NULL;
+		}
+	}
+	if (n == 0) {
+		snprintf(err, errsz, "%s:%u lists no NS with an address for %s (give --dns-auth)",
+		         dc->update.addr, dc->update.port, dc->zone);
+		goto out;
+	}
+	*nout = n;
+	ret = 0;
+out:
+	ldns_pkt_free(b);
+	ldns_pkt_free(a);
+	ldns_rdf_deep_free(zone);
+	return ret;
 }
 
 /* The target of CNAME <owner> in <a>'s answer, lowercase without the trailing dot, into
@@ -760,8 +911,8 @@ out:
 	return ret;
 }
 
-int dns_txt_wait(const struct dns_conf *dc, const char *fqdn, const char *value, int64_t *took_ms,
-                 char *err, size_t errsz)
+int dns_txt_wait(const struct dns_conf *dc, const struct dns_server *auth, size_t nauth,
+                 const char *fqdn, const char *value, int64_t *took_ms, char *err, size_t errsz)
 {
 	int64_t start = dns_now_ms(), wait = DNS_POLL_START_MS;
 	int done[DNS_MAX_AUTH] = { 0 };
@@ -770,10 +921,10 @@ int dns_txt_wait(const struct dns_conf *dc, const char *fqdn, const char *value,
 
 	for (;;) {
 		left = 0;
-		for (i = 0; i < dc->nauth; i++) {
+		for (i = 0; i < nauth && i < DNS_MAX_AUTH; i++) {
 			if (done[i])
 				continue;
-			rc = dns_txt_check(dc, &dc->auth[i], fqdn, value, err, errsz);
+			rc = dns_txt_check(dc, &auth[i], fqdn, value, err, errsz);
 			if (rc < 0)
 				return -1;
 			done[i] = rc;

@@ -24,8 +24,9 @@ struct dns_server {
 
 struct dns_conf {
 	struct dns_server update;             /* where RFC 2136 updates go */
-	struct dns_server auth[DNS_MAX_AUTH]; /* every authoritative server (update first) */
+	struct dns_server auth[DNS_MAX_AUTH]; /* --dns-auth, or the update server alone */
 	size_t nauth;
+	int auth_given; /* --dns-auth given; else dns_auth_servers() asks the zone's NS set */
 	char zone[256];         /* the zone updated, without the trailing dot */
 	char key_name[256];     /* TSIG key name */
 	char *key_secret;       /* base64 secret; owned, wiped */
@@ -82,13 +83,27 @@ int dns_resolve_cname(const struct dns_server *res, const char *name, char *targ
                       char *err, size_t errsz);
 
 /*
+ * The authoritative servers of <dc>'s zone that DNS-01 waits for: --dns-auth when given; else
+ * the zone's NS set as its update server answers it (AA), each NS name's A/AAAA from the update
+ * server (in-zone) or from the resolver <res> (port 0: /etc/resolv.conf's; an out-of-zone NS),
+ * each asked on the update server's port (53 in production). At most DNS_MAX_AUTH into <out>,
+ * their count to <*nout>. 0, or -1 with why in <err>.
+ */
+int dns_auth_servers(const struct dns_conf *dc, const struct dns_server *res,
+                     struct dns_server out[DNS_MAX_AUTH], size_t *nout, char *err, size_t errsz);
+
+/*
  * Before an order: does <dc>'s update server take a TSIG-signed update of TXT <fqdn>? One RFC
  * 2136 message that adds and deletes the same probe value (no net change), so a wrong key, a
  * zone the server does not serve and an ACL that refuses the name or the type all show up here,
- * before the CA is asked for anything. Then every authoritative server must answer the zone's
- * SOA authoritatively. 0, or -1 with the reason in <err>.
+ * before the CA is asked for anything. 0, or -1 with the reason in <err>.
  */
 int dns_update_probe(const struct dns_conf *dc, const char *fqdn, char *err, size_t errsz);
+
+/* Does every server of <auth>/<nauth> answer <dc>'s zone's SOA authoritatively? 0, or -1 with
+ * the first that does not in <err>. */
+int dns_auth_check(const struct dns_conf *dc, const struct dns_server *auth, size_t nauth,
+                   char *err, size_t errsz);
 
 /*
  * RFC 2136 update of <dc>'s zone: add (or, with <del>, remove) the TXT record <fqdn> <value>
@@ -99,12 +114,12 @@ int dns_txt_update(const struct dns_conf *dc, const char *fqdn, const char *valu
                    char *err, size_t errsz);
 
 /*
- * Poll every authoritative server of <dc> directly (no recursion, AA required) until each answers
- * TXT <fqdn> with <value>, or the propagation time runs out. 0 with the time it took in
- * <*took_ms> (may be NULL), or -1 with which server lacks it in <err>.
+ * Poll every server of <auth>/<nauth> (dns_auth_servers()) directly (no recursion, AA required)
+ * until each answers TXT <fqdn> with <value>, or <dc>'s propagation time runs out. 0 with the
+ * time it took in <*took_ms> (may be NULL), or -1 with which server lacks it in <err>.
  */
-int dns_txt_wait(const struct dns_conf *dc, const char *fqdn, const char *value, int64_t *took_ms,
-                 char *err, size_t errsz);
+int dns_txt_wait(const struct dns_conf *dc, const struct dns_server *auth, size_t nauth,
+                 const char *fqdn, const char *value, int64_t *took_ms, char *err, size_t errsz);
 
 /*
  * The reply checks this module makes itself (the TXT character-strings, the CNAME target) on

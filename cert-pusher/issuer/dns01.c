@@ -17,6 +17,7 @@
 #include "cert-pusher/store/store.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "common/parse.h"
 
 int dns01_new(const struct conf *conf, struct dns01 **out, char *err, size_t errsz)
 {
@@ -54,6 +55,19 @@ int dns01_new(const struct conf *conf, struct dns01 **out, char *err, size_t err
 	                     errsz) < 0) {
 		dns01_free(d);
 		return -1;
+	}
+	if (conf_get(conf, "dns-propagation-timeout")) {
+		uint64_t ms;
+
+		if (parse_duration_ms(conf_get(conf, "dns-propagation-timeout"), 1000, 100,
+		                      3600 * 1000, &ms) < 0) {
+			snprintf(err, errsz,
+			         "--dns-propagation-timeout: '%s' is not a duration from 100ms to 1h",
+			         conf_get(conf, "dns-propagation-timeout"));
+			dns01_free(d);
+			return -1;
+		}
+		d->dns.propagation_ms = (int64_t)ms;
 	}
 	d->all = strcmp(chal, "dns-01") == 0;
 	*out = d;
@@ -136,6 +150,8 @@ static int dns01_record_name(const struct dns01 *d, const char *identifier, char
 int dns01_preflight(const struct dns01 *d, const char *name, char *err, size_t errsz)
 {
 	const char *base = name[0] == '*' && name[1] == '.' ? name + 2 : name;
+	struct dns_server auth[DNS_MAX_AUTH];
+	size_t nauth = 0;
 	char fqdn[300];
 	int delegated;
 
@@ -143,7 +159,10 @@ int dns01_preflight(const struct dns01 *d, const char *name, char *err, size_t e
 		return -1;
 	if (delegated && dns01_delegation_status(d->dns.zone, &d->resolver, base, err, errsz) != 1)
 		return -1;
-	return dns_update_probe(&d->dns, fqdn, err, errsz);
+	if (dns_update_probe(&d->dns, fqdn, err, errsz) < 0 ||
+	    dns_auth_servers(&d->dns, &d->resolver, auth, &nauth, err, errsz) < 0)
+		return -1;
+	return dns_auth_check(&d->dns, auth, nauth, err, errsz);
 }
 
 int dns01_wildcard_allowed(const struct conf *conf, const char *name, char *msg, size_t msgsz)
@@ -177,7 +196,9 @@ int dns01_wildcard_allowed(const struct conf *conf, const char *name, char *msg,
 int dns01_publish(void *arg, const char *identifier, const char *keyauth, char *err, size_t errsz)
 {
 	struct dns01 *d = arg;
-	char fqdn[300], value[DNS_TXT_VALUE];
+	struct dns_server auth[DNS_MAX_AUTH];
+	char fqdn[300], value[DNS_TXT_VALUE], servers[DNS_MAX_AUTH * 72] = "";
+	size_t i, nauth = 0;
 	int64_t took = 0;
 	int delegated;
 
@@ -187,15 +208,26 @@ int dns01_publish(void *arg, const char *identifier, const char *keyauth, char *
 		snprintf(err, errsz, "cannot compute the dns-01 digest");
 		return -1;
 	}
+	/* the servers first: a name that cannot be waited for is not published */
+	if (dns_auth_servers(&d->dns, &d->resolver, auth, &nauth, err, errsz) < 0)
+		return -1;
+	for (i = 0; i < nauth; i++) {
+		size_t used = strlen(servers);
+
+		snprintf(servers + used, sizeof(servers) - used, "%s%s:%u", i ? "," : "",
+		         auth[i].addr, auth[i].port);
+	}
 	if (dns_txt_update(&d->dns, fqdn, value, 0, err, errsz) < 0)
 		return -1;
-	if (dns_txt_wait(&d->dns, fqdn, value, &took, err, errsz) < 0) {
+	if (dns_txt_wait(&d->dns, auth, nauth, fqdn, value, &took, err, errsz) < 0) {
 		pmetrics_dns01_propagated(-1);
 		return -1;
 	}
 	pmetrics_dns01_propagated((double)took / 1000.0);
-	log_info("dns01: name=%s record=%s%s visible on %zu authoritative server(s) after %lld ms",
-	         identifier, fqdn, delegated ? " (delegated)" : "", d->dns.nauth, (long long)took);
+	log_info("dns01: name=%s record=%s%s visible on %zu authoritative server(s) (%s) after "
+	         "%lld ms",
+	         identifier, fqdn, delegated ? " (delegated)" : "", nauth, servers,
+	         (long long)took);
 	return 0;
 }
 

@@ -40,8 +40,8 @@ int dns01_preview_ensure(const struct conf *conf, const char *prefix, char *err,
 /*
  * Before ordering <name> ("*.x" or "x") through DNS-01, so that a broken DNS set-up costs no
  * order at the CA: its delegation CNAME when its _acme-challenge is outside the zone, then a
- * no-op update (TSIG key, zone, ACL) and every authoritative server's SOA (dns.h
- * dns_update_probe). 0, or -1 with what is wrong in <err>.
+ * no-op update (TSIG key, zone, ACL: dns_update_probe), then the zone's authoritative servers
+ * (dns_auth_servers) each answer its SOA. 0, or -1 with what is wrong in <err>.
  */
 int dns01_preflight(const struct dns01 *d, const char *name, char *err, size_t errsz);
 

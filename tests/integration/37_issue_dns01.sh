@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # DNS-01 through RFC 2136 on a real authoritative server: Knot serves preview.test and takes
 # TSIG-signed updates; Pebble resolves through Knot (-dnsserver), so its DNS-01 validations read
-# what cert-pusher published there. `cert-pusher issue '*.preview.test'` obtains the wildcard
+# what cert-pusher published there; the zone has a secondary too, found through its NS set and
+# waited for. `cert-pusher issue '*.preview.test'` obtains the wildcard
 # (ECDSA and RSA): each blob opens, verifies against Pebble's root with SAN DNS:*.preview.test,
 # and Pebble validated dns-01; the TXT records are gone afterwards. A name under --challenge
 # dns-01 is issued the same way and the loader makes HAProxy serve it (tls_probe: serial).
@@ -20,7 +21,10 @@ PUSHER=${PUSHER:-$BIN/cert-pusher}
 t_start_redis
 t_start_agent
 t_start_haproxy
-t_start_knot preview.test other.test
+# a primary and a secondary (127.0.0.2, NOTIFY + IXFR): the zone's NS set names both, and the
+# issuer, given no --dns-auth, finds them there and waits for each
+KNOT_SECONDARY=1 t_start_knot preview.test other.test
+t_start_knot_secondary preview.test other.test
 # no authorization reuse: every order answers its own dns-01 challenge
 PEBBLE_DNS=$KNOT_ADDR PEBBLE_AUTHZREUSE=0 t_start_pebble
 t_keyring
@@ -36,8 +40,8 @@ for t in ecdsa rsa; do
 	s=$(t_check_stored_cert '*.preview.test' "$t" "$T_DIR/root.pem")
 	t_log "*.preview.test/$t: serial $s verifies against Pebble's root, SAN DNS:*.preview.test"
 done
-grep -q 'record=_acme-challenge.preview.test visible on 1 authoritative' "$T_DIR/pusher.log" ||
-	fail "no propagation line in the log"
+grep -q "record=_acme-challenge.preview.test visible on 2 authoritative server(s) (127.0.0.1:$KNOT_PORT,127.0.0.2:$KNOT_PORT) after" \
+	"$T_DIR/pusher.log" || fail "no propagation line naming both servers of the NS set in the log"
 assert_eq "TXT left at _acme-challenge.preview.test" "" "$(t_knot_txt _acme-challenge.preview.test)"
 t_log "wildcard issued through DNS-01; TXT removed"
 
@@ -117,6 +121,22 @@ assert_eq "challenges validated by Pebble during the failures" "$valid_before" \
 assert_eq "orders sent to Pebble during the failures" "$orders_before" \
 	"$(grep -c 'Added order' "$T_DIR/pebble.log" || true)"
 assert_eq "TXT left at _acme-challenge.preview.test" "" "$(t_knot_txt _acme-challenge.preview.test)"
+
+# the secondary lags (its refreshes held): the TXT never reaches it, so the challenge is not
+# answered; the error names that server and the record is removed from the primary
+knotc -s "$KNOT2_CTL" zone-freeze preview.test >/dev/null || fail "knotc zone-freeze failed"
+valid_before=$(grep -c 'set VALID' "$T_DIR/pebble.log" || true)
+t_pusher_issue "${DNS[@]}" --dns-propagation-timeout 1s '*.preview.test' &&
+	fail "issue with a lagging secondary succeeded"
+err=$(rcli HGET 'spoacme:host:*.preview.test' last_error)
+case "$err" in *"127.0.0.2:$KNOT_PORT does not answer TXT _acme-challenge.preview.test "*" yet after "*" ms"*) ;;
+*) fail "lagging secondary: last_error is '$err'" ;; esac
+t_log "lagging secondary: $err"
+assert_eq "challenges validated with a lagging secondary" "$valid_before" \
+	"$(grep -c 'set VALID' "$T_DIR/pebble.log" || true)"
+assert_eq "TXT left at _acme-challenge.preview.test on the primary" "" \
+	"$(t_knot_txt _acme-challenge.preview.test)"
+knotc -s "$KNOT2_CTL" zone-thaw preview.test >/dev/null
 
 # the key file's mode is checked
 chmod 0644 "$bad_key"

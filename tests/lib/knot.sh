@@ -15,6 +15,8 @@
 #   KNOT_PID
 # Every zone has SOA, NS ns.<zone>, "ns" and "*" A 127.0.0.1 (what Pebble resolves for
 # HTTP-01), and accepts updates signed with the key only.
+# With KNOT_SECONDARY=1, every zone also lists NS ns2.<zone> (A 127.0.0.2) and the primary
+# notifies and transfers to it; t_start_knot_secondary then runs that server.
 #
 # shellcheck shell=bash
 
@@ -41,6 +43,7 @@ t_start_knot() {
 ns A 127.0.0.1
 * A 127.0.0.1
 EOZ
+		[ "${KNOT_SECONDARY:-0}" = 1 ] && printf '@ NS ns2\nns2 A 127.0.0.2\n' >>"$d/zones/$z.zone"
 	done
 	for try in 1 2 3; do
 		KNOT_PORT=$(t_free_port)
@@ -70,15 +73,31 @@ acl:
     key: spoacme-aonly
     action: update
     update-type: A
+EOC
+			if [ "${KNOT_SECONDARY:-0}" = 1 ]; then
+				cat <<EOC
+  - id: to_secondary
+    address: 127.0.0.2
+    action: transfer
+remote:
+  - id: secondary
+    address: 127.0.0.2@$KNOT_PORT
+EOC
+			fi
+			cat <<EOC
 template:
   - id: default
     storage: "$d/zones"
     file: "%s.zone"
     zonefile-sync: -1
     journal-content: changes
-    acl: [update, aonly]
-zone:
 EOC
+			if [ "${KNOT_SECONDARY:-0}" = 1 ]; then
+				printf '    acl: [update, aonly, to_secondary]\n    notify: secondary\n'
+			else
+				printf '    acl: [update, aonly]\n'
+			fi
+			printf 'zone:\n'
 			for z in "$@"; do printf '  - domain: %s\n' "$z"; done
 		} >"$d/knot.conf"
 		t_bg knot knotd -c "$d/knot.conf"
@@ -92,11 +111,57 @@ EOC
 	fail "knotd did not start (see $T_DIR/knot.log)"
 }
 
-# t_knot_serves ZONE: until Knot answers the zone's SOA authoritatively (zone loaded).
+# t_start_knot_secondary ZONE...: a second Knot on 127.0.0.2, same port, secondary of the zones
+# (after t_start_knot with KNOT_SECONDARY=1): NOTIFY from the primary, then IXFR. Sets
+# KNOT2_PID and KNOT2_CTL (its knotc socket: `knotc -s $KNOT2_CTL zone-freeze ZONE` holds its
+# refreshes, so it lags behind the primary).
+t_start_knot_secondary() {
+	local d=$T_DIR/knot2 z
+	mkdir -p "$d/db"
+	KNOT2_CTL=$d/knot.sock
+	{
+		cat <<EOC
+server:
+    rundir: "$d"
+    listen: 127.0.0.2@$KNOT_PORT
+database:
+    storage: "$d/db"
+control:
+    listen: "$KNOT2_CTL"
+log:
+  - target: stderr
+    any: info
+remote:
+  - id: primary
+    address: 127.0.0.1@$KNOT_PORT
+    via: 127.0.0.2
+acl:
+  - id: from_primary
+    address: 127.0.0.1
+    action: notify
+template:
+  - id: default
+    storage: "$d"
+    master: primary
+    acl: from_primary
+    zonefile-sync: -1
+    journal-content: changes
+zone:
+EOC
+		for z in "$@"; do printf '  - domain: %s\n' "$z"; done
+	} >"$d/knot.conf"
+	t_bg knot2 knotd -c "$d/knot.conf"
+	KNOT2_PID=$T_LAST_PID
+	t_wait_tcp 127.0.0.2 "$KNOT_PORT" 10 && KNOT_HOST=127.0.0.2 t_knot_serves "$1" ||
+		fail "the secondary knotd did not serve $1 (see $T_DIR/knot2.log)"
+}
+
+# t_knot_serves ZONE: until Knot (at $KNOT_HOST, default 127.0.0.1) answers the zone's SOA
+# authoritatively (zone loaded).
 t_knot_serves() {
 	local i
 	for ((i = 0; i < 100; i++)); do
-		kdig -p "$KNOT_PORT" @127.0.0.1 +norec +time=1 +retry=0 SOA "$1" 2>/dev/null |
+		kdig -p "$KNOT_PORT" "@${KNOT_HOST:-127.0.0.1}" +norec +time=1 +retry=0 SOA "$1" 2>/dev/null |
 			grep -qi 'flags: qr aa' && return 0
 		sleep 0.05
 	done
