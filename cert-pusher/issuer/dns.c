@@ -620,7 +620,8 @@ static int dns_ask(const struct dns_server *srv, int recursive, const ldns_rdf *
 	     ldns_pkt_get_rcode(a) != LDNS_RCODE_NXDOMAIN) ||
 	    (!recursive && !ldns_pkt_aa(a))) {
 		snprintf(err, errsz, "%s: %s %s: %s%s", where, ldns_rr_type2str(type), txt,
-		         dns_rcode_name(ldns_pkt_get_rcode(a)), ldns_pkt_aa(a) ? "" : ", no AA bit");
+		         dns_rcode_name(ldns_pkt_get_rcode(a)),
+		         ldns_pkt_aa(a) ? "" : ", no AA bit");
 		goto out;
 	}
 	*out = a;

@@ -26,11 +26,11 @@ struct dns_conf {
 	struct dns_server update;             /* where RFC 2136 updates go */
 	struct dns_server auth[DNS_MAX_AUTH]; /* --dns-auth, or the update server alone */
 	size_t nauth;
-	int auth_given; /* --dns-auth given; else dns_auth_servers() asks the zone's NS set */
-	char zone[256];         /* the zone updated, without the trailing dot */
-	char key_name[256];     /* TSIG key name */
-	char *key_secret;       /* base64 secret; owned, wiped */
-	int64_t timeout_ms;     /* one query or update; 0: 3 s */
+	int auth_given;     /* --dns-auth given; else dns_auth_servers() asks the zone's NS set */
+	char zone[256];     /* the zone updated, without the trailing dot */
+	char key_name[256]; /* TSIG key name */
+	char *key_secret;   /* base64 secret; owned, wiped */
+	int64_t timeout_ms; /* one query or update; 0: 3 s */
 	int64_t propagation_ms; /* wait for every server; 0: 120 s */
 };
 

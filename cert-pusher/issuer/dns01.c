@@ -62,7 +62,8 @@ int dns01_new(const struct conf *conf, struct dns01 **out, char *err, size_t err
 		if (parse_duration_ms(conf_get(conf, "dns-propagation-timeout"), 1000, 100,
 		                      3600 * 1000, &ms) < 0) {
 			snprintf(err, errsz,
-			         "--dns-propagation-timeout: '%s' is not a duration from 100ms to 1h",
+			         "--dns-propagation-timeout: '%s' is not a duration from 100ms to "
+			         "1h",
 			         conf_get(conf, "dns-propagation-timeout"));
 			dns01_free(d);
 			return -1;
