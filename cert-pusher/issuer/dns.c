@@ -26,7 +26,7 @@
 #define DNS_PROPAGATION_DEF_MS 120000
 #define DNS_TXT_TTL            60
 #define DNS_POLL_START_MS      50
-#define DNS_POLL_MAX_MS        1000
+#define DNS_POLL_MAX_MS        250
 #define DNS_TSIG_ALG           "hmac-sha256."
 
 static int64_t dns_now_ms(void)
