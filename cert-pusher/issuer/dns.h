@@ -24,7 +24,7 @@ struct dns_server {
 
 struct dns_conf {
 	struct dns_server update;             /* where RFC 2136 updates go */
-	struct dns_server auth[DNS_MAX_AUTH]; /* --dns-auth, or the update server alone */
+	struct dns_server auth[DNS_MAX_AUTH]; /* --dns-auth; without it, the update server */
 	size_t nauth;
 	int auth_given;     /* --dns-auth given; else dns_auth_servers() asks the zone's NS set */
 	char zone[256];     /* the zone updated, without the trailing dot */
@@ -45,8 +45,8 @@ int dns_server_parse(const char *s, const char *what, struct dns_server *out, ch
  * Fill <dc> from --dns-update <update>, --dns-tsig-key-file <key_file> (one line
  * "hmac-sha256:NAME:BASE64SECRET", as knsupdate -y takes it; mode 0600 or stricter, '#' lines
  * ignored), --dns-zone <zone> and the comma-separated --dns-auth <auth> (may be NULL: the
- * update server alone). 0, or -1 with an error naming the option in <err>; release with
- * dns_conf_deinit() either way.
+ * zone's NS set is then asked at each order, dns_auth_servers()). 0, or -1 with an error naming
+ * the option in <err>; release with dns_conf_deinit() either way.
  */
 int dns_conf_load(struct dns_conf *dc, const char *update, const char *key_file, const char *zone,
                   const char *auth, char *err, size_t errsz);

@@ -2,8 +2,10 @@
 /*
  * The issuer's DNS-01 solver: the ACME challenge callbacks (acme.h acme_dns_publish_fn) over the
  * RFC 2136 client of dns.c, the options that configure it (--dns-update, --dns-tsig-key-file,
- * --dns-zone, --dns-auth, --challenge) and which names go through DNS-01 (wildcards always,
- * every name with --challenge dns-01). issuer.c hands it the orders; dns.c does the DNS.
+ * --dns-zone, --dns-auth, --dns-resolver, --dns-propagation-timeout, --challenge), which names
+ * go through DNS-01 (wildcards always, every name with --challenge dns-01), where their record
+ * goes (in the zone, or at the delegation target a customer's CNAME points at), and the checks
+ * before an order. issuer.c hands it the orders; dns.c does the DNS.
  */
 #ifndef CERT_PUSHER_DNS01_H
 #define CERT_PUSHER_DNS01_H
