@@ -108,6 +108,14 @@ case "$err" in *"refused: it is not authoritative for nothere.test. (SOA query: 
 *) fail "zone not served: last_error is '$err'" ;; esac
 t_log "zone not served: $err"
 
+# --dns-update pointed at the secondary, which knows no key (Knot: unsigned NOTAUTH/BADKEY)
+t_pusher_issue --dns-update "127.0.0.2:$KNOT_PORT" --dns-tsig-key-file "$TSIG_FILE" \
+	--dns-zone preview.test '*.preview.test' && fail "an update at the secondary succeeded"
+err=$(rcli HGET 'spoacme:host:*.preview.test' last_error)
+case "$err" in *"DNS update of preview.test. at 127.0.0.2:$KNOT_PORT: the server serves the zone but its reply is not signed"*) ;;
+*) fail "update at the secondary: last_error is '$err'" ;; esac
+t_log "update at the secondary: $err"
+
 # outside --dns-zone without the customer's delegation CNAME (asked through Knot here)
 t_pusher_issue "${DNS[@]}" --dns-resolver "$KNOT_ADDR" '*.other.test' &&
 	fail "issue outside --dns-zone succeeded"
