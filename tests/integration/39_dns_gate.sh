@@ -157,6 +157,16 @@ assert_eq "https://$X/ (RSA) verified" 200 "$(curl -sS -o /dev/null -w '%{http_c
 	--ciphers ECDHE-RSA-AES128-GCM-SHA256 "https://$X:$HTTPS_PORT/spoacme-haproxy-health")"
 t_log "*.customer.test issued through the delegation; $X served (ECDSA $ECDSA_SERIAL, RSA $RSA_SERIAL)"
 
+# proof of deployment names the wildcard as a host, not as its file form
+for _ in $(seq 1 100); do
+	[ "$(host_attr '*.customer.test' deployed)" = true ] && break
+	sleep 0.1
+done
+assert_eq "API: *.customer.test deployed" true "$(host_attr '*.customer.test' deployed)"
+fields=$(rcli --raw KEYS 'spoacme:served:*' | while read -r k; do rcli --raw HKEYS "$k"; done)
+grep -qx '\*\.customer\.test:ecdsa' <<<"$fields" || fail "served: fields: $fields"
+grep -q '^_\.' <<<"$fields" && fail "a served: field holds the file form: $fields"
+
 # the certificate files never carry a raw '*': '_' stands for it (see haproxy_rt.h)
 ls "$CERT_DIR" | grep -F '*' && fail "a file name in the cert dir holds a raw '*'"
 [ -e "$CERT_DIR/_.customer.test.ecdsa.pem" ] || fail "no _.customer.test.ecdsa.pem in $(ls "$CERT_DIR")"
