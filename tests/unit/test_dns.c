@@ -247,6 +247,31 @@ static void test_reply_examine(void **state)
 	free(wire);
 }
 
+static void test_wildcard_allowed(void **state)
+{
+	struct conf *c = conf_new();
+	char msg[768];
+
+	(void)state;
+	assert_non_null(c);
+	/* no DNS-01 configured: refused, saying why */
+	assert_int_equal(dns01_wildcard_allowed(c, "*.a.example", msg, sizeof(msg)), 0);
+	assert_non_null(strstr(msg, "a wildcard needs DNS-01"));
+	assert_int_equal(conf_set(c, "dns-update", "127.0.0.1:53", 0), 0);
+	assert_int_equal(conf_set(c, "preview-domain", "preview.example", 0), 0);
+	/* inside the zone: written directly, nothing asked */
+	assert_int_equal(dns01_wildcard_allowed(c, "*.preview.example", msg, sizeof(msg)), 1);
+	assert_int_equal(dns01_wildcard_allowed(c, "*.shop.preview.example", msg, sizeof(msg)), 1);
+	/* not a hostname under the '*.' */
+	assert_int_equal(dns01_wildcard_allowed(c, "*.*.preview.example", msg, sizeof(msg)), 0);
+	assert_int_equal(dns01_wildcard_allowed(c, "*.Preview.example", msg, sizeof(msg)), 0);
+	/* a bad --dns-resolver is a configuration error, not a refusal */
+	assert_int_equal(conf_set(c, "dns-resolver", "resolver.example:53", 0), 0);
+	assert_int_equal(dns01_wildcard_allowed(c, "*.customer.example", msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "--dns-resolver"));
+	conf_free(c);
+}
+
 static void test_names(void **state)
 {
 	struct dns01 d;
@@ -270,13 +295,10 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_txt_value),
-		cmocka_unit_test(test_server_parse),
-		cmocka_unit_test(test_conf_load),
-		cmocka_unit_test(test_challenge_name),
-		cmocka_unit_test(test_delegation_target),
-		cmocka_unit_test(test_reply_examine),
-		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_txt_value),         cmocka_unit_test(test_server_parse),
+		cmocka_unit_test(test_conf_load),         cmocka_unit_test(test_challenge_name),
+		cmocka_unit_test(test_delegation_target), cmocka_unit_test(test_reply_examine),
+		cmocka_unit_test(test_wildcard_allowed),  cmocka_unit_test(test_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
