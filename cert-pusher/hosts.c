@@ -156,11 +156,18 @@ enum hosts_status hosts_add(struct store *s, const char *name, const char *previ
 	int n = 0, rc;
 
 	buf_init(&preview);
-	if (!names_hostname_valid(name, &why)) {
-		snprintf(err, errsz, "%s", why);
+	/* a wildcard comes here only once the caller checked its DNS-01 delegation
+	 * (dns01_wildcard_allowed); it has no preview name of its own */
+	if (!names_cert_host_valid(name, &why) || strlen(name) > NAMES_HOSTNAME_MAX) {
+		snprintf(err, errsz, "%s",
+		         strlen(name) > NAMES_HOSTNAME_MAX
+		                 ? "hostname is longer than 253 characters"
+		                 : why);
 		ret = HOSTS_INVALID;
 		goto out;
 	}
+	if (name[0] == '*')
+		preview_domain = NULL;
 	snprintf(now_s, sizeof(now_s), "%lld", now);
 	kv[n++] = HOSTS_F_STATE;
 	kv[n++] = hosts_state_name(HOSTS_STATE_PENDING);

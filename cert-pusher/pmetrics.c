@@ -66,7 +66,17 @@ static struct {
 	atomic_ullong renewals[2]; /* fraction, ari */
 	atomic_ullong api[PMETRICS_NAPI];
 	atomic_ullong acme[PMETRICS_NACME];
+	atomic_ullong dns_checks[PMETRICS_DNS_CHECK_COUNT];
+	atomic_ullong dns01_buckets[PMETRICS_DURATION_BUCKETS + 1]; /* last: +Inf */
+	atomic_ullong dns01_ms;
+	atomic_ullong dns01_timeouts;
 } pmetrics_c;
+
+static const char *const pmetrics_dns_check_names[PMETRICS_DNS_CHECK_COUNT] = {
+	[PMETRICS_DNS_CHECK_OK] = "ok",
+	[PMETRICS_DNS_CHECK_NOT_YET] = "not_yet",
+	[PMETRICS_DNS_CHECK_ERROR] = "error",
+};
 
 static struct {
 	pmetrics_source_fn *fn;
@@ -177,6 +187,26 @@ void pmetrics_acme_response(long status)
 	atomic_fetch_add(&pmetrics_c.acme[i], 1);
 }
 
+void pmetrics_dns_check(enum pmetrics_dns_check outcome)
+{
+	if ((unsigned)outcome < PMETRICS_DNS_CHECK_COUNT)
+		atomic_fetch_add(&pmetrics_c.dns_checks[outcome], 1);
+}
+
+void pmetrics_dns01_propagated(double seconds)
+{
+	size_t i;
+
+	if (seconds < 0) {
+		atomic_fetch_add(&pmetrics_c.dns01_timeouts, 1);
+		return;
+	}
+	for (i = 0; i < PMETRICS_DURATION_BUCKETS && seconds > pmetrics_bounds[i]; i++)
+		;
+	atomic_fetch_add(&pmetrics_c.dns01_buckets[i], 1);
+	atomic_fetch_add(&pmetrics_c.dns01_ms, (unsigned long long)(seconds * 1000.0));
+}
+
 void pmetrics_reset(void)
 {
 	memset(&pmetrics_c, 0, sizeof(pmetrics_c));
@@ -238,6 +268,33 @@ static int pmetrics_counters(struct buf *o)
 	for (i = 0; i < PMETRICS_NACME; i++)
 		rc |= buf_printf(o, "pusher_acme_requests_total{code=\"%s\"} %llu\n",
 		                 pmetrics_acme_classes[i], atomic_load(&pmetrics_c.acme[i]));
+	rc |= buf_printf(o, "# HELP pusher_dns_checks_total DNS gate checks of awaiting names by "
+	                    "outcome (ok: points at the fleet; not_yet; error: no answer).\n"
+	                    "# TYPE pusher_dns_checks_total counter\n");
+	for (i = 0; i < PMETRICS_DNS_CHECK_COUNT; i++)
+		rc |= buf_printf(o, "pusher_dns_checks_total{outcome=\"%s\"} %llu\n",
+		                 pmetrics_dns_check_names[i],
+		                 atomic_load(&pmetrics_c.dns_checks[i]));
+	rc |= buf_printf(o, "# HELP pusher_dns01_propagation_seconds Time from a DNS-01 record's "
+	                    "update to its answer by every authoritative server.\n"
+	                    "# TYPE pusher_dns01_propagation_seconds histogram\n");
+	cum = 0;
+	for (i = 0; i < PMETRICS_DURATION_BUCKETS; i++) {
+		cum += atomic_load(&pmetrics_c.dns01_buckets[i]);
+		rc |= buf_printf(o, "pusher_dns01_propagation_seconds_bucket{le=\"%g\"} %llu\n",
+		                 pmetrics_bounds[i], cum);
+	}
+	cum += atomic_load(&pmetrics_c.dns01_buckets[PMETRICS_DURATION_BUCKETS]);
+	rc |= buf_printf(o,
+	                 "pusher_dns01_propagation_seconds_bucket{le=\"+Inf\"} %llu\n"
+	                 "pusher_dns01_propagation_seconds_sum %.3f\n"
+	                 "pusher_dns01_propagation_seconds_count %llu\n"
+	                 "# HELP pusher_dns01_propagation_timeouts_total DNS-01 records some "
+	                 "authoritative server did not answer in time.\n"
+	                 "# TYPE pusher_dns01_propagation_timeouts_total counter\n"
+	                 "pusher_dns01_propagation_timeouts_total %llu\n",
+	                 cum, (double)atomic_load(&pmetrics_c.dns01_ms) / 1000.0, cum,
+	                 atomic_load(&pmetrics_c.dns01_timeouts));
 	rc |= buf_printf(o, "# HELP pusher_api_requests_total API requests by status.\n"
 	                    "# TYPE pusher_api_requests_total counter\n");
 	for (i = 0; i < PMETRICS_NAPI; i++) {

@@ -46,6 +46,18 @@ void pmetrics_acme_response(long status);
 /* An API request answered with <status>. */
 void pmetrics_api_request(int status);
 
+/* A DNS gate check's outcome (dnsgate.c). */
+enum pmetrics_dns_check {
+	PMETRICS_DNS_CHECK_OK = 0,  /* the name points at the fleet */
+	PMETRICS_DNS_CHECK_NOT_YET, /* it does not yet */
+	PMETRICS_DNS_CHECK_ERROR,   /* the resolver could not tell */
+	PMETRICS_DNS_CHECK_COUNT
+};
+void pmetrics_dns_check(enum pmetrics_dns_check outcome);
+/* A DNS-01 record was answered by every authoritative server <seconds> after its update; < 0:
+ * it was not in time. */
+void pmetrics_dns01_propagated(double seconds);
+
 /* The metric label for problem type <t>: one of RFC 8555 §6.7's names, "none" for NULL/"", or
  * "other". Static string. */
 const char *pmetrics_problem_label(const char *t);

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # The local stack (`make run`): the whole system on 127.0.0.1 with embedded defaults, each
 # service on a free port in a temporary directory: redis-server, pebble-challtestsrv + Pebble as
-# the CA, Knot as the authoritative DNS that Pebble and the issuer use (zones preview.test,
-# example.com, example.org; TSIG-signed RFC 2136 updates for DNS-01), HAProxy with the shipped haproxy-cfg in master-worker mode with a master socket (as
+# the CA, Knot as the authoritative DNS (zones preview.test, example.com, example.org;
+# TSIG-signed RFC 2136 updates for DNS-01) behind Unbound as the resolver that Pebble and the
+# issuer ask (it follows a customer's delegation CNAME from one zone into another), HAProxy with the shipped haproxy-cfg in master-worker mode with a master socket (as
 # production runs it), spoa-agent, and cert-pusher (issuer + loader + API, its certificate
 # directory on /dev/shm). Adds a demo hostname through the API, waits until its certificates
 # are issued and served, prints the curl commands that show it, then runs until Ctrl-C and
@@ -21,6 +22,8 @@ T_KEEP=${T_KEEP:-1}
 . "$ROOT/tests/lib/api.sh"
 # shellcheck source=../tests/lib/knot.sh
 . "$ROOT/tests/lib/knot.sh"
+# shellcheck source=../tests/lib/unbound.sh
+. "$ROOT/tests/lib/unbound.sh"
 trap 'exit 0' INT TERM
 
 DEMO=${SPOACME_DEMO_HOST:-demo.example.com}
@@ -51,13 +54,14 @@ t_start_haproxy
 t_wait_agent_up 10 || fail "HAProxy did not mark spoa-agent UP; see $T_DIR/*.log"
 PREVIEW=preview.test
 t_start_knot "$PREVIEW" example.com example.org
-PEBBLE_DNS=$KNOT_ADDR t_start_pebble
+t_start_unbound "$PREVIEW" example.com example.org
+PEBBLE_DNS=$UNBOUND_ADDR t_start_pebble
 t_keyring
 t_pebble_roots "$T_DIR/pebble-root.pem"
 api_token
 start_daemon cert-pusher --edge-id local --on-demand-allow "$ON_DEMAND" \
 	--preview-domain "$PREVIEW" --dns-update "$KNOT_ADDR" \
-	--dns-tsig-key-file "$TSIG_FILE" --edge-address 127.0.0.1 --dns-resolver "$KNOT_ADDR"
+	--dns-tsig-key-file "$TSIG_FILE" --edge-address 127.0.0.1 --dns-resolver "$UNBOUND_ADDR"
 
 t_log "obtaining the preview wildcard *.$PREVIEW through DNS-01 (Knot)"
 for _ in $(seq 1 600); do
@@ -88,6 +92,7 @@ spoacme local stack is up (logs, sockets and the key ring in $T_DIR):
   redis-server      127.0.0.1:$REDIS_PORT
   Pebble (CA)       $PEBBLE_DIR_URL   (its root: $T_DIR/pebble-root.pem)
   Knot (DNS)        $KNOT_ADDR  zones $PREVIEW example.com example.org  TSIG key $TSIG_FILE
+  Unbound           $UNBOUND_ADDR  (the resolver of Pebble and of the DNS checks)
   preview domain    $PREVIEW  (*.$PREVIEW issued through DNS-01 and served)
   haproxy           http 127.0.0.1:$HTTP_PORT  https 127.0.0.1:$HTTPS_PORT  runtime $HAPROXY_SOCK
   master socket $HAPROXY_MASTER_SOCK
@@ -112,6 +117,12 @@ Add another name:
        --data-binary \\
        '{"data":{"attributes":{"hostname":"www.example.org"}}}' $API/v1/hostnames
   $BIN/cert-pusher --redis 127.0.0.1:$REDIS_PORT ls
+A customer wildcard by delegation: the API refuses *.example.org (422, naming the record)
+until the customer CNAMEs _acme-challenge.example.org into $PREVIEW, as they would in their DNS:
+  printf 'server 127.0.0.1 $KNOT_PORT\nzone example.org\nupdate add _acme-challenge.example.org. 60 CNAME %s.acme-delegation.$PREVIEW.\nsend\n' \\
+       "\$(printf %s example.org | openssl dgst -sha256 -binary | head -c 10 | base32 | tr A-Z a-z)" |
+       knsupdate -y "\$(tail -1 $TSIG_FILE)"
+  then POST {"data":{"attributes":{"hostname":"*.example.org"}}} as above: issued through DNS-01.
 What HAProxy holds:
   echo "show ssl cert" | socat - UNIX-CONNECT:$HAPROXY_SOCK
 Reload HAProxy as systemctl reload does (the new worker starts with every certificate, from
@@ -122,7 +133,8 @@ Ctrl-C stops everything; the logs stay in $T_DIR.
 EOT
 
 while :; do
-	for pid in "$REDIS_PID" "$AGENT_PID" "$HAPROXY_PID" "$PEBBLE_PID" "$KNOT_PID" "$DAEMON_PID"; do
+	for pid in "$REDIS_PID" "$AGENT_PID" "$HAPROXY_PID" "$PEBBLE_PID" "$KNOT_PID" "$UNBOUND_PID" \
+		"$DAEMON_PID"; do
 		kill -0 "$pid" 2>/dev/null || fail "a service (pid $pid) exited; see $T_DIR/*.log"
 	done
 	sleep 1

@@ -21,6 +21,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "cert-pusher/issuer/dns01.h"
 #include "cert-pusher/issuer/dnsgate.h"
 #include "cert-pusher/hosts.h"
 #include "cert-pusher/pmetrics.h"
@@ -444,6 +445,32 @@ out:
 	return revoke;
 }
 
+/* A wildcard is accepted only when DNS-01 can validate it: in the zone the issuer updates, or
+ * delegated to it by a CNAME (dns01.h). Answers the request and returns 1 when it refuses
+ * <name>; 0 for every other name. The delegation check asks the resolver (blocking, a few
+ * seconds at worst, on the API's own loop). */
+static int api_wildcard_refused(struct api *a, struct evhttp_request *req, const char *name)
+{
+	char msg[768];
+	int rc;
+
+	if (!(name[0] == '*' && name[1] == '.'))
+		return 0;
+	if (strlen(name) > NAMES_HOSTNAME_MAX) {
+		api_error(req, 422, "data.attributes.hostname: longer than %d characters",
+		          NAMES_HOSTNAME_MAX);
+		return 1;
+	}
+	rc = dns01_wildcard_allowed(a->conf, name, msg, sizeof(msg));
+	if (rc == 1)
+		return 0;
+	if (rc == 0)
+		api_error(req, 422, "data.attributes.hostname: %s: %s", name, msg);
+	else
+		api_error(req, 503, "%s: %s", name, msg);
+	return 1;
+}
+
 static void api_create(struct api *a, struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -501,6 +528,8 @@ static void api_create(struct api *a, struct evhttp_request *req)
 		api_error(req, 422, "data.attributes.skip_dns_check: expected true or false");
 		goto out;
 	}
+	if (api_wildcard_refused(a, req, json_string_value(hn)))
+		goto out;
 	st = api_store(a, req);
 	if (!st)
 		goto out;

@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "cert-pusher/hosts.h"
+#include "cert-pusher/issuer/dns01.h"
+#include "cert-pusher/issuer/dnsgate.h"
 #include "cert-pusher/edge/served.h"
 #include "common/log.h"
 #include "common/parse.h"
@@ -74,6 +76,7 @@ out:
 int hosts_cmd_add(struct pusher *p, int argc, char **argv)
 {
 	const char *domain = conf_get(p->conf, "preview-domain");
+	int skip = conf_get(p->conf, "skip-dns-check") != NULL;
 	struct hosts_info info;
 	struct store *s = NULL;
 	const char *why;
@@ -98,11 +101,19 @@ int hosts_cmd_add(struct pusher *p, int argc, char **argv)
 		goto out;
 	ret = 0;
 	for (i = 0; i < argc; i++) {
+		if (argv[i][0] == '*' && argv[i][1] == '.' &&
+		    dns01_wildcard_allowed(p->conf, argv[i], err, sizeof(err)) != 1) {
+			log_err("add %s: %s", argv[i], err);
+			ret = 1;
+			continue;
+		}
 		if (hosts_add(s, argv[i], domain, &info, err, sizeof(err)) != HOSTS_OK) {
 			log_err("add %s: %s", argv[i], err);
 			ret = 1;
 			continue;
 		}
+		if (dnsgate_mark_new(p->conf, s, &info, skip, err, sizeof(err)) < 0)
+			log_warn("add %s: %s", argv[i], err);
 		printf("%s: %s%s%s\n", info.name, hosts_state_name(info.state),
 		       *info.preview ? ", preview " : "", info.preview);
 	}

@@ -53,6 +53,24 @@ int haproxy_rt_name_valid(const char *name)
 	       haproxy_rt_path_valid(name);
 }
 
+int haproxy_rt_host_escape(const char *host, char *out, size_t outsz)
+{
+	size_t n = strlen(host);
+
+	if (n >= outsz)
+		return -1;
+	memcpy(out, host, n + 1);
+	if (out[0] == '*' && out[1] == '.')
+		out[0] = HAPROXY_RT_WILDCARD_FILE_CHAR;
+	return 0;
+}
+
+void haproxy_rt_host_unescape(char *host)
+{
+	if (host[0] == HAPROXY_RT_WILDCARD_FILE_CHAR && host[1] == '.')
+		host[0] = '*';
+}
+
 int haproxy_rt_name_managed(const char *dir, const char *name, size_t *host_off, size_t *host_len,
                             enum pem_key_type *type)
 {
@@ -82,6 +100,7 @@ int haproxy_rt_name_managed(const char *dir, const char *name, size_t *host_off,
 		return 0;
 	memcpy(host, base, hl);
 	host[hl] = 0;
+	haproxy_rt_host_unescape(host);
 	if (!names_cert_host_valid(host, &why))
 		return 0;
 	if (host_off)

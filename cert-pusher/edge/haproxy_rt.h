@@ -75,10 +75,21 @@ struct haproxy_rt_cert_info {
  * cert` uses for transactions). */
 int haproxy_rt_name_valid(const char *name);
 
+/*
+ * A wildcard's '*' never appears raw in a file name, a shell word or a runtime API token: in
+ * certificate names it is written '_' ("*.example.com" -> "<dir>/_.example.com.ecdsa.pem").
+ * Hostnames never hold '_' (names.h), so the form is reversible. Escape copies <host> into
+ * <out> (same length; 0, or -1 when it does not fit <outsz>); unescape turns <host> back in
+ * place. A raw '*' name (loaded before this form) is still recognised.
+ */
+#define HAPROXY_RT_WILDCARD_FILE_CHAR '_'
+int haproxy_rt_host_escape(const char *host, char *out, size_t outsz);
+void haproxy_rt_host_unescape(char *host);
+
 /* Whether <name> is one the loader manages in certificate directory <dir>:
- * "<dir>/<hostname>.<ecdsa|rsa>.pem" with a hostname that names_hostname_valid() accepts. The
- * hostname's offset in <name> to <*host_off>, its length to <*host_len>, the type to <*type>
- * (each may be NULL). */
+ * "<dir>/<hostname>.<ecdsa|rsa>.pem" with a hostname that names_cert_host_valid() accepts once
+ * haproxy_rt_host_unescape()d. The hostname's offset in <name> to <*host_off>, its length to
+ * <*host_len> (its file form: unescape a copy), the type to <*type> (each may be NULL). */
 int haproxy_rt_name_managed(const char *dir, const char *name, size_t *host_off, size_t *host_len,
                             enum pem_key_type *type);
 

@@ -294,6 +294,7 @@ static int loader_served_field(const struct loader *l, const char *name, struct 
 	    buf_append(field, name + off, hl) < 0 ||
 	    buf_printf(field, ":%s", pem_key_type_names[type]) < 0)
 		return -1;
+	haproxy_rt_host_unescape((char *)field->data);
 	return 0;
 }
 
@@ -727,6 +728,7 @@ static int loader_open(struct loader *l, const char *name, const char *rkey, enu
 	if (haproxy_rt_name_managed(l->cert_dir, name, &off, &hl, NULL) && hl < sizeof(host)) {
 		memcpy(host, name + off, hl);
 		host[hl] = 0;
+		haproxy_rt_host_unescape(host);
 		if (pem_leaf_covers(pem, host, sans, sizeof(sans), err, sizeof(err)) != 1) {
 			log_err("loader: name=%s: refusing the certificate: it does not cover %s "
 			        "(SANs: %s)%s%s",
@@ -927,11 +929,16 @@ out:
 	return ret;
 }
 
-/* The certificate name of <host>/<type>: "<cert-dir>/<host>.<type>.pem". 0 or -1. */
+/* The certificate name of <host>/<type>: "<cert-dir>/<host>.<type>.pem", a wildcard's '*'
+ * escaped (haproxy_rt.h). 0 or -1. */
 static int loader_name(const struct loader *l, const char *host, int type, struct buf *out)
 {
+	char file[NAMES_HOSTNAME_MAX + 3];
+
 	buf_reset(out);
-	return buf_printf(out, "%s/%s.%s.pem", l->cert_dir, host, pem_key_type_names[type]);
+	if (haproxy_rt_host_escape(host, file, sizeof(file)) < 0)
+		return -1;
+	return buf_printf(out, "%s/%s.%s.pem", l->cert_dir, file, pem_key_type_names[type]);
 }
 
 /* Fetch the blob of <host>/<type> into <blob> (when <in_hosts>) and its key into <key>. 1 found,
@@ -1561,6 +1568,7 @@ static void loader_run_orphan(struct loader *l, size_t i)
 		return;
 	memcpy(host, name + off, hl);
 	host[hl] = 0;
+	haproxy_rt_host_unescape(host);
 	if (strv_sorted_has(&r->hosts, host))
 		return;
 	if (!strcmp(host, r->last_host))

@@ -26,7 +26,7 @@
 #define DNS_PROPAGATION_DEF_MS 120000
 #define DNS_TXT_TTL            60
 #define DNS_POLL_START_MS      50
-#define DNS_POLL_MAX_MS        1000
+#define DNS_POLL_MAX_MS        250
 #define DNS_TSIG_ALG           "hmac-sha256."
 
 static int64_t dns_now_ms(void)
@@ -195,6 +195,7 @@ int dns_conf_load(struct dns_conf *dc, const char *update, const char *key_file,
 			snprintf(err, errsz, "--dns-auth: empty list");
 			goto out;
 		}
+		dc->auth_given = 1;
 	}
 	if (file_read(key_file, 4096, 1, &raw, why, sizeof(why)) < 0) {
 		snprintf(err, errsz, "--dns-tsig-key-file: %s", why);
@@ -258,10 +259,17 @@ out:
 	return ret;
 }
 
-int dns_challenge_name(const struct dns_conf *dc, const char *identifier, char *out, size_t outsz,
-                       char *err, size_t errsz)
+int dns_in_zone(const char *zone, const char *fqdn)
 {
-	size_t nl, zl = strlen(dc->zone);
+	size_t nl = strlen(fqdn), zl = strlen(zone);
+
+	return !strcmp(fqdn, zone) ||
+	       (nl > zl + 1 && fqdn[nl - zl - 1] == '.' && !strcmp(fqdn + nl - zl, zone));
+}
+
+int dns_challenge_name(const struct dns_conf *dc, const char *identifier, char *out, size_t outsz,
+                       int *in_zone, char *err, size_t errsz)
+{
 	int n;
 
 	n = snprintf(out, outsz, "_acme-challenge.%s", identifier);
@@ -272,13 +280,39 @@ int dns_challenge_name(const struct dns_conf *dc, const char *identifier, char *
 	for (char *p = out; *p; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
-	nl = (size_t)n;
-	if (!(nl > zl + 1 && out[nl - zl - 1] == '.' && strcmp(out + nl - zl, dc->zone) == 0)) {
-		snprintf(err, errsz, "%s is outside the zone %s the issuer may update", out,
-		         dc->zone);
-		return -1;
-	}
+	if (in_zone)
+		*in_zone = dns_in_zone(dc->zone, out);
 	return 0;
+}
+
+int dns_delegation_target(const char *zone, const char *identifier, char *out, size_t outsz)
+{
+	static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char low[256], h[17];
+	size_t i, n = strlen(identifier);
+	unsigned acc = 0, bits = 0, k = 0;
+	int w;
+
+	if (n == 0 || n >= sizeof(low))
+		return -1;
+	for (i = 0; i < n; i++)
+		low[i] = (char)(identifier[i] >= 'A' && identifier[i] <= 'Z'
+		                        ? identifier[i] - 'A' + 'a'
+		                        : identifier[i]);
+	low[n] = '\0';
+	SHA256((const unsigned char *)low, n, md);
+	for (i = 0; k < 16; i++) { /* RFC 4648 §6 base32 of the first 10 bytes, lowercase */
+		acc = (acc << 8) | md[i];
+		bits += 8;
+		while (bits >= 5 && k < 16) {
+			h[k++] = b32[(acc >> (bits - 5)) & 31];
+			bits -= 5;
+		}
+	}
+	h[16] = '\0';
+	w = snprintf(out, outsz, "%s.acme-delegation.%s", h, zone);
+	return w < 0 || (size_t)w >= outsz || !dns_name_valid(out) ? -1 : 0;
 }
 
 /* A resolver talking to <srv> only, without recursion; TSIG-signing when <dc> is given. */
@@ -314,6 +348,26 @@ static ldns_resolver *dns_resolver(const struct dns_server *srv, const struct dn
 	return r;
 }
 
+/* A resolver asking <res> (port 0: /etc/resolv.conf's servers) with recursion desired. */
+static ldns_resolver *dns_recursive_resolver(const struct dns_server *res, int64_t timeout_ms)
+{
+	ldns_resolver *r = NULL;
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+
+	if (res->port) {
+		r = dns_resolver(res, NULL, timeout_ms);
+	} else if (ldns_resolver_new_frm_file(&r, NULL) != LDNS_STATUS_OK) {
+		r = NULL;
+	} else {
+		ldns_resolver_set_timeout(r, tv);
+		ldns_resolver_set_retry(r, 1);
+		ldns_resolver_set_fallback(r, true);
+	}
+	if (r)
+		ldns_resolver_set_recursive(r, true);
+	return r;
+}
+
 static const char *dns_rcode_name(ldns_pkt_rcode rc)
 {
 	ldns_lookup_table *lt = ldns_lookup_by_id(ldns_rcodes, (int)rc);
@@ -322,7 +376,7 @@ static const char *dns_rcode_name(ldns_pkt_rcode rc)
 }
 
 /* The reply's question is <name>/<type> and its id the query's. */
-static int dns_reply_matches(const ldns_pkt *q, const ldns_pkt *a, ldns_rdf *name,
+static int dns_reply_matches(const ldns_pkt *q, const ldns_pkt *a, const ldns_rdf *name,
                              ldns_rr_type type)
 {
 	ldns_rr_list *qs = ldns_pkt_question(a);
@@ -336,13 +390,15 @@ static int dns_reply_matches(const ldns_pkt *q, const ldns_pkt *a, ldns_rdf *nam
 	return ldns_dname_compare(ldns_rr_owner(qr), name) == 0 && ldns_rr_get_type(qr) == type;
 }
 
-/* Does the update server answer the zone's SOA authoritatively (unsigned query)? 1, or 0 with
- * what it said instead in <why>. */
-static int dns_zone_served(const struct dns_conf *dc, char *why, size_t whysz)
+/* Does <srv> answer <dc>'s zone's SOA authoritatively (unsigned query)? 1, or 0 with what it
+ * said instead in <why>. */
+static int dns_soa_auth(const struct dns_conf *dc, const struct dns_server *srv, char *why,
+                        size_t whysz)
 {
-	ldns_resolver *r = dns_resolver(&dc->update, NULL, dc->timeout_ms);
+	ldns_resolver *r = dns_resolver(srv, NULL, dc->timeout_ms);
 	ldns_rdf *name = NULL;
 	ldns_pkt *q = NULL, *a = NULL;
+	ldns_status st;
 	char zname[260];
 	int ret = 0;
 
@@ -355,8 +411,11 @@ static int dns_zone_served(const struct dns_conf *dc, char *why, size_t whysz)
 	if (!q)
 		goto out;
 	ldns_pkt_set_random_id(q);
-	if (ldns_resolver_send_pkt(&a, r, q) != LDNS_STATUS_OK || !a)
+	st = ldns_resolver_send_pkt(&a, r, q);
+	if (st != LDNS_STATUS_OK || !a) {
+		snprintf(why, whysz, "no answer to an SOA query: %s", ldns_get_errorstr_by_id(st));
 		goto out;
+	}
 	if (!dns_reply_matches(q, a, name, LDNS_RR_TYPE_SOA)) {
 		snprintf(why, whysz, "its reply to an SOA query does not match the query");
 		goto out;
@@ -376,11 +435,23 @@ out:
 	return ret;
 }
 
-int dns_txt_update(const struct dns_conf *dc, const char *fqdn, const char *value, int del,
-                   char *err, size_t errsz)
+enum dns_update_mode {
+	DNS_UPDATE_ADD = 0,
+	DNS_UPDATE_DEL,
+	DNS_UPDATE_PROBE, /* add and delete in one message: no net change */
+	DNS_UPDATE_COUNT
+};
+
+static const char *const dns_update_verbs[DNS_UPDATE_COUNT] = { "adding", "removing",
+	                                                        "a probe update of" };
+
+/* RFC 2136 update of TXT <fqdn> <value> in <dc>'s zone, as <mode> says. 0 or -1 with <err>. */
+static int dns_update(const struct dns_conf *dc, const char *fqdn, const char *value,
+                      enum dns_update_mode mode, char *err, size_t errsz)
 {
 	ldns_resolver *r = NULL;
-	ldns_rr *rr = NULL;
+	ldns_rr *rr = NULL, *rr2 = NULL;
+	int del = mode == DNS_UPDATE_DEL;
 	ldns_rr_list *up = NULL;
 	ldns_rdf *zone = NULL, *zcopy = NULL;
 	ldns_pkt *q = NULL, *a = NULL;
@@ -406,6 +477,16 @@ int dns_txt_update(const struct dns_conf *dc, const char *fqdn, const char *valu
 	if (!up || !ldns_rr_list_push_rr(up, rr))
 		goto oom;
 	rr = NULL;
+	if (mode == DNS_UPDATE_PROBE) {
+		rr2 = ldns_rr_clone(ldns_rr_list_rr(up, 0));
+		if (!rr2)
+			goto oom;
+		ldns_rr_set_ttl(rr2, 0);
+		ldns_rr_set_class(rr2, LDNS_RR_CLASS_NONE); /* RFC 2136 §3.4.2.4: in order */
+		if (!ldns_rr_list_push_rr(up, rr2))
+			goto oom;
+		rr2 = NULL;
+	}
 	zone = ldns_dname_new_frm_str(zname);
 	zcopy = zone ? ldns_rdf_clone(zone) : NULL;
 	if (!zcopy)
@@ -423,17 +504,20 @@ int dns_txt_update(const struct dns_conf *dc, const char *fqdn, const char *valu
 	}
 	st = ldns_resolver_send_pkt(&a, r, q);
 	if (st == LDNS_STATUS_CRYPTO_TSIG_BOGUS) {
-		/* ldns drops a reply whose TSIG does not verify, so its rcode is lost: an error
-		 * reply to a bad key is unsigned (RFC 8945 §5.3.2), and so is a NOTAUTH or REFUSED
-		 * from a server that does not serve the zone. Tell them apart by asking it. */
+		/* The reply's TSIG does not verify: an error reply to a bad key, or to a key the
+		 * zone's ACL does not let update this name or type, is unsigned (RFC 8945 §5.3.2;
+		 * Knot answers NOTAUTH + BADKEY for both), and so is a NOTAUTH or REFUSED from a
+		 * server that does not serve the zone. ldns drops such a reply, rcode and all:
+		 * tell them apart by asking the server for the zone's SOA. */
 		char why[600];
 
-		if (dns_zone_served(dc, why, sizeof(why)))
+		if (dns_soa_auth(dc, &dc->update, why, sizeof(why)))
 			snprintf(err, errsz,
 			         "DNS update of %s at %s:%u: the server serves the zone but its "
-			         "reply "
-			         "is not signed with key %s: wrong TSIG key name or secret",
-			         zname, dc->update.addr, dc->update.port, dc->key_name);
+			         "reply is not signed with key %s: wrong TSIG key name or secret, "
+			         "or the zone's update ACL does not let this key %s TXT %s",
+			         zname, dc->update.addr, dc->update.port, dc->key_name,
+			         mode == DNS_UPDATE_DEL ? "remove" : "add", fqdn);
 		else
 			snprintf(err, errsz, "DNS update of %s at %s:%u refused: %s", zname,
 			         dc->update.addr, dc->update.port, why);
@@ -452,8 +536,8 @@ int dns_txt_update(const struct dns_conf *dc, const char *fqdn, const char *valu
 		goto out;
 	}
 	if (ldns_pkt_get_rcode(a) != LDNS_RCODE_NOERROR) {
-		snprintf(err, errsz, "DNS update of %s at %s:%u: %s %s refused: %s", zname,
-		         dc->update.addr, dc->update.port, del ? "removing" : "adding", fqdn,
+		snprintf(err, errsz, "DNS update of %s at %s:%u: %s TXT %s refused: %s", zname,
+		         dc->update.addr, dc->update.port, dns_update_verbs[mode], fqdn,
 		         dns_rcode_name(ldns_pkt_get_rcode(a)));
 		goto out;
 	}
@@ -468,6 +552,269 @@ out:
 	ldns_rdf_deep_free(zcopy);
 	ldns_rr_list_deep_free(up);
 	ldns_rr_free(rr);
+	ldns_rr_free(rr2);
+	ldns_resolver_deep_free(r);
+	return ret;
+}
+
+int dns_txt_update(const struct dns_conf *dc, const char *fqdn, const char *value, int del,
+                   char *err, size_t errsz)
+{
+	return dns_update(dc, fqdn, value, del ? DNS_UPDATE_DEL : DNS_UPDATE_ADD, err, errsz);
+}
+
+int dns_update_probe(const struct dns_conf *dc, const char *fqdn, char *err, size_t errsz)
+{
+	return dns_update(dc, fqdn, "spoacme-probe", DNS_UPDATE_PROBE, err, errsz);
+}
+
+int dns_auth_check(const struct dns_conf *dc, const struct dns_server *auth, size_t nauth,
+                   char *err, size_t errsz)
+{
+	size_t i;
+	char why[600];
+
+	for (i = 0; i < nauth; i++) {
+		if (dns_soa_auth(dc, &auth[i], why, sizeof(why)))
+			continue;
+		snprintf(err, errsz, "authoritative server %s:%u of %s: %s", auth[i].addr,
+		         auth[i].port, dc->zone, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Ask <srv> (<recursive>: a resolver) <type> <name>; the reply, checked (id, question, rcode
+ * NOERROR or NXDOMAIN and, unless <recursive>, the AA bit), into <*out>. 0, or -1 with <err>. */
+static int dns_ask(const struct dns_server *srv, int recursive, const ldns_rdf *name,
+                   ldns_rr_type type, ldns_pkt **out, char *err, size_t errsz)
+{
+	ldns_resolver *r = recursive ? dns_recursive_resolver(srv, DNS_TIMEOUT_DEF_MS)
+	                             : dns_resolver(srv, NULL, DNS_TIMEOUT_DEF_MS);
+	ldns_pkt *q = NULL, *a = NULL;
+	ldns_status st;
+	char *txt = ldns_rdf2str(name);
+	const char *where = srv->port ? srv->addr : "the resolver";
+	int ret = -1;
+
+	*out = NULL;
+	q = ldns_pkt_query_new(ldns_rdf_clone(name), type, LDNS_RR_CLASS_IN,
+	                       recursive ? LDNS_RD : 0);
+	if (!r || !q || !txt) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	ldns_pkt_set_random_id(q);
+	st = ldns_resolver_send_pkt(&a, r, q);
+	if (st != LDNS_STATUS_OK || !a) {
+		snprintf(err, errsz, "%s: %s %s: %s", where, ldns_rr_type2str(type), txt,
+		         ldns_get_errorstr_by_id(st));
+		goto out;
+	}
+	if (!dns_reply_matches(q, a, name, type)) {
+		snprintf(err, errsz, "%s: %s %s: the reply does not match the query", where,
+		         ldns_rr_type2str(type), txt);
+		goto out;
+	}
+	if ((ldns_pkt_get_rcode(a) != LDNS_RCODE_NOERROR &&
+	     ldns_pkt_get_rcode(a) != LDNS_RCODE_NXDOMAIN) ||
+	    (!recursive && !ldns_pkt_aa(a))) {
+		snprintf(err, errsz, "%s: %s %s: %s%s", where, ldns_rr_type2str(type), txt,
+		         dns_rcode_name(ldns_pkt_get_rcode(a)),
+		         ldns_pkt_aa(a) ? "" : ", no AA bit");
+		goto out;
+	}
+	*out = a;
+	a = NULL;
+	ret = 0;
+out:
+	free(txt);
+	ldns_pkt_free(a);
+	ldns_pkt_free(q);
+	ldns_resolver_deep_free(r);
+	return ret;
+}
+
+/* Add the A/AAAA addresses of <ns> in <a>'s answer to <out>, on <port>. */
+static void dns_add_addrs(const ldns_pkt *a, const ldns_rdf *ns, uint16_t port,
+                          struct dns_server out[DNS_MAX_AUTH], size_t *n)
+{
+	ldns_rr_list *ans = ldns_pkt_answer(a);
+	size_t i, k;
+
+	for (i = 0; ans && i < ldns_rr_list_rr_count(ans) && *n < DNS_MAX_AUTH; i++) {
+		ldns_rr *rr = ldns_rr_list_rr(ans, i);
+		const ldns_rdf *rd;
+		int af;
+
+		if (ldns_rr_rd_count(rr) != 1 || ldns_dname_compare(ldns_rr_owner(rr), ns) != 0)
+			continue;
+		rd = ldns_rr_rdf(rr, 0);
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_A && ldns_rdf_size(rd) == 4)
+			af = AF_INET;
+		else if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_AAAA && ldns_rdf_size(rd) == 16)
+			af = AF_INET6;
+		else
+			continue;
+		if (!inet_ntop(af, ldns_rdf_data(rd), out[*n].addr, sizeof(out[*n].addr)))
+			continue;
+		out[*n].port = port;
+		for (k = 0; k < *n && strcmp(out[k].addr, out[*n].addr); k++)
+			;
+		if (k == *n)
+			(*n)++;
+	}
+}
+
+int dns_auth_servers(const struct dns_conf *dc, const struct dns_server *res,
+                     struct dns_server out[DNS_MAX_AUTH], size_t *nout, char *err, size_t errsz)
+{
+	static const ldns_rr_type types[] = { LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA };
+	ldns_rdf *zone = NULL;
+	ldns_pkt *a = NULL, *b = NULL;
+	ldns_rr_list *ans;
+	char zname[260];
+	size_t i, t, n = 0;
+	int ret = -1;
+
+	*nout = 0;
+	if (dc->auth_given) {
+		memcpy(out, dc->auth, dc->nauth * sizeof(*out));
+		*nout = dc->nauth;
+		return 0;
+	}
+	snprintf(zname, sizeof(zname), "%s.", dc->zone);
+	zone = ldns_dname_new_frm_str(zname);
+	if (!zone) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	if (dns_ask(&dc->update, 0, zone, LDNS_RR_TYPE_NS, &a, err, errsz) < 0)
+		goto out;
+	ans = ldns_pkt_answer(a);
+	for (i = 0; ans && i < ldns_rr_list_rr_count(ans); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(ans, i);
+		const ldns_rdf *ns;
+		int in_zone;
+
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_NS || ldns_rr_rd_count(rr) != 1 ||
+		    ldns_dname_compare(ldns_rr_owner(rr), zone) != 0)
+			continue;
+		ns = ldns_rr_rdf(rr, 0);
+		in_zone = ldns_dname_is_subdomain(ns, zone) || !ldns_dname_compare(ns, zone);
+		for (t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+			char why[512];
+
+			/* an in-zone name from the primary itself; another from the resolver */
+			if (dns_ask(in_zone ? &dc->update : res, !in_zone, ns, types[t], &b, why,
+			            sizeof(why)) < 0) {
+				snprintf(err, errsz, "the addresses of an NS of %s: %s", dc->zone,
+				         why);
+				goto out;
+			}
+			dns_add_addrs(b, ns, dc->update.port, out, &n);
+			ldns_pkt_free(b);
+			b = NULL;
+		}
+	}
+	if (n == 0) {
+		snprintf(err, errsz, "%s:%u lists no NS with an address for %s (give --dns-auth)",
+		         dc->update.addr, dc->update.port, dc->zone);
+		goto out;
+	}
+	*nout = n;
+	ret = 0;
+out:
+	ldns_pkt_free(b);
+	ldns_pkt_free(a);
+	ldns_rdf_deep_free(zone);
+	return ret;
+}
+
+/* The target of CNAME <owner> in <a>'s answer, lowercase without the trailing dot, into
+ * <target>: 1, or 0 when there is none (or it is no name we would write to). */
+static int dns_answer_cname(const ldns_pkt *a, const ldns_rdf *owner, char *target, size_t targetsz)
+{
+	ldns_rr_list *ans = ldns_pkt_answer(a);
+	size_t i, n;
+
+	for (i = 0; ans && i < ldns_rr_list_rr_count(ans); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(ans, i);
+		char *txt;
+
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_CNAME ||
+		    ldns_dname_compare(ldns_rr_owner(rr), owner) != 0 ||
+		    ldns_rr_rd_count(rr) != 1 ||
+		    ldns_rdf_get_type(ldns_rr_rdf(rr, 0)) != LDNS_RDF_TYPE_DNAME)
+			continue;
+		txt = ldns_rdf2str(ldns_rr_rdf(rr, 0));
+		if (!txt)
+			return 0;
+		n = strlen(txt);
+		if (n > 1 && txt[n - 1] == '.')
+			txt[--n] = '\0';
+		for (char *p = txt; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+		if (!dns_name_valid(txt) || n >= targetsz) {
+			free(txt);
+			return 0;
+		}
+		memcpy(target, txt, n + 1);
+		free(txt);
+		return 1;
+	}
+	return 0;
+}
+
+int dns_resolve_cname(const struct dns_server *res, const char *name, char *target, size_t targetsz,
+                      char *err, size_t errsz)
+{
+	ldns_resolver *r = NULL;
+	ldns_rdf *dname = NULL;
+	ldns_pkt *q = NULL, *a = NULL;
+	ldns_status st;
+	char dotted[260];
+	size_t n;
+	int ret = -1;
+
+	n = (size_t)snprintf(dotted, sizeof(dotted), "%s.", name);
+	if (!dns_name_valid(name) || n >= sizeof(dotted)) {
+		snprintf(err, errsz, "'%s' is not a DNS name", name);
+		goto out;
+	}
+	r = dns_recursive_resolver(res, DNS_TIMEOUT_DEF_MS);
+	dname = ldns_dname_new_frm_str(dotted);
+	q = dname ? ldns_pkt_query_new(ldns_rdf_clone(dname), LDNS_RR_TYPE_CNAME, LDNS_RR_CLASS_IN,
+	                               LDNS_RD)
+	          : NULL;
+	if (!r || !q) {
+		snprintf(err, errsz, "cannot set up a DNS query for %s", name);
+		goto out;
+	}
+	ldns_pkt_set_random_id(q);
+	st = ldns_resolver_send_pkt(&a, r, q);
+	if (st != LDNS_STATUS_OK || !a) {
+		snprintf(err, errsz, "CNAME %s: the resolver did not answer: %s", name,
+		         ldns_get_errorstr_by_id(st));
+		goto out;
+	}
+	if (!dns_reply_matches(q, a, dname, LDNS_RR_TYPE_CNAME)) {
+		snprintf(err, errsz, "CNAME %s: the resolver's reply does not match the query",
+		         name);
+		goto out;
+	}
+	if (ldns_pkt_get_rcode(a) != LDNS_RCODE_NOERROR &&
+	    ldns_pkt_get_rcode(a) != LDNS_RCODE_NXDOMAIN) {
+		snprintf(err, errsz, "CNAME %s: the resolver answered %s", name,
+		         dns_rcode_name(ldns_pkt_get_rcode(a)));
+		goto out;
+	}
+	ret = dns_answer_cname(a, dname, target, targetsz);
+out:
+	ldns_pkt_free(a);
+	ldns_pkt_free(q);
+	ldns_rdf_deep_free(dname);
 	ldns_resolver_deep_free(r);
 	return ret;
 }
@@ -565,8 +912,8 @@ out:
 	return ret;
 }
 
-int dns_txt_wait(const struct dns_conf *dc, const char *fqdn, const char *value, int64_t *took_ms,
-                 char *err, size_t errsz)
+int dns_txt_wait(const struct dns_conf *dc, const struct dns_server *auth, size_t nauth,
+                 const char *fqdn, const char *value, int64_t *took_ms, char *err, size_t errsz)
 {
 	int64_t start = dns_now_ms(), wait = DNS_POLL_START_MS;
 	int done[DNS_MAX_AUTH] = { 0 };
@@ -575,10 +922,10 @@ int dns_txt_wait(const struct dns_conf *dc, const char *fqdn, const char *value,
 
 	for (;;) {
 		left = 0;
-		for (i = 0; i < dc->nauth; i++) {
+		for (i = 0; i < nauth && i < DNS_MAX_AUTH; i++) {
 			if (done[i])
 				continue;
-			rc = dns_txt_check(dc, &dc->auth[i], fqdn, value, err, errsz);
+			rc = dns_txt_check(dc, &auth[i], fqdn, value, err, errsz);
 			if (rc < 0)
 				return -1;
 			done[i] = rc;
@@ -599,4 +946,28 @@ int dns_txt_wait(const struct dns_conf *dc, const char *fqdn, const char *value,
 	if (took_ms)
 		*took_ms = dns_now_ms() - start;
 	return 0;
+}
+
+/* The fuzz target's and the unit tests' entry: parse <wire> as ldns does, then run the checks
+ * this module makes of a reply itself. */
+int dns_reply_examine(const uint8_t *wire, size_t len, const char *name, const char *value,
+                      char *target, size_t targetsz)
+{
+	ldns_pkt *a = NULL;
+	ldns_rdf *dname = NULL;
+	char dotted[260];
+	int ret = -1, n;
+
+	n = snprintf(dotted, sizeof(dotted), "%s.", name);
+	if (n < 0 || (size_t)n >= sizeof(dotted) || ldns_wire2pkt(&a, wire, len) != LDNS_STATUS_OK)
+		goto out;
+	dname = ldns_dname_new_frm_str(dotted);
+	if (!dname)
+		goto out;
+	ret = dns_answer_has(a, dname, value) ? 2 : 0;
+	ret |= dns_answer_cname(a, dname, target, targetsz);
+out:
+	ldns_rdf_deep_free(dname);
+	ldns_pkt_free(a);
+	return ret;
 }

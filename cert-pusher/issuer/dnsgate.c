@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cert-pusher/issuer/dns.h"
+#include "cert-pusher/pmetrics.h"
 #include "common/log.h"
 #include "common/names.h"
 #include "common/parse.h"
@@ -300,6 +301,9 @@ int dnsgate_hold(const struct dnsgate *g, struct store *st, const char *name,
 		return 0;
 	(void)parse_u64(checks, 0, 1000000, &n);
 	rc = dnsgate_check(g, name, info->preview, status, sizeof(status));
+	pmetrics_dns_check(rc == 1   ? PMETRICS_DNS_CHECK_OK
+	                   : rc == 0 ? PMETRICS_DNS_CHECK_NOT_YET
+	                             : PMETRICS_DNS_CHECK_ERROR);
 	if (rc == 1) {
 		const char *kv[] = { DNSGATE_F_STATUS, status, DNSGATE_F_CHECKS, "0", NULL };
 
@@ -338,14 +342,16 @@ int dnsgate_mark_new(const struct conf *conf, struct store *st, struct hosts_inf
 	const char *skv[] = { DNSGATE_F_SKIP, "1", DNSGATE_F_STATUS,
 		              "not checked: skipped by the operator", NULL };
 
-	if (!conf_get(conf, "edge-address") || info->name[0] == '*')
+	if (info->name[0] == '*')
 		return 0;
-	if (skip) {
+	if (skip) { /* written even where no gate is configured: the issuer's may be */
 		if (store_host_update(st, info->name, skv, err, errsz) < 0)
 			return -1;
 		snprintf(info->dns_status, sizeof(info->dns_status), "%s", skv[3]);
 		return 0;
 	}
+	if (!conf_get(conf, "edge-address"))
+		return 0;
 	if (store_host_update(st, info->name, kv, err, errsz) < 0)
 		return -1;
 	info->state = HOSTS_STATE_AWAITING_DNS;

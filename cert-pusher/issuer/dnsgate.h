@@ -49,9 +49,10 @@ int dnsgate_hold(const struct dnsgate *g, struct store *st, const char *name,
                  const struct hosts_info *info, const char *skip, const char *checks,
                  long long now);
 
-/* After the API added <info> (HOSTS_OK): when the gate is configured in <conf>, the host starts
- * awaiting-dns (written, and in <info>), or with <skip> is marked dns_skip=1 and stays pending.
- * 0, or -1 with <err>. */
+/* After the API or the CLI added <info> (HOSTS_OK): with <skip> the host is marked dns_skip=1
+ * and stays pending (whether or not <conf> configures the gate: the issuer's may); otherwise,
+ * when the gate is configured in <conf>, it starts awaiting-dns (written, and in <info>).
+ * Wildcards are not checked. 0, or -1 with <err>. */
 int dnsgate_mark_new(const struct conf *conf, struct store *st, struct hosts_info *info, int skip,
                      char *err, size_t errsz);
 

@@ -639,6 +639,13 @@ int issuer_issue_host(struct issuer_worker *w, const char *name,
 		         name, n);
 	else if (n < 0)
 		log_warn("issuer: name=%s: %s", name, err);
+	/* DNS-01: what would fail at publish time (delegation, key, zone, ACL) fails here, before
+	 * the CA sees an order. */
+	if (ops == &dns_ops && dns01_preflight(w->is->dns01, name, err, sizeof(err)) < 0) {
+		log_err("issuer: name=%s: not ordered: %s", name, err);
+		snprintf(res->error, sizeof(res->error), "dns-01: %s", err);
+		return -1;
+	}
 	w->name = name;
 	for (alg = 0; alg < JWS_ALG_COUNT; alg++) {
 		if (!(w->is->key_types & (1u << alg)))

@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: MIT
 # DNS-01 through RFC 2136 on a real authoritative server: Knot serves preview.test and takes
 # TSIG-signed updates; Pebble resolves through Knot (-dnsserver), so its DNS-01 validations read
-# what cert-pusher published there. `cert-pusher issue '*.preview.test'` obtains the wildcard
+# what cert-pusher published there; the zone has a secondary too, found through its NS set and
+# waited for. `cert-pusher issue '*.preview.test'` obtains the wildcard
 # (ECDSA and RSA): each blob opens, verifies against Pebble's root with SAN DNS:*.preview.test,
 # and Pebble validated dns-01; the TXT records are gone afterwards. A name under --challenge
 # dns-01 is issued the same way and the loader makes HAProxy serve it (tls_probe: serial).
-# Failures: a wrong TSIG secret, an unreachable DNS server and a zone Knot refuses end in a
-# clear error, no order validated at Pebble and no record left.
+# Failures: a wrong TSIG secret, a key the zone's ACL does not let update TXT, an unreachable
+# DNS server, a zone Knot does not serve and a name outside the zone without a delegation end
+# in a clear error before any order reaches Pebble, and no record is left.
 set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
@@ -18,7 +20,10 @@ t_need_pusher
 t_start_redis
 t_start_agent
 t_start_haproxy
-t_start_knot preview.test other.test
+# a primary and a secondary (127.0.0.2, NOTIFY + IXFR): the zone's NS set names both, and the
+# issuer, given no --dns-auth, finds them there and waits for each
+KNOT_SECONDARY=1 t_start_knot preview.test other.test
+t_start_knot_secondary preview.test other.test
 # no authorization reuse: every order answers its own dns-01 challenge
 PEBBLE_DNS=$KNOT_ADDR PEBBLE_AUTHZREUSE=0 t_ca
 DNS=(--dns-update "$KNOT_ADDR" --dns-tsig-key-file "$TSIG_FILE" --dns-zone preview.test)
@@ -32,8 +37,8 @@ for t in ecdsa rsa; do
 	s=$(t_check_stored_cert '*.preview.test' "$t" "$T_DIR/root.pem")
 	t_log "*.preview.test/$t: serial $s verifies against Pebble's root, SAN DNS:*.preview.test"
 done
-grep -q 'record=_acme-challenge.preview.test visible on 1 authoritative' "$T_DIR/pusher.log" ||
-	fail "no propagation line in the log"
+grep -q "record=_acme-challenge.preview.test visible on 2 authoritative server(s) (127.0.0.1:$KNOT_PORT,127.0.0.2:$KNOT_PORT) after" \
+	"$T_DIR/pusher.log" || fail "no propagation line naming both servers of the NS set in the log"
 assert_eq "TXT left at _acme-challenge.preview.test" "" "$(t_knot_txt _acme-challenge.preview.test)"
 t_log "wildcard issued through DNS-01; TXT removed"
 
@@ -65,8 +70,10 @@ san=$(openssl s_client -connect "127.0.0.1:$HTTPS_PORT" -servername "$X" </dev/n
 assert_eq "SAN served for $X" "DNS:*.preview.test" "$san"
 t_log "$X served with the wildcard (ECDSA $ECDSA_SERIAL, RSA $RSA_SERIAL), verified by curl"
 
-# --- failures: a clear last_error, no challenge answered at Pebble, no record left behind
+# --- failures: a clear last_error, no order sent to Pebble (the DNS set-up is probed first),
+# no record left behind
 valid_before=$(grep -c 'set VALID' "$T_DIR/pebble.log" || true)
+orders_before=$(grep -c 'Added order' "$T_DIR/pebble.log" || true)
 bad_key=$T_DIR/bad.key
 (umask 077 && printf 'hmac-sha256:spoacme-test:%s\n' "$(openssl rand -base64 32)" >"$bad_key")
 t_pusher_issue "${DNS[@]/$TSIG_FILE/$bad_key}" '*.preview.test' && fail "issue with a wrong TSIG secret succeeded"
@@ -74,6 +81,14 @@ err=$(rcli HGET 'spoacme:host:*.preview.test' last_error)
 case "$err" in *"serves the zone but its reply is not signed with key spoacme-test."*"wrong TSIG key name or secret"*) ;;
 *) fail "wrong TSIG secret: last_error is '$err'" ;; esac
 t_log "wrong TSIG secret: $err"
+
+# a key Knot knows, which the zone's ACL lets update A records only: NOTAUTH for our TXT
+t_pusher_issue "${DNS[@]/$TSIG_FILE/$TSIG_AONLY_FILE}" '*.preview.test' &&
+	fail "issue with a key the ACL does not let update TXT succeeded"
+err=$(rcli HGET 'spoacme:host:*.preview.test' last_error)
+case "$err" in *"is not signed with key spoacme-aonly."*"ACL does not let this key add TXT _acme-challenge.preview.test"*) ;;
+*) fail "ACL denial: last_error is '$err'" ;; esac
+t_log "ACL denial: $err"
 
 unused=$(t_free_port)
 t_pusher_issue --dns-update "127.0.0.1:$unused" --dns-tsig-key-file "$TSIG_FILE" \
@@ -90,14 +105,43 @@ case "$err" in *"refused: it is not authoritative for nothere.test. (SOA query: 
 *) fail "zone not served: last_error is '$err'" ;; esac
 t_log "zone not served: $err"
 
-t_pusher_issue "${DNS[@]}" '*.other.test' && fail "issue outside --dns-zone succeeded"
+# --dns-update pointed at the secondary, which knows no key (Knot: unsigned NOTAUTH/BADKEY)
+t_pusher_issue --dns-update "127.0.0.2:$KNOT_PORT" --dns-tsig-key-file "$TSIG_FILE" \
+	--dns-zone preview.test '*.preview.test' && fail "an update at the secondary succeeded"
+err=$(rcli HGET 'spoacme:host:*.preview.test' last_error)
+case "$err" in *"DNS update of preview.test. at 127.0.0.2:$KNOT_PORT: the server serves the zone but its reply is not signed"*) ;;
+*) fail "update at the secondary: last_error is '$err'" ;; esac
+t_log "update at the secondary: $err"
+
+# outside --dns-zone without the customer's delegation CNAME (asked through Knot here)
+t_pusher_issue "${DNS[@]}" --dns-resolver "$KNOT_ADDR" '*.other.test' &&
+	fail "issue outside --dns-zone succeeded"
 err=$(rcli HGET 'spoacme:host:*.other.test' last_error)
-case "$err" in *"_acme-challenge.other.test is outside the zone preview.test"*) ;;
+case "$err" in *"create '_acme-challenge.other.test. CNAME "*".acme-delegation.preview.test.' in the DNS of other.test (found: no CNAME)"*) ;;
 *) fail "name outside the zone: last_error is '$err'" ;; esac
+t_log "no delegation: $err"
 
 assert_eq "challenges validated by Pebble during the failures" "$valid_before" \
 	"$(grep -c 'set VALID' "$T_DIR/pebble.log" || true)"
+assert_eq "orders sent to Pebble during the failures" "$orders_before" \
+	"$(grep -c 'Added order' "$T_DIR/pebble.log" || true)"
 assert_eq "TXT left at _acme-challenge.preview.test" "" "$(t_knot_txt _acme-challenge.preview.test)"
+
+# the secondary lags (its refreshes held): the TXT never reaches it, so the challenge is not
+# answered; the error names that server and the record is removed from the primary
+knotc -s "$KNOT2_CTL" zone-freeze preview.test >/dev/null || fail "knotc zone-freeze failed"
+valid_before=$(grep -c 'set VALID' "$T_DIR/pebble.log" || true)
+t_pusher_issue "${DNS[@]}" --dns-propagation-timeout 1s '*.preview.test' &&
+	fail "issue with a lagging secondary succeeded"
+err=$(rcli HGET 'spoacme:host:*.preview.test' last_error)
+case "$err" in *"127.0.0.2:$KNOT_PORT does not answer TXT _acme-challenge.preview.test "*" yet after "*" ms"*) ;;
+*) fail "lagging secondary: last_error is '$err'" ;; esac
+t_log "lagging secondary: $err"
+assert_eq "challenges validated with a lagging secondary" "$valid_before" \
+	"$(grep -c 'set VALID' "$T_DIR/pebble.log" || true)"
+assert_eq "TXT left at _acme-challenge.preview.test on the primary" "" \
+	"$(t_knot_txt _acme-challenge.preview.test)"
+knotc -s "$KNOT2_CTL" zone-thaw preview.test >/dev/null
 
 # the key file's mode is checked
 chmod 0644 "$bad_key"

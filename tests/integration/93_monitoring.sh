@@ -38,8 +38,8 @@ grep -q '^spoacme_agent_workers ' "$T_DIR/agent.metrics" || fail "no agent metri
 # Samples, and families declared with # TYPE (a labelled counter has no sample until its first
 # event: pusher_order_failures_total{problem} before any failure).
 cat "$T_DIR/pusher.metrics" "$T_DIR/agent.metrics" |
-	sed -n -e 's/^\([a-z_:]*\)[{ ].*/\1/p' -e 's/^# TYPE \([a-z_:]*\) .*/\1/p' | sort -u >"$T_DIR/exported"
-grep -ohE '\b(pusher|spoacme_agent)_[a-z_]+' "$M/spoacme-alerts.yml" "$M/grafana-spoacme.json" |
+	sed -n -e 's/^\([a-z0-9_:]*\)[{ ].*/\1/p' -e 's/^# TYPE \([a-z0-9_:]*\) .*/\1/p' | sort -u >"$T_DIR/exported"
+grep -ohE '\b(pusher|spoacme_agent)_[a-z0-9_]+' "$M/spoacme-alerts.yml" "$M/grafana-spoacme.json" |
 	sort -u >"$T_DIR/used"
 missing=$(comm -23 "$T_DIR/used" "$T_DIR/exported")
 [ -z "$missing" ] || fail "metrics used by the rules or dashboard but exported by nothing: $missing"

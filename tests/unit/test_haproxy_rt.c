@@ -352,6 +352,24 @@ static void test_names(void **state)
 	assert_false(haproxy_rt_name_managed(D, "/tmp/fallback.pem", NULL, NULL, NULL));
 	assert_false(
 	        haproxy_rt_name_managed(D, D "/a.1.rsa.pem", NULL, NULL, NULL)); /* numeric TLD */
+	/* a wildcard's file form: '_' for '*', reversible; a raw '*' is still recognised */
+	{
+		char h[32];
+
+		assert_int_equal(haproxy_rt_host_escape("*.w.example", h, sizeof(h)), 0);
+		assert_string_equal(h, "_.w.example");
+		haproxy_rt_host_unescape(h);
+		assert_string_equal(h, "*.w.example");
+		assert_int_equal(haproxy_rt_host_escape("a.example", h, sizeof(h)), 0);
+		assert_string_equal(h, "a.example");
+		assert_int_equal(haproxy_rt_host_escape("*.w.example", h, 11), -1);
+	}
+	assert_true(haproxy_rt_name_managed(D, D "/_.w.example.ecdsa.pem", &off, &hl, &t));
+	assert_int_equal(hl, 11);
+	assert_true(haproxy_rt_name_managed(D, D "/*.w.example.rsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/_.example.ecdsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/_a.example.ecdsa.pem", NULL, NULL, NULL));
+	assert_false(haproxy_rt_name_managed(D, D "/a._.example.ecdsa.pem", NULL, NULL, NULL));
 	assert_true(haproxy_rt_path_valid("/etc/haproxy/spoacme/crt-list"));
 	assert_false(haproxy_rt_path_valid("/etc/crt list"));
 	assert_false(haproxy_rt_path_valid("/etc/crt-list;show info"));

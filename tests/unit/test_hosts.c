@@ -84,7 +84,8 @@ static void test_invalid_names(void **state)
 		"",
 		"localhost",
 		"Example.com",
-		"*.example.com",
+		"*.*.example.com",
+		"a.*.example.com",
 		"example.com.",
 		"-a.example.com",
 		"a-.example.com",
@@ -110,6 +111,13 @@ static void test_invalid_names(void **state)
 		assert_string_equal(err, why);
 	}
 	assert_int_equal(raw_int(s, "DBSIZE"), 0); /* nothing written */
+	/* a wildcard is a host once its caller checked DNS-01 (dns01_wildcard_allowed); it has no
+	 * preview name of its own */
+	assert_int_equal(
+	        hosts_add(s, "*.w.example.com", "preview.example", &info, err, sizeof(err)),
+	        HOSTS_OK);
+	assert_string_equal(info.preview, "");
+	freeReplyObject(raw(s, "FLUSHALL"));
 	store_close(s);
 }
 
