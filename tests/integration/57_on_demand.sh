@@ -67,11 +67,36 @@ assert_eq "API origin" on_demand "$(host_attr "$N" origin)"
 after=$(orders)
 assert_eq "orders: one per key type, none for the refused name" $((before + 2)) "$after"
 
-# Known name: straight through, ready.
-assert_eq "second request to $N" 200 "$(https_ok "$N" "$T_DIR/root.pem")"
+# Known name: the loader put it in the names map (its file, and the running worker's), so it
+# goes straight through and never reaches the agent.
+asked() { curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^spoacme_agent_ondemand_total/ { n += $2 } END { print n + 0 }'; }
+hp() { echo "$*" | socat -t 5 - "UNIX-CONNECT:$HAPROXY_SOCK"; }
+for ((i = 0; i < 100; i++)); do
+	hp "show map $NAMES_MAP" | grep -q " $N 1$" && break
+	sleep 0.1
+done
+hp "show map $NAMES_MAP" | grep -q " $N 1$" || fail "the worker's names map lacks $N: $(hp "show map $NAMES_MAP")"
+grep -qx "$N 1" "$NAMES_MAP" || fail "names.map lacks $N: $(cat "$NAMES_MAP")"
 m=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics")
 grep -q '^spoacme_agent_ondemand_total{result="refused"} 1$' <<<"$m" || fail "metrics: $(grep ondemand_total <<<"$m")"
-r=$(sed -n 's/^spoacme_agent_ondemand_total{result="ready"} //p' <<<"$m")
-[ "${r:-0}" -ge 2 ] || fail "metrics: ready=$r"
 grep -q '^spoacme_agent_ondemand_ready_seconds_count [1-9]' <<<"$m" || fail "metrics: no time to first handshake"
-t_log "PASS: allowed name served at its first request; refused name fell back at once, no order"
+a0=$(asked)
+assert_eq "second request to $N" 200 "$(https_ok "$N" "$T_DIR/root.pem")"
+assert_eq "a known name does not reach the agent" "$a0" "$(asked)"
+
+# A wildcard entry holds the names one label below it: such a name gets the fallback (no such
+# certificate here) without reaching the agent, and never becomes an order.
+hp "add map $NAMES_MAP *.wild.on-demand.example 1" >/dev/null
+subj=$(openssl s_client -connect "127.0.0.1:$HTTPS_PORT" -servername a.wild.on-demand.example \
+	</dev/null 2>/dev/null | openssl x509 -noout -subject)
+assert_eq "name under a held wildcard: served without the agent" "subject=CN = spoacme-fallback" "$subj"
+assert_eq "name under a held wildcard does not reach the agent" "$a0" "$(asked)"
+assert_eq "name under a held wildcard not in hosts" 0 "$(rcli SISMEMBER spoacme:hosts a.wild.on-demand.example)"
+hp "del map $NAMES_MAP *.wild.on-demand.example" >/dev/null
+
+# A master-worker reload: the new worker takes the map from names.map and the abns@ handoff
+# from the pre-frontend to the TLS frontend works at once.
+t_haproxy_reload
+assert_eq "request to $N right after a reload" 200 "$(https_ok "$N" "$T_DIR/root.pem")"
+assert_eq "after the reload, a known name still does not reach the agent" "$a0" "$(asked)"
+t_log "PASS: allowed name served at its first request; refused name fell back at once, no order; known names skip the agent, also after a reload"
