@@ -143,6 +143,10 @@ done
 assert_eq "on-demand refusal as agent-ondemand" 1 "$(as admin "$P_PORT" EXISTS spoacme:ondemand:neg:no.other.example)"
 assert_eq "on-demand enqueue as agent-ondemand" on_demand "$(as admin "$P_PORT" HGET spoacme:host:new.od.example origin)"
 [ -n "$(as admin "$P_PORT" ZSCORE spoacme:due new.od.example)" ] || fail "new.od.example is not due"
+m=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | grep '^spoacme_agent_ondemand_total')
+for r in 'refused"} 1' 'timeout"} 1' 'unavailable"} 0'; do
+	grep -q "$r\$" <<<"$m" || fail "on-demand answers as agent-ondemand: expected $r: $m"
+done
 as admin "$P_PORT" EVAL "redis.call('SREM', 'spoacme:hosts', ARGV[1]) redis.call('DEL', 'spoacme:host:' .. ARGV[1]) redis.call('ZREM', 'spoacme:due', ARGV[1]) return 1" 0 new.od.example >/dev/null
 
 # A full issue as spoacme-issuer, WAITing for the replica the agent reads.
