@@ -4,8 +4,9 @@
 #  (a) time to the first successful (verified) HTTPS request for BENCH_NAMES (default 50) new
 #      allowed names, one after the other: p50, p99, max;
 #  (b) TLS handshakes per second for a known name through the pre-frontend (HTTPS_PORT: TCP
-#      frontend, SNI to the agent, PROXY v2 to the TLS frontend) against a second TLS frontend
-#      with the same certificates and no pre-frontend (DIRECT_PORT), BENCH_HANDSHAKES each
+#      frontend, SNI to the agent, PROXY v2 to the TLS frontend) against the same haproxy.cfg
+#      without on-demand in a second HAProxy (its `https` frontend on DIRECT_PORT, the same
+#      crt-list), BENCH_HANDSHAKES each
 #      (default 2000, tests/tools/tls_probe) by 1 and by 4 parallel clients, in BENCH_ROUNDS
 #      (default 10) alternated rounds; ratio (target >= 0.9). The known name is in the names
 #      map, so it never reaches the agent (checked: the agent's counters do not move).
@@ -23,16 +24,9 @@ export SPOACME_ON_DEMAND=1
 export SPOACME_TLS_INNER="abns@spoacme-bench-$$"
 export SPOACME_SPOE_ONDEMAND_CONF=$ROOT/haproxy-cfg/spoe-ondemand.conf
 t_fallback_cert
-DIRECT_PORT=$(t_free_port)
-cat >"$T_DIR/direct.cfg" <<EOC
-frontend https-direct
-	bind 127.0.0.1:$DIRECT_PORT ssl crt $T_DIR/fallback.pem crt-list $CRT_LIST alpn h2,http/1.1
-	monitor-uri /spoacme-haproxy-health
-	default_backend app
-EOC
 t_start_redis
 t_start_agent --on-demand --edge-id bench --on-demand-source-burst 1000
-t_start_haproxy "$T_DIR/direct.cfg"
+t_start_haproxy
 t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
 t_start_pebble
 t_keyring
@@ -59,6 +53,17 @@ pct() { awk -v p="$1" '{ v[NR] = $1 } END { i = int(NR * p / 100 + 0.999); if (i
 echo "on-demand: time to first verified HTTPS request over $NAMES new names: p50 $(pct 50) ms, p99 $(pct 99) ms, max $(tail -1 "$T_DIR/first.sorted") ms"
 
 K=n0.bench.example
+# The baseline: the same haproxy.cfg without SPOACME_ON_DEMAND (its `https` frontend on the TLS
+# port itself) in a second HAProxy, loading the same crt-list the loader wrote.
+DIRECT_PORT=$(t_free_port)
+SPOACME_HTTP_BIND=127.0.0.1:$(t_free_port) \
+	SPOACME_HTTPS_BIND=127.0.0.1:$DIRECT_PORT SPOACME_AGENT_ADDR=127.0.0.1:$AGENT_PORT \
+	SPOACME_SPOE_CONF=$ROOT/haproxy-cfg/spoe-acme.conf SPOACME_FALLBACK_PEM=$T_DIR/fallback.pem \
+	SPOACME_CRT_LIST=$CRT_LIST SPOACME_STATS_SOCKET=$T_DIR/haproxy-direct.sock \
+	SPOACME_APP_ADDR=127.0.0.1:$APP_PORT \
+	t_bg haproxy-direct env -u SPOACME_ON_DEMAND "$HAPROXY_BIN" -W -S "$T_DIR/haproxy-direct-master.sock" -db \
+	-f "$ROOT/haproxy-cfg/haproxy.cfg"
+t_wait_tcp 127.0.0.1 "$DIRECT_PORT" 10 || fail "the baseline HAProxy did not start"
 # The names map keeps a known name from the agent: wait until the worker's map holds K.
 for ((i = 0; i < 100; i++)); do
 	echo "show map $NAMES_MAP" | socat -t 5 - "UNIX-CONNECT:$HAPROXY_SOCK" | grep -q " $K 1$" && break
