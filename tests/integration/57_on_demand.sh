@@ -8,7 +8,7 @@
 #   `hosts`; a second try is refused from the negative cache;
 # - --on-demand-ask: an endpoint (socat) answering 200 lets the allowed name be ordered; a name
 #   it answers 403 for, and a name asked while it is down, get the fallback at once (< 1 s), no
-#   order, and leave `hosts`;
+#   order, and leave `hosts`; the issued name is renewed while the endpoint is down, unasked;
 # - a name the API just added (outside every allowed suffix) waits at its first handshake like
 #   an on-demand one, and is never asked about;
 # - a known name keeps being served through the pre-frontend; the agent's metrics count the
@@ -113,6 +113,23 @@ wait "$ASK_PID" 2>/dev/null || true
 ! (exec 3<>"/dev/tcp/127.0.0.1/$ASK_PORT") 2>/dev/null || fail "the ask endpoint is still up"
 fallback_fast gone.on-demand.example "ask unreachable"
 assert_eq "orders: none for the names the ask refused" "$after" "$(orders)"
+
+# A name with a certificate is never asked about: with the endpoint down, renewing the
+# on-demand name still orders, and it stays managed (its cached "allowed" dropped first).
+assert_eq "the 200 is cached" 1 "$(rcli GET "spoacme:ondemand:ask:$N")"
+rcli DEL "spoacme:ondemand:ask:$N" >/dev/null
+s0=$(rcli HGET "spoacme:host:$N" serial_ecdsa)
+out=$(api POST "/v1/hostnames/$N/renew")
+assert_eq "renew $N" 202 "$(head -1 <<<"$out")"
+for ((i = 0; i < 300; i++)); do
+	[ "$(rcli HGET "spoacme:host:$N" serial_ecdsa)" != "$s0" ] && break
+	sleep 0.1
+done
+[ "$(rcli HGET "spoacme:host:$N" serial_ecdsa)" != "$s0" ] || fail "$N was not renewed with the ask endpoint down"
+wait_state "$N" valid 30
+assert_eq "$N still managed after its renewal" 1 "$(rcli SISMEMBER spoacme:hosts "$N")"
+assert_eq "the renewal of $N did not ask" 1 "$(asked_about "$N")"
+after=$(orders)
 
 # A name the API added, outside every allowed suffix, whose first order has not finished:
 # its first handshake waits for it too, and the (now unreachable) endpoint is not asked.
