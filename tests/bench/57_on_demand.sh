@@ -4,12 +4,12 @@
 #  (a) time to the first successful (verified) HTTPS request for BENCH_NAMES (default 50) new
 #      allowed names, one after the other: p50, p99, max;
 #  (b) TLS handshakes per second for a known name through the pre-frontend (HTTPS_PORT: TCP
-#      frontend, SNI to the agent, PROXY v2 to the TLS frontend) against the same haproxy.cfg
-#      without on-demand in a second HAProxy (its `https` frontend on DIRECT_PORT, the same
-#      crt-list), BENCH_HANDSHAKES each
-#      (default 2000, tests/tools/tls_probe) by 1 and by 4 parallel clients, in BENCH_ROUNDS
-#      (default 10) alternated rounds; ratio (target >= 0.9). The known name is in the names
-#      map, so it never reaches the agent (checked: the agent's counters do not move).
+#      frontend, the names map, PROXY v2 over abns@ to the TLS frontend) against the same
+#      haproxy.cfg without on-demand in a second HAProxy (its `https` frontend on DIRECT_PORT,
+#      the same crt-list), BENCH_HANDSHAKES each (default 2000, tests/tools/tls_probe) by 1 and
+#      by 4 parallel clients, in BENCH_ROUNDS (default 10) alternated rounds; ratio (target
+#      >= 0.9). The known name is in the names map, so it never reaches the agent (checked: the
+#      agent's counters do not move).
 set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$ROOT/tests/lib/pebble.sh"
