@@ -85,6 +85,9 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "backoff-max", 1, "DURATION  longest retry delay (default 6h)" },
 	{ "on-demand-allow", 1,
 	  "SUFFIXES  issuer: on-demand issuance below .a.example[,.b.example]" },
+	{ "on-demand-ask", 1,
+	  "URL       issuer: GET URL?domain=NAME before a new on-demand name's first order; 200 "
+	  "allows" },
 	{ "due-poll", 1, "DURATION  how often the issuer looks for due hosts (default 1s)" },
 	{ "check", 0, "          validate the configuration and exit" },
 	{ "verbose", 0, "          debug logging (also -v)" },

@@ -12,6 +12,11 @@
 # Passwords already in OUTDIR are kept (re-running only rewrites the rules, e.g. for another
 # prefix); new ones are 32 random bytes in hex. Users (PREFIX defaults to spoacme:):
 #   spoacme-agent     GET PREFIXchal:* and nothing else (spoa-agent sends AUTH and GET only)
+#   spoacme-agent-ondemand  the same, plus what spoa-agent --on-demand's script does on the
+#                     primary (EVAL): each command bound to its keys with Redis 7 selectors:
+#                     HEXISTS PREFIXserved:*, GET/SET/EXISTS the rate-limit and negative-cache
+#                     keys PREFIXondemand:rl:* and :neg:*, SISMEMBER PREFIXondemand:allow,
+#                     SISMEMBER/SADD PREFIXhosts, HGET/HSET PREFIXhost:*, ZADD PREFIXdue
 #   spoacme-loader    read PREFIXcert:* and the PREFIXhosts set, SUBSCRIBE PREFIXevents, write
 #                     only PREFIXserved:* and PREFIXedges (MULTI/EXEC), ROLE for --sentinel
 #   spoacme-issuer    read and write every key under PREFIX, WAIT, PUBLISH PREFIXevents, ROLE;
@@ -74,6 +79,8 @@ tmp=$out/users.acl.tmp
 # would go unnoticed by set -e.
 pw_hash spoacme-agent
 h_agent=$H
+pw_hash spoacme-agent-ondemand
+h_agent_od=$H
 pw_hash spoacme-loader
 h_loader=$H
 pw_hash spoacme-issuer
@@ -87,6 +94,7 @@ h_admin=$H
 {
 	echo "user default off resetpass resetkeys resetchannels -@all"
 	echo "user spoacme-agent on #$h_agent resetkeys resetchannels -@all +get %R~${p}chal:*"
+	echo "user spoacme-agent-ondemand on #$h_agent_od resetkeys resetchannels -@all +get +eval %R~${p}chal:* (+hexists %R~${p}served:*) (+get +set +exists ~${p}ondemand:rl:* ~${p}ondemand:neg:*) (+sismember %R~${p}ondemand:allow) (+sismember +sadd ~${p}hosts) (+hget +hset ~${p}host:*) (+zadd ~${p}due)"
 	echo "user spoacme-loader on #$h_loader resetkeys resetchannels -@all +get +smembers +sismember +subscribe +ping +role +multi +exec +discard +del +hset +hdel +zadd %R~${p}cert:* %R~${p}hosts ~${p}served:* ~${p}edges &${p}events"
 	echo "user spoacme-issuer on #$h_issuer resetkeys resetchannels -@all +@read +@write +@transaction -@dangerous +ping +wait +publish +role ~${p}* &${p}events"
 	echo "user spoacme-replica on #$h_replica resetkeys resetchannels -@all +psync +replconf +ping"
@@ -95,4 +103,4 @@ h_admin=$H
 } >"$tmp"
 chmod 644 "$tmp"
 mv "$tmp" "$out/users.acl"
-echo "$0: wrote $out/users.acl and the password files of 6 users in $out" >&2
+echo "$0: wrote $out/users.acl and the password files of 7 users in $out" >&2

@@ -63,7 +63,6 @@ static const char ondemand_script[] =
         "redis.call('HSET', p .. 'host:' .. name, 'state', 'pending', 'created', t, "
         "  'attempts', '0', 'origin', 'on_demand') "
         "redis.call('ZADD', p .. 'due', t, name) "
-        "redis.call('PUBLISH', p .. 'ondemand', name) "
         "return 'wait'";
 
 struct ondemand {

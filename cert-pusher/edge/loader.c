@@ -38,6 +38,7 @@
 
 #include "cert-pusher/blob.h"
 #include "cert-pusher/edge/haproxy_rt.h"
+#include "cert-pusher/edge/namemap.h"
 #include "cert-pusher/edge/served.h"
 #include "cert-pusher/kms_conf.h"
 #include "cert-pusher/pem.h"
@@ -140,6 +141,7 @@ struct loader {
 	 * replica linked to its primary. When not, nothing is removed from HAProxy: a replica
 	 * restarted while cut off is empty, and its edge must keep serving what it has. */
 	int redis_current; /* 1, 0, or -1 before the first look */
+	struct namemap nm; /* names.map for the on-demand pre-frontend (namemap.h) */
 	struct certcache cache;
 };
 
@@ -519,6 +521,47 @@ static int loader_file_promote(struct loader *l, const char *name)
 	return 0;
 }
 
+static int loader_hp_live(const struct loader *l);
+
+/* The names map (namemap.h): the file holds the hosts of the listed certificates (what a new
+ * worker loads); with <live>, the running worker's map those verified in a worker (a renewal
+ * keeps its name; a certificate never verified is not a name a handshake can skip the agent
+ * for). Hosts are taken back from their file form ('_' is a wildcard's '*'). Failures are
+ * logged there and only cost handshakes a trip to the agent. */
+static void loader_namemap(struct loader *l, int live)
+{
+	struct strv listed = { 0 }, held = { 0 };
+	struct certcache_entry **all;
+	char host[NAMES_HOSTNAME_MAX + 1];
+	size_t i, nall, off, hl;
+
+	all = certcache_list(&l->cache, &nall);
+	if (nall == (size_t)-1)
+		return;
+	for (i = 0; i < nall; i++) {
+		struct certcache_entry *e = all[i];
+
+		if (!e->listed || !haproxy_rt_name_managed(l->cert_dir, e->name, &off, &hl, NULL) ||
+		    hl >= sizeof(host))
+			continue;
+		memcpy(host, e->name + off, hl);
+		host[hl] = 0;
+		haproxy_rt_host_unescape(host);
+		if (strv_push(&listed, host, strlen(host)) < 0 ||
+		    (e->pid && strv_push(&held, host, strlen(host)) < 0))
+			goto out;
+	}
+	namemap_normalize(&listed);
+	namemap_normalize(&held);
+	(void)namemap_write(&l->nm, &listed);
+	if (live && loader_hp_live(l))
+		(void)namemap_sync(&l->nm, &l->rt, l->hp_pid, &held);
+out:
+	free(all);
+	strv_deinit(&listed);
+	strv_deinit(&held);
+}
+
 /* Rewrite the crt-list file from the cache (the entries with <listed>, in name order) when it
  * changed. 0 or -1 (logged; still dirty). */
 static int loader_list_write(struct loader *l)
@@ -545,6 +588,7 @@ static int loader_list_write(struct loader *l)
 		goto out;
 	}
 	l->list_dirty = 0;
+	loader_namemap(l, 0);
 	ret = 0;
 out:
 	free(v);
@@ -1026,7 +1070,9 @@ int loader_sync_host(struct loader *l, const char *host)
 		return -1;
 	}
 	loader_run_touch(l, host);
-	return loader_sync_host_lists(l, host, in, NULL, NULL);
+	in = loader_sync_host_lists(l, host, in, NULL, NULL);
+	loader_namemap(l, 1);
+	return in;
 }
 
 /* Probe HAProxy over a fresh connection: 1 when a new worker answers (a reload or a restart:
@@ -1123,6 +1169,7 @@ static int loader_run_finish(struct loader *l, int ok)
 			loader_hp_set(l, LOADER_HP_UP);
 	}
 	atomic_store(&loader_held, loader_count_held(l));
+	loader_namemap(l, 1);
 	if (ok == 0 && r->hp_up && r->pid == l->hp_pid && l->rewrite_after_run) {
 		l->served_dirty = 1;
 		l->rewrite_after_run = 0;
@@ -1747,6 +1794,7 @@ void loader_stop(struct loader *l)
 	haproxy_rt_deinit(&l->rt);
 	haproxy_rt_batch_deinit(&l->batch);
 	certcache_clear(&l->cache);
+	namemap_deinit(&l->nm);
 	free(l->crt_list);
 	free(l->cert_dir);
 	free(l);
@@ -1832,6 +1880,8 @@ struct loader *loader_start(struct event_base *base, struct pusher *p, char *err
 		goto fail;
 	}
 	if (certdir_check(dir, err, errsz) < 0)
+		goto fail;
+	if (namemap_init(&l->nm, dir, err, errsz) < 0)
 		goto fail;
 	l->cert_dir = strdup(dir);
 	l->crt_list = list ? strdup(list) : NULL;

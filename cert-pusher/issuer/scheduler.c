@@ -21,6 +21,7 @@
 
 #include "cert-pusher/issuer/dns01.h"
 #include "cert-pusher/issuer/dnsgate.h"
+#include "cert-pusher/issuer/ondemand.h"
 #include "cert-pusher/hosts.h"
 #include "cert-pusher/issuer/http.h"
 #include "cert-pusher/issuer/issuer.h"
@@ -49,7 +50,8 @@ struct scheduler {
 	char *prefix;
 	struct scheduler_opts opts;
 	struct scheduler_ops ops;
-	struct dnsgate *gate; /* dnsgate.c, or NULL; owned */
+	struct dnsgate *gate;     /* dnsgate.c, or NULL; owned */
+	struct ondemand_ask *ask; /* --on-demand-ask (ondemand.c), or NULL; dispatcher only */
 	char owner[SCHEDULER_OWNER_LEN + 1];
 
 	pthread_mutex_t mu;
@@ -855,6 +857,19 @@ static int scheduler_take(struct scheduler *sc, struct store *st, const char *na
 		}
 		goto out;
 	}
+	/* A name a handshake added is ordered only if the operator's endpoint allows it (its
+	 * first order only: a name with a certificate is never asked about); refused, it goes. */
+	if (sc->ask && !info.not_after && !strcmp(info.origin, "on_demand") &&
+	    !ondemand_ask_allows(sc->ask, st, name)) {
+		rc = store_host_purge(st, name, sc->owner, err, sizeof(err));
+		if (rc == 1) {
+			locked = 0;
+			log_info("host=%s on-demand: refused by --on-demand-ask; removed", name);
+		} else if (rc < 0) {
+			log_warn("host=%s on-demand: removing the refused name: %s", name, err);
+		}
+		goto out;
+	}
 	/* A host without a certificate is ordered only once its DNS points at us. */
 	if (sc->gate && !info.not_after &&
 	    dnsgate_hold(sc->gate, st, name, &info, scheduler_kv(&kv, DNSGATE_F_SKIP),
@@ -1088,6 +1103,7 @@ void scheduler_free(struct scheduler *sc)
 	for (i = 0; i < sc->nworkers; i++)
 		pthread_join(sc->workers[i], NULL);
 	dnsgate_free(sc->gate);
+	ondemand_ask_free(sc->ask);
 	if (sc->dispatcher_started)
 		pthread_join(sc->dispatcher, NULL);
 	free(sc->workers);
@@ -1217,6 +1233,8 @@ static struct scheduler *scheduler_issuer_start(struct pusher *p, char *err, siz
 	sc->binding = b;
 	sc->binding_free = scheduler_bind_free;
 	b = NULL;
+	if (ondemand_ask_check(p->conf, err, errsz) < 0)
+		goto fail;
 	if (p->check_only)
 		return sc;
 	if (http_global_init() < 0) {
@@ -1225,6 +1243,7 @@ static struct scheduler *scheduler_issuer_start(struct pusher *p, char *err, siz
 	}
 	json_object_seed(0); /* before threads: jansson seeds its hash function once */
 	if (dnsgate_new(p->conf, &sc->gate, err, errsz) < 0 ||
+	    ondemand_ask_new(p->conf, p->prefix, &sc->ask, err, errsz) < 0 ||
 	    dns01_preview_ensure(p->conf, p->prefix, err, errsz) < 0)
 		goto fail;
 	if (scheduler_start(sc, err, errsz) < 0)

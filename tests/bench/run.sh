@@ -25,7 +25,7 @@ done
 # during a reload, propagation to the edges) run on Debian's HAProxy, then again on HAProxy 3.4
 # when scripts/build-peers.sh built it; each heading names the version its ratios are for.
 HAPROXY34=$ROOT/build/peers/haproxy-3.4.0/haproxy
-HAPROXY_BENCHES=${HAPROXY_BENCHES:-"10_agent 40_loader 41_reconcile_api 70_propagation"}
+HAPROXY_BENCHES=${HAPROXY_BENCHES:-"10_agent 40_loader 41_reconcile_api 57_on_demand 70_propagation"}
 
 hap_version() { # BIN: "2.6" from "HAProxy version 2.6.12-1+deb12u4 ..."
 	"$1" -v 2>/dev/null | awk '/version/ { split($3, v, "."); print v[1] "." v[2]; exit }'

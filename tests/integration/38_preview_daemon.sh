@@ -47,6 +47,8 @@ assert_eq "RSA serial served for $P" "$RSA_SERIAL" \
 	"$("$BIN/tools/tls_probe" 127.0.0.1 "$HTTPS_PORT" --rsa "$P" | awk '{ print $3 }')"
 assert_eq "https://$P/ verified against Pebble's root" 200 "$(https_ok "$P" "$T_DIR/root.pem")"
 t_log "$P (from the 201) served with the wildcard, verified by curl"
+# The loader's names map (the on-demand pre-frontend's) holds the wildcard as it is named.
+grep -qxF "$W 1" "$CERT_DIR/names.map" || fail "names.map lacks '$W 1': $(cat "$CERT_DIR/names.map")"
 
 wait_state shop.example.com valid 60
 assert_eq "https://shop.example.com/ verified" 200 "$(https_ok shop.example.com "$T_DIR/root.pem")"

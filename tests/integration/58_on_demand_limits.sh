@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# On-demand certificates under load and failure (issue 14), one edge, HAProxy's TLS
-# pre-frontend, spoa-agent --on-demand, cert-pusher run, Pebble:
-# - 20 clients open the same new allowed name at once: every one verifies against Pebble's
-#   root, and Pebble saw exactly one order per key type;
+# On-demand certificates under load and failure (issue 14), HAProxy's TLS pre-frontend,
+# spoa-agent --on-demand, cert-pusher run, Pebble; edge A (issuer + loader) and edge B (its own
+# HAProxy, agent, loader and certificate directory on the same Redis):
+# - 20 clients open the same new allowed name at once, 10 on each edge: every one verifies
+#   against Pebble's root (edge B waited for its own loader), and Pebble saw exactly one order
+#   per key type;
 # - 1000 random unknown names from one source: the per-source limit engages (the agent answers
 #   "limited"), no order reaches Pebble, and a known name is still served verified;
 # - the issuer stopped: a new allowed name (from another source address) gets the fallback
@@ -36,32 +38,57 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 
+# Edge B.
+B_AGENT_PORT=$(t_free_port)
+B_METRICS_PORT=$(t_free_port)
+B_HTTP_PORT=$(t_free_port)
+B_HTTPS_PORT=$(t_free_port)
+B_SOCK=$T_DIR/haproxy-b.sock
+t_ramdir B_CERT_DIR
+: >"$B_CERT_DIR/crt-list"
+: >"$B_CERT_DIR/names.map"
+t_bg agent-b "$BIN/spoa-agent" --listen "127.0.0.1:$B_AGENT_PORT" --redis "127.0.0.1:$REDIS_PORT" \
+	--metrics "127.0.0.1:$B_METRICS_PORT" --on-demand --edge-id edge-b --on-demand-timeout "${DEADLINE_S}s"
+t_wait_tcp 127.0.0.1 "$B_AGENT_PORT" 10 || fail "edge B: spoa-agent did not start"
+SPOACME_HTTP_BIND=127.0.0.1:$B_HTTP_PORT SPOACME_HTTPS_BIND=127.0.0.1:$B_HTTPS_PORT \
+	SPOACME_AGENT_ADDR=127.0.0.1:$B_AGENT_PORT SPOACME_SPOE_CONF=$ROOT/haproxy-cfg/spoe-acme.conf \
+	SPOACME_FALLBACK_PEM=$T_DIR/fallback.pem SPOACME_CRT_LIST=$B_CERT_DIR/crt-list \
+	SPOACME_NAMES_MAP=$B_CERT_DIR/names.map SPOACME_STATS_SOCKET=$B_SOCK \
+	SPOACME_APP_ADDR=127.0.0.1:$APP_PORT SPOACME_TLS_INNER="abns@spoacme-test-b-$$-$RANDOM" \
+	t_bg haproxy-b "$HAPROXY_BIN" -W -S "$T_DIR/haproxy-b-master.sock" -db -f "$ROOT/haproxy-cfg/haproxy.cfg"
+t_wait_tcp 127.0.0.1 "$B_HTTP_PORT" 10 || fail "edge B: haproxy did not start"
+HAPROXY_SOCK=$B_SOCK t_wait_agent_up 10 || fail "edge B: HAProxy never marked spoa-agent UP"
+t_bg loader-b "$PUSHER" --redis "127.0.0.1:$REDIS_PORT" --keyring "$KEYRING" --haproxy-socket "$B_SOCK" \
+	--cert-dir "$B_CERT_DIR" --edge-id edge-b run --role loader
+
 orders() { grep -c "Added order" "$T_DIR/pebble.log" 2>/dev/null || true; } # a badNonce retry posts twice
-get() { # get NAME [curl args...]: HTTP status of a verified HTTPS request
-	local n=$1
+get() { # get NAME [curl args...]: HTTP status of a verified HTTPS request (to PORT, default A's)
+	local n=$1 port=${PORT:-$HTTPS_PORT}
 	shift
-	curl -sS -o /dev/null -w '%{http_code}' --max-time 30 --resolve "$n:$HTTPS_PORT:127.0.0.1" \
-		--cacert "$T_DIR/root.pem" "$@" "https://$n:$HTTPS_PORT/spoacme-haproxy-health" 2>/dev/null || true
+	curl -sS -o /dev/null -w '%{http_code}' --max-time 30 --resolve "$n:$port:127.0.0.1" \
+		--cacert "$T_DIR/root.pem" "$@" "https://$n:$port/spoacme-haproxy-health" 2>/dev/null || true
 }
 metric() {
 	curl -s "http://127.0.0.1:$METRICS_PORT/metrics" |
 		sed -n "s/^spoacme_agent_ondemand_total{result=\"$1\"} //p"
 }
 
-# 20 clients at once, one new name.
+# 20 clients at once, one new name, half of them on each edge.
 N=crowd.on-demand.example
 before=$(orders)
 pids=()
 for ((i = 0; i < 20; i++)); do
-	get "$N" >"$T_DIR/crowd.$i" &
+	PORT=$( ((i % 2)) && echo "$B_HTTPS_PORT" || echo "$HTTPS_PORT") get "$N" >"$T_DIR/crowd.$i" &
 	pids+=($!)
 done
 wait "${pids[@]}"
 for ((i = 0; i < 20; i++)); do
 	assert_eq "client $i of 20 for $N" 200 "$(cat "$T_DIR/crowd.$i")"
 done
-assert_eq "orders for 20 concurrent clients (one per key type)" $((before + 2)) "$(orders)"
-t_log "20 concurrent clients: all verified, 2 orders"
+assert_eq "orders for 20 concurrent clients on two edges (one per key type)" $((before + 2)) "$(orders)"
+assert_eq "edge B's loader reported $N" 1 "$(rcli HEXISTS spoacme:served:edge-b "$N:ecdsa")"
+assert_eq "edge B serves $N" 200 "$(PORT=$B_HTTPS_PORT get "$N")"
+t_log "20 concurrent clients on two edges: all verified, 2 orders"
 
 # 1000 random unknown names from one source.
 before=$(orders)

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 # The shipped least-privilege ACLs (redis/spoacme-acl.sh) on a real primary and replica, every
 # daemon with its own user: the replica replicates as spoacme-replica; the agent's user reads
-# challenge keys and nothing else (no certificate blob, no write), and spoa-agent serves a token
-# through HAProxy with it from the replica; the loader's user cannot write host or certificate
+# challenge keys and nothing else (no certificate blob, no write); the on-demand agent's user
+# runs only its script's commands on their keys (selectors), and spoa-agent --on-demand serves a
+# token through HAProxy with it from the replica and decides and enqueues on-demand names on the
+# primary; the loader's user cannot write host or certificate
 # keys nor publish; `cert-pusher issue` as spoacme-issuer (WAIT included) issues a name through
 # Pebble, validated through that agent; the loader as spoacme-loader (reads on the replica, its
 # reports on the primary) loads it into HAProxy. Last, a sentinel authenticating as
@@ -18,7 +20,7 @@ PUSHER=$BIN/cert-pusher
 
 ACL=$T_DIR/acl
 "$ROOT/redis/spoacme-acl.sh" "$ACL" 2>/dev/null || fail "spoacme-acl.sh failed"
-for u in agent loader issuer replica sentinel admin; do
+for u in agent agent-ondemand loader issuer replica sentinel admin; do
 	[ "$(stat -c %a "$ACL/spoacme-$u.password")" = 600 ] || fail "spoacme-$u.password not 0600"
 	grep -q "$(cat "$ACL/spoacme-$u.password")" "$ACL/users.acl" &&
 		fail "the clear password of spoacme-$u is in users.acl"
@@ -77,6 +79,25 @@ refused agent "$P_PORT" DEL spoacme:chal:tok1
 refused agent "$P_PORT" SMEMBERS spoacme:hosts
 refused agent "$P_PORT" SUBSCRIBE spoacme:events
 refused agent "$P_PORT" CONFIG GET '*'
+refused agent "$P_PORT" EVAL "return 1" 0
+# The on-demand agent's user: its script's commands on their keys, nothing else (a command the
+# script runs is checked like any other).
+assert_eq "agent-ondemand GET chal" tok1.keyauth "$(as agent-ondemand "$P_PORT" GET spoacme:chal:tok1)"
+refused agent-ondemand "$P_PORT" GET spoacme:cert:x.example.com:ecdsa
+refused agent-ondemand "$P_PORT" SET spoacme:chal:tok1 other
+refused agent-ondemand "$P_PORT" SET spoacme:host:x.example.com other
+refused agent-ondemand "$P_PORT" DEL spoacme:hosts
+refused agent-ondemand "$P_PORT" SADD spoacme:ondemand:allow .evil.example
+refused agent-ondemand "$P_PORT" HSET spoacme:served:e x y
+refused agent-ondemand "$P_PORT" PUBLISH spoacme:events "del x.example.com"
+# (inside a script Redis words it "The user executing the script can't run/access ...")
+for script in "return redis.call('GET', 'spoacme:cert:x.example.com:ecdsa')" \
+	"return redis.call('ZREM', 'spoacme:due', 'x')" "return redis.call('SET', 'spoacme:host:x', 'y')"; do
+	out=$(as agent-ondemand "$P_PORT" EVAL "$script" 0)
+	grep -q "NOPERM\|user executing the script can't" <<<"$out" ||
+		fail "spoacme-agent-ondemand's script ran '$script': $out"
+done
+refused agent-ondemand "$P_PORT" FLUSHALL
 # The loader's user: no writes outside served:* and edges, no publish.
 refused loader "$P_PORT" SET spoacme:cert:x.example.com:ecdsa other
 refused loader "$P_PORT" DEL spoacme:cert:x.example.com:ecdsa
@@ -93,9 +114,15 @@ refused issuer "$P_PORT" FLUSHALL
 refused issuer "$P_PORT" CONFIG SET appendonly yes
 as admin "$P_PORT" DEL spoacme:cert:x.example.com:ecdsa >/dev/null
 
-# spoa-agent as spoacme-agent on the replica, through HAProxy.
+# spoa-agent --on-demand as spoacme-agent-ondemand: challenges from the replica, on-demand
+# decisions on the primary, through HAProxy's TLS pre-frontend.
 REDIS_PORT=$R_PORT
-t_start_agent --redis-user spoacme-agent --redis-password-file "$ACL/spoacme-agent.password"
+export SPOACME_ON_DEMAND=1
+export SPOACME_TLS_INNER="abns@spoacme-test-$$-$RANDOM"
+export SPOACME_SPOE_ONDEMAND_CONF=$ROOT/haproxy-cfg/spoe-ondemand.conf
+t_start_agent --redis-user spoacme-agent-ondemand \
+	--redis-password-file "$ACL/spoacme-agent-ondemand.password" --on-demand \
+	--on-demand-redis "127.0.0.1:$P_PORT" --edge-id acl-edge --on-demand-timeout 1s
 t_start_haproxy
 t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
 # Right after a full sync the replica may report its link up with slave_repl_offset 0 and not yet
@@ -107,6 +134,20 @@ done
 body=$(curl -sS --max-time 5 -w ' %{http_code}' \
 	"http://127.0.0.1:$HTTP_PORT/.well-known/acme-challenge/tok1")
 assert_eq "token served with the agent's user" "tok1.keyauth 200" "$body"
+# Its script under that user: a name under no rule is refused (negative cache written), an
+# allowed one joins hosts (no issuer runs here: the handshake falls back at the 1 s deadline).
+as admin "$P_PORT" SADD spoacme:ondemand:allow .od.example >/dev/null
+for n in no.other.example new.od.example; do
+	openssl s_client -connect "127.0.0.1:$HTTPS_PORT" -servername "$n" </dev/null >/dev/null 2>&1 || true
+done
+assert_eq "on-demand refusal as agent-ondemand" 1 "$(as admin "$P_PORT" EXISTS spoacme:ondemand:neg:no.other.example)"
+assert_eq "on-demand enqueue as agent-ondemand" on_demand "$(as admin "$P_PORT" HGET spoacme:host:new.od.example origin)"
+[ -n "$(as admin "$P_PORT" ZSCORE spoacme:due new.od.example)" ] || fail "new.od.example is not due"
+m=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | grep '^spoacme_agent_ondemand_total')
+for r in 'refused"} 1' 'timeout"} 1' 'unavailable"} 0'; do
+	grep -q "$r\$" <<<"$m" || fail "on-demand answers as agent-ondemand: expected $r: $m"
+done
+as admin "$P_PORT" EVAL "redis.call('SREM', 'spoacme:hosts', ARGV[1]) redis.call('DEL', 'spoacme:host:' .. ARGV[1]) redis.call('ZREM', 'spoacme:due', ARGV[1]) return 1" 0 new.od.example >/dev/null
 
 # A full issue as spoacme-issuer, WAITing for the replica the agent reads.
 PEBBLE_WFE_NONCEREJECT=0 t_ca

@@ -131,11 +131,14 @@ t_fallback_cert() {
 	[ -n "${CERT_DIR:-}" ] || t_cert_dir
 }
 
-# t_cert_dir: a new, empty CERT_DIR with an empty crt-list CRT_LIST (what HAProxy needs to start).
+# t_cert_dir: a new, empty CERT_DIR with an empty crt-list CRT_LIST and names map NAMES_MAP (what
+# HAProxy needs to start).
 t_cert_dir() {
 	t_ramdir CERT_DIR
 	CRT_LIST=$CERT_DIR/crt-list
+	NAMES_MAP=$CERT_DIR/names.map
 	: >"$CRT_LIST"
+	: >"$NAMES_MAP"
 }
 
 # t_start_haproxy [extra -f files...]: the shipped haproxy-cfg with test ports, in master-worker
@@ -156,7 +159,7 @@ t_start_haproxy() {
 		SPOACME_AGENT_ADDR=127.0.0.1:$AGENT_PORT \
 		SPOACME_SPOE_CONF=$ROOT/haproxy-cfg/spoe-acme.conf \
 		SPOACME_FALLBACK_PEM=$T_DIR/fallback.pem SPOACME_CRT_LIST=$CRT_LIST \
-		SPOACME_STATS_SOCKET=$HAPROXY_SOCK SPOACME_APP_ADDR=127.0.0.1:$APP_PORT \
+		SPOACME_NAMES_MAP=${NAMES_MAP:-$CERT_DIR/names.map} SPOACME_STATS_SOCKET=$HAPROXY_SOCK SPOACME_APP_ADDR=127.0.0.1:$APP_PORT \
 		t_bg haproxy "$HAPROXY_BIN" -W -S "$HAPROXY_MASTER_SOCK" -db -f "$ROOT/haproxy-cfg/haproxy.cfg" \
 		"${extra[@]}"
 	HAPROXY_PID=$T_LAST_PID
