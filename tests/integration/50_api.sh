@@ -141,7 +141,7 @@ grep -q "already managed" "$T_DIR/add.err" || fail "add twice: $(cat "$T_DIR/add
 cli add 'Bad_Name' 2>"$T_DIR/add.err" && fail "adding a bad name succeeded"
 grep -q "lowercase" "$T_DIR/add.err" || fail "add bad: $(cat "$T_DIR/add.err")"
 cli ls >"$T_DIR/ls.out"
-head -1 "$T_DIR/ls.out" | grep -q '^HOSTNAME *STATE *NOT_AFTER *RENEW_AT *LAST_ERROR' ||
+head -1 "$T_DIR/ls.out" | grep -q '^HOSTNAME *STATE *DAYS_LEFT *DEPLOYED *NOT_AFTER *RENEW_AT *LAST_ERROR' ||
 	fail "ls header: $(head -1 "$T_DIR/ls.out")"
 grep -q '^cli\.example\.com ' "$T_DIR/ls.out" || fail "ls: $(cat "$T_DIR/ls.out")"
 grep -q '^example\.com  *failed ' "$T_DIR/ls.out" || fail "ls: $(cat "$T_DIR/ls.out")"
