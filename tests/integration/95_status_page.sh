@@ -11,6 +11,8 @@
 # - the CLI's tables and JSON (ls, ls --json, show --json, edges ls, edges forget, usage
 #   errors) against golden files in tests/golden/ (times, serials and ports normalised;
 #   GOLDEN_UPDATE=1 rewrites them).
+# - the logs: the daemon timestamps each line (ISO 8601, UTC) unless JOURNAL_STREAM says journald
+#   records it, hostnames are host=, times in messages ISO 8601.
 # Hosts: one imported certificate (valid, served current by edge-1, an old serial on edge-2
 # whose heartbeat is an hour old), two whose orders fail (the ACME directory is a closed port),
 # one of them with a 70-character name.
@@ -185,4 +187,24 @@ golden edges
 golden edges-forget
 assert_eq "served:edge-2 gone" 0 "$(rcli EXISTS spoacme:served:edge-2)"
 assert_eq "edge-1 kept" 1 "$(rcli EXISTS spoacme:served:edge-1)"
+
+# ---- logs: host= for hostnames, ISO 8601 times, a timestamp per line unless under journald ----
+TS='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z '
+grep -Eq "$TS<6>api: listening on 127.0.0.1:$API_PORT\$" "$T_DIR/pusher.log" ||
+	fail "pusher log: no timestamped line: $(head -3 "$T_DIR/pusher.log")"
+bad=$(grep -Ev "$TS" "$T_DIR/pusher.log" | head -3)
+[ -z "$bad" ] || fail "pusher log lines without a timestamp: $bad"
+grep -Eq "$TS<4>host=$F order failed " "$T_DIR/pusher.log" || fail "pusher log: no host=$F line"
+if grep -E '[^a-z_]name=' "$T_DIR/pusher.log"; then fail "pusher log: name= for a hostname"; fi
+grep -Eq "import: stored host=$V type=ecdsa serial=$SERIAL not_after=20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z " \
+	"$T_DIR/import.log" || fail "import log: $(cat "$T_DIR/import.log")"
+AP=$(t_free_port)
+JOURNAL_STREAM=8:12345 "$BIN/spoa-agent" --listen "127.0.0.1:$AP" --redis "127.0.0.1:$REDIS_PORT" \
+	--threads 1 2>"$T_DIR/agent-journal.log" &
+JPID=$!
+T_PIDS+=("$JPID")
+t_wait_tcp 127.0.0.1 "$AP" 10 || fail "spoa-agent did not start"
+t_stop_pid "$JPID"
+grep -q '^<6>' "$T_DIR/agent-journal.log" || fail "under journald: $(head -3 "$T_DIR/agent-journal.log")"
+if grep -Eq "$TS" "$T_DIR/agent-journal.log"; then fail "a timestamp under journald"; fi
 t_log "CLI outputs match tests/golden/95_*.txt; took $(($(date +%s) - START)) s"
