@@ -187,6 +187,8 @@ golden edges
 golden edges-forget
 assert_eq "served:edge-2 gone" 0 "$(rcli EXISTS spoacme:served:edge-2)"
 assert_eq "edge-1 kept" 1 "$(rcli EXISTS spoacme:served:edge-1)"
+out=$(bash -c ". /usr/share/bash-completion/bash_completion 2>/dev/null; . '$ROOT/completion/cert-pusher'; COMP_WORDS=(cert-pusher edges f); COMP_CWORD=2; COMP_LINE='cert-pusher edges f'; COMP_POINT=\${#COMP_LINE}; _cert_pusher; echo \"\${COMPREPLY[*]}\"")
+assert_eq "completion of 'edges f'" forget "$out"
 
 # ---- logs: host= for hostnames, ISO 8601 times, a timestamp per line unless under journald ----
 TS='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z '
