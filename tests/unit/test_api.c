@@ -558,11 +558,11 @@ static void test_get_delete_renew(void **state)
 	/* routing */
 	do_req("PUT", "/v1/hostnames", AUTH, JSONAPI, "{}", 2, &r);
 	assert_error(&r, 405, NULL);
-	assert_string_equal(r.allow, "GET, POST");
+	assert_string_equal(r.allow, "GET, HEAD, POST");
 	resp_done(&r);
 	do_req("PATCH", "/v1/hostnames/b.example.com", AUTH, JSONAPI, "{}", 2, &r);
 	assert_error(&r, 405, NULL);
-	assert_string_equal(r.allow, "GET, DELETE");
+	assert_string_equal(r.allow, "GET, HEAD, DELETE");
 	resp_done(&r);
 	do_req("GET", "/v1/hostnames/b.example.com/renew", AUTH, NULL, NULL, 0, &r);
 	assert_error(&r, 405, NULL);
