@@ -185,12 +185,10 @@ static void hosts_cli_cell(const char *in, size_t max, char *out, size_t outsz)
 
 		out[n++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
 	}
-	if (i < len) {
-		while (n > 0 && ((unsigned char)out[n] & 0xc0) == 0x80 && i > 0 &&
-		       ((unsigned char)in[i] & 0xc0) == 0x80) {
+	if (n < len) {
+		/* out[k] is in[k] for k < n (n == i): drop a character cut in its middle. */
+		while (n > 0 && ((unsigned char)in[n] & 0xc0) == 0x80)
 			n--;
-			i--;
-		}
 		memcpy(out + n, "...", 3);
 		n += 3;
 	}

@@ -167,6 +167,8 @@ golden() { # NAME: compare $T_DIR/NAME with tests/golden/95_NAME.txt
 	diff -u "$GOLDEN/95_$1.txt" "$T_DIR/$1" || fail "CLI output $1 differs from tests/golden/95_$1.txt"
 }
 mkdir -p "$GOLDEN"
+# An error with a newline, a tab and UTF-8 across the 60-byte cut must keep ls one line a host.
+rcli HSET "spoacme:host:$F" last_error "$(printf 'urn:ietf:params:acme:error:caa: line one\nline two\tCAA f\303\274r \302\253beispiel\302\273')" >/dev/null
 cli ls 2>&1 | norm >"$T_DIR/ls"
 golden ls
 cli --json ls 2>&1 | norm >"$T_DIR/ls.json"
