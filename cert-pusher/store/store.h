@@ -81,7 +81,7 @@ int store_fence(struct store *s, const char *name, const char *owner, char *err,
 unsigned long long store_primary_changes_total(void);
 
 struct buf;
-/* pmetrics source (pmetrics_register): pusher_redis_primary_changes_total. */
+/* pmetrics source (pmetrics_register): spoacme_redis_primary_changes_total. */
 void store_metrics(struct buf *out, void *arg);
 
 /* ---- hosts: host:<name> hashes (API, issuer) ---- */

@@ -89,6 +89,6 @@ assert_eq "dns_status of the skipped name" "not checked: skipped by the operator
 	"$(host_attr skip.cust.preview.test dns_status)"
 out=$(api POST /v1/hostnames '{"data":{"attributes":{"hostname":"x.cust.preview.test","skip_dns_check":"yes"}}}')
 assert_eq "skip_dns_check not a boolean" 422 "$(head -1 <<<"$out")"
-assert_eq "pusher_hosts{state=\"awaiting-dns\"}" 1 \
-	"$(api GET /metrics | awk '$1 == "pusher_hosts{state=\"awaiting-dns\"}" { print $2 }')"
+assert_eq "spoacme_hosts{state=\"awaiting-dns\"}" 1 \
+	"$(api GET /metrics | awk '$1 == "spoacme_hosts{state=\"awaiting-dns\"}" { print $2 }')"
 t_log "PASS: names wait for their DNS, say what they found, and are issued once it points at us"

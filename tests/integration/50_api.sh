@@ -129,8 +129,8 @@ assert_eq "gone" 404 "$(head -1 <<<"$out")"
 
 out=$(req GET /metrics)
 assert_eq "metrics" 200 "$(head -1 <<<"$out")"
-grep -q '^pusher_hosts{state="failed"} ' <<<"$out" || fail "metrics: no hosts by state"
-grep -q '^pusher_orders_total{outcome="failure"} [1-9]' <<<"$out" || fail "metrics: no failures"
+grep -q '^spoacme_hosts{state="failed"} ' <<<"$out" || fail "metrics: no hosts by state"
+grep -q '^spoacme_orders_total{outcome="failure"} [1-9]' <<<"$out" || fail "metrics: no failures"
 
 # the CLI, through Redis directly
 cli add cli.example.com >"$T_DIR/add.out" || fail "add failed"

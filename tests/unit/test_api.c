@@ -589,13 +589,13 @@ static void test_metrics(void **state)
 	do_req("GET", "/metrics", AUTH, NULL, NULL, 0, &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.ctype, "text/plain"));
-	assert_non_null(strstr(buf_str(&r.body), "pusher_hosts{state=\"pending\"} 1\n"));
-	assert_non_null(strstr(buf_str(&r.body), "pusher_hosts{state=\"valid\"} 1\n"));
+	assert_non_null(strstr(buf_str(&r.body), "spoacme_hosts{state=\"pending\"} 1\n"));
+	assert_non_null(strstr(buf_str(&r.body), "spoacme_hosts{state=\"valid\"} 1\n"));
 	assert_non_null(
-	        strstr(buf_str(&r.body), "pusher_cert_expiry_seconds{host=\"m2.example.com\"} "));
+	        strstr(buf_str(&r.body), "spoacme_cert_expiry_seconds{host=\"m2.example.com\"} "));
 	assert_null(strstr(buf_str(&r.body), "host=\"m1.example.com\""));
-	assert_non_null(strstr(buf_str(&r.body), "pusher_api_requests_total{code=\"201\"} "));
-	assert_non_null(strstr(buf_str(&r.body), "pusher_redis_up 1\n"));
+	assert_non_null(strstr(buf_str(&r.body), "spoacme_api_requests_total{code=\"201\"} "));
+	assert_non_null(strstr(buf_str(&r.body), "spoacme_redis_up 1\n"));
 	resp_done(&r);
 }
 
@@ -648,7 +648,7 @@ static void test_redis_down_is_503(void **state)
 	resp_done(&r);
 	do_req("GET", "/metrics", AUTH, NULL, NULL, 0, &r);
 	assert_int_equal(r.status, 200);
-	assert_non_null(strstr(buf_str(&r.body), "pusher_redis_up 0\n"));
+	assert_non_null(strstr(buf_str(&r.body), "spoacme_redis_up 0\n"));
 	resp_done(&r);
 }
 
