@@ -1113,8 +1113,10 @@ static void loader_verified(struct loader *l, struct loader_entry *e, const uint
 		loader_served_put(l, e);
 	if (pushed) {
 		atomic_fetch_add(&loader_pushes, 1);
-		log_info("loader: loaded name=%s serial=%s not_after=%lld certs=%d", e->name,
-		         info->serial, (long long)info->not_after, info->ncerts);
+		log_info("loader: loaded name=%s serial=%s not_after=%s certs=%d", e->name,
+		         info->serial,
+		         log_time((long long)info->not_after, (char[LOG_TIME_MAX]){ 0 }),
+		         info->ncerts);
 	}
 }
 
