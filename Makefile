@@ -88,12 +88,20 @@ $(BUILD)/obj/%.o: %.c
 
 $(LIBCOMMON): $(call obj,$(COMMON_SRCS))
 $(LIBAGENT): $(call obj,$(AGENT_SRCS))
-$(LIBPUSHER): $(call obj,$(PUSHER_SRCS))
+$(LIBPUSHER): $(call obj,$(PUSHER_SRCS)) $(BUILD)/obj/gen/status_page.o
 $(LIBSUPPORT): $(call obj,$(SUPPORT_SRCS))
 $(LIBCOMMON) $(LIBAGENT) $(LIBPUSHER) $(LIBSUPPORT):
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^ $(if $^,,$(BUILD)/empty.o)
+
+# The API's status page (GET /), embedded from its HTML file at build time (status_page.h).
+$(BUILD)/gen/status_page.c: cert-pusher/api/status.html
+	@mkdir -p $(dir $@)
+	xxd -i -n status_page_html $< >$@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/status_page.o: $(BUILD)/gen/status_page.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/empty.o:
 	@mkdir -p $(dir $@)

@@ -256,11 +256,12 @@ enum hosts_status hosts_list(struct store *s, struct hosts_info **out, size_t *n
 		HOSTS_F_STATE,        HOSTS_F_PREVIEW,    HOSTS_F_CREATED,    HOSTS_F_NOT_BEFORE,
 		HOSTS_F_NOT_AFTER,    HOSTS_F_ISSUED_AT,  HOSTS_F_RENEW_AT,   HOSTS_F_NEXT_ATTEMPT,
 		HOSTS_F_SERIAL_ECDSA, HOSTS_F_SERIAL_RSA, HOSTS_F_LAST_ERROR, HOSTS_F_ATTEMPTS,
-		HOSTS_F_ORDER,        HOSTS_F_REMOVING,   HOSTS_F_ORIGIN,
+		HOSTS_F_ORDER,        HOSTS_F_REMOVING,   HOSTS_F_ORIGIN,     "dns_status",
 	};
 	const size_t nf = sizeof(fields) / sizeof(fields[0]);
 	struct strv names = { 0 }, vals = { 0 };
 	struct hosts_info *arr = NULL;
+	long long *due = NULL;
 	size_t i, j, k;
 	enum hosts_status ret = HOSTS_ERROR;
 
@@ -271,10 +272,13 @@ enum hosts_status hosts_list(struct store *s, struct hosts_info **out, size_t *n
 	if (store_hosts_fields(s, &names, fields, nf, &vals, err, errsz) < 0)
 		goto out;
 	arr = calloc(names.n ? names.n : 1, sizeof(*arr));
-	if (!arr) {
+	due = calloc(names.n ? names.n : 1, sizeof(*due));
+	if (!arr || !due) {
 		snprintf(err, errsz, "out of memory");
 		goto out;
 	}
+	if (store_due_scores(s, &names, due, err, errsz) < 0)
+		goto out;
 	for (i = 0, k = 0; i < names.n; i++) {
 		struct hosts_info *h = &arr[k];
 		const char *why;
@@ -291,6 +295,7 @@ enum hosts_status hosts_list(struct store *s, struct hosts_info **out, size_t *n
 			hosts_info_set(h, fields[j], vals.v[i * nf + j], &removing);
 		if (removing)
 			h->state = HOSTS_STATE_REMOVING;
+		h->next_action = due[i];
 	}
 	qsort(arr, k, sizeof(*arr), hosts_cmp_name);
 	*out = arr;
@@ -299,6 +304,7 @@ enum hosts_status hosts_list(struct store *s, struct hosts_info **out, size_t *n
 	ret = HOSTS_OK;
 out:
 	free(arr);
+	free(due);
 	strv_deinit(&names);
 	strv_deinit(&vals);
 	return ret;

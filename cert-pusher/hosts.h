@@ -111,8 +111,9 @@ enum hosts_status hosts_add(struct store *s, const char *name, const char *previ
 enum hosts_status hosts_get(struct store *s, const char *name, struct hosts_info *info, char *err,
                             size_t errsz);
 
-/* Every managed host, sorted by name, in a new array <*out> of <*n> (caller frees). The listing
- * leaves next_action at 0 (one pipelined round trip). HOSTS_OK or HOSTS_ERROR. */
+/* Every managed host, sorted by name, in a new array <*out> of <*n> (caller frees), with the
+ * same fields as hosts_get() (one pipelined HMGET round trip and one ZMSCORE). HOSTS_OK or
+ * HOSTS_ERROR. */
 enum hosts_status hosts_list(struct store *s, struct hosts_info **out, size_t *n, char *err,
                              size_t errsz);
 

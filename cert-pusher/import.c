@@ -189,7 +189,7 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 	    cid.len < sizeof(lf.cert_id))
 		snprintf(lf.cert_id, sizeof(lf.cert_id), "%s", buf_str(&cid));
 	else
-		log_warn("import: name=%s: no ARI CertID (%s): renewals will not send replaces",
+		log_warn("import: host=%s: no ARI CertID (%s): renewals will not send replaces",
 		         argv[0], cid.len ? "too long" : why);
 	kr = kms_conf_keyring(ring, p->conf, err, sizeof(err));
 	if (!kr) {
@@ -205,7 +205,7 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 		goto out;
 	}
 	if (p->check_only) {
-		log_info("import: ok name=%s type=%s serial=%s (--check: nothing stored)", argv[0],
+		log_info("import: ok host=%s type=%s serial=%s (--check: nothing stored)", argv[0],
 		         type, info.serial);
 		ret = 0;
 		goto out;
@@ -224,8 +224,8 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 		log_err("import: %s", err);
 		goto out;
 	}
-	log_info("import: stored name=%s type=%s serial=%s not_after=%lld key=%s%s", argv[0], type,
-	         lf.serial, lf.not_after, buf_str(&key),
+	log_info("import: stored host=%s type=%s serial=%s not_after=%s key=%s%s", argv[0], type,
+	         lf.serial, log_time(lf.not_after, (char[LOG_TIME_MAX]){ 0 }), buf_str(&key),
 	         managed ? " (managed already: that key type updated)" : " (now managed)");
 	ret = 0;
 out:

@@ -316,8 +316,8 @@ static void init_next_steps(const char *dir)
 	       "     then 'aclfile %s/redis/users.acl' in redis.conf (readable by redis), the\n"
 	       "     same file and 'masteruser spoacme-replica' + masterauth on every replica.\n"
 	       "  2. Copy %s/keyring (the same one) to /etc/spoacme/keyring, 0600 root, on every\n"
-	       "     issuer and edge; api-token on the issuer. The units pass them with\n"
-	       "     LoadCredential.\n"
+	       "     issuer and edge; api-token and api-read-token on the issuer. The units pass\n"
+	       "     them with LoadCredential.\n"
 	       "  3. Edges: %s/fallback.pem to /etc/haproxy/spoacme/fallback.pem (0600 root),\n"
 	       "     /usr/share/doc/spoacme/examples/haproxy-cfg/* to /etc/haproxy/, then\n"
 	       "       systemctl enable --now spoa-agent cert-pusher haproxy\n"
@@ -327,8 +327,10 @@ static void init_next_steps(const char *dir)
 	       "       curl -H \"Authorization: Bearer $(cat %s/api-token)\" \\\n"
 	       "            -H 'Content-Type: application/json' \\\n"
 	       "            -d '{\"data\":{\"attributes\":{\"hostname\":\"example.com\"}}}' \\\n"
-	       "            http://127.0.0.1:8080/v1/hostnames\n",
-	       dir, dir, dir, dir, dir);
+	       "            http://127.0.0.1:8080/v1/hostnames\n"
+	       "  6. The status page, with the read-only token:\n"
+	       "       http://127.0.0.1:8080/#token=$(cat %s/api-read-token)\n",
+	       dir, dir, dir, dir, dir, dir);
 }
 
 int init_cmd_init(struct pusher *p, int argc, char **argv)
@@ -366,6 +368,10 @@ int init_cmd_init(struct pusher *p, int argc, char **argv)
 	if (init_path(path, sizeof(path), dir, "api-token") < 0 ||
 	    init_file(path, INIT_KIND_TOKEN, p->check_only, "API bearer token (--api-token-file)") <
 	            0)
+		return 1;
+	if (init_path(path, sizeof(path), dir, "api-read-token") < 0 ||
+	    init_file(path, INIT_KIND_TOKEN, p->check_only,
+	              "API read-only token, for the status page (--api-read-token-file)") < 0)
 		return 1;
 	if (init_path(path, sizeof(path), dir, "fallback.pem") < 0 ||
 	    init_file(path, INIT_KIND_FALLBACK, p->check_only,

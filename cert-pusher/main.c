@@ -67,6 +67,7 @@ static const struct pusher_opt pusher_opts[] = {
 	{ "revoke", 0, "          rm: revoke the certificates at the CA, then remove" },
 	{ "api", 1, "ADDR      HTTP API listen address" },
 	{ "api-token-file", 1, "FILE      API bearer token (mode 0600)" },
+	{ "api-read-token-file", 1, "FILE      API read-only token: GET and HEAD only (0600)" },
 	{ "challenge", 1, "TYPE      http-01 (default; wildcards use dns-01) or dns-01 for all" },
 	{ "dns-update", 1, "ADDR:PORT DNS-01: primary taking RFC 2136 updates of the zone" },
 	{ "dns-tsig-key-file", 1, "FILE      DNS-01: 'hmac-sha256:NAME:SECRET' (mode 0600)" },
@@ -89,6 +90,7 @@ static const struct pusher_opt pusher_opts[] = {
 	  "URL       issuer: GET URL?domain=NAME before a new on-demand name's first order; 200 "
 	  "allows" },
 	{ "due-poll", 1, "DURATION  how often the issuer looks for due hosts (default 1s)" },
+	{ "json", 0, "          ls, show, edges ls: print the API's JSON" },
 	{ "check", 0, "          validate the configuration and exit" },
 	{ "verbose", 0, "          debug logging (also -v)" },
 	{ "help", 0, "          this help" },
@@ -113,6 +115,7 @@ static const struct pusher_cmd pusher_cmds[] = {
 	{ "ls", hosts_cmd_ls, "          list managed hostnames" },
 	{ "show", hosts_cmd_show, "NAME      one hostname's state, dates, serials, last error" },
 	{ "renew", hosts_cmd_renew, "NAME...   renew now" },
+	{ "edges", edges_cmd_edges, "ls|forget EDGE...  the edges' reports; drop an edge's" },
 	{ "init", init_cmd_init,
 	  "DIR       create a node's key ring, token, certificate, passwords" },
 };

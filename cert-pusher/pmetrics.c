@@ -219,94 +219,94 @@ static int pmetrics_counters(struct buf *o)
 	int rc = 0;
 
 	rc |= buf_printf(o,
-	                 "# HELP pusher_orders_total ACME orders by outcome.\n"
-	                 "# TYPE pusher_orders_total counter\n"
-	                 "pusher_orders_total{outcome=\"success\"} %llu\n"
-	                 "pusher_orders_total{outcome=\"failure\"} %llu\n",
+	                 "# HELP spoacme_orders_total ACME orders by outcome.\n"
+	                 "# TYPE spoacme_orders_total counter\n"
+	                 "spoacme_orders_total{outcome=\"success\"} %llu\n"
+	                 "spoacme_orders_total{outcome=\"failure\"} %llu\n",
 	                 atomic_load(&pmetrics_c.orders[1]), atomic_load(&pmetrics_c.orders[0]));
-	rc |= buf_printf(o, "# HELP pusher_order_failures_total Failed orders by ACME problem "
-	                    "type.\n# TYPE pusher_order_failures_total counter\n");
+	rc |= buf_printf(o, "# HELP spoacme_order_failures_total Failed orders by ACME problem "
+	                    "type.\n# TYPE spoacme_order_failures_total counter\n");
 	for (i = 0; i < PMETRICS_NPROBLEMS; i++) {
 		unsigned long long v = atomic_load(&pmetrics_c.problems[i]);
 
 		if (v)
-			rc |= buf_printf(o, "pusher_order_failures_total{problem=\"%s\"} %llu\n",
+			rc |= buf_printf(o, "spoacme_order_failures_total{problem=\"%s\"} %llu\n",
 			                 pmetrics_problems[i], v);
 	}
-	rc |= buf_printf(o, "# HELP pusher_order_duration_seconds Time from lock to outcome.\n"
-	                    "# TYPE pusher_order_duration_seconds histogram\n");
+	rc |= buf_printf(o, "# HELP spoacme_order_duration_seconds Time from lock to outcome.\n"
+	                    "# TYPE spoacme_order_duration_seconds histogram\n");
 	for (i = 0; i < PMETRICS_DURATION_BUCKETS; i++) {
 		cum += atomic_load(&pmetrics_c.buckets[i]);
-		rc |= buf_printf(o, "pusher_order_duration_seconds_bucket{le=\"%g\"} %llu\n",
+		rc |= buf_printf(o, "spoacme_order_duration_seconds_bucket{le=\"%g\"} %llu\n",
 		                 pmetrics_bounds[i], cum);
 	}
 	cum += atomic_load(&pmetrics_c.buckets[PMETRICS_DURATION_BUCKETS]);
 	rc |= buf_printf(o,
-	                 "pusher_order_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
-	                 "pusher_order_duration_seconds_sum %.3f\n"
-	                 "pusher_order_duration_seconds_count %llu\n",
+	                 "spoacme_order_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+	                 "spoacme_order_duration_seconds_sum %.3f\n"
+	                 "spoacme_order_duration_seconds_count %llu\n",
 	                 cum, (double)atomic_load(&pmetrics_c.duration_ms) / 1000.0, cum);
 	rc |= buf_printf(o,
-	                 "# HELP pusher_lock_contended_total Due hosts skipped because another "
-	                 "issuer held the lock.\n# TYPE pusher_lock_contended_total counter\n"
-	                 "pusher_lock_contended_total %llu\n"
-	                 "# HELP pusher_lock_lost_total Running orders whose lock could not be "
-	                 "extended.\n# TYPE pusher_lock_lost_total counter\n"
-	                 "pusher_lock_lost_total %llu\n",
+	                 "# HELP spoacme_lock_contended_total Due hosts skipped because another "
+	                 "issuer held the lock.\n# TYPE spoacme_lock_contended_total counter\n"
+	                 "spoacme_lock_contended_total %llu\n"
+	                 "# HELP spoacme_lock_lost_total Running orders whose lock could not be "
+	                 "extended.\n# TYPE spoacme_lock_lost_total counter\n"
+	                 "spoacme_lock_lost_total %llu\n",
 	                 atomic_load(&pmetrics_c.lock_contended),
 	                 atomic_load(&pmetrics_c.lock_lost));
 	rc |= buf_printf(o,
-	                 "# HELP pusher_renewals_planned_total Renewal times set, by source.\n"
-	                 "# TYPE pusher_renewals_planned_total counter\n"
-	                 "pusher_renewals_planned_total{source=\"fraction\"} %llu\n"
-	                 "pusher_renewals_planned_total{source=\"ari\"} %llu\n",
+	                 "# HELP spoacme_renewals_planned_total Renewal times set, by source.\n"
+	                 "# TYPE spoacme_renewals_planned_total counter\n"
+	                 "spoacme_renewals_planned_total{source=\"fraction\"} %llu\n"
+	                 "spoacme_renewals_planned_total{source=\"ari\"} %llu\n",
 	                 atomic_load(&pmetrics_c.renewals[0]),
 	                 atomic_load(&pmetrics_c.renewals[1]));
-	rc |= buf_printf(o, "# HELP pusher_acme_requests_total Requests to the ACME server by "
+	rc |= buf_printf(o, "# HELP spoacme_acme_requests_total Requests to the ACME server by "
 	                    "response status class (error: no response).\n"
-	                    "# TYPE pusher_acme_requests_total counter\n");
+	                    "# TYPE spoacme_acme_requests_total counter\n");
 	for (i = 0; i < PMETRICS_NACME; i++)
-		rc |= buf_printf(o, "pusher_acme_requests_total{code=\"%s\"} %llu\n",
+		rc |= buf_printf(o, "spoacme_acme_requests_total{code=\"%s\"} %llu\n",
 		                 pmetrics_acme_classes[i], atomic_load(&pmetrics_c.acme[i]));
-	rc |= buf_printf(o, "# HELP pusher_dns_checks_total DNS gate checks of awaiting names by "
+	rc |= buf_printf(o, "# HELP spoacme_dns_checks_total DNS gate checks of awaiting names by "
 	                    "outcome (ok: points at the fleet; not_yet; error: no answer).\n"
-	                    "# TYPE pusher_dns_checks_total counter\n");
+	                    "# TYPE spoacme_dns_checks_total counter\n");
 	for (i = 0; i < PMETRICS_DNS_CHECK_COUNT; i++)
-		rc |= buf_printf(o, "pusher_dns_checks_total{outcome=\"%s\"} %llu\n",
+		rc |= buf_printf(o, "spoacme_dns_checks_total{outcome=\"%s\"} %llu\n",
 		                 pmetrics_dns_check_names[i],
 		                 atomic_load(&pmetrics_c.dns_checks[i]));
-	rc |= buf_printf(o, "# HELP pusher_dns01_propagation_seconds Time from a DNS-01 record's "
+	rc |= buf_printf(o, "# HELP spoacme_dns01_propagation_seconds Time from a DNS-01 record's "
 	                    "update to its answer by every authoritative server.\n"
-	                    "# TYPE pusher_dns01_propagation_seconds histogram\n");
+	                    "# TYPE spoacme_dns01_propagation_seconds histogram\n");
 	cum = 0;
 	for (i = 0; i < PMETRICS_DURATION_BUCKETS; i++) {
 		cum += atomic_load(&pmetrics_c.dns01_buckets[i]);
-		rc |= buf_printf(o, "pusher_dns01_propagation_seconds_bucket{le=\"%g\"} %llu\n",
+		rc |= buf_printf(o, "spoacme_dns01_propagation_seconds_bucket{le=\"%g\"} %llu\n",
 		                 pmetrics_bounds[i], cum);
 	}
 	cum += atomic_load(&pmetrics_c.dns01_buckets[PMETRICS_DURATION_BUCKETS]);
 	rc |= buf_printf(o,
-	                 "pusher_dns01_propagation_seconds_bucket{le=\"+Inf\"} %llu\n"
-	                 "pusher_dns01_propagation_seconds_sum %.3f\n"
-	                 "pusher_dns01_propagation_seconds_count %llu\n"
-	                 "# HELP pusher_dns01_propagation_timeouts_total DNS-01 records some "
+	                 "spoacme_dns01_propagation_seconds_bucket{le=\"+Inf\"} %llu\n"
+	                 "spoacme_dns01_propagation_seconds_sum %.3f\n"
+	                 "spoacme_dns01_propagation_seconds_count %llu\n"
+	                 "# HELP spoacme_dns01_propagation_timeouts_total DNS-01 records some "
 	                 "authoritative server did not answer in time.\n"
-	                 "# TYPE pusher_dns01_propagation_timeouts_total counter\n"
-	                 "pusher_dns01_propagation_timeouts_total %llu\n",
+	                 "# TYPE spoacme_dns01_propagation_timeouts_total counter\n"
+	                 "spoacme_dns01_propagation_timeouts_total %llu\n",
 	                 cum, (double)atomic_load(&pmetrics_c.dns01_ms) / 1000.0, cum,
 	                 atomic_load(&pmetrics_c.dns01_timeouts));
-	rc |= buf_printf(o, "# HELP pusher_api_requests_total API requests by status.\n"
-	                    "# TYPE pusher_api_requests_total counter\n");
+	rc |= buf_printf(o, "# HELP spoacme_api_requests_total API requests by status.\n"
+	                    "# TYPE spoacme_api_requests_total counter\n");
 	for (i = 0; i < PMETRICS_NAPI; i++) {
 		unsigned long long v = atomic_load(&pmetrics_c.api[i]);
 
 		if (!v)
 			continue;
 		if (pmetrics_api_codes[i])
-			rc |= buf_printf(o, "pusher_api_requests_total{code=\"%d\"} %llu\n",
+			rc |= buf_printf(o, "spoacme_api_requests_total{code=\"%d\"} %llu\n",
 			                 pmetrics_api_codes[i], v);
 		else
-			rc |= buf_printf(o, "pusher_api_requests_total{code=\"other\"} %llu\n", v);
+			rc |= buf_printf(o, "spoacme_api_requests_total{code=\"other\"} %llu\n", v);
 	}
 	return rc ? -1 : 0;
 }

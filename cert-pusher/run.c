@@ -204,6 +204,8 @@ int run_cmd_run(struct pusher *p, int argc, char **argv)
 		log_err("run: unexpected argument '%s'", argv[0]);
 		return 2;
 	}
+	if (!p->check_only)
+		log_set_daemon();
 	if (!roles) {
 		/* Default: every role this build has (the API when configured, below). */
 		for (i = 0; i + 1 < RUN_NROLES; i++)

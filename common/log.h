@@ -18,6 +18,15 @@ enum log_level {
 /* Messages above this level are dropped. Default LOG_LEVEL_INFO; -v raises it. */
 extern int log_max_level;
 
+/* For the daemons (cert-pusher run, spoa-agent), before their first line: when not under
+ * journald (JOURNAL_STREAM unset), each line starts with "2026-01-31T12:00:00.123Z ". */
+void log_set_daemon(void);
+
+/* Times in messages are ISO 8601 UTC: log_time(t, buf) is "2026-01-31T12:00:00Z" for unix
+ * seconds <t>, "-" for 0. Returns <out>. */
+#define LOG_TIME_MAX 24
+char *log_time(long long t, char out[LOG_TIME_MAX]);
+
 /* Write one line "<prio>fmt\n" to stderr in a single write; thread-safe. */
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

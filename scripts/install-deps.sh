@@ -13,7 +13,7 @@ PKGS="build-essential pkg-config libevent-dev libhiredis-dev libcurl4-openssl-de
 libssl-dev libcmocka-dev haproxy redis-server redis-tools pebble clang clang-format
 libclang-rt-14-dev wrk curl openssl ca-certificates procps iproute2 socat jq libpcre2-dev xxd git
 libp11-kit-dev softhsm2 libldns-dev knot knot-dnsutils unbound
-debhelper dpkg-dev fakeroot help2man man-db bash-completion systemd prometheus"
+debhelper dpkg-dev fakeroot help2man man-db bash-completion systemd prometheus chromium"
 # From bookworm-backports, for building Pebble 2.7 (scripts/build-peers.sh).
 BPO_PKGS="golang-1.23-go"
 BPO_SOURCES=/etc/apt/sources.list.d/spoacme-bookworm-backports.sources

@@ -98,6 +98,7 @@ spoacme local stack is up (logs, sockets and the key ring in $T_DIR):
   master socket $HAPROXY_MASTER_SOCK
   spoa-agent        127.0.0.1:$AGENT_PORT  metrics http://127.0.0.1:$METRICS_PORT/metrics
   cert-pusher API   $API  (token in $T_DIR/token)
+  status page       $API/#token=$TOKEN
 
 $DEMO was added through the API, issued by Pebble (ECDSA serial $ecdsa, RSA serial $rsa)
 and hot-loaded into HAProxy. HTTPS served with the issued certificate:

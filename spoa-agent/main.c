@@ -546,6 +546,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ret = 1;
+	log_set_daemon();
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() < 0) {
 		log_err("libevent: no thread support");

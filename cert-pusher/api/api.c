@@ -6,6 +6,8 @@
  */
 #include "cert-pusher/api/api.h"
 #include "cert-pusher/api/exposition.h"
+#include "cert-pusher/api/host_json.h"
+#include "cert-pusher/api/status_page.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -30,8 +32,6 @@
 #include "common/log.h"
 #include "common/parse.h"
 
-#define API_PREFIX "/v1/hostnames"
-
 #define API_HEALTH_REDIS_MS 500
 
 struct api {
@@ -41,15 +41,18 @@ struct api {
 	struct store *store;  /* NULL while Redis is unreachable; reopened per request */
 	char *preview_domain; /* or NULL */
 	unsigned char token_hash[SHA256_DIGEST_LENGTH];
+	unsigned char read_hash[SHA256_DIGEST_LENGTH]; /* --api-read-token-file's */
+	int have_read_token;
 };
 
 /* ---- configuration ---- */
 
-/* Read and hash the bearer token of "api-token-file". 0 or -1 with <err>. */
-static int api_load_token(const struct conf *conf, unsigned char hash[SHA256_DIGEST_LENGTH],
-                          char *err, size_t errsz)
+/* Read and hash the bearer token of option <opt> ("api-token-file", "api-read-token-file").
+ * 0 or -1 with <err>. */
+static int api_load_token(const struct conf *conf, const char *opt,
+                          unsigned char hash[SHA256_DIGEST_LENGTH], char *err, size_t errsz)
 {
-	const char *path = conf_get(conf, "api-token-file");
+	const char *path = conf_get(conf, opt);
 	struct buf tok;
 	char ferr[400];
 	size_t i;
@@ -63,23 +66,21 @@ static int api_load_token(const struct conf *conf, unsigned char hash[SHA256_DIG
 		goto out;
 	}
 	if (file_read(path, 4096, 1, &tok, ferr, sizeof(ferr)) < 0) {
-		snprintf(err, errsz, "--api-token-file: %s", ferr);
+		snprintf(err, errsz, "--%s: %s", opt, ferr);
 		goto out;
 	}
 	file_chomp(&tok);
 	if (tok.len < API_TOKEN_MIN) {
-		snprintf(err, errsz,
-		         "--api-token-file: %s: the token has %zu bytes; expected at "
-		         "least %d",
+		snprintf(err, errsz, "--%s: %s: the token has %zu bytes; expected at least %d", opt,
 		         path, tok.len, API_TOKEN_MIN);
 		goto out;
 	}
 	for (i = 0; i < tok.len; i++) {
 		if (tok.data[i] <= ' ' || tok.data[i] >= 0x7f) {
 			snprintf(err, errsz,
-			         "--api-token-file: %s: the token must be printable "
-			         "ASCII without spaces",
-			         path);
+			         "--%s: %s: the token must be printable ASCII without "
+			         "spaces",
+			         opt, path);
 			goto out;
 		}
 	}
@@ -112,7 +113,10 @@ int api_check_conf(const struct conf *conf, char *err, size_t errsz)
 		         conf_get(conf, "edge-live-window"));
 		return -1;
 	}
-	if (api_load_token(conf, hash, err, errsz) < 0)
+	if (api_load_token(conf, "api-token-file", hash, err, errsz) < 0)
+		return -1;
+	if (conf_get(conf, "api-read-token-file") &&
+	    api_load_token(conf, "api-read-token-file", hash, err, errsz) < 0)
 		return -1;
 	OPENSSL_cleanse(hash, sizeof(hash));
 	return 0;
@@ -127,6 +131,8 @@ static const char *api_title(int status)
 		return "Bad Request";
 	case 401:
 		return "Unauthorized";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:
@@ -210,102 +216,6 @@ static void api_error(struct evhttp_request *req, int status, const char *fmt, .
 	         NULL, NULL, 0);
 }
 
-/* A JSON string for time <t>, or null. New reference. */
-static json_t *api_time(long long t)
-{
-	char s[32];
-
-	hosts_time_format(t, s, sizeof(s));
-	return *s ? json_string(s) : json_null();
-}
-
-static json_t *api_str_or_null(const char *s)
-{
-	return *s ? json_string(s) : json_null();
-}
-
-/* The JSON:API resource object of <h>. New reference or NULL. */
-static json_t *api_host_json(const struct hosts_info *h, int with_next_action)
-{
-	json_t *attrs, *obj, *links;
-	char self[sizeof(API_PREFIX) + NAMES_HOSTNAME_MAX + 2];
-
-	snprintf(self, sizeof(self), API_PREFIX "/%s", h->name);
-	attrs = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:o,s:o},s:o,s:I,s:b}", "hostname",
-	                  h->name, "state", hosts_state_name(h->state), "created_at",
-	                  api_time(h->created), "not_before", api_time(h->not_before), "not_after",
-	                  api_time(h->not_after), "issued_at", api_time(h->issued_at), "renew_at",
-	                  api_time(h->renew_at), "next_attempt_at", api_time(h->next_attempt),
-	                  "serials", "ecdsa", api_str_or_null(h->serial_ecdsa), "rsa",
-	                  api_str_or_null(h->serial_rsa), "last_error",
-	                  api_str_or_null(h->last_error), "attempts", (json_int_t)h->attempts,
-	                  "order_running", h->order_running);
-	if (!attrs)
-		return NULL;
-	if (*h->preview)
-		json_object_set_new(attrs, "preview_hostname", json_string(h->preview));
-	if (*h->dns_status)
-		json_object_set_new(attrs, "dns_status", json_string(h->dns_status));
-	json_object_set_new(attrs, "origin", json_string(*h->origin ? h->origin : "api"));
-	if (with_next_action)
-		json_object_set_new(attrs, "next_action_at", api_time(h->next_action));
-	links = json_pack("{s:s}", "self", self);
-	obj = json_pack("{s:s,s:s,s:o,s:o}", "id", h->name, "type", "hostnames", "attributes",
-	                attrs, "links", links);
-	return obj;
-}
-
-/* Proof of deployment of host <h> (index <hi> of <v>): attributes "deployed" and "edges", one
- * object per edge (newest heartbeat first) with what it serves per key type. <v> NULL (Redis
- * could not be read): both null. */
-static void api_host_edges(json_t *obj, const struct served_view *v, size_t hi,
-                           const struct hosts_info *h, long long now)
-{
-	const char *want[PEM_KEY_COUNT] = { h->serial_ecdsa, h->serial_rsa };
-	json_t *attrs = json_object_get(obj, "attributes"), *edges, *e, *tv;
-	const struct served_value *sv;
-	size_t i;
-	int t, current;
-
-	if (!attrs)
-		return;
-	if (!v) {
-		json_object_set_new(attrs, "deployed", json_null());
-		json_object_set_new(attrs, "edges", json_null());
-		return;
-	}
-	edges = json_array();
-	for (i = 0; edges && i < v->nedges; i++) {
-		const struct served_haproxy *hp = &v->edges[i].haproxy;
-
-		e = json_pack("{s:s,s:o,s:b,s:s,s:o}", "edge", v->edges[i].id, "last_seen",
-		              api_time(v->edges[i].last_seen), "live", v->edges[i].live, "haproxy",
-		              *hp->state ? hp->state : "unknown", "haproxy_since",
-		              hp->since ? api_time(hp->since) : json_null());
-		if (!e)
-			continue;
-		current = 1;
-		for (t = 0; t < PEM_KEY_COUNT; t++) {
-			enum served_status st;
-
-			sv = served_view_get(v, hi, i, t);
-			st = served_classify(want[t], sv);
-			if (*want[t] && st != SERVED_CURRENT)
-				current = 0;
-			tv = sv ? json_pack("{s:s,s:o,s:o,s:s,s:b}", "serial", sv->serial,
-			                    "not_after", api_time(sv->not_after), "since",
-			                    api_time(sv->at), "status", served_status_name(st),
-			                    "expiring", served_expiring(sv, now))
-			        : json_null();
-			json_object_set_new(e, pem_key_type_names[t], tv);
-		}
-		json_object_set_new(e, "current", json_boolean(current && (*want[0] || *want[1])));
-		json_array_append_new(edges, e);
-	}
-	json_object_set_new(attrs, "deployed", json_boolean(served_view_deployed(v, hi, want)));
-	json_object_set_new(attrs, "edges", edges ? edges : json_null());
-}
-
 /* Load the served view of <hosts>/<n> into <v>; NULL (logged) when Redis could not be read. */
 static struct served_view *api_served(struct api *a, struct store *st,
                                       const struct hosts_info *hosts, size_t n,
@@ -368,32 +278,38 @@ static void api_hosts_error(struct evhttp_request *req, enum hosts_status st, co
 	}
 }
 
-/* Whether the request carries our bearer token; answers 401 when not. */
-static int api_authorized(struct api *a, struct evhttp_request *req)
+/* What the request's bearer token allows: API_AUTH_FULL (--api-token-file's), API_AUTH_READ
+ * (--api-read-token-file's: GET and HEAD only), or API_AUTH_NONE after answering 401. */
+enum api_auth { API_AUTH_NONE = 0, API_AUTH_READ, API_AUTH_FULL };
+
+static enum api_auth api_authorized(struct api *a, struct evhttp_request *req)
 {
 	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
 	unsigned char hash[SHA256_DIGEST_LENGTH];
-	int ok;
+	enum api_auth level = API_AUTH_NONE;
 
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
 		                  "Bearer realm=\"cert-pusher\"");
 		api_error(req, 401, "missing bearer token (Authorization: Bearer <token>)");
-		return 0;
+		return API_AUTH_NONE;
 	}
 	h += 7;
 	while (*h == ' ')
 		h++;
 	/* Compare digests: constant time whatever the length of what was sent. */
 	SHA256((const unsigned char *)h, strlen(h), hash);
-	ok = CRYPTO_memcmp(hash, a->token_hash, sizeof(hash)) == 0;
+	if (CRYPTO_memcmp(hash, a->token_hash, sizeof(hash)) == 0)
+		level = API_AUTH_FULL;
+	else if (a->have_read_token && CRYPTO_memcmp(hash, a->read_hash, sizeof(hash)) == 0)
+		level = API_AUTH_READ;
 	OPENSSL_cleanse(hash, sizeof(hash));
-	if (!ok) {
+	if (level == API_AUTH_NONE) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
 		                  "Bearer realm=\"cert-pusher\", error=\"invalid_token\"");
 		api_error(req, 401, "invalid bearer token");
 	}
-	return ok;
+	return level;
 }
 
 static void api_method_not_allowed(struct evhttp_request *req, const char *allow)
@@ -544,9 +460,69 @@ static void api_create(struct api *a, struct evhttp_request *req)
 	         info.preview);
 	snprintf(loc, sizeof(loc), API_PREFIX "/%s", info.name);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
-	api_send(req, 201, json_pack("{s:o}", "data", api_host_json(&info, 1)), NULL, NULL, 0);
+	api_send(req, 201, json_pack("{s:o}", "data", host_json(&info)), NULL, NULL, 0);
 out:
 	json_decref(root);
+}
+
+/* The list's query: "state=S[,S...]" (repeatable; names of hosts_state_name()) into <mask>
+ * (bit per state; all when absent). 0, or -1 after answering 400: an unknown parameter or state
+ * is refused, never ignored. */
+static int api_list_filter(struct evhttp_request *req, unsigned *mask)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+	struct evkeyvalq kv;
+	struct evkeyval *e;
+	char one[32];
+	int ret = 0;
+
+	*mask = ~0u;
+	if (!q || !*q)
+		return 0;
+	kv.tqh_first = NULL; /* TAILQ_INIT without <sys/queue.h> */
+	kv.tqh_last = &kv.tqh_first;
+	if (evhttp_parse_query_str(q, &kv) < 0) {
+		api_error(req, 400, "unparsable query string");
+		ret = -1;
+		goto out;
+	}
+	*mask = 0;
+	for (e = kv.tqh_first; e; e = e->next.tqe_next) {
+		const char *v = e->value;
+
+		if (strcmp(e->key, "state") != 0) {
+			api_error(req, 400,
+			          "unknown query parameter '%.64s'; the list takes "
+			          "state=STATE[,STATE...]",
+			          e->key);
+			ret = -1;
+			goto out;
+		}
+		do {
+			size_t n = strcspn(v, ",");
+			int st = -1;
+
+			if (n < sizeof(one)) {
+				memcpy(one, v, n);
+				one[n] = 0;
+				st = hosts_state_parse(one);
+			}
+			if (st < 0) {
+				api_error(req, 400,
+				          "state: '%.*s' is not a state (pending, issuing, valid, "
+				          "renewing, failed, removing, awaiting-dns)",
+				          (int)(n > 64 ? 64 : n), v);
+				ret = -1;
+				goto out;
+			}
+			*mask |= 1u << st;
+			v += n;
+		} while (*v++ == ',');
+	}
+out:
+	evhttp_clear_headers(&kv);
+	return ret;
 }
 
 static void api_list(struct api *a, struct evhttp_request *req)
@@ -556,9 +532,12 @@ static void api_list(struct api *a, struct evhttp_request *req)
 	struct store *st;
 	json_t *list;
 	char err[512];
-	size_t i, n;
+	size_t i, n, kept;
+	unsigned mask;
 	enum hosts_status hs;
 
+	if (api_list_filter(req, &mask) < 0)
+		return;
 	st = api_store(a, req);
 	if (!st)
 		return;
@@ -567,12 +546,16 @@ static void api_list(struct api *a, struct evhttp_request *req)
 		api_hosts_error(req, hs, err);
 		return;
 	}
+	for (i = kept = 0; i < n; i++)
+		if (mask & (1u << arr[i].state))
+			arr[kept++] = arr[i];
+	n = kept;
 	sv = api_served(a, st, arr, n, &view);
 	list = json_array();
 	for (i = 0; list && i < n; i++) {
-		json_t *o = api_host_json(&arr[i], 0);
+		json_t *o = host_json(&arr[i]);
 
-		api_host_edges(o, sv, i, &arr[i], (long long)time(NULL));
+		host_json_edges(o, sv, i, &arr[i], (long long)time(NULL));
 		json_array_append_new(list, o);
 	}
 	if (sv)
@@ -619,10 +602,10 @@ static void api_one(struct api *a, struct evhttp_request *req, const char *name,
 		api_hosts_error(req, hs, err);
 		return;
 	}
-	obj = api_host_json(&info, 1);
+	obj = host_json(&info);
 	if (method == EVHTTP_REQ_GET) {
 		sv = api_served(a, st, &info, 1, &view);
-		api_host_edges(obj, sv, 0, &info, (long long)time(NULL));
+		host_json_edges(obj, sv, 0, &info, (long long)time(NULL));
 		if (sv)
 			served_view_free(sv);
 	}
@@ -648,7 +631,7 @@ static void api_renew(struct api *a, struct evhttp_request *req, const char *nam
 		return;
 	}
 	log_info("api: host=%s renewal asked", name);
-	api_send(req, 202, json_pack("{s:o}", "data", api_host_json(&info, 1)), NULL, NULL, 0);
+	api_send(req, 202, json_pack("{s:o}", "data", host_json(&info)), NULL, NULL, 0);
 }
 
 static void api_metrics(struct api *a, struct evhttp_request *req)
@@ -722,6 +705,23 @@ static void api_healthz(struct api *a, struct evhttp_request *req)
 	api_send(req, 200, json_pack("{s:s,s:o}", "status", "ok", "checks", checks), NULL, NULL, 0);
 }
 
+/* GET /: the status page (status_page.h). The page is static (no data, no token in it): its
+ * script asks the API with the token it is given (the URL's #token=... fragment, which the
+ * browser never sends, or the form), so a navigation needs no Authorization header. */
+static void api_status_page(struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Content-Security-Policy",
+	                  "default-src 'none'; script-src 'unsafe-inline'; style-src "
+	                  "'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; "
+	                  "form-action 'none'; frame-ancestors 'none'");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	api_send(req, 200, NULL, "text/html; charset=utf-8", (const char *)status_page_html,
+	         status_page_html_len);
+}
+
 static void api_route(struct evhttp_request *req, void *arg)
 {
 	struct api *a = arg;
@@ -730,26 +730,43 @@ static void api_route(struct evhttp_request *req, void *arg)
 	int m = evhttp_request_get_command(req);
 	char name[NAMES_HOSTNAME_MAX + 2];
 	const char *rest, *slash;
+	enum api_auth auth;
 	size_t nlen;
 
 	if (!path) {
 		api_error(req, 400, "unparsable request target");
 		return;
 	}
+	/* HEAD is GET without the body (evhttp drops it): same status and headers. */
+	if (m == EVHTTP_REQ_HEAD)
+		m = EVHTTP_REQ_GET;
 	if (!strcmp(path, "/healthz")) {
-		if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
+		if (m == EVHTTP_REQ_GET)
 			api_healthz(a, req);
 		else
-			api_method_not_allowed(req, "GET");
+			api_method_not_allowed(req, "GET, HEAD");
 		return;
 	}
-	if (!api_authorized(a, req))
+	if (!strcmp(path, "/")) {
+		if (m == EVHTTP_REQ_GET)
+			api_status_page(req);
+		else
+			api_method_not_allowed(req, "GET, HEAD");
 		return;
+	}
+	auth = api_authorized(a, req);
+	if (auth == API_AUTH_NONE)
+		return;
+	if (auth == API_AUTH_READ && m != EVHTTP_REQ_GET) {
+		api_error(req, 403,
+		          "the read-only token (--api-read-token-file) allows GET and HEAD");
+		return;
+	}
 	if (!strcmp(path, "/metrics")) {
 		if (m == EVHTTP_REQ_GET)
 			api_metrics(a, req);
 		else
-			api_method_not_allowed(req, "GET");
+			api_method_not_allowed(req, "GET, HEAD");
 		return;
 	}
 	if (!strcmp(path, API_PREFIX) || !strcmp(path, API_PREFIX "/")) {
@@ -758,7 +775,7 @@ static void api_route(struct evhttp_request *req, void *arg)
 		else if (m == EVHTTP_REQ_POST)
 			api_create(a, req);
 		else
-			api_method_not_allowed(req, "GET, POST");
+			api_method_not_allowed(req, "GET, HEAD, POST");
 		return;
 	}
 	if (strncmp(path, API_PREFIX "/", sizeof(API_PREFIX)) != 0) {
@@ -778,7 +795,7 @@ static void api_route(struct evhttp_request *req, void *arg)
 		if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_DELETE)
 			api_one(a, req, name, m);
 		else
-			api_method_not_allowed(req, "GET, DELETE");
+			api_method_not_allowed(req, "GET, HEAD, DELETE");
 		return;
 	}
 	if (!strcmp(slash, "/renew")) {
@@ -810,8 +827,13 @@ struct api *api_new(struct event_base *base, const struct conf *conf, const char
 	    (domain && !(a->preview_domain = strdup(domain))))
 		goto oom;
 	a->conf = conf;
-	if (api_load_token(conf, a->token_hash, err, errsz) < 0)
+	if (api_load_token(conf, "api-token-file", a->token_hash, err, errsz) < 0)
 		goto fail;
+	if (conf_get(conf, "api-read-token-file")) {
+		if (api_load_token(conf, "api-read-token-file", a->read_hash, err, errsz) < 0)
+			goto fail;
+		a->have_read_token = 1;
+	}
 	a->http = evhttp_new(base);
 	if (!a->http)
 		goto oom;
@@ -820,9 +842,12 @@ struct api *api_new(struct event_base *base, const struct conf *conf, const char
 	evhttp_set_max_body_size(a->http, 1 << 20);
 	evhttp_set_max_headers_size(a->http, 16 * 1024);
 	evhttp_set_timeout(a->http, 30);
+	/* Every method evhttp parses reaches api_route(), TRACE and CONNECT included, so that each
+	 * gets a JSON answer (405) rather than evhttp's HTML 501. */
 	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 	                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+	                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(a->http, api_route, a);
 	if (!evhttp_bind_socket_with_handle(a->http, *ep.host ? ep.host : "0.0.0.0", ep.port)) {
 		snprintf(err, errsz, "--api: cannot listen on %s", listen);
@@ -848,6 +873,7 @@ void api_free(struct api *a)
 		evhttp_free(a->http);
 	store_close(a->store);
 	OPENSSL_cleanse(a->token_hash, sizeof(a->token_hash));
+	OPENSSL_cleanse(a->read_hash, sizeof(a->read_hash));
 	free(a->preview_domain);
 	free(a->prefix);
 	free(a);

@@ -7,14 +7,18 @@
  *   GET    /v1/hostnames/<name>          one host: state, times, serials, last error
  *   DELETE /v1/hostnames/<name>          remove from every edge (204, or 202 while an order runs)
  *   POST   /v1/hostnames/<name>/renew    due now (202)
+ *   GET    /v1/hostnames?state=S[,S]     only those states (anything else: 400)
  *   GET    /metrics                      Prometheus text (bearer token too)
  *   GET    /healthz                      no token; 200 when Redis answers, else 503
+ *   GET    /                             no token; the status page (status_page.h), which
+ *                                        reads /v1/hostnames with the token it is given
  *
  * Every /v1 and /metrics request needs "Authorization: Bearer <token>" (the token from
- * --api-token-file, compared in constant time). Errors are {"errors":[{"status","title",
- * "detail"}]}. The API runs on the daemon's event loop and talks to Redis through its own
- * synchronous connection (local Redis calls; no ACME here: orders run on the scheduler's
- * threads). The logic is hosts.c's; this module maps it to HTTP.
+ * --api-token-file, compared in constant time; --api-read-token-file's allows GET and HEAD
+ * only). HEAD is GET without the body; any other method is a JSON 405. Errors are
+ * {"errors":[{"status","title", "detail"}]}. The API runs on the daemon's event loop and talks to
+ * Redis through its own synchronous connection (local Redis calls; no ACME here: orders run on the
+ * scheduler's threads). The logic is hosts.c's; this module maps it to HTTP.
  */
 #ifndef CERT_PUSHER_API_H
 #define CERT_PUSHER_API_H

@@ -5,11 +5,14 @@
  */
 #include "cert-pusher/api/cli.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cert-pusher/api/host_json.h"
 #include "cert-pusher/hosts.h"
 #include "cert-pusher/issuer/dns01.h"
 #include "cert-pusher/issuer/dnsgate.h"
@@ -134,13 +137,100 @@ int hosts_cmd_renew(struct pusher *p, int argc, char **argv)
 	return hosts_cli_each(p, argc, argv, "renew", hosts_renew, "due now");
 }
 
+/* Print <v> as one JSON document on stdout (stolen). 0, or 1 after logging. */
+static int hosts_cli_print_json(json_t *v)
+{
+	char *dump = v ? json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+
+	json_decref(v);
+	if (!dump) {
+		log_err("out of memory");
+		return 1;
+	}
+	printf("%s\n", dump);
+	free(dump);
+	return 0;
+}
+
+/* The served view of <hosts>/<n> (n 0: the edges only) into <v>. 0 or -1 (logged). */
+static int hosts_cli_served(struct pusher *p, struct store *s, const struct hosts_info *hosts,
+                            size_t n, struct served_view *v)
+{
+	const char **names = calloc(n + 1, sizeof(*names));
+	long long window;
+	char err[512];
+	size_t i;
+	int rc = -1;
+
+	if (served_live_window(conf_get(p->conf, "edge-live-window"), &window) < 0) {
+		log_err("--edge-live-window: '%s' is not a duration of 1s..24h",
+		        conf_get(p->conf, "edge-live-window"));
+		goto out;
+	}
+	if (!names) {
+		log_err("out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		names[i] = hosts[i].name;
+	rc = served_view_load(s, names, n, (long long)time(NULL), window, v, err, sizeof(err));
+	if (rc < 0)
+		log_err("%s", err);
+out:
+	free(names);
+	return rc;
+}
+
+/* A table cell from untrusted text <in> (a CA's error, a name): control characters become
+ * spaces, and at most <max> bytes are kept (cut on a UTF-8 boundary, "..." appended). */
+static void hosts_cli_cell(const char *in, size_t max, char *out, size_t outsz)
+{
+	size_t i, n = 0, len = strlen(in);
+
+	if (outsz < 4)
+		return;
+	if (max > outsz - 4)
+		max = outsz - 4;
+	for (i = 0; i < len && n < max; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		out[n++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+	}
+	if (n < len) {
+		/* out[k] is in[k] for k < n (n == i): drop a character cut in its middle. */
+		while (n > 0 && ((unsigned char)in[n] & 0xc0) == 0x80)
+			n--;
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = 0;
+}
+
+/* Days from <now> to <t>, rounded down, as text ("-" when <t> is 0). */
+static void hosts_cli_days(long long t, long long now, char *out, size_t outsz)
+{
+	long long d;
+
+	if (!t) {
+		snprintf(out, outsz, "-");
+		return;
+	}
+	d = t - now;
+	d = d >= 0 ? d / 86400 : -((-d + 86399) / 86400);
+	snprintf(out, outsz, "%lld", d);
+}
+
+#define HOSTS_CLI_ERROR_MAX 60 /* bytes of LAST_ERROR in ls; show and --json have it whole */
+
 int hosts_cmd_ls(struct pusher *p, int argc, char **argv)
 {
 	struct hosts_info *arr = NULL;
+	struct served_view view, *sv = NULL;
 	struct store *s = NULL;
-	char err[512], na[32], ra[32];
+	long long now = (long long)time(NULL);
+	char err[512], na[32], ra[32], days[24], cell[HOSTS_CLI_ERROR_MAX + 8];
 	size_t i, n = 0;
-	int ret = 2;
+	int ret = 2, w = 8;
 
 	(void)argv;
 	if (argc) {
@@ -159,17 +249,47 @@ int hosts_cmd_ls(struct pusher *p, int argc, char **argv)
 		log_err("ls: %s", err);
 		goto out;
 	}
-	printf("%-40s %-9s %-20s %-20s %s\n", "HOSTNAME", "STATE", "NOT_AFTER", "RENEW_AT",
-	       "LAST_ERROR");
+	if (hosts_cli_served(p, s, arr, n, &view) == 0)
+		sv = &view;
+	if (conf_get(p->conf, "json")) {
+		json_t *list = json_array();
+
+		for (i = 0; list && i < n; i++) {
+			json_t *o = host_json(&arr[i]);
+
+			host_json_edges(o, sv, i, &arr[i], now);
+			json_array_append_new(list, o);
+		}
+		ret = hosts_cli_print_json(
+		        json_pack("{s:o,s:{s:I}}", "data", list, "meta", "count", (json_int_t)n));
+		goto out;
+	}
+	/* The first column is as wide as the longest name: a long name never shifts the others. */
+	for (i = 0; i < n; i++)
+		if ((int)strlen(arr[i].name) > w)
+			w = (int)strlen(arr[i].name);
+	printf("%-*s  %-12s  %9s  %-8s  %-20s  %-20s  %s\n", w, "HOSTNAME", "STATE", "DAYS_LEFT",
+	       "DEPLOYED", "NOT_AFTER", "RENEW_AT", "LAST_ERROR");
 	for (i = 0; i < n; i++) {
-		hosts_time_format(arr[i].not_after, na, sizeof(na));
-		hosts_time_format(arr[i].renew_at, ra, sizeof(ra));
-		printf("%-40s %-9s %-20s %-20s %.60s\n", arr[i].name,
-		       hosts_state_name(arr[i].state), *na ? na : "-", *ra ? ra : "-",
-		       *arr[i].last_error ? arr[i].last_error : "-");
+		const struct hosts_info *h = &arr[i];
+		const char *want[PEM_KEY_COUNT] = { h->serial_ecdsa, h->serial_rsa };
+		const char *dep = !*want[0] && !*want[1]              ? "-"
+		                  : !sv                               ? "unknown"
+		                  : served_view_deployed(sv, i, want) ? "yes"
+		                                                      : "no";
+
+		hosts_time_format(h->not_after, na, sizeof(na));
+		hosts_time_format(h->renew_at, ra, sizeof(ra));
+		hosts_cli_days(h->not_after, now, days, sizeof(days));
+		hosts_cli_cell(*h->last_error ? h->last_error : "-", HOSTS_CLI_ERROR_MAX, cell,
+		               sizeof(cell));
+		printf("%-*s  %-12s  %9s  %-8s  %-20s  %-20s  %s\n", w, h->name,
+		       hosts_state_name(h->state), days, dep, *na ? na : "-", *ra ? ra : "-", cell);
 	}
 	ret = 0;
 out:
+	if (sv)
+		served_view_free(sv);
 	free(arr);
 	store_close(s);
 	return ret;
@@ -249,6 +369,18 @@ int hosts_cmd_show(struct pusher *p, int argc, char **argv)
 		log_err("show: %s", err);
 		goto out;
 	}
+	if (conf_get(p->conf, "json")) {
+		struct served_view view, *sv = NULL;
+		json_t *obj = host_json(&h);
+
+		if (hosts_cli_served(p, s, &h, 1, &view) == 0)
+			sv = &view;
+		host_json_edges(obj, sv, 0, &h, (long long)time(NULL));
+		if (sv)
+			served_view_free(sv);
+		ret = hosts_cli_print_json(json_pack("{s:o}", "data", obj));
+		goto out;
+	}
 	printf("hostname: %s\n", h.name);
 	printf("state: %s\n", hosts_state_name(h.state));
 	if (*h.preview)
@@ -281,6 +413,142 @@ int hosts_cmd_show(struct pusher *p, int argc, char **argv)
 	if (hosts_show_edges(p, s, &h) < 0)
 		goto out;
 	ret = 0;
+out:
+	store_close(s);
+	return ret;
+}
+
+/* edges ls: every edge the loaders reported (newest heartbeat first) with whether it is live
+ * and how many hosts it serves current. */
+static int edges_cmd_ls(struct pusher *p, struct store *s)
+{
+	struct hosts_info *arr = NULL;
+	struct served_view view;
+	char err[512], seen[32], hsince[32], cur[48];
+	size_t i, e, n = 0;
+	int ret = 1, w = 4;
+
+	if (hosts_list(s, &arr, &n, err, sizeof(err)) != HOSTS_OK) {
+		log_err("edges ls: %s", err);
+		goto out;
+	}
+	if (hosts_cli_served(p, s, arr, n, &view) < 0)
+		goto out;
+	if (conf_get(p->conf, "json")) {
+		ret = hosts_cli_print_json(json_pack("{s:o}", "data", host_json_edge_list(&view)));
+		served_view_free(&view);
+		goto out;
+	}
+	for (e = 0; e < view.nedges; e++)
+		if ((int)strlen(view.edges[e].id) > w)
+			w = (int)strlen(view.edges[e].id);
+	printf("%-*s  %-6s  %-20s  %-8s  %s\n", w, "EDGE", "STATUS", "LAST_SEEN", "HAPROXY",
+	       "CURRENT");
+	for (e = 0; e < view.nedges; e++) {
+		const struct served_edge *ed = &view.edges[e];
+		size_t want = 0, ok = 0;
+
+		for (i = 0; i < n; i++) {
+			const char *wt[PEM_KEY_COUNT] = { arr[i].serial_ecdsa, arr[i].serial_rsa };
+			int t, good = 1;
+
+			if (!*wt[0] && !*wt[1])
+				continue;
+			want++;
+			for (t = 0; t < PEM_KEY_COUNT; t++)
+				if (*wt[t] &&
+				    served_classify(wt[t], served_view_get(&view, i, e, t)) !=
+				            SERVED_CURRENT)
+					good = 0;
+			ok += (size_t)good;
+		}
+		hosts_time_format(ed->last_seen, seen, sizeof(seen));
+		hosts_time_format(ed->haproxy.since, hsince, sizeof(hsince));
+		snprintf(cur, sizeof(cur), "%zu of %zu hosts", ok, want);
+		printf("%-*s  %-6s  %-20s  %-8s  %s\n", w, ed->id, ed->live ? "live" : "stale",
+		       *seen ? seen : "-", *ed->haproxy.state ? ed->haproxy.state : "unknown", cur);
+	}
+	served_view_free(&view);
+	ret = 0;
+out:
+	free(arr);
+	return ret;
+}
+
+/* edges forget EDGE...: drop what a decommissioned edge reported (edges zset, served:<edge>).
+ * A live edge is refused: its loader would report itself again at its next heartbeat. */
+static int edges_cmd_forget(struct pusher *p, struct store *s, int argc, char **argv)
+{
+	struct served_view view;
+	char err[512];
+	size_t e;
+	int i, ret = 0, rc;
+
+	if (hosts_cli_served(p, s, NULL, 0, &view) < 0)
+		return 1;
+	for (i = 0; i < argc; i++) {
+		int live = 0;
+
+		for (e = 0; e < view.nedges; e++)
+			if (!strcmp(view.edges[e].id, argv[i]))
+				live = view.edges[e].live;
+		if (live) {
+			log_err("edges forget %s: the edge is live (its loader reports itself); "
+			        "stop "
+			        "its loader first",
+			        argv[i]);
+			ret = 1;
+			continue;
+		}
+		rc = store_served_forget(s, argv[i], err, sizeof(err));
+		if (rc < 0) {
+			log_err("edges forget %s: %s", argv[i], err);
+			ret = 1;
+		} else if (rc == 0) {
+			log_err("edges forget %s: no such edge", argv[i]);
+			ret = 1;
+		} else {
+			printf("%s: forgotten\n", argv[i]);
+		}
+	}
+	served_view_free(&view);
+	return ret;
+}
+
+int edges_cmd_edges(struct pusher *p, int argc, char **argv)
+{
+	struct store *s = NULL;
+	int i, ret = 2, forget;
+
+	if (argc < 1 || (strcmp(argv[0], "ls") != 0 && strcmp(argv[0], "forget") != 0)) {
+		log_err("edges: expected 'ls' or 'forget EDGE...'");
+		goto out;
+	}
+	forget = !strcmp(argv[0], "forget");
+	if (!forget && argc != 1) {
+		log_err("edges ls: takes no arguments");
+		goto out;
+	}
+	if (forget && argc < 2) {
+		log_err("edges forget: expected one or more edge ids");
+		goto out;
+	}
+	for (i = 1; i < argc; i++) {
+		if (!served_edge_valid(argv[i])) {
+			log_err("edges forget: '%.80s' is not an edge id (1..%d of [A-Za-z0-9._-])",
+			        argv[i], SERVED_EDGE_MAX);
+			goto out;
+		}
+	}
+	if (p->check_only) {
+		ret = 0;
+		goto out;
+	}
+	ret = 1;
+	s = hosts_cli_store(p);
+	if (!s)
+		goto out;
+	ret = forget ? edges_cmd_forget(p, s, argc - 1, argv + 1) : edges_cmd_ls(p, s);
 out:
 	store_close(s);
 	return ret;

@@ -15,26 +15,26 @@ int exposition_hosts(struct buf *out, const struct hosts_info *hosts, size_t n, 
 	int rc = 0;
 
 	rc |= buf_printf(out,
-	                 "# HELP pusher_redis_up Whether the last Redis read succeeded.\n"
-	                 "# TYPE pusher_redis_up gauge\npusher_redis_up %d\n",
+	                 "# HELP spoacme_redis_up Whether the last Redis read succeeded.\n"
+	                 "# TYPE spoacme_redis_up gauge\nspoacme_redis_up %d\n",
 	                 hosts ? 1 : 0);
 	if (hosts) {
 		for (i = 0; i < n; i++)
 			by_state[hosts[i].state < HOSTS_STATE_COUNT ? hosts[i].state : 0]++;
-		rc |= buf_printf(out, "# HELP pusher_hosts Managed hostnames by state.\n"
-		                      "# TYPE pusher_hosts gauge\n");
+		rc |= buf_printf(out, "# HELP spoacme_hosts Managed hostnames by state.\n"
+		                      "# TYPE spoacme_hosts gauge\n");
 		for (i = 0; i < HOSTS_STATE_COUNT; i++)
-			rc |= buf_printf(out, "pusher_hosts{state=\"%s\"} %llu\n",
+			rc |= buf_printf(out, "spoacme_hosts{state=\"%s\"} %llu\n",
 			                 hosts_state_name((enum hosts_state)i), by_state[i]);
 		rc |= buf_printf(out,
-		                 "# HELP pusher_cert_expiry_seconds Seconds until the certificate "
+		                 "# HELP spoacme_cert_expiry_seconds Seconds until the certificate "
 		                 "of a host expires (negative: expired).\n"
-		                 "# TYPE pusher_cert_expiry_seconds gauge\n");
+		                 "# TYPE spoacme_cert_expiry_seconds gauge\n");
 		/* Hostnames passed names_hostname_valid(): nothing to escape in a label. */
 		for (i = 0; i < n; i++)
 			if (hosts[i].not_after)
 				rc |= buf_printf(out,
-				                 "pusher_cert_expiry_seconds{host=\"%s\"} %lld\n",
+				                 "spoacme_cert_expiry_seconds{host=\"%s\"} %lld\n",
 				                 hosts[i].name, hosts[i].not_after - now);
 	}
 	return rc ? -1 : 0;
@@ -78,52 +78,53 @@ int exposition_edges(struct buf *out, const struct served_view *v, const struct 
 			undeployed++;
 	}
 	rc |= buf_printf(out,
-	                 "# HELP pusher_edges Edges by liveness: live when their loader reported "
+	                 "# HELP spoacme_edges Edges by liveness: live when their loader reported "
 	                 "within --edge-live-window.\n"
-	                 "# TYPE pusher_edges gauge\n"
-	                 "pusher_edges{state=\"live\"} %llu\n"
-	                 "pusher_edges{state=\"stale\"} %llu\n",
+	                 "# TYPE spoacme_edges gauge\n"
+	                 "spoacme_edges{state=\"live\"} %llu\n"
+	                 "spoacme_edges{state=\"stale\"} %llu\n",
 	                 live, (unsigned long long)v->nedges - live);
-	rc |= buf_printf(out, "# HELP pusher_edge_live Whether the edge's loader reported within "
-	                      "--edge-live-window.\n# TYPE pusher_edge_live gauge\n");
+	rc |= buf_printf(out, "# HELP spoacme_edge_live Whether the edge's loader reported within "
+	                      "--edge-live-window.\n# TYPE spoacme_edge_live gauge\n");
 	/* Edge ids passed served_edge_valid(): nothing to escape in a label. */
 	for (e = 0; e < v->nedges; e++)
-		rc |= buf_printf(out, "pusher_edge_live{edge=\"%s\"} %d\n", v->edges[e].id,
+		rc |= buf_printf(out, "spoacme_edge_live{edge=\"%s\"} %d\n", v->edges[e].id,
 		                 v->edges[e].live);
-	rc |= buf_printf(out, "# HELP pusher_edge_haproxy_up Whether the edge's HAProxy answers "
+	rc |= buf_printf(out, "# HELP spoacme_edge_haproxy_up Whether the edge's HAProxy answers "
 	                      "its loader (0 when reported down, 1 up or syncing a new worker).\n"
-	                      "# TYPE pusher_edge_haproxy_up gauge\n");
+	                      "# TYPE spoacme_edge_haproxy_up gauge\n");
 	for (e = 0; e < v->nedges; e++)
-		rc |= buf_printf(out, "pusher_edge_haproxy_up{edge=\"%s\"} %d\n", v->edges[e].id,
+		rc |= buf_printf(out, "spoacme_edge_haproxy_up{edge=\"%s\"} %d\n", v->edges[e].id,
 		                 !served_edge_haproxy_down(&v->edges[e]));
-	rc |= buf_printf(out, "# HELP pusher_edge_heartbeat_age_seconds Seconds since the edge's "
+	rc |= buf_printf(out, "# HELP spoacme_edge_heartbeat_age_seconds Seconds since the edge's "
 	                      "loader last reported.\n"
-	                      "# TYPE pusher_edge_heartbeat_age_seconds gauge\n");
+	                      "# TYPE spoacme_edge_heartbeat_age_seconds gauge\n");
 	for (e = 0; e < v->nedges; e++)
-		rc |= buf_printf(out, "pusher_edge_heartbeat_age_seconds{edge=\"%s\"} %lld\n",
+		rc |= buf_printf(out, "spoacme_edge_heartbeat_age_seconds{edge=\"%s\"} %lld\n",
 		                 v->edges[e].id, now - v->edges[e].last_seen);
 	rc |= buf_printf(out,
-	                 "# HELP pusher_edge_certificates Issued certificates (host and key type) "
+	                 "# HELP spoacme_edge_certificates Issued certificates (host and key type) "
 	                 "by what the edge serves: current serial, stale (another serial), "
-	                 "missing.\n# TYPE pusher_edge_certificates gauge\n");
+	                 "missing.\n# TYPE spoacme_edge_certificates gauge\n");
 	for (e = 0; e < v->nedges; e++)
 		for (t = 0; t < SERVED_STATUS_COUNT; t++)
 			rc |= buf_printf(
-			        out, "pusher_edge_certificates{edge=\"%s\",status=\"%s\"} %llu\n",
+			        out, "spoacme_edge_certificates{edge=\"%s\",status=\"%s\"} %llu\n",
 			        v->edges[e].id, served_status_name((enum served_status)t),
 			        cnt[e * (SERVED_STATUS_COUNT + 1) + (size_t)t]);
 	rc |= buf_printf(out,
-	                 "# HELP pusher_edge_certificates_expiring Certificates the edge serves "
+	                 "# HELP spoacme_edge_certificates_expiring Certificates the edge serves "
 	                 "whose notAfter is within min(7 days, a third of their lifetime).\n"
-	                 "# TYPE pusher_edge_certificates_expiring gauge\n");
+	                 "# TYPE spoacme_edge_certificates_expiring gauge\n");
 	for (e = 0; e < v->nedges; e++)
-		rc |= buf_printf(out, "pusher_edge_certificates_expiring{edge=\"%s\"} %llu\n",
+		rc |= buf_printf(out, "spoacme_edge_certificates_expiring{edge=\"%s\"} %llu\n",
 		                 v->edges[e].id,
 		                 cnt[e * (SERVED_STATUS_COUNT + 1) + SERVED_STATUS_COUNT]);
 	rc |= buf_printf(out,
-	                 "# HELP pusher_hosts_undeployed Issued hosts that some live edge does not "
-	                 "serve with the current serial (or no edge is live).\n"
-	                 "# TYPE pusher_hosts_undeployed gauge\npusher_hosts_undeployed %llu\n",
+	                 "# HELP spoacme_hosts_undeployed Issued hosts that some live edge does "
+	                 "not serve with the current serial (or no edge is live).\n"
+	                 "# TYPE spoacme_hosts_undeployed gauge\n"
+	                 "spoacme_hosts_undeployed %llu\n",
 	                 undeployed);
 	free(cnt);
 	return rc ? -1 : 0;

@@ -11,8 +11,8 @@
 #include "cert-pusher/edge/served.h"
 #include "common/buf.h"
 
-/* pusher_redis_up, then the gauges for <hosts>/<n> at <now> (hosts NULL when Redis was
- * unavailable: pusher_redis_up 0). 0/-1. */
+/* spoacme_redis_up, then the gauges for <hosts>/<n> at <now> (hosts NULL when Redis was
+ * unavailable: spoacme_redis_up 0). 0/-1. */
 int exposition_hosts(struct buf *out, const struct hosts_info *hosts, size_t n, long long now);
 
 /* The proof-of-deployment gauges for <hosts>/<n> (the same listing, in the same order, that <v>

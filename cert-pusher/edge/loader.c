@@ -184,37 +184,37 @@ static void loader_metrics(struct buf *out, void *arg)
 
 	(void)arg;
 	buf_printf(out,
-	           "# HELP pusher_loader_pushes_total Certificates committed into HAProxy.\n"
-	           "# TYPE pusher_loader_pushes_total counter\n"
-	           "pusher_loader_pushes_total %llu\n"
-	           "# HELP pusher_loader_push_errors_total Certificates that could not be pushed "
+	           "# HELP spoacme_loader_pushes_total Certificates committed into HAProxy.\n"
+	           "# TYPE spoacme_loader_pushes_total counter\n"
+	           "spoacme_loader_pushes_total %llu\n"
+	           "# HELP spoacme_loader_push_errors_total Certificates that could not be pushed "
 	           "(bad blob, refused PEM, HAProxy error).\n"
-	           "# TYPE pusher_loader_push_errors_total counter\n"
-	           "pusher_loader_push_errors_total %llu\n"
-	           "# HELP pusher_loader_removals_total Certificates removed from HAProxy.\n"
-	           "# TYPE pusher_loader_removals_total counter\n"
-	           "pusher_loader_removals_total{result=\"ok\"} %llu\n"
-	           "pusher_loader_removals_total{result=\"error\"} %llu\n"
-	           "# HELP pusher_loader_reconciles_total Full reconciliations of HAProxy with "
+	           "# TYPE spoacme_loader_push_errors_total counter\n"
+	           "spoacme_loader_push_errors_total %llu\n"
+	           "# HELP spoacme_loader_removals_total Certificates removed from HAProxy.\n"
+	           "# TYPE spoacme_loader_removals_total counter\n"
+	           "spoacme_loader_removals_total{result=\"ok\"} %llu\n"
+	           "spoacme_loader_removals_total{result=\"error\"} %llu\n"
+	           "# HELP spoacme_loader_reconciles_total Full reconciliations of HAProxy with "
 	           "Redis.\n"
-	           "# TYPE pusher_loader_reconciles_total counter\n"
-	           "pusher_loader_reconciles_total{result=\"ok\"} %llu\n"
-	           "pusher_loader_reconciles_total{result=\"failed\"} %llu\n"
-	           "# HELP pusher_loader_last_reconcile_timestamp_seconds When the last full "
+	           "# TYPE spoacme_loader_reconciles_total counter\n"
+	           "spoacme_loader_reconciles_total{result=\"ok\"} %llu\n"
+	           "spoacme_loader_reconciles_total{result=\"failed\"} %llu\n"
+	           "# HELP spoacme_loader_last_reconcile_timestamp_seconds When the last full "
 	           "reconcile succeeded (0: never).\n"
-	           "# TYPE pusher_loader_last_reconcile_timestamp_seconds gauge\n"
-	           "pusher_loader_last_reconcile_timestamp_seconds %lld\n"
-	           "# HELP pusher_loader_haproxy_restarts_total HAProxy reloads or restarts seen "
+	           "# TYPE spoacme_loader_last_reconcile_timestamp_seconds gauge\n"
+	           "spoacme_loader_last_reconcile_timestamp_seconds %lld\n"
+	           "# HELP spoacme_loader_haproxy_restarts_total HAProxy reloads or restarts seen "
 	           "(a new worker pid).\n"
-	           "# TYPE pusher_loader_haproxy_restarts_total counter\n"
-	           "pusher_loader_haproxy_restarts_total %llu\n"
-	           "# HELP pusher_loader_haproxy_up Whether HAProxy's stats socket answered the "
+	           "# TYPE spoacme_loader_haproxy_restarts_total counter\n"
+	           "spoacme_loader_haproxy_restarts_total %llu\n"
+	           "# HELP spoacme_loader_haproxy_up Whether HAProxy's stats socket answered the "
 	           "last probe (fresh connection, every second).\n"
-	           "# TYPE pusher_loader_haproxy_up gauge\n"
-	           "pusher_loader_haproxy_up %d\n"
-	           "# HELP pusher_loader_haproxy_state HAProxy as the loader sees it: 1 for the "
+	           "# TYPE spoacme_loader_haproxy_up gauge\n"
+	           "spoacme_loader_haproxy_up %d\n"
+	           "# HELP spoacme_loader_haproxy_state HAProxy as the loader sees it: 1 for the "
 	           "current state.\n"
-	           "# TYPE pusher_loader_haproxy_state gauge\n",
+	           "# TYPE spoacme_loader_haproxy_state gauge\n",
 	           (unsigned long long)atomic_load(&loader_pushes),
 	           (unsigned long long)atomic_load(&loader_push_errors),
 	           (unsigned long long)atomic_load(&loader_removals),
@@ -225,18 +225,18 @@ static void loader_metrics(struct buf *out, void *arg)
 	           (unsigned long long)atomic_load(&loader_haproxy_restarts),
 	           hp == LOADER_HP_UP || hp == LOADER_HP_SYNCING);
 	for (i = LOADER_HP_DOWN; i < LOADER_HP_COUNT; i++)
-		buf_printf(out, "pusher_loader_haproxy_state{state=\"%s\"} %d\n",
+		buf_printf(out, "spoacme_loader_haproxy_state{state=\"%s\"} %d\n",
 		           loader_hp_names[i], hp == i);
 	buf_printf(out,
-	           "# HELP pusher_loader_certificates Certificates managed (a blob in Redis at the "
-	           "last full reconcile) and held (verified in HAProxy's current worker).\n"
-	           "# TYPE pusher_loader_certificates gauge\n"
-	           "pusher_loader_certificates{state=\"managed\"} %llu\n"
-	           "pusher_loader_certificates{state=\"held\"} %llu\n"
-	           "# HELP pusher_loader_file_errors_total Certificate directory or crt-list file "
+	           "# HELP spoacme_loader_certificates Certificates managed (a blob in Redis at "
+	           "the last full reconcile) and held (verified in HAProxy's current worker).\n"
+	           "# TYPE spoacme_loader_certificates gauge\n"
+	           "spoacme_loader_certificates{state=\"managed\"} %llu\n"
+	           "spoacme_loader_certificates{state=\"held\"} %llu\n"
+	           "# HELP spoacme_loader_file_errors_total Certificate directory or crt-list file "
 	           "writes that failed.\n"
-	           "# TYPE pusher_loader_file_errors_total counter\n"
-	           "pusher_loader_file_errors_total %llu\n",
+	           "# TYPE spoacme_loader_file_errors_total counter\n"
+	           "spoacme_loader_file_errors_total %llu\n",
 	           (unsigned long long)atomic_load(&loader_managed),
 	           (unsigned long long)atomic_load(&loader_held),
 	           (unsigned long long)atomic_load(&loader_file_errors));
@@ -843,8 +843,10 @@ static void loader_verified(struct loader *l, struct certcache_entry *e, const u
 		loader_served_put(l, e);
 	if (pushed) {
 		atomic_fetch_add(&loader_pushes, 1);
-		log_info("loader: loaded name=%s serial=%s not_after=%lld certs=%d", e->name,
-		         info->serial, (long long)info->not_after, info->ncerts);
+		log_info("loader: loaded name=%s serial=%s not_after=%s certs=%d", e->name,
+		         info->serial,
+		         log_time((long long)info->not_after, (char[LOG_TIME_MAX]){ 0 }),
+		         info->ncerts);
 	}
 }
 

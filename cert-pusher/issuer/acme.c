@@ -823,7 +823,7 @@ static enum acme_state acme_st_new_order(struct acme_run *r)
 			 * alreadyReplaced/409), or this CA will not take it as replaced (not its
 			 * certificate, not this account's): renewing is still wanted, just not
 			 * as its replacement. Once: r->replaces is gone. */
-			log_warn("acme: name=%s newOrder with replaces=%s refused: %s; ordering "
+			log_warn("acme: host=%s newOrder with replaces=%s refused: %s; ordering "
 			         "again without replaces",
 			         r->name, r->replaces, r->err);
 			r->replaces = NULL;
@@ -846,7 +846,7 @@ static enum acme_state acme_st_new_order(struct acme_run *r)
 		acme_fail(r, "newOrder: pending order without authorizations");
 		goto out;
 	}
-	log_debug("acme: name=%s order %s status=%s authorizations=%zu", r->name, r->order_url,
+	log_debug("acme: host=%s order %s status=%s authorizations=%zu", r->name, r->order_url,
 	          acme_status_name(r->order.status), r->order.nauthz);
 	r->authz_idx = 0;
 	next = ACME_ST_AUTHZ;
@@ -1100,7 +1100,7 @@ static acme_step_fn *const acme_steps[ACME_ST_COUNT] = {
 static enum acme_state acme_drive(struct acme_run *r, enum acme_state st, enum acme_state until)
 {
 	while (st != until && st != ACME_ST_DONE && st != ACME_ST_FAILED) {
-		log_debug("acme: name=%s state=%s", r->name ? r->name : "-", acme_state_names[st]);
+		log_debug("acme: host=%s state=%s", r->name ? r->name : "-", acme_state_names[st]);
 		st = acme_steps[st](r);
 	}
 	return st;

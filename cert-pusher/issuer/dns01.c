@@ -225,7 +225,7 @@ int dns01_publish(void *arg, const char *identifier, const char *keyauth, char *
 		return -1;
 	}
 	pmetrics_dns01_propagated((double)took / 1000.0);
-	log_info("dns01: name=%s record=%s%s visible on %zu authoritative server(s) (%s) after "
+	log_info("dns01: host=%s record=%s%s visible on %zu authoritative server(s) (%s) after "
 	         "%lld ms",
 	         identifier, fqdn, delegated ? " (delegated)" : "", nauth, servers,
 	         (long long)took);
@@ -243,9 +243,9 @@ void dns01_withdraw(void *arg, const char *identifier, const char *keyauth)
 	    dns_txt_value(keyauth, value) < 0)
 		return; /* publish refused it: nothing was added */
 	if (dns_txt_update(&d->dns, fqdn, value, 1, err, sizeof(err)) < 0)
-		log_warn("dns01: name=%s record=%s not removed: %s", identifier, fqdn, err);
+		log_warn("dns01: host=%s record=%s not removed: %s", identifier, fqdn, err);
 	else
-		log_debug("dns01: name=%s record=%s removed", identifier, fqdn);
+		log_debug("dns01: host=%s record=%s removed", identifier, fqdn);
 }
 
 int dns01_preview_ensure(const struct conf *conf, const char *prefix, char *err, size_t errsz)

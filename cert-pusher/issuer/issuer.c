@@ -559,7 +559,7 @@ static int issuer_store_cert(struct issuer_worker *w, const char *name, enum jws
 	for (try = 0; store_blob_store(w->store, buf_str(&rkey), &blob, err, errsz) < 0; try++) {
 		if (strstr(err, "LOCKLOST") || try >= ISSUER_STORE_TRIES - 1)
 			goto out;
-		log_warn("issuer: name=%s: %s; retrying in 1s", name, err);
+		log_warn("issuer: host=%s: %s; retrying in 1s", name, err);
 		sleep(1);
 	}
 	ret = 0;
@@ -635,14 +635,14 @@ int issuer_issue_host(struct issuer_worker *w, const char *name,
 	 * hour): the lock is ours now, so they are nobody's. */
 	n = store_chal_sweep(w->store, name, err, sizeof(err));
 	if (n > 0)
-		log_info("issuer: name=%s: removed %d challenge token(s) an earlier order left",
+		log_info("issuer: host=%s: removed %d challenge token(s) an earlier order left",
 		         name, n);
 	else if (n < 0)
-		log_warn("issuer: name=%s: %s", name, err);
+		log_warn("issuer: host=%s: %s", name, err);
 	/* DNS-01: what would fail at publish time (delegation, key, zone, ACL) fails here, before
 	 * the CA sees an order. */
 	if (ops == &dns_ops && dns01_preflight(w->is->dns01, name, err, sizeof(err)) < 0) {
-		log_err("issuer: name=%s: not ordered: %s", name, err);
+		log_err("issuer: host=%s: not ordered: %s", name, err);
 		snprintf(res->error, sizeof(res->error), "dns-01: %s", err);
 		return -1;
 	}
@@ -664,7 +664,7 @@ int issuer_issue_host(struct issuer_worker *w, const char *name,
 		}
 		if (acme_order(w->acme, name, replaces ? replaces[alg] : NULL, key, ops, &ores) <
 		    0) {
-			log_err("issuer: name=%s type=%s failed: %s", name, issuer_type_names[alg],
+			log_err("issuer: host=%s type=%s failed: %s", name, issuer_type_names[alg],
 			        ores.error);
 			issuer_result_error(res, issuer_type_names[alg], ores.error);
 			if (!res->problem_type[0])
@@ -683,7 +683,7 @@ int issuer_issue_host(struct issuer_worker *w, const char *name,
 		}
 		if (issuer_store_cert(w, name, (enum jws_alg)alg, &ores.chain, key, err,
 		                      sizeof(err)) < 0) {
-			log_err("issuer: name=%s type=%s: %s", name, issuer_type_names[alg], err);
+			log_err("issuer: host=%s type=%s: %s", name, issuer_type_names[alg], err);
 			issuer_result_error(res, issuer_type_names[alg], err);
 			failed = 1;
 			continue;
@@ -696,25 +696,25 @@ int issuer_issue_host(struct issuer_worker *w, const char *name,
 		    cid.len < sizeof(res->cert_id[alg]))
 			snprintf(res->cert_id[alg], sizeof(res->cert_id[alg]), "%s", buf_str(&cid));
 		else
-			log_warn("issuer: name=%s type=%s: no ARI CertID: %s", name,
+			log_warn("issuer: host=%s type=%s: no ARI CertID: %s", name,
 			         issuer_type_names[alg], cid.len ? "too long" : why);
 		if (!res->stored || nb > res->not_before)
 			res->not_before = nb;
 		if (!res->stored || na < res->not_after)
 			res->not_after = na;
 		res->stored++;
-		log_info("issuer: name=%s type=%s serial=%s not_after=%lld stored", name,
-		         issuer_type_names[alg], serial, na);
+		log_info("issuer: host=%s type=%s serial=%s not_after=%s stored", name,
+		         issuer_type_names[alg], serial, log_time(na, (char[LOG_TIME_MAX]){ 0 }));
 	}
 	w->name = NULL;
 	/* The order withdrew its tokens: only the note is left. */
 	if (store_chal_sweep(w->store, name, err, sizeof(err)) < 0)
-		log_warn("issuer: name=%s: %s", name, err);
+		log_warn("issuer: host=%s: %s", name, err);
 	jws_key_free(key);
 	buf_deinit(&cid);
 	acme_order_result_deinit(&ores);
 	if (res->stored && store_publish_cert(w->store, name, err, sizeof(err)) < 0) {
-		log_warn("issuer: name=%s: %s (loaders pick it up at their next sync)", name, err);
+		log_warn("issuer: host=%s: %s (loaders pick it up at their next sync)", name, err);
 	}
 	res->ok = !failed && res->stored > 0;
 	return res->ok ? 0 : -1;
@@ -775,17 +775,17 @@ int issuer_revoke_host(struct issuer_worker *w, const char *name, long long *ret
 			continue; /* no certificate of this type */
 		if (blob_open_cert(w->is->kr, buf_str(&rkey), &blob, BLOB_CERT_MAX, &pt, NULL, oerr,
 		                   sizeof(oerr)) < 0) {
-			log_warn("issuer: name=%s type=%s: %s: not revoked", name,
+			log_warn("issuer: host=%s type=%s: %s: not revoked", name,
 			         issuer_type_names[alg], oerr);
 			continue;
 		}
 		if (issuer_leaf_der(&pt, &der, &expired) < 0) {
-			log_warn("issuer: name=%s type=%s: no certificate in the blob: not revoked",
+			log_warn("issuer: host=%s type=%s: no certificate in the blob: not revoked",
 			         name, issuer_type_names[alg]);
 			continue;
 		}
 		if (expired) {
-			log_info("issuer: name=%s type=%s: expired: not revoked", name,
+			log_info("issuer: host=%s type=%s: expired: not revoked", name,
 			         issuer_type_names[alg]);
 			continue;
 		}
@@ -795,11 +795,11 @@ int issuer_revoke_host(struct issuer_worker *w, const char *name, long long *ret
 				*retry_after = ra;
 			goto fail;
 		}
-		log_info("issuer: name=%s type=%s revoked (cessationOfOperation)", name,
+		log_info("issuer: host=%s type=%s revoked (cessationOfOperation)", name,
 		         issuer_type_names[alg]);
 		continue;
 	fail:
-		log_err("issuer: name=%s type=%s: revocation failed: %s", name,
+		log_err("issuer: host=%s type=%s: revocation failed: %s", name,
 		        issuer_type_names[alg], aerr);
 		used = strlen(err);
 		snprintf(err + used, errsz - used, "%s%s: %s", used ? "; " : "",
@@ -898,19 +898,19 @@ static void *issuer_pool_thread(void *arg)
 			break;
 		name = pool->names[i];
 		if (issuer_record(w, name, NULL, err, sizeof(err)) < 0) {
-			log_err("issuer: name=%s: %s", name, err);
+			log_err("issuer: host=%s: %s", name, err);
 			issuer_pool_done(pool, 0);
 			continue;
 		}
 		issuer_issue_host(w, name, NULL, NULL, &res);
 		if (issuer_record(w, name, &res, err, sizeof(err)) < 0)
-			log_err("issuer: name=%s: %s", name, err);
+			log_err("issuer: host=%s: %s", name, err);
 		if (res.ok)
 			printf("issued %s ecdsa=%s rsa=%s not_after=%lld\n", name,
 			       res.serial_ecdsa[0] ? res.serial_ecdsa : "-",
 			       res.serial_rsa[0] ? res.serial_rsa : "-", res.not_after);
 		else
-			log_err("issuer: name=%s failed: %s", name, res.error);
+			log_err("issuer: host=%s failed: %s", name, res.error);
 		fflush(stdout);
 		issuer_pool_done(pool, res.ok);
 	}

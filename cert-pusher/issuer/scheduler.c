@@ -434,8 +434,11 @@ static int scheduler_ari_poll(struct scheduler *sc, void *ctx, struct store *st,
 		    store_due_set(st, job->name, due, err, sizeof(err)) < 0)
 			log_warn("host=%s ARI reschedule: %s", job->name, err);
 		else
-			log_info("host=%s ari window=%lld..%lld renew_at=%lld next_poll=%lld",
-			         job->name, w.start, w.end, t, due);
+			log_info("host=%s ari window=%s..%s renew_at=%s next_poll=%s", job->name,
+			         log_time(w.start, (char[LOG_TIME_MAX]){ 0 }),
+			         log_time(w.end, (char[LOG_TIME_MAX]){ 0 }),
+			         log_time(t, (char[LOG_TIME_MAX]){ 0 }),
+			         log_time(due, (char[LOG_TIME_MAX]){ 0 }));
 	}
 	return 1;
 }
@@ -587,9 +590,10 @@ static void scheduler_run_job(struct scheduler *sc, void *ctx, const char *ctx_e
 			if (min_gap > 3600)
 				min_gap = 3600;
 			if (t < now + min_gap) {
-				log_warn("host=%s ARI window %lld..%lld for a new certificate is "
+				log_warn("host=%s ARI window %s..%s for a new certificate is "
 				         "too early; using the lifetime fraction",
-				         job->name, w.start, w.end);
+				         job->name, log_time(w.start, (char[LOG_TIME_MAX]){ 0 }),
+				         log_time(w.end, (char[LOG_TIME_MAX]){ 0 }));
 				due = ari_next_poll(now, ari_ra);
 				if (due > renew)
 					due = renew;
@@ -634,8 +638,9 @@ static void scheduler_run_job(struct scheduler *sc, void *ctx, const char *ctx_e
 				log_err("host=%s recording the new certificate: %s", job->name,
 				        err);
 		}
-		log_info("host=%s order ok seconds=%.1f not_after=%lld renew_at=%lld%s", job->name,
-		         secs, res.not_after, renew, ari ? " (ari)" : "");
+		log_info("host=%s order ok seconds=%.1f not_after=%s renew_at=%s%s", job->name,
+		         secs, log_time(res.not_after, (char[LOG_TIME_MAX]){ 0 }),
+		         log_time(renew, (char[LOG_TIME_MAX]){ 0 }), ari ? " (ari)" : "");
 	} else {
 		long long delay;
 

@@ -861,10 +861,10 @@ void store_metrics(struct buf *out, void *arg)
 {
 	(void)arg;
 	buf_printf(out,
-	           "# HELP pusher_redis_primary_changes_total Times Sentinel moved this process "
+	           "# HELP spoacme_redis_primary_changes_total Times Sentinel moved this process "
 	           "to another Redis primary.\n"
-	           "# TYPE pusher_redis_primary_changes_total counter\n"
-	           "pusher_redis_primary_changes_total %llu\n",
+	           "# TYPE spoacme_redis_primary_changes_total counter\n"
+	           "spoacme_redis_primary_changes_total %llu\n",
 	           store_primary_changes_total());
 }
 

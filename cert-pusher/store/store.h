@@ -81,7 +81,7 @@ int store_fence(struct store *s, const char *name, const char *owner, char *err,
 unsigned long long store_primary_changes_total(void);
 
 struct buf;
-/* pmetrics source (pmetrics_register): pusher_redis_primary_changes_total. */
+/* pmetrics source (pmetrics_register): spoacme_redis_primary_changes_total. */
 void store_metrics(struct buf *out, void *arg);
 
 /* ---- hosts: host:<name> hashes (API, issuer) ---- */
@@ -130,6 +130,10 @@ int store_due_set(struct store *s, const char *name, long long at, char *err, si
 int store_due_remove(struct store *s, const char *name, char *err, size_t errsz);
 /* ZSCORE due <name>: 1 with <*at>, 0 absent, -1 error. */
 int store_due_get(struct store *s, const char *name, long long *at, char *err, size_t errsz);
+/* ZMSCORE due <names...> in one command: <at>[i] the due time of names->v[i], 0 when it has
+ * none. 0 or -1. */
+int store_due_scores(struct store *s, const struct strv *names, long long *at, char *err,
+                     size_t errsz);
 /* ZRANGEBYSCORE due -inf <now> LIMIT 0 <limit>, earliest first, appended to <out>. 0 or -1. */
 int store_due_range(struct store *s, long long now, size_t limit, struct strv *out, char *err,
                     size_t errsz);
@@ -244,6 +248,9 @@ int store_served_heartbeat(struct store *s, const char *edge, long long now, cha
 /* ZREVRANGE edges 0 <limit - 1> WITHSCORES: edge, score, edge, score... (newest first) appended
  * to <out>. 0 or -1 with <err>. */
 int store_served_edges(struct store *s, size_t limit, struct strv *out, char *err, size_t errsz);
+/* Forget edge <edge>: ZREM edges <edge> and DEL served:<edge>, in one MULTI/EXEC. 1 when
+ * either existed, 0 when neither did, -1 with <err>. */
+int store_served_forget(struct store *s, const char *edge, char *err, size_t errsz);
 /* HMGET served:<edge> <fields> for every edge of <edges>, pipelined; <out> gets
  * edges->n * nfields strings in that order ("" for absent fields). 0 or -1 with <err>. */
 int store_served_fields(struct store *s, const struct strv *edges, const char *const *fields,

@@ -325,6 +325,58 @@ int store_due_remove(struct store *s, const char *name, char *err, size_t errsz)
 	return ret;
 }
 
+int store_due_scores(struct store *s, const struct strv *names, long long *at, char *err,
+                     size_t errsz)
+{
+	const char **argv = NULL;
+	struct buf key;
+	redisReply *r = NULL;
+	size_t i;
+	int ret = -1;
+
+	buf_init(&key);
+	for (i = 0; i < names->n; i++)
+		at[i] = 0;
+	if (!names->n)
+		return 0;
+	if (!store_key_ok(keys_due(&key, s->prefix), err, errsz))
+		goto out;
+	argv = calloc(names->n + 2, sizeof(*argv));
+	if (!argv) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	argv[0] = "ZMSCORE";
+	argv[1] = buf_str(&key);
+	for (i = 0; i < names->n; i++)
+		argv[i + 2] = names->v[i];
+	r = store_cmd(s, "ZMSCORE", (int)names->n + 2, argv, NULL, err, errsz);
+	if (!r)
+		goto out;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != names->n) {
+		snprintf(err, errsz, "redis ZMSCORE: unexpected reply");
+		goto out;
+	}
+	for (i = 0; i < names->n; i++) {
+		const redisReply *e = r->element[i];
+		char *end;
+		double d;
+
+		if (e->type != REDIS_REPLY_STRING)
+			continue; /* nil: not scheduled */
+		d = strtod(e->str, &end);
+		if (end != e->str && !*end && d >= -1e15 && d <= 1e15)
+			at[i] = (long long)d;
+	}
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	free(argv);
+	buf_deinit(&key);
+	return ret;
+}
+
 int store_due_get(struct store *s, const char *name, long long *at, char *err, size_t errsz)
 {
 	struct buf key;

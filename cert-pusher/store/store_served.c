@@ -165,6 +165,44 @@ int store_served_heartbeat(struct store *s, const char *edge, long long now, cha
 	return ret;
 }
 
+int store_served_forget(struct store *s, const char *edge, char *err, size_t errsz)
+{
+	struct buf key, edges;
+	redisReply *r[2] = { NULL, NULL };
+	const char *zrem[3], *del[2];
+	struct store_argv cmds[2];
+	int ret = -1, i;
+
+	buf_init(&key);
+	buf_init(&edges);
+	if (!store_key_ok(keys_served(&key, s->prefix, edge), err, errsz) ||
+	    !store_key_ok(keys_edges(&edges, s->prefix), err, errsz))
+		goto out;
+	zrem[0] = "ZREM";
+	zrem[1] = buf_str(&edges);
+	zrem[2] = edge;
+	del[0] = "DEL";
+	del[1] = buf_str(&key);
+	cmds[0] = (struct store_argv){ 3, zrem, NULL };
+	cmds[1] = (struct store_argv){ 2, del, NULL };
+	if (store_pipeline(s, "ZREM edges, DEL served", 2, cmds, r, err, errsz) < 0)
+		goto out;
+	ret = 0;
+	for (i = 0; i < 2; i++) {
+		if (r[i]->type != REDIS_REPLY_INTEGER) {
+			snprintf(err, errsz, "forget edge: unexpected reply type %d", r[i]->type);
+			ret = -1;
+		} else if (r[i]->integer > 0 && ret == 0) {
+			ret = 1;
+		}
+		freeReplyObject(r[i]);
+	}
+out:
+	buf_deinit(&key);
+	buf_deinit(&edges);
+	return ret;
+}
+
 int store_served_edges(struct store *s, size_t limit, struct strv *out, char *err, size_t errsz)
 {
 	const char *argv[5];

@@ -50,7 +50,7 @@ http=$(run http)
 mark=$(wc -l <"$T_DIR/pusher.log")
 dns=$(run dns --challenge dns-01 "${DNS[@]}")
 tail -n +"$((mark + 1))" "$T_DIR/pusher.log" |
-	sed -n 's/.*dns01: name=dns-.* visible on 2 authoritative server(s) .* after \([0-9]*\) ms/\1/p' |
+	sed -n 's/.*dns01: host=dns-.* visible on 2 authoritative server(s) .* after \([0-9]*\) ms/\1/p' |
 	sort -n >"$T_DIR/propagation.ms"
 records=$(wc -l <"$T_DIR/propagation.ms")
 [ "$records" -ge "$N" ] || fail "only $records propagation lines for $N names"

@@ -27,7 +27,7 @@ case "$err" in
 ecdsa:\ urn:ietf:params:acme:error:connection:*127.0.0.9*) ;;
 *) fail "last_error is not Pebble's connection problem for 127.0.0.9: '$err'" ;;
 esac
-grep -q "name=unreachable.example.com type=ecdsa failed: urn:ietf:params:acme:error:connection" \
+grep -q "host=unreachable.example.com type=ecdsa failed: urn:ietf:params:acme:error:connection" \
 	"$T_DIR/pusher.log" || fail "the problem document is not in the log"
 assert_eq "certificates stored for the failed name" "" \
 	"$(rcli --scan --pattern 'spoacme:cert:unreachable.example.com:*')"

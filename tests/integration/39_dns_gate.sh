@@ -91,8 +91,8 @@ assert_eq "dns_status of the skipped name" "not checked: skipped by the operator
 	"$(host_attr skip.cust.preview.test dns_status)"
 out=$(api POST /v1/hostnames '{"data":{"attributes":{"hostname":"x.cust.preview.test","skip_dns_check":"yes"}}}')
 assert_eq "skip_dns_check not a boolean" 422 "$(head -1 <<<"$out")"
-assert_eq "pusher_hosts{state=\"awaiting-dns\"}" 1 \
-	"$(api GET /metrics | awk '$1 == "pusher_hosts{state=\"awaiting-dns\"}" { print $2 }')"
+assert_eq "spoacme_hosts{state=\"awaiting-dns\"}" 1 \
+	"$(api GET /metrics | awk '$1 == "spoacme_hosts{state=\"awaiting-dns\"}" { print $2 }')"
 t_log "skip_dns_check: ordered at once, dns_status says so"
 
 # --- a customer wildcard by delegation. Without the CNAME: 422 naming the exact record.
@@ -130,7 +130,7 @@ for _ in $(seq 1 50); do
 done
 assert_eq "POST *.customer.test with the delegation ($out)" 201 "$(head -1 <<<"$out")"
 wait_state '*.customer.test' valid 60
-grep -q "dns01: name=customer.test record=$TARGET (delegated) visible on 1 authoritative" \
+grep -q "dns01: host=customer.test record=$TARGET (delegated) visible on 1 authoritative" \
 	"$T_DIR/daemon.log" || fail "the TXT was not written at the delegation target"
 assert_eq "TXT left at $TARGET" "" "$(t_knot_txt "$TARGET")"
 assert_eq "orders at Pebble: the wildcard's ECDSA and RSA, none while it was refused" \
@@ -177,9 +177,9 @@ assert_eq "dns_status of a name added with --skip-dns-check" \
 # metrics: the gate's checks by outcome, the DNS-01 propagation time
 m=$(api GET /metrics | tail -n +2)
 for o in ok not_yet; do
-	v=$(awk -v k="pusher_dns_checks_total{outcome=\"$o\"}" '$1 == k { print $2 }' <<<"$m")
-	[ "${v:-0}" -ge 1 ] || fail "pusher_dns_checks_total{outcome=\"$o\"} is '$v'"
+	v=$(awk -v k="spoacme_dns_checks_total{outcome=\"$o\"}" '$1 == k { print $2 }' <<<"$m")
+	[ "${v:-0}" -ge 1 ] || fail "spoacme_dns_checks_total{outcome=\"$o\"} is '$v'"
 done
-v=$(awk '$1 == "pusher_dns01_propagation_seconds_count" { print $2 }' <<<"$m")
-[ "${v:-0}" -ge 4 ] || fail "pusher_dns01_propagation_seconds_count is '$v' (2 wildcards x 2 types)"
+v=$(awk '$1 == "spoacme_dns01_propagation_seconds_count" { print $2 }' <<<"$m")
+[ "${v:-0}" -ge 4 ] || fail "spoacme_dns01_propagation_seconds_count is '$v' (2 wildcards x 2 types)"
 t_log "PASS: names wait for their DNS, say what they found, and are issued once it points at us"

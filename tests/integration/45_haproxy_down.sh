@@ -49,12 +49,12 @@ haproxy_is() { [ "$(edge_attr a.example .haproxy)" = "$1" ]; }
 
 until_ok 5 deployed_is true
 until_ok 5 haproxy_is up
-assert_eq "metric: edge HAProxy up" 1 "$(metric 'pusher_edge_haproxy_up{edge="edge-a"}')"
-assert_eq "metric: loader sees HAProxy" 1 "$(metric pusher_loader_haproxy_up)"
-assert_eq "metric: certificates held" 4 "$(metric 'pusher_loader_certificates{state="held"}')"
+assert_eq "metric: edge HAProxy up" 1 "$(metric 'spoacme_edge_haproxy_up{edge="edge-a"}')"
+assert_eq "metric: loader sees HAProxy" 1 "$(metric spoacme_loader_haproxy_up)"
+assert_eq "metric: certificates held" 4 "$(metric 'spoacme_loader_certificates{state="held"}')"
 assert_eq "metric: certificates managed" 4 \
-	"$(metric 'pusher_loader_certificates{state="managed"}')"
-[ "$(metric pusher_loader_last_reconcile_timestamp_seconds)" -gt $(($(date +%s) - 60)) ] ||
+	"$(metric 'spoacme_loader_certificates{state="managed"}')"
+[ "$(metric spoacme_loader_last_reconcile_timestamp_seconds)" -gt $(($(date +%s) - 60)) ] ||
 	fail "no recent reconcile in the metrics"
 assert_eq "healthz while up" 200 "$(health)"
 assert_eq "healthz: haproxy ok" true "$(jq -r .checks.haproxy.ok "$T_DIR/health.json")"
@@ -69,9 +69,9 @@ until_ok 5 deployed_is false
 t_log "API says down after $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
 show | grep -qx "deployed: no" || fail "show: $(show)"
 show | grep -q "^edge edge-a: live, .*haproxy: down" || fail "show: $(show)"
-assert_eq "metric: edge HAProxy up" 0 "$(metric 'pusher_edge_haproxy_up{edge="edge-a"}')"
-assert_eq "metric: loader sees HAProxy" 0 "$(metric pusher_loader_haproxy_up)"
-assert_eq "metric: undeployed hosts" 2 "$(metric pusher_hosts_undeployed)"
+assert_eq "metric: edge HAProxy up" 0 "$(metric 'spoacme_edge_haproxy_up{edge="edge-a"}')"
+assert_eq "metric: loader sees HAProxy" 0 "$(metric spoacme_loader_haproxy_up)"
+assert_eq "metric: undeployed hosts" 2 "$(metric spoacme_hosts_undeployed)"
 assert_eq "healthz while down" 503 "$(health)"
 assert_eq "healthz: haproxy not ok" false "$(jq -r .checks.haproxy.ok "$T_DIR/health.json")"
 
@@ -85,7 +85,7 @@ until_ok 5 haproxy_is up
 until_ok 5 deployed_is true
 t_log "API says deployed after $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
 show | grep -qx "deployed: yes" || fail "show: $(show)"
-assert_eq "metric: edge HAProxy up" 1 "$(metric 'pusher_edge_haproxy_up{edge="edge-a"}')"
-assert_eq "metric: restarts seen" 1 "$(metric pusher_loader_haproxy_restarts_total)"
+assert_eq "metric: edge HAProxy up" 1 "$(metric 'spoacme_edge_haproxy_up{edge="edge-a"}')"
+assert_eq "metric: restarts seen" 1 "$(metric spoacme_loader_haproxy_restarts_total)"
 assert_eq "healthz after" 200 "$(health)"
 t_log "PASS"

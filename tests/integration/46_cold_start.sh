@@ -53,7 +53,7 @@ t_start_haproxy
 "$PROBE" 127.0.0.1 "$HTTPS_PORT" $(for ((i = 1; i <= N; i++)); do echo "h$i.bench.example"; done) \
 	>"$T_DIR/first.txt"
 # What each name must serve: the serials the imports stored.
-sed -n 's/^.*import: stored name=\([^ ]*\) type=\([a-z]*\) serial=\([0-9A-F]*\) .*$/\1 \2 \3/p' \
+sed -n 's/^.*import: stored host=\([^ ]*\) type=\([a-z]*\) serial=\([0-9A-F]*\) .*$/\1 \2 \3/p' \
 	"$T_DIR/import.log" | sort >"$T_DIR/want.txt"
 assert_eq "imports logged" "$N" "$(wc -l <"$T_DIR/want.txt")"
 sort "$T_DIR/first.txt" >"$T_DIR/got.txt"

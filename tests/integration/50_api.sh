@@ -128,8 +128,8 @@ assert_eq "gone" 404 "$(head -1 <<<"$out")"
 
 out=$(req GET /metrics)
 assert_eq "metrics" 200 "$(head -1 <<<"$out")"
-grep -q '^pusher_hosts{state="failed"} ' <<<"$out" || fail "metrics: no hosts by state"
-grep -q '^pusher_orders_total{outcome="failure"} [1-9]' <<<"$out" || fail "metrics: no failures"
+grep -q '^spoacme_hosts{state="failed"} ' <<<"$out" || fail "metrics: no hosts by state"
+grep -q '^spoacme_orders_total{outcome="failure"} [1-9]' <<<"$out" || fail "metrics: no failures"
 
 # the CLI, through Redis directly
 cli add cli.example.com >"$T_DIR/add.out" || fail "add failed"
@@ -140,7 +140,7 @@ grep -q "already managed" "$T_DIR/add.err" || fail "add twice: $(cat "$T_DIR/add
 cli add 'Bad_Name' 2>"$T_DIR/add.err" && fail "adding a bad name succeeded"
 grep -q "lowercase" "$T_DIR/add.err" || fail "add bad: $(cat "$T_DIR/add.err")"
 cli ls >"$T_DIR/ls.out"
-head -1 "$T_DIR/ls.out" | grep -q '^HOSTNAME *STATE *NOT_AFTER *RENEW_AT *LAST_ERROR' ||
+head -1 "$T_DIR/ls.out" | grep -q '^HOSTNAME *STATE *DAYS_LEFT *DEPLOYED *NOT_AFTER *RENEW_AT *LAST_ERROR' ||
 	fail "ls header: $(head -1 "$T_DIR/ls.out")"
 grep -q '^cli\.example\.com ' "$T_DIR/ls.out" || fail "ls: $(cat "$T_DIR/ls.out")"
 grep -q '^example\.com  *failed ' "$T_DIR/ls.out" || fail "ls: $(cat "$T_DIR/ls.out")"

@@ -31,13 +31,13 @@ wait_served "$N" ecdsa "$ecdsa" 20
 wait_served "$N" rsa "$rsa" 20
 assert_eq "HTTPS for $N verified against Pebble's root" 200 "$(https_ok "$N" "$T_DIR/root.pem")"
 t_log "$N: ecdsa $ecdsa rsa $rsa served and verified"
-grep -q "pusher_orders_total{outcome=\"success\"} 1" <<<"$(api GET /metrics)" ||
+grep -q "spoacme_orders_total{outcome=\"success\"} 1" <<<"$(api GET /metrics)" ||
 	fail "metrics: one successful order expected"
 metrics=$(api GET /metrics)
-grep -qx 'pusher_loader_pushes_total 2' <<<"$metrics" ||
+grep -qx 'spoacme_loader_pushes_total 2' <<<"$metrics" ||
 	fail "metrics: the loader should have pushed 2 certificates: $(grep loader_pushes <<<"$metrics")"
-grep -qx 'pusher_loader_haproxy_up 1' <<<"$metrics" || fail "metrics: HAProxy not seen up"
-ok2xx=$(sed -n 's/^pusher_acme_requests_total{code="2xx"} //p' <<<"$metrics")
+grep -qx 'spoacme_loader_haproxy_up 1' <<<"$metrics" || fail "metrics: HAProxy not seen up"
+ok2xx=$(sed -n 's/^spoacme_acme_requests_total{code="2xx"} //p' <<<"$metrics")
 [ "${ok2xx:-0}" -ge 10 ] || fail "metrics: expected the ACME requests of two orders, 2xx=$ok2xx"
 
 out=$(api DELETE "/v1/hostnames/$N")
@@ -45,7 +45,7 @@ assert_eq "DELETE" 204 "$(head -1 <<<"$out")"
 wait_served "$N" ecdsa "$fallback" 20
 assert_eq "keys left for $N" "" "$(rcli --scan --pattern "spoacme:*$N*")"
 assert_eq "due entry" "" "$(rcli ZSCORE spoacme:due "$N")"
-grep -qx 'pusher_loader_removals_total{result="ok"} 2' <<<"$(api GET /metrics)" ||
+grep -qx 'spoacme_loader_removals_total{result="ok"} 2' <<<"$(api GET /metrics)" ||
 	fail "metrics: the loader should have removed 2 certificates"
 https_ok "$N" "$T_DIR/root.pem" >/dev/null 2>&1 && fail "HTTPS still verifies for a deleted name"
 t_log "PASS: POST -> served and verified; DELETE -> fallback, nothing left"

@@ -72,10 +72,10 @@ show=$("$PUSHER" --redis "127.0.0.1:$REDIS_PORT" show "$N")
 grep -qx 'deployed: yes' <<<"$show" || fail "show: $show"
 grep -q "^edge edge-a: live" <<<"$show" || fail "show: $show"
 grep -q "^  ecdsa: $seen_ecdsa current" <<<"$show" || fail "show: $show"
-assert_eq "metric edges live" 1 "$(metric 'pusher_edges{state="live"}')"
-assert_eq "metric edge-a current" 2 "$(metric 'pusher_edge_certificates{edge="edge-a",status="current"}')"
-assert_eq "metric edge-a stale" 0 "$(metric 'pusher_edge_certificates{edge="edge-a",status="stale"}')"
-assert_eq "metric undeployed" 0 "$(metric pusher_hosts_undeployed)"
+assert_eq "metric edges live" 1 "$(metric 'spoacme_edges{state="live"}')"
+assert_eq "metric edge-a current" 2 "$(metric 'spoacme_edge_certificates{edge="edge-a",status="current"}')"
+assert_eq "metric edge-a stale" 0 "$(metric 'spoacme_edge_certificates{edge="edge-a",status="stale"}')"
+assert_eq "metric undeployed" 0 "$(metric spoacme_hosts_undeployed)"
 
 # Other edges, planted: a dead one serving an old serial does not count; a live one does.
 now=$(date +%s)
@@ -90,11 +90,11 @@ assert_eq "a live edge serving an old serial: deployed" false "$(host_attr "$N" 
 assert_eq "its status" stale "$(edge_attr "$N" edge-late .ecdsa.status)"
 assert_eq "its rsa" null "$(edge_attr "$N" edge-late .rsa)"
 assert_eq "its ecdsa expiring" true "$(edge_attr "$N" edge-late .ecdsa.expiring)"
-assert_eq "metric edges stale" 1 "$(metric 'pusher_edges{state="stale"}')"
-assert_eq "metric edge-late stale" 1 "$(metric 'pusher_edge_certificates{edge="edge-late",status="stale"}')"
-assert_eq "metric edge-late missing" 1 "$(metric 'pusher_edge_certificates{edge="edge-late",status="missing"}')"
-assert_eq "metric edge-late expiring" 1 "$(metric 'pusher_edge_certificates_expiring{edge="edge-late"}')"
-assert_eq "metric undeployed" 1 "$(metric pusher_hosts_undeployed)"
+assert_eq "metric edges stale" 1 "$(metric 'spoacme_edges{state="stale"}')"
+assert_eq "metric edge-late stale" 1 "$(metric 'spoacme_edge_certificates{edge="edge-late",status="stale"}')"
+assert_eq "metric edge-late missing" 1 "$(metric 'spoacme_edge_certificates{edge="edge-late",status="missing"}')"
+assert_eq "metric edge-late expiring" 1 "$(metric 'spoacme_edge_certificates_expiring{edge="edge-late"}')"
+assert_eq "metric undeployed" 1 "$(metric spoacme_hosts_undeployed)"
 "$PUSHER" --redis "127.0.0.1:$REDIS_PORT" show "$N" | grep -qx 'deployed: no' ||
 	fail "show: deployed should be no with edge-late stale"
 rcli ZREM spoacme:edges edge-late edge-dead >/dev/null

@@ -132,8 +132,8 @@ grep -q "primary of 'spoacme' changed from 127.0.0.1:$P_PORT to 127.0.0.1:$R_POR
 grep -q "reached 0 of 1 replicas within 300 ms; answering the challenge anyway" \
 	"$T_DIR/issuer.log" || fail "WAIT without replicas did not log and proceed"
 changes=$(curl -sS -H "Authorization: Bearer $TOKEN" "$API/metrics" |
-	awk '$1 == "pusher_redis_primary_changes_total" { print $2 }')
-[ "${changes:-0}" -ge 1 ] || fail "pusher_redis_primary_changes_total is '${changes:-}'"
+	awk '$1 == "spoacme_redis_primary_changes_total" { print $2 }')
+[ "${changes:-0}" -ge 1 ] || fail "spoacme_redis_primary_changes_total is '${changes:-}'"
 
 # Everything is on the new primary (rcli uses REDIS_PORT = the promoted replica).
 for n in before.example.com "${NAMES[@]}"; do

@@ -74,8 +74,9 @@ done
 line=$(grep "host=$N ari window=" "$T_DIR/pusher.log" | tail -n 1)
 [ -n "$line" ] || fail "no ARI poll logged after the due time was brought forward"
 assert_eq "renewalInfo requests after a poll" $((gets + 2)) "$(ari_gets)"
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 case "$line" in
-*"ari window=$m_start..$m_end renew_at=$renew_at "*) ;;
+*"ari window=$(iso "$m_start")..$(iso "$m_end") renew_at=$(iso "$renew_at") "*) ;;
 *) fail "ARI poll: expected window $m_start..$m_end renew_at $renew_at, logged: $line" ;;
 esac
 assert_eq "renew_at after the poll" "$renew_at" "$(hget renew_at)"

@@ -20,7 +20,7 @@ grep -q '^next steps:' "$T_DIR/init.out" || fail "init printed no next steps"
 assert_eq "mode of $N" 700 "$(stat -c %a "$N")"
 assert_eq "mode of $N/redis" 700 "$(stat -c %a "$N/redis")"
 USERS="spoacme-agent spoacme-loader spoacme-issuer spoacme-replica spoacme-sentinel spoacme-admin"
-files="keyring api-token fallback.pem"
+files="keyring api-token api-read-token fallback.pem"
 for u in $USERS; do files="$files redis/$u.password"; done
 for f in $files; do
 	assert_eq "mode of $f" 600 "$(stat -c %a "$N/$f")"
@@ -34,7 +34,7 @@ assert_eq "API token length" 64 "$(tr -d '\n' <"$N/api-token" | wc -c)"
 # The key ring and the token load as the daemons load them.
 API_PORT=$(t_free_port)
 "$PUSHER" --check --keyring "$N/keyring" run --role issuer,api --api "127.0.0.1:$API_PORT" \
-	--api-token-file "$N/api-token" >"$T_DIR/run-check.out" 2>&1 ||
+	--api-token-file "$N/api-token" --api-read-token-file "$N/api-read-token" >"$T_DIR/run-check.out" 2>&1 ||
 	fail "the key ring or token init made is refused: $(cat "$T_DIR/run-check.out")"
 
 # spoacme-acl.sh --help is its help (not an OUTDIR named --help).
@@ -67,7 +67,7 @@ openssl x509 -in "$N/fallback.pem" -noout -subject | grep -q 'CN *= *spoacme-fal
 sum_all=$(cd "$N" && sha256sum $files)
 "$PUSHER" init "$N" >"$T_DIR/init2.out" 2>&1 || fail "second init: $(cat "$T_DIR/init2.out")"
 assert_eq "files after a second init" "$sum_all" "$(cd "$N" && sha256sum $files)"
-assert_eq "files reported kept" 9 "$(grep -c '^kept ' "$T_DIR/init2.out")"
+assert_eq "files reported kept" 10 "$(grep -c '^kept ' "$T_DIR/init2.out")"
 chmod 644 "$N/api-token"
 rc=0
 "$PUSHER" init "$N" >"$T_DIR/init3.out" 2>&1 || rc=$?
@@ -77,4 +77,4 @@ assert_eq "files after the refusal" "$sum_all" "$(cd "$N" && sha256sum $files)"
 rc=0
 "$PUSHER" init >/dev/null 2>&1 || rc=$?
 assert_eq "init without a directory: exit" 2 "$rc"
-t_log "init: 9 files, kept on a second run, ACL and fallback in use"
+t_log "init: 10 files, kept on a second run, ACL and fallback in use"

@@ -20,6 +20,8 @@ done
 grep -q 'spoacme local stack is up' "$T_DIR/stack.out" || fail "no banner after 180 s"
 SDIR=$(sed -n 's/.*(logs, sockets and the key ring in \(.*\)):$/\1/p' "$T_DIR/stack.out")
 [ -d "$SDIR" ] || fail "the banner names no directory: $(head -5 "$T_DIR/stack.out")"
+PAGE=$(sed -n 's/^  status page *\(http:[^ ]*\)$/\1/p' "$T_DIR/stack.out")
+curl -s "${PAGE%%#*}" | grep -q '<title>spoacme status</title>' || fail "the banner's status page: '$PAGE'"
 CERTS=$(sed -n '/^Reload HAProxy/{n;s/^\(.*\)):$/\1/p}' "$T_DIR/stack.out")
 
 # The curl as printed, with only an output format appended.

@@ -562,11 +562,11 @@ static void test_get_delete_renew(void **state)
 	/* routing */
 	do_req("PUT", "/v1/hostnames", AUTH, JSONAPI, "{}", 2, &r);
 	assert_error(&r, 405, NULL);
-	assert_string_equal(r.allow, "GET, POST");
+	assert_string_equal(r.allow, "GET, HEAD, POST");
 	resp_done(&r);
 	do_req("PATCH", "/v1/hostnames/b.example.com", AUTH, JSONAPI, "{}", 2, &r);
 	assert_error(&r, 405, NULL);
-	assert_string_equal(r.allow, "GET, DELETE");
+	assert_string_equal(r.allow, "GET, HEAD, DELETE");
 	resp_done(&r);
 	do_req("GET", "/v1/hostnames/b.example.com/renew", AUTH, NULL, NULL, 0, &r);
 	assert_error(&r, 405, NULL);
@@ -593,13 +593,13 @@ static void test_metrics(void **state)
 	do_req("GET", "/metrics", AUTH, NULL, NULL, 0, &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.ctype, "text/plain"));
-	assert_non_null(strstr(buf_str(&r.body), "pusher_hosts{state=\"pending\"} 1\n"));
-	assert_non_null(strstr(buf_str(&r.body), "pusher_hosts{state=\"valid\"} 1\n"));
+	assert_non_null(strstr(buf_str(&r.body), "spoacme_hosts{state=\"pending\"} 1\n"));
+	assert_non_null(strstr(buf_str(&r.body), "spoacme_hosts{state=\"valid\"} 1\n"));
 	assert_non_null(
-	        strstr(buf_str(&r.body), "pusher_cert_expiry_seconds{host=\"m2.example.com\"} "));
+	        strstr(buf_str(&r.body), "spoacme_cert_expiry_seconds{host=\"m2.example.com\"} "));
 	assert_null(strstr(buf_str(&r.body), "host=\"m1.example.com\""));
-	assert_non_null(strstr(buf_str(&r.body), "pusher_api_requests_total{code=\"201\"} "));
-	assert_non_null(strstr(buf_str(&r.body), "pusher_redis_up 1\n"));
+	assert_non_null(strstr(buf_str(&r.body), "spoacme_api_requests_total{code=\"201\"} "));
+	assert_non_null(strstr(buf_str(&r.body), "spoacme_redis_up 1\n"));
 	resp_done(&r);
 }
 
@@ -652,7 +652,7 @@ static void test_redis_down_is_503(void **state)
 	resp_done(&r);
 	do_req("GET", "/metrics", AUTH, NULL, NULL, 0, &r);
 	assert_int_equal(r.status, 200);
-	assert_non_null(strstr(buf_str(&r.body), "pusher_redis_up 0\n"));
+	assert_non_null(strstr(buf_str(&r.body), "spoacme_redis_up 0\n"));
 	resp_done(&r);
 }
 

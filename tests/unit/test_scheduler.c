@@ -571,10 +571,10 @@ static void test_failure_backs_off(void **state)
 	scheduler_free(sc);
 	buf_init(&m);
 	assert_int_equal(pmetrics_render(&m), 0);
-	assert_non_null(strstr(buf_str(&m), "pusher_orders_total{outcome=\"failure\"} 2\n"));
+	assert_non_null(strstr(buf_str(&m), "spoacme_orders_total{outcome=\"failure\"} 2\n"));
 	assert_non_null(
-	        strstr(buf_str(&m), "pusher_order_failures_total{problem=\"rateLimited\"} 2\n"));
-	assert_non_null(strstr(buf_str(&m), "pusher_order_duration_seconds_count 2\n"));
+	        strstr(buf_str(&m), "spoacme_order_failures_total{problem=\"rateLimited\"} 2\n"));
+	assert_non_null(strstr(buf_str(&m), "spoacme_order_duration_seconds_count 2\n"));
 	buf_deinit(&m);
 }
 
