@@ -39,8 +39,8 @@
 
 /* The users of redis/spoacme-acl.sh, each with its <user>.password. */
 static const char *const init_redis_users[] = {
-	"spoacme-agent",   "spoacme-loader",   "spoacme-issuer",
-	"spoacme-replica", "spoacme-sentinel", "spoacme-admin",
+	"spoacme-agent",   "spoacme-agent-ondemand", "spoacme-loader", "spoacme-issuer",
+	"spoacme-replica", "spoacme-sentinel",       "spoacme-admin",
 };
 
 enum init_file_state {

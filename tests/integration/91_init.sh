@@ -19,7 +19,7 @@ grep -q "^would create *$N/keyring" "$T_DIR/check.out" || fail "init --check: $(
 grep -q '^next steps:' "$T_DIR/init.out" || fail "init printed no next steps"
 assert_eq "mode of $N" 700 "$(stat -c %a "$N")"
 assert_eq "mode of $N/redis" 700 "$(stat -c %a "$N/redis")"
-USERS="spoacme-agent spoacme-loader spoacme-issuer spoacme-replica spoacme-sentinel spoacme-admin"
+USERS="spoacme-agent spoacme-agent-ondemand spoacme-loader spoacme-issuer spoacme-replica spoacme-sentinel spoacme-admin"
 files="keyring api-token api-read-token fallback.pem"
 for u in $USERS; do files="$files redis/$u.password"; done
 for f in $files; do
@@ -67,7 +67,7 @@ openssl x509 -in "$N/fallback.pem" -noout -subject | grep -q 'CN *= *spoacme-fal
 sum_all=$(cd "$N" && sha256sum $files)
 "$PUSHER" init "$N" >"$T_DIR/init2.out" 2>&1 || fail "second init: $(cat "$T_DIR/init2.out")"
 assert_eq "files after a second init" "$sum_all" "$(cd "$N" && sha256sum $files)"
-assert_eq "files reported kept" 10 "$(grep -c '^kept ' "$T_DIR/init2.out")"
+assert_eq "files reported kept" 11 "$(grep -c '^kept ' "$T_DIR/init2.out")"
 chmod 644 "$N/api-token"
 rc=0
 "$PUSHER" init "$N" >"$T_DIR/init3.out" 2>&1 || rc=$?
@@ -77,4 +77,4 @@ assert_eq "files after the refusal" "$sum_all" "$(cd "$N" && sha256sum $files)"
 rc=0
 "$PUSHER" init >/dev/null 2>&1 || rc=$?
 assert_eq "init without a directory: exit" 2 "$rc"
-t_log "init: 10 files, kept on a second run, ACL and fallback in use"
+t_log "init: 11 files, kept on a second run, ACL and fallback in use"
