@@ -8,7 +8,12 @@
  * token; blob.c does the AEAD with the data key. It never logs: callers get a reason.
  *
  * Sessions: one per thread (a pthread key closes it when the thread ends), C_Login once per
- * token, again after CKR_USER_NOT_LOGGED_IN; a lost session is reopened once per call.
+ * token, again after CKR_USER_NOT_LOGGED_IN (or a session that no longer sees private
+ * objects); a lost session (CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED) is reopened. A lost
+ * token (CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT, CKR_DEVICE_ERROR, no slot matching the URI,
+ * or neither the blob's KEK nor the URI's own) makes every call fail at once with the reason
+ * and kms_state() 0; the module is re-initialised (C_Finalize, C_Initialize) at most every 2 s
+ * until the token answers again. Each call is retried once after such a loss.
  */
 #ifndef CERT_PUSHER_KMS_H
 #define CERT_PUSHER_KMS_H
