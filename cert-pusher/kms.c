@@ -51,6 +51,7 @@ struct kms {
 	char lost_error[160]; /* why the token was declared lost */
 	char reset_error[48]; /* how the last re-initialisation failed, "" if it did not */
 	unsigned epoch;       /* module initialisations: older session handles are dead */
+	time_t probe_at;      /* last kms_probe() that reached the token */
 	time_t login_failed;  /* a refused login is retried after KMS_LOGIN_RETRY_S ... */
 	struct timespec pin_mtime; /* ... or as soon as the PIN file changes */
 	char login_error[160];
@@ -778,4 +779,36 @@ int kms_create_key(struct kms *k, char *err, size_t errsz)
 out:
 	kms_end(k);
 	return ret;
+}
+
+int kms_probe(struct kms *k)
+{
+	char err[256] = "";
+	time_t now = time(NULL);
+	CK_OBJECT_HANDLE o;
+	struct kms_sess *s;
+	CK_RV rv = CKR_OK;
+	int tries, due;
+
+	pthread_mutex_lock(&k->mu);
+	due = now - k->probe_at >= KMS_RESET_RETRY_S;
+	if (due)
+		k->probe_at = now;
+	pthread_mutex_unlock(&k->mu);
+	if (!due)
+		return kms_state(k);
+	for (tries = 0; tries < 2; tries++) {
+		if (kms_begin(k, err, sizeof(err)) < 0) {
+			rv = KMS_RV_REFUSED;
+			break;
+		}
+		rv = kms_session(k, &s, err, sizeof(err));
+		if (rv == CKR_OK)
+			rv = kms_kek(k, s->h, k->label, &o, err, sizeof(err));
+		kms_end(k);
+		if (rv == CKR_OK || !kms_retryable(k, rv, err))
+			break;
+	}
+	kms_note(k, rv == CKR_OK, err, sizeof(err));
+	return kms_state(k);
 }

@@ -48,6 +48,10 @@ int kms_unwrap(struct kms *k, const char *kek_id, const uint8_t *w, size_t wlen,
 int kms_create_key(struct kms *k, char *err, size_t errsz);
 /* 1 when the last login or token operation worked, 0 after a failure, -1 before any use. */
 int kms_state(const struct kms *k);
+/* Check the token now, so that an idle process notices a lost token or a refused login too:
+ * this thread's session, its login and the URI's KEK, re-initialising a lost token as any call
+ * does. At most every 2 s; in between the last outcome. Returns kms_state() after it. */
+int kms_probe(struct kms *k);
 /* Last failure (owned by <k>, empty when none). */
 const char *kms_last_error(const struct kms *k, char *out, size_t outsz);
 

@@ -6,7 +6,10 @@
 # and the key-ring file alone opens none of them. Then edge B's loader restarts with a wrong PIN:
 # it logs the refused login, its /healthz and spoacme_kms_up say so, it keeps serving what
 # HAProxy holds and does not load a name issued meanwhile, while edge A does; once B's PIN file
-# is fixed, B catches up without a restart and reports the KMS up again.
+# is fixed, B catches up without a restart and reports the KMS up again. Last, B loses its token
+# (its own copy of the token, holding the same KEK, is moved away: an HSM that is unplugged or
+# unreachable): its /healthz and spoacme_kms_up say so while idle, it keeps serving, it does not
+# load a name issued meanwhile (A does); the token back, B loads it by itself.
 set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
@@ -50,11 +53,18 @@ t_pin_file b 1234
 "$PUSHER" --kms "$(t_kms_uri issuer)" kms create-key 2>>"$T_DIR/pusher.log" &&
 	fail "kms create-key made a second KEK with the same label"
 grep -q "already exists" "$T_DIR/pusher.log" || fail "second create-key: no clear error"
+# edge B reaches the KEK through a token of its own (a copy: the same KEK, its own store), so
+# that B alone can lose it
+mkdir -p "$T_DIR/softhsm-b"
+cp -a "$T_DIR/softhsm/tokens" "$T_DIR/softhsm-b/tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+	"$T_DIR/softhsm-b/tokens" >"$T_DIR/softhsm-b/softhsm2.conf"
+B_HSM_CONF=$T_DIR/softhsm-b/softhsm2.conf
 
 fleet_start_edge a --reconcile-interval 1s --primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-a \
 	--kms "$(t_kms_uri a)"
-fleet_start_edge b --reconcile-interval 1s --primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-b \
-	--kms "$(t_kms_uri b)"
+SOFTHSM2_CONF=$B_HSM_CONF fleet_start_edge b --reconcile-interval 1s \
+	--primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-b --kms "$(t_kms_uri b)"
 HTTP_PORT=$FLEET_HTTP_PORT t_start_pebble
 t_pebble_roots "$T_DIR/root.pem"
 fleet_start_issuer --redis "127.0.0.1:$PRIMARY_PORT" --wait-replicas 2 --wait-timeout 2s \
@@ -102,8 +112,9 @@ want_a1=$(serial a1.example.com ecdsa)
 t_stop_pid "$EDGE_B_LOADER_PID"
 t_pin_file b 0000
 B_API=http://$EDGE_B_ADDR:$(t_free_port)
-fleet_start_loader b --reconcile-interval 1s --primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-b \
-	--kms "$(t_kms_uri b)" --api "${B_API#http://}" --api-token-file "$T_DIR/token"
+SOFTHSM2_CONF=$B_HSM_CONF fleet_start_loader b --reconcile-interval 1s \
+	--primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-b --kms "$(t_kms_uri b)" \
+	--api "${B_API#http://}" --api-token-file "$T_DIR/token"
 t_wait_tcp "$EDGE_B_ADDR" "${B_API##*:}" 10 || fail "edge B: the API did not start"
 # b_health: HTTP status of edge B's /healthz (body in $T_DIR/health.json); b_kms_up: the gauge.
 b_health() { curl -s -o "$T_DIR/health.json" -w '%{http_code}' "$B_API/healthz"; }
@@ -145,4 +156,44 @@ kill -0 "$EDGE_B_LOADER_PID" || fail "edge B's loader is gone"
 assert_eq "edge B spoacme_kms_up once the PIN is fixed" 1 "$(b_kms_up)"
 assert_eq "edge B /healthz: kms check once the PIN is fixed" true \
 	"$(b_health >/dev/null; jq -r .checks.kms.ok "$T_DIR/health.json")"
-t_log "PASS: KMS fleet: sealed in the token, wrong PIN contained to one edge, recovered by itself"
+t_log "edge B: PIN fixed, caught up without a restart"
+
+# edge B loses its token: its store moved away (to the module, the HSM is gone)
+mv "$T_DIR/softhsm-b/tokens" "$T_DIR/softhsm-b/tokens.away"
+# idle, B finds out by itself: /healthz and the gauge check the token
+for ((i = 0; i < 100; i++)); do
+	[ "$(b_health)" = 503 ] && break
+	sleep 0.1
+done
+assert_eq "edge B /healthz with its token gone" 503 "$(b_health)"
+jq -r .checks.kms.state "$T_DIR/health.json" | grep -q "token unavailable" ||
+	fail "edge B /healthz does not say the token is gone: $(cat "$T_DIR/health.json")"
+assert_eq "edge B spoacme_kms_up with its token gone" 0 "$(b_kms_up)"
+fleet_route d1.example.com a
+api_add d1.example.com
+wait_state d1.example.com valid 90
+want_d1=$(serial d1.example.com ecdsa)
+wait_probe a d1.example.com ecdsa "$want_d1"
+for ((i = 0; i < 300; i++)); do
+	grep -q "d1.example.com.*token unavailable" "$T_DIR/loader-b.log" && break
+	sleep 0.1
+done
+grep -q "d1.example.com.*token unavailable" "$T_DIR/loader-b.log" ||
+	fail "edge B did not log why d1 does not open: $(grep d1.example.com "$T_DIR/loader-b.log" | tail -2)"
+[ "$(probe b d1.example.com)" = "$want_d1" ] && fail "edge B serves d1 without its token"
+assert_eq "edge B keeps serving c1 without its token" "$want_c1" "$(probe b c1.example.com)"
+assert_eq "edge B keeps serving a1 without its token" "$want_a1" "$(probe b a1.example.com)"
+grep -q "removed name=" "$T_DIR/loader-b.log" && fail "B's loader removed certificates"
+t_log "edge B: token gone, reported, still serves what it had; edge A serves d1"
+
+# the token back: B re-initialises the module and catches up by itself
+mv "$T_DIR/softhsm-b/tokens.away" "$T_DIR/softhsm-b/tokens"
+t_log "token back"
+wait_probe b d1.example.com ecdsa "$want_d1"
+wait_probe b d1.example.com rsa "$(serial d1.example.com rsa)"
+kill -0 "$EDGE_B_LOADER_PID" || fail "edge B's loader is gone"
+assert_eq "edge B spoacme_kms_up with its token back" 1 "$(b_kms_up)"
+assert_eq "edge B /healthz: kms check with its token back" true \
+	"$(b_health >/dev/null; jq -r .checks.kms.ok "$T_DIR/health.json")"
+t_log "token back: B serves d1"
+t_log "PASS: KMS fleet: sealed in the token, wrong PIN and a lost token contained to one edge, recovered by itself"

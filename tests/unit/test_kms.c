@@ -248,6 +248,11 @@ static void test_envelope(void **state)
 	/* wrong PIN: refused and reported; a fixed PIN file is picked up by the same handle */
 	write_file(pin, "9999\n", 0600);
 	kr = ring_with(uri, 1);
+	/* an idle process finds out too: the probe behind /healthz and spoacme_kms_up */
+	assert_int_equal(kms_state(blob_keyring_kms(kr)), -1);
+	assert_int_equal(kms_probe(blob_keyring_kms(kr)), 0);
+	assert_non_null(
+	        strstr(kms_last_error(blob_keyring_kms(kr), err, sizeof(err)), "wrong PIN"));
 	buf_reset(&pt);
 	assert_int_equal(blob_open(kr, RKEY, blob.data, blob.len, &pt, &why), -1);
 	assert_non_null(strstr(why, "wrong PIN"));
@@ -487,6 +492,7 @@ static void test_token_lost(void **state)
 	buf_init(&blob);
 	buf_init(&pt);
 	kr = ring_with(uri, 1);
+	assert_int_equal(kms_probe(blob_keyring_kms(kr)), 1);
 	assert_int_equal(blob_seal(kr, RKEY, (const uint8_t *)PT, strlen(PT), &blob), 0);
 	assert_int_equal(rename(tokens, away), 0);
 	assert_int_equal(blob_open(kr, RKEY, blob.data, blob.len, &pt, &why), -1);
