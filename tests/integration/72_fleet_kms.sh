@@ -100,7 +100,24 @@ dump=$(rcli CONFIG GET dir | tail -1)/$(rcli CONFIG GET dbfilename | tail -1)
 [ -s "$dump" ] || fail "no Redis dump at $dump"
 grep -aq "PRIVATE KEY" "$dump" && fail "the Redis dump holds a PRIVATE KEY"
 grep -aq "BEGIN CERTIFICATE" "$dump" && fail "the Redis dump holds a certificate in the clear"
-t_log "Redis dump: $nblobs SPA2 blobs, no PEM in the clear"
+# nor any data key: each blob's, unwrapped by the token (tests/tools/kms_data_key), is not in
+# the dump, while its wrapped form, which is stored, is (the search can find what is there)
+xxd -p "$dump" | tr -d '\n' >"$T_DIR/dump.hex"
+ndk=0
+for k in $(rcli --scan --pattern 'spoacme:cert:*'); do
+	bh=$(rcli GET "$k" | xxd -p | tr -d '\n')
+	idl=$((16#${bh:8:2}))
+	wl=$((16#${bh:$((10 + 2 * idl)):2}))
+	wrapped=${bh:$((12 + 2 * idl)):$((2 * wl))}
+	dk=$(rcli GET "$k" | "$BIN/tools/kms_data_key" "$(t_kms_uri issuer)") ||
+		fail "$k: the token does not unwrap its data key"
+	[ ${#dk} = 64 ] || fail "$k: data key '$dk'"
+	grep -q "$wrapped" "$T_DIR/dump.hex" || fail "$k: its wrapped data key is not in the dump"
+	grep -q "$dk" "$T_DIR/dump.hex" && fail "$k: its data key is in the Redis dump in the clear"
+	ndk=$((ndk + 1))
+done
+[ "$ndk" = 4 ] || fail "expected 4 certificate blobs, checked $ndk"
+t_log "Redis dump: $nblobs SPA2 blobs, no PEM and none of $ndk data keys in the clear"
 # the key-ring file alone: rekey --check opens nothing
 "$PUSHER" --redis "127.0.0.1:$PRIMARY_PORT" --keyring "$KEYRING" --check rekey \
 	2>"$T_DIR/rekey-ring.log" && fail "rekey with the key ring alone succeeded"

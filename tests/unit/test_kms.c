@@ -145,6 +145,7 @@ static void test_envelope(void **state)
 	struct buf blob, pt, bad;
 	const char *why = NULL;
 	char err[512], id[BLOB_KEYID_MAX + 1];
+	uint8_t dk[KMS_KEY_LEN];
 	struct kms *k;
 	size_t i;
 
@@ -166,6 +167,15 @@ static void test_envelope(void **state)
 	assert_int_equal(blob_seal(kr, RKEY, (const uint8_t *)PT, strlen(PT), &blob), 0);
 	assert_memory_equal(blob.data, "SPA2", 4);
 	assert_null(memmem(blob.data, blob.len, "BEGIN", 5));
+	/* the data key (unwrapped here from the header: "SPA2" 5 "kek-1" 40 wrapped) is not in it
+	 */
+	assert_int_equal(blob.data[4], 5);
+	assert_int_equal(blob.data[10], 40);
+	assert_int_equal(
+	        kms_unwrap(blob_keyring_kms(kr), "kek-1", blob.data + 11, 40, dk, err, sizeof(err)),
+	        0);
+	assert_null(memmem(blob.data, blob.len, dk, sizeof(dk)));
+	assert_non_null(memmem(blob.data, blob.len, blob.data + 11, 40));
 	assert_int_equal(blob_key_id(blob.data, blob.len, id), 0);
 	assert_string_equal(id, "kms:kek-1");
 	assert_int_equal(blob_open(kr, RKEY, blob.data, blob.len, &pt, &why), 0);
