@@ -60,11 +60,21 @@ struct kms {
 	char error[256];
 };
 
+/* KEK handles this session found, for unwraps (KMS_KEK_CACHE labels: the sealing KEK and,
+ * during a rotation, the old one). Token object handles stay valid across calls until the
+ * object is destroyed; an unwrap that fails with a remembered handle looks the KEK up again. */
+#define KMS_KEK_CACHE 2
+
 struct kms_sess {
 	struct kms *k;
 	CK_SESSION_HANDLE h;
 	unsigned gen;
 	unsigned epoch;
+	struct {
+		char label[KMS_KEKID_MAX + 1];
+		CK_OBJECT_HANDLE h;
+	} kek[KMS_KEK_CACHE];
+	unsigned kek_next;
 };
 
 /* Close and free <s>; the caller holds k->rw. A handle from before a re-initialisation is not
@@ -646,8 +656,45 @@ int kms_wrap(struct kms *k, const uint8_t dk[KMS_KEY_LEN], uint8_t *out, size_t 
 	return ret;
 }
 
+/* The handle of KEK <label> that session <s> remembers into <*o>: 1, or 0. */
+static int kms_kek_cached(const struct kms_sess *s, const char *label, CK_OBJECT_HANDLE *o)
+{
+	unsigned i;
+
+	for (i = 0; i < KMS_KEK_CACHE; i++)
+		if (s->kek[i].label[0] && !strcmp(s->kek[i].label, label)) {
+			*o = s->kek[i].h;
+			return 1;
+		}
+	return 0;
+}
+
+/* Remember (<o> valid) or forget (<o> CK_INVALID_HANDLE) the handle of KEK <label>. */
+static void kms_kek_remember(struct kms_sess *s, const char *label, CK_OBJECT_HANDLE o)
+{
+	unsigned i;
+
+	for (i = 0; i < KMS_KEK_CACHE; i++)
+		if (!strcmp(s->kek[i].label, label))
+			break;
+	if (i == KMS_KEK_CACHE) {
+		if (o == CK_INVALID_HANDLE)
+			return;
+		i = s->kek_next++ % KMS_KEK_CACHE;
+	}
+	if (o == CK_INVALID_HANDLE) {
+		s->kek[i].label[0] = 0;
+		return;
+	}
+	snprintf(s->kek[i].label, sizeof(s->kek[i].label), "%s", label);
+	s->kek[i].h = o;
+}
+
 /* One attempt of kms_unwrap, k->rw held shared; the key bytes go through <val> (wiped by the
- * caller). */
+ * caller). The KEK's handle is looked up once per session (C_FindObjects costs as much as the
+ * unwrap in SoftHSM2); an unwrap refused with a remembered handle is tried once more with a
+ * fresh lookup, so a KEK deleted, re-created or whose handle was reused is never a false
+ * "tampered" nor a wrong key (RFC 5649's check refuses a key unwrapped under another KEK). */
 static CK_RV kms_unwrap_once(struct kms *k, const char *kek_id, const uint8_t *w, size_t wlen,
                              uint8_t val[KMS_WRAPPED_MAX], char *err, size_t errsz)
 {
@@ -663,15 +710,26 @@ static CK_RV kms_unwrap_once(struct kms *k, const char *kek_id, const uint8_t *w
 	CK_ATTRIBUTE v = { CKA_VALUE, val, KMS_WRAPPED_MAX };
 	CK_OBJECT_HANDLE kek, obj = CK_INVALID_HANDLE;
 	struct kms_sess *s;
+	int pass, cached;
 	CK_RV rv;
 
 	rv = kms_session(k, &s, err, errsz);
-	if (rv == CKR_OK)
-		rv = kms_kek(k, s->h, kek_id, &kek, err, errsz);
 	if (rv != CKR_OK)
 		return rv;
-	rv = k->f->C_UnwrapKey(s->h, &m, kek, (CK_BYTE_PTR)w, wlen, t, sizeof(t) / sizeof(t[0]),
-	                       &obj);
+	for (pass = 0; pass < 2; pass++) {
+		cached = pass == 0 && kms_kek_cached(s, kek_id, &kek);
+		if (!cached) {
+			rv = kms_kek(k, s->h, kek_id, &kek, err, errsz);
+			if (rv != CKR_OK)
+				return rv;
+			kms_kek_remember(s, kek_id, kek);
+		}
+		rv = k->f->C_UnwrapKey(s->h, &m, kek, (CK_BYTE_PTR)w, wlen, t,
+		                       sizeof(t) / sizeof(t[0]), &obj);
+		if (rv == CKR_OK || !cached)
+			break;
+		kms_kek_remember(s, kek_id, CK_INVALID_HANDLE);
+	}
 	if (rv == CKR_OK) {
 		rv = k->f->C_GetAttributeValue(s->h, obj, &v, 1);
 		k->f->C_DestroyObject(s->h, obj);

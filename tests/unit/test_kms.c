@@ -7,7 +7,8 @@
  * a KEK rotation that re-wraps the data key and leaves the ciphertext alone; a blob sealed in
  * another token; the login and the session taken away by another caller of the same module
  * (C_Logout, C_CloseAllSessions) and redone by itself; one session per thread, closed when the
- * thread ends; the token directory taken away (the token lost), reported, and taken back.
+ * thread ends; a KEK deleted and re-created under a process that remembers its handle; the token
+ * directory taken away (the token lost), reported, and taken back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -416,6 +417,69 @@ static void test_relogin(void **state)
 	buf_deinit(&blob);
 }
 
+/* A KEK deleted and created again under the same label while a process has its handle: the
+ * next unwrap looks it up again (blobs of the new KEK open), and blobs of the deleted one are
+ * refused as foreign, the token staying up. */
+static void test_kek_recreated(void **state)
+{
+	char u[512], err[512];
+	struct blob_keyring *kr;
+	CK_FUNCTION_LIST_PTR f;
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_LABEL, "kek-3", 5 },
+	};
+	CK_OBJECT_HANDLE o;
+	CK_SESSION_HANDLE h;
+	CK_ULONG n = 0;
+	CK_SLOT_ID slot;
+	struct buf old, blob, pt;
+	const char *why = NULL;
+	struct kms *k;
+
+	(void)state;
+	write_file(pin, "1234\n", 0600);
+	snprintf(u, sizeof(u),
+	         "pkcs11:token=spoacme;object=kek-3?module-path=%s&pin-source=file:%s", MODULE,
+	         pin);
+	buf_init(&old);
+	buf_init(&blob);
+	buf_init(&pt);
+	kr = ring_with(u, 1);
+	assert_int_equal(kms_create_key(blob_keyring_kms(kr), err, sizeof(err)), 0);
+	assert_int_equal(blob_seal(kr, RKEY, (const uint8_t *)PT, strlen(PT), &old), 0);
+	assert_int_equal(blob_open(kr, RKEY, old.data, old.len, &pt, &why), 0); /* handle kept */
+	f = module(&slot);
+	assert_int_equal(
+	        f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h),
+	        CKR_OK);
+	assert_int_equal(f->C_FindObjectsInit(h, t, 2), CKR_OK);
+	assert_int_equal(f->C_FindObjects(h, &o, 1, &n), CKR_OK);
+	assert_int_equal(f->C_FindObjectsFinal(h), CKR_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(f->C_DestroyObject(h, o), CKR_OK);
+	assert_int_equal(f->C_CloseSession(h), CKR_OK);
+	k = kms_open(u, err, sizeof(err));
+	assert_non_null(k);
+	assert_int_equal(kms_create_key(k, err, sizeof(err)), 0);
+	kms_free(k);
+	assert_int_equal(blob_seal(kr, RKEY, (const uint8_t *)PT, strlen(PT), &blob), 0);
+	buf_reset(&pt);
+	if (blob_open(kr, RKEY, blob.data, blob.len, &pt, &why) < 0)
+		fail_msg("a blob of the re-created KEK: %s", why);
+	assert_memory_equal(pt.data, PT, strlen(PT));
+	buf_reset(&pt);
+	assert_int_equal(blob_open(kr, RKEY, old.data, old.len, &pt, &why), -1);
+	if (!strstr(why, "tampered or foreign"))
+		fail_msg("a blob of the deleted KEK: %s", why);
+	assert_int_equal(kms_state(blob_keyring_kms(kr)), 1);
+	blob_keyring_free(kr);
+	buf_wipe(&pt);
+	buf_deinit(&blob);
+	buf_deinit(&old);
+}
+
 #define THREADS 4
 #define ROUNDS  25
 
@@ -541,9 +605,10 @@ static void test_token_lost(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_uri_errors),         cmocka_unit_test(test_envelope),
-		cmocka_unit_test(test_foreign_token),      cmocka_unit_test(test_relogin),
-		cmocka_unit_test(test_session_per_thread), cmocka_unit_test(test_token_lost),
+		cmocka_unit_test(test_uri_errors),    cmocka_unit_test(test_envelope),
+		cmocka_unit_test(test_foreign_token), cmocka_unit_test(test_relogin),
+		cmocka_unit_test(test_kek_recreated), cmocka_unit_test(test_session_per_thread),
+		cmocka_unit_test(test_token_lost),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
