@@ -417,8 +417,9 @@ static void test_relogin(void **state)
 	buf_deinit(&blob);
 }
 
-/* A KEK deleted and created again under the same label while a process has its handle: the
- * next unwrap looks it up again (blobs of the new KEK open), and blobs of the deleted one are
+/* The KEK create-key makes is sensitive and was never extractable. Then that KEK deleted and
+ * created again under the same label while a process has its handle: the next unwrap looks it
+ * up again (blobs of the new KEK open), and blobs of the deleted one are
  * refused as foreign, the token staying up. */
 static void test_kek_recreated(void **state)
 {
@@ -430,6 +431,14 @@ static void test_kek_recreated(void **state)
 		{ CKA_CLASS, &cls, sizeof(cls) },
 		{ CKA_LABEL, "kek-3", 5 },
 	};
+	CK_BBOOL sens = CK_FALSE, ext = CK_TRUE, never = CK_FALSE;
+	CK_ATTRIBUTE a[] = {
+		{ CKA_SENSITIVE, &sens, sizeof(sens) },
+		{ CKA_EXTRACTABLE, &ext, sizeof(ext) },
+		{ CKA_NEVER_EXTRACTABLE, &never, sizeof(never) },
+	};
+	uint8_t val[64];
+	CK_ATTRIBUTE v = { CKA_VALUE, val, sizeof(val) };
 	CK_OBJECT_HANDLE o;
 	CK_SESSION_HANDLE h;
 	CK_ULONG n = 0;
@@ -458,6 +467,12 @@ static void test_kek_recreated(void **state)
 	assert_int_equal(f->C_FindObjects(h, &o, 1, &n), CKR_OK);
 	assert_int_equal(f->C_FindObjectsFinal(h), CKR_OK);
 	assert_int_equal(n, 1);
+	/* the KEK create-key made never leaves the token */
+	assert_int_equal(f->C_GetAttributeValue(h, o, a, 3), CKR_OK);
+	assert_int_equal(sens, CK_TRUE);
+	assert_int_equal(ext, CK_FALSE);
+	assert_int_equal(never, CK_TRUE);
+	assert_int_equal(f->C_GetAttributeValue(h, o, &v, 1), CKR_ATTRIBUTE_SENSITIVE);
 	assert_int_equal(f->C_DestroyObject(h, o), CKR_OK);
 	assert_int_equal(f->C_CloseSession(h), CKR_OK);
 	k = kms_open(u, err, sizeof(err));
