@@ -396,6 +396,27 @@ static void kms_end(struct kms *k)
 	pthread_rwlock_unlock(&k->rw);
 }
 
+/* Whether <rv> says the session, the login or the token went away (kms_retryable). */
+static int kms_rv_lost(CK_RV rv)
+{
+	switch (rv) {
+	case CKR_SESSION_HANDLE_INVALID:
+	case CKR_SESSION_CLOSED:
+	case CKR_USER_NOT_LOGGED_IN:
+	case CKR_DEVICE_REMOVED:
+	case CKR_DEVICE_ERROR:
+	case CKR_DEVICE_MEMORY:
+	case CKR_TOKEN_NOT_PRESENT:
+	case CKR_TOKEN_NOT_RECOGNIZED:
+	case CKR_SLOT_ID_INVALID:
+	case CKR_CRYPTOKI_NOT_INITIALIZED:
+	case CKR_GENERAL_ERROR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /* This thread's session, logged in, into <*sp>; the caller holds k->rw shared. CKR_OK, or a
  * CK_RV / KMS_RV_REFUSED with <err>. */
 static CK_RV kms_session(struct kms *k, struct kms_sess **sp, char *err, size_t errsz)
@@ -466,8 +487,8 @@ static CK_RV kms_session(struct kms *k, struct kms_sess **sp, char *err, size_t 
 		         : rv == CKR_PIN_LOCKED  ? "PIN locked"
 		                                 : "C_Login refused",
 		         (unsigned long)rv);
-		if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED || rv == CKR_PIN_EXPIRED ||
-		    rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE)
+		/* Anything but a lost session or token is a refusal, tried again later. */
+		if (!kms_rv_lost(rv))
 			rv = KMS_RV_REFUSED;
 		goto refused;
 	}
@@ -506,18 +527,11 @@ static int kms_retryable(struct kms *k, CK_RV rv, const char *err)
 		k->logged_in = 0;
 		pthread_mutex_unlock(&k->mu);
 		return 1;
-	case CKR_DEVICE_REMOVED:
-	case CKR_DEVICE_ERROR:
-	case CKR_DEVICE_MEMORY:
-	case CKR_TOKEN_NOT_PRESENT:
-	case CKR_TOKEN_NOT_RECOGNIZED:
-	case CKR_SLOT_ID_INVALID:
-	case CKR_CRYPTOKI_NOT_INITIALIZED:
-	case CKR_GENERAL_ERROR:
-		kms_lose(k, err);
-		return 1;
 	default:
-		return 0;
+		if (!kms_rv_lost(rv))
+			return 0;
+		kms_lose(k, err); /* the device: CKR_DEVICE_*, CKR_TOKEN_*, ... */
+		return 1;
 	}
 }
 
