@@ -9,7 +9,8 @@
 # is fixed, B catches up without a restart and reports the KMS up again. Last, B loses its token
 # (its own copy of the token, holding the same KEK, is moved away: an HSM that is unplugged or
 # unreachable): its /healthz and spoacme_kms_up say so while idle, it keeps serving, it does not
-# load a name issued meanwhile (A does); the token back, B loads it by itself.
+# load a name issued meanwhile (A does); the token back, B loads it by itself. And the issuer,
+# its own token gone while it seals a new certificate, retries and stores it once it is back.
 set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
@@ -60,6 +61,11 @@ cp -a "$T_DIR/softhsm/tokens" "$T_DIR/softhsm-b/tokens"
 printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
 	"$T_DIR/softhsm-b/tokens" >"$T_DIR/softhsm-b/softhsm2.conf"
 B_HSM_CONF=$T_DIR/softhsm-b/softhsm2.conf
+# and so does the issuer
+mkdir -p "$T_DIR/softhsm-i"
+cp -a "$T_DIR/softhsm/tokens" "$T_DIR/softhsm-i/tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+	"$T_DIR/softhsm-i/tokens" >"$T_DIR/softhsm-i/softhsm2.conf"
 
 fleet_start_edge a --reconcile-interval 1s --primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-a \
 	--kms "$(t_kms_uri a)"
@@ -67,8 +73,8 @@ SOFTHSM2_CONF=$B_HSM_CONF fleet_start_edge b --reconcile-interval 1s \
 	--primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-b --kms "$(t_kms_uri b)"
 HTTP_PORT=$FLEET_HTTP_PORT t_start_pebble
 t_pebble_roots "$T_DIR/root.pem"
-fleet_start_issuer --redis "127.0.0.1:$PRIMARY_PORT" --wait-replicas 2 --wait-timeout 2s \
-	--kms "$(t_kms_uri issuer)"
+SOFTHSM2_CONF=$T_DIR/softhsm-i/softhsm2.conf fleet_start_issuer --redis "127.0.0.1:$PRIMARY_PORT" \
+	--wait-replicas 2 --wait-timeout 2s --kms "$(t_kms_uri issuer)"
 
 NAMES="a1.example.com b1.example.com"
 fleet_route a1.example.com a
@@ -213,4 +219,23 @@ assert_eq "edge B spoacme_kms_up with its token back" 1 "$(b_kms_up)"
 assert_eq "edge B /healthz: kms check with its token back" true \
 	"$(b_health >/dev/null; jq -r .checks.kms.ok "$T_DIR/health.json")"
 t_log "token back: B serves d1"
-t_log "PASS: KMS fleet: sealed in the token, wrong PIN and a lost token contained to one edge, recovered by itself"
+
+# the issuer loses its token with a certificate to store: it retries the seal, and the
+# certificate the CA issued meanwhile is stored once the token is back, not thrown away
+mv "$T_DIR/softhsm-i/tokens" "$T_DIR/softhsm-i/tokens.away"
+fleet_route e1.example.com a
+api_add e1.example.com
+for ((i = 0; i < 300; i++)); do
+	grep -q "name=e1.example.com: .*token unavailable.*retrying in 1s" "$T_DIR/issuer.log" && break
+	sleep 0.1
+done
+grep -q "name=e1.example.com: .*token unavailable.*retrying in 1s" "$T_DIR/issuer.log" ||
+	fail "the issuer did not retry sealing e1: $(grep e1.example.com "$T_DIR/issuer.log" | tail -2)"
+mv "$T_DIR/softhsm-i/tokens.away" "$T_DIR/softhsm-i/tokens"
+wait_state e1.example.com valid 30
+grep -q "name=e1.example.com type=.*cannot seal" "$T_DIR/issuer.log" &&
+	fail "the issuer threw a certificate of e1 away"
+wait_probe a e1.example.com ecdsa "$(serial e1.example.com ecdsa)"
+wait_probe a e1.example.com rsa "$(serial e1.example.com rsa)"
+t_log "issuer: token lost while sealing, the seal retried, e1 stored and served"
+t_log "PASS: KMS fleet: sealed in the token; a wrong PIN and a lost token contained to one edge, recovered by itself; the issuer retries a seal"

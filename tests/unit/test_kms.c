@@ -567,15 +567,31 @@ static void test_session_per_thread(void **state)
  * opens the blob again by itself. */
 static void test_token_lost(void **state)
 {
-	char tokens[160], away[160], err[512];
+	char tokens[160], away[160], err[512], cmd[512], chunk[4096];
 	struct blob_keyring *kr;
-	struct buf blob, pt;
+	struct buf blob, pt, pem, out;
+	FILE *f;
+	size_t n;
 	const char *why = NULL;
 	struct timespec t0, t1;
 	int i, r = -1;
 
 	(void)state;
 	write_file(pin, "1234\n", 0600);
+	buf_init(&pem);
+	buf_init(&out);
+	snprintf(cmd, sizeof(cmd),
+	         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+	         "-subj /CN=example.com -keyout %s/leaf.key -out %s/leaf.pem 2>/dev/null && "
+	         "cat %s/leaf.key >>%s/leaf.pem",
+	         dir, dir, dir, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(tokens, sizeof(tokens), "%s/leaf.pem", dir);
+	f = fopen(tokens, "r");
+	assert_non_null(f);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		assert_int_equal(buf_append(&pem, chunk, n), 0);
+	fclose(f);
 	snprintf(tokens, sizeof(tokens), "%s/tokens", dir);
 	snprintf(away, sizeof(away), "%s/tokens.away", dir);
 	buf_init(&blob);
@@ -594,6 +610,12 @@ static void test_token_lost(void **state)
 	/* again at once: refused without waiting on the module */
 	assert_int_equal(blob_open(kr, RKEY, blob.data, blob.len, &pt, &why), -1);
 	assert_non_null(strstr(why, "token unavailable"));
+	/* sealing a certificate says why too (the issuer logs it and retries) */
+	buf_reset(&out);
+	assert_int_equal(blob_seal_cert(kr, RKEY, &pem, &out, err, sizeof(err)), -1);
+	if (!strstr(err, "cannot seal the certificate: KMS: token unavailable"))
+		fail_msg("sealing without the token: %s", err);
+	assert_int_equal(out.len, 0);
 	assert_int_equal(rename(away, tokens), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < 400 && r < 0; i++) {
@@ -612,7 +634,12 @@ static void test_token_lost(void **state)
 	/* and it seals again */
 	buf_reset(&blob);
 	assert_int_equal(blob_seal(kr, RKEY, (const uint8_t *)PT, strlen(PT), &blob), 0);
+	if (blob_seal_cert(kr, RKEY, &pem, &out, err, sizeof(err)) < 0)
+		fail_msg("sealing with the token back: %s", err);
+	assert_memory_equal(out.data, "SPA2", 4);
 	blob_keyring_free(kr);
+	buf_wipe(&pem);
+	buf_deinit(&out);
 	buf_wipe(&pt);
 	buf_deinit(&blob);
 }
