@@ -150,6 +150,7 @@ void kms_free(struct kms *k)
 struct kms *kms_open(const char *uri, char *err, size_t errsz)
 {
 	struct kms *k = calloc(1, sizeof(*k)), *ret = NULL;
+	pthread_rwlockattr_t rwa;
 	CK_C_GetFunctionList gfl;
 	CK_C_INITIALIZE_ARGS ia = { .flags = CKF_OS_LOCKING_OK };
 	CK_ATTRIBUTE_PTR a;
@@ -162,7 +163,13 @@ struct kms *kms_open(const char *uri, char *err, size_t errsz)
 		return NULL;
 	}
 	pthread_mutex_init(&k->mu, NULL);
-	pthread_rwlock_init(&k->rw, NULL);
+	/* Writers first: a thread waiting to re-initialise is not starved by the calls of the
+	 * others (glibc prefers readers by default, and they hold it back for seconds). No thread
+	 * takes k->rw twice. */
+	pthread_rwlockattr_init(&rwa);
+	pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&k->rw, &rwa);
+	pthread_rwlockattr_destroy(&rwa);
 	k->state = -1;
 	k->uri = p11_kit_uri_new();
 	k->uri_text = strdup(uri);
@@ -373,7 +380,7 @@ static int kms_begin(struct kms *k, char *err, size_t errsz)
 	int lost;
 
 	pthread_mutex_lock(&k->mu);
-	lost = k->lost;
+	lost = k->lost && time(NULL) - k->reset_at >= KMS_RESET_RETRY_S; /* a reset is due */
 	pthread_mutex_unlock(&k->mu);
 	if (lost)
 		kms_reset(k);

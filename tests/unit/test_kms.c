@@ -8,7 +8,8 @@
  * another token; the login and the session taken away by another caller of the same module
  * (C_Logout, C_CloseAllSessions) and redone by itself; one session per thread, closed when the
  * thread ends; a KEK deleted and re-created under a process that remembers its handle; the token
- * directory taken away (the token lost), reported, and taken back.
+ * directory taken away (the token lost), reported, and taken back, also eight times under four
+ * threads.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 #include <dlfcn.h>
 #include <p11-kit/pkcs11.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "cert-pusher/blob.h"
 #include "cert-pusher/kms.h"
@@ -644,13 +646,94 @@ static void test_token_lost(void **state)
 	buf_deinit(&blob);
 }
 
+struct flapper {
+	struct blob_keyring *kr;
+	atomic_int *stop, *failed, *opened;
+	atomic_int ok; /* wrap+unwrap since the token came back for good (*back set) */
+	atomic_int *back;
+};
+
+static void *flapper_main(void *arg)
+{
+	struct flapper *w = arg;
+	struct kms *k = blob_keyring_kms(w->kr);
+	uint8_t dk[KMS_KEY_LEN] = { 7 }, back[KMS_KEY_LEN], wr[KMS_WRAPPED_MAX];
+	char err[512];
+	size_t wl;
+
+	/* token calls back to back, as a busy issuer's workers make them */
+	while (!atomic_load(w->stop)) {
+		if (kms_wrap(k, dk, wr, &wl, err, sizeof(err)) == 0 &&
+		    kms_unwrap(k, kms_kek_id(k), wr, wl, back, err, sizeof(err)) == 0 &&
+		    !memcmp(back, dk, sizeof(dk))) {
+			atomic_fetch_add(w->opened, 1);
+			if (atomic_load(w->back))
+				atomic_fetch_add(&w->ok, 1);
+		} else {
+			atomic_fetch_add(w->failed, 1);
+		}
+	}
+	return NULL;
+}
+
+/* The token lost and back eight times under four threads that keep opening blobs: once it is
+ * back, every thread wraps and unwraps again (none left waiting behind the others' calls to
+ * re-initialise it: with glibc's default reader-first rwlock, that writer starved). */
+static void test_token_flaps_threads(void **state)
+{
+	char tokens[160], away[160];
+	struct flapper w[THREADS];
+	pthread_t th[THREADS];
+	atomic_int stop = 0, failed = 0, opened = 0, back = 0;
+	struct blob_keyring *kr;
+	int i, round, done;
+
+	(void)state;
+	write_file(pin, "1234\n", 0600);
+	snprintf(tokens, sizeof(tokens), "%s/tokens", dir);
+	snprintf(away, sizeof(away), "%s/tokens.away", dir);
+	kr = ring_with(uri, 1);
+	for (i = 0; i < THREADS; i++) {
+		w[i] = (struct flapper){
+			.kr = kr, .stop = &stop, .failed = &failed, .opened = &opened, .back = &back
+		};
+		assert_int_equal(pthread_create(&th[i], NULL, flapper_main, &w[i]), 0);
+	}
+	/* the outages and the returns are faults injected at a pace, not waits for a result */
+	for (round = 0; round < 8; round++) {
+		assert_int_equal(rename(tokens, away), 0);
+		usleep(300000);
+		assert_int_equal(rename(away, tokens), 0);
+		usleep(300000);
+	}
+	assert_true(atomic_load(&failed) > 0);
+	atomic_store(&back, 1);
+	for (i = 0, done = 0; i < 1500 && !done; i++) {
+		int t;
+
+		for (t = 0, done = 1; t < THREADS; t++)
+			done &= atomic_load(&w[t].ok) >= 20;
+		if (!done)
+			usleep(10000);
+	}
+	atomic_store(&stop, 1);
+	for (i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	for (i = 0; i < THREADS; i++)
+		if (atomic_load(&w[i].ok) < 20)
+			fail_msg("thread %d: %d wrap+unwrap in 15 s since the token is back", i,
+			         atomic_load(&w[i].ok));
+	assert_int_equal(kms_state(blob_keyring_kms(kr)), 1);
+	blob_keyring_free(kr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_uri_errors),    cmocka_unit_test(test_envelope),
 		cmocka_unit_test(test_foreign_token), cmocka_unit_test(test_relogin),
 		cmocka_unit_test(test_kek_recreated), cmocka_unit_test(test_session_per_thread),
-		cmocka_unit_test(test_token_lost),
+		cmocka_unit_test(test_token_lost),    cmocka_unit_test(test_token_flaps_threads),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
