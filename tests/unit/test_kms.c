@@ -702,9 +702,9 @@ static void test_token_flaps_threads(void **state)
 	/* the outages and the returns are faults injected at a pace, not waits for a result */
 	for (round = 0; round < 8; round++) {
 		assert_int_equal(rename(tokens, away), 0);
-		usleep(300000);
+		usleep(250000);
 		assert_int_equal(rename(away, tokens), 0);
-		usleep(300000);
+		usleep(250000);
 	}
 	assert_true(atomic_load(&failed) > 0);
 	atomic_store(&back, 1);
