@@ -258,10 +258,14 @@ static int blob_seal_kms(struct kms *kms, const char *redis_key, const uint8_t *
 	char err[256];
 	int ret = -1;
 
-	if (RAND_priv_bytes(dk, sizeof(dk)) != 1)
+	if (RAND_priv_bytes(dk, sizeof(dk)) != 1) {
+		snprintf(blob_kms_why, sizeof(blob_kms_why), "no random data key");
 		goto out;
-	if (kms_wrap(kms, dk, w, &wlen, err, sizeof(err)) < 0)
+	}
+	if (kms_wrap(kms, dk, w, &wlen, err, sizeof(err)) < 0) {
+		snprintf(blob_kms_why, sizeof(blob_kms_why), "KMS: %s", err);
 		goto out;
+	}
 	hdr_len = BLOB_MAGIC_LEN + 1 + id_len + 1 + wlen + BLOB_NONCE_LEN;
 	if (pt_len > INT32_MAX - hdr_len - BLOB_TAG_LEN)
 		goto out;
@@ -383,6 +387,7 @@ int blob_seal(const struct blob_keyring *kr, const char *redis_key, const uint8_
 {
 	const struct blob_key *k = kr->head;
 
+	blob_kms_why[0] = 0;
 	if (kr->kms && kr->kms_seals)
 		return blob_seal_kms(kr->kms, redis_key, pt, pt_len, out);
 	if (!k)
@@ -498,7 +503,8 @@ int blob_seal_cert(const struct blob_keyring *kr, const char *redis_key, const s
 	    pem_to_pkcs8(&clean, &pt, err, errsz) < 0)
 		goto out;
 	if (blob_seal(kr, redis_key, pt.data, pt.len, out) < 0) {
-		snprintf(err, errsz, "%s: cannot seal the certificate", redis_key);
+		snprintf(err, errsz, "%s: cannot seal the certificate%s%s", redis_key,
+		         blob_kms_why[0] ? ": " : "", blob_kms_why);
 		goto out;
 	}
 	ret = 0;

@@ -28,6 +28,9 @@
 #define KMS_PINMAX 256
 /* Tokens lock a PIN after a few failures: a wrong PIN is not retried at every blob. */
 #define KMS_LOGIN_RETRY_S 5
+/* A lost token (removed, unreachable, its module failing) is re-initialised at most this
+ * often; meanwhile every call fails at once with the reason, without touching the module. */
+#define KMS_RESET_RETRY_S 2
 
 struct kms {
 	char *uri_text;
@@ -37,10 +40,19 @@ struct kms {
 	char *pin_path;
 	char label[KMS_KEKID_MAX + 1];
 	pthread_key_t sess_key;
+	/* Token calls hold it shared; re-initialising the module after a loss holds it alone. */
+	pthread_rwlock_t rw;
 	pthread_mutex_t mu; /* login state and error text */
 	int logged_in;
-	int inited;                /* this handle's C_Initialize returned CKR_OK: it finalizes */
-	time_t login_failed;       /* a refused login is retried after KMS_LOGIN_RETRY_S ... */
+	int inited;           /* this handle's C_Initialize returned CKR_OK: it finalizes */
+	int usable;           /* the module is initialised (0 after a failed re-initialisation) */
+	int lost;             /* a device-level failure: re-initialise before the next call */
+	time_t reset_at;      /* last re-initialisation attempt */
+	char lost_error[160]; /* why the token was declared lost */
+	char reset_error[48]; /* how the last re-initialisation failed, "" if it did not */
+	unsigned epoch;       /* module initialisations: older session handles are dead */
+	time_t probe_at;      /* last kms_probe() that reached the token */
+	time_t login_failed;  /* a refused login is retried after KMS_LOGIN_RETRY_S ... */
 	struct timespec pin_mtime; /* ... or as soon as the PIN file changes */
 	char login_error[160];
 	int state;
@@ -48,20 +60,46 @@ struct kms {
 	char error[256];
 };
 
+/* KEK handles this session found, for unwraps (KMS_KEK_CACHE labels: the sealing KEK and,
+ * during a rotation, the old one). Token object handles stay valid across calls until the
+ * object is destroyed; an unwrap that fails with a remembered handle looks the KEK up again. */
+#define KMS_KEK_CACHE 2
+
 struct kms_sess {
 	struct kms *k;
 	CK_SESSION_HANDLE h;
 	unsigned gen;
+	unsigned epoch;
+	struct {
+		char label[KMS_KEKID_MAX + 1];
+		CK_OBJECT_HANDLE h;
+	} kek[KMS_KEK_CACHE];
+	unsigned kek_next;
 };
 
+/* Close and free <s>; the caller holds k->rw. A handle from before a re-initialisation is not
+ * closed: the module may have given its number to another session since. */
+static void kms_sess_close(struct kms_sess *s)
+{
+	if (!s)
+		return;
+	if (s->epoch == s->k->epoch && s->k->usable)
+		s->k->f->C_CloseSession(s->h);
+	free(s);
+}
+
+/* Thread-exit destructor of the per-thread session. */
 static void kms_sess_free(void *v)
 {
 	struct kms_sess *s = v;
+	struct kms *k;
 
 	if (!s)
 		return;
-	s->k->f->C_CloseSession(s->h);
-	free(s);
+	k = s->k;
+	pthread_rwlock_rdlock(&k->rw);
+	kms_sess_close(s);
+	pthread_rwlock_unlock(&k->rw);
 }
 
 /* Record the outcome of a token operation: <ok> 1 or 0 with a printf message. */
@@ -92,7 +130,7 @@ void kms_free(struct kms *k)
 		s = pthread_getspecific(k->sess_key);
 		if (s) {
 			pthread_setspecific(k->sess_key, NULL);
-			kms_sess_free(s);
+			kms_sess_close(s);
 		}
 		pthread_key_delete(k->sess_key);
 		if (k->inited)
@@ -102,6 +140,7 @@ void kms_free(struct kms *k)
 		dlclose(k->dl);
 	if (k->uri)
 		p11_kit_uri_free(k->uri);
+	pthread_rwlock_destroy(&k->rw);
 	pthread_mutex_destroy(&k->mu);
 	free(k->pin_path);
 	free(k->uri_text);
@@ -111,6 +150,7 @@ void kms_free(struct kms *k)
 struct kms *kms_open(const char *uri, char *err, size_t errsz)
 {
 	struct kms *k = calloc(1, sizeof(*k)), *ret = NULL;
+	pthread_rwlockattr_t rwa;
 	CK_C_GetFunctionList gfl;
 	CK_C_INITIALIZE_ARGS ia = { .flags = CKF_OS_LOCKING_OK };
 	CK_ATTRIBUTE_PTR a;
@@ -123,6 +163,13 @@ struct kms *kms_open(const char *uri, char *err, size_t errsz)
 		return NULL;
 	}
 	pthread_mutex_init(&k->mu, NULL);
+	/* Writers first: a thread waiting to re-initialise is not starved by the calls of the
+	 * others (glibc prefers readers by default, and they hold it back for seconds). No thread
+	 * takes k->rw twice. */
+	pthread_rwlockattr_init(&rwa);
+	pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&k->rw, &rwa);
+	pthread_rwlockattr_destroy(&rwa);
 	k->state = -1;
 	k->uri = p11_kit_uri_new();
 	k->uri_text = strdup(uri);
@@ -183,6 +230,7 @@ struct kms *kms_open(const char *uri, char *err, size_t errsz)
 		goto out;
 	}
 	k->inited = rv == CKR_OK;
+	k->usable = 1;
 	if (pthread_key_create(&k->sess_key, kms_sess_free) != 0) {
 		snprintf(err, errsz, "--kms: out of thread keys");
 		if (rv == CKR_OK)
@@ -269,8 +317,116 @@ out:
 	return ret;
 }
 
-/* This thread's session, logged in. NULL with <err>. */
-static struct kms_sess *kms_session(struct kms *k, char *err, size_t errsz)
+/* Outcomes of this module's own checks, beside the module's CK_RVs: the token refused our
+ * login or the PIN file is unusable (final, a token failure), or the token answered and the
+ * request itself is wrong (final, the token is fine: a foreign or tampered wrapped key). */
+#define KMS_RV_REFUSED  (CKR_VENDOR_DEFINED | 0x5350u)
+#define KMS_RV_ANSWERED (CKR_VENDOR_DEFINED | 0x5351u)
+#define KMS_RV_NOKEY    (CKR_VENDOR_DEFINED | 0x5352u) /* answered: no key with that label */
+
+/* Declare the token lost with reason <why>: the next call re-initialises the module. */
+static void kms_lose(struct kms *k, const char *why)
+{
+	pthread_mutex_lock(&k->mu);
+	snprintf(k->lost_error, sizeof(k->lost_error), "%s", why);
+	k->reset_error[0] = 0;
+	k->lost = 1;
+	k->logged_in = 0;
+	k->gen++;
+	pthread_mutex_unlock(&k->mu);
+}
+
+/* Re-initialise the module after a loss (C_Finalize, C_Initialize: a module rescans its slots
+ * and reconnects only then), at most every KMS_RESET_RETRY_S. Every session handle dies with
+ * it, so this runs with k->rw held exclusively. A handle that did not initialise the module
+ * (another handle in this process did) does not finalize it. */
+static void kms_reset(struct kms *k)
+{
+	CK_C_INITIALIZE_ARGS ia = { .flags = CKF_OS_LOCKING_OK };
+	time_t now = time(NULL);
+	CK_RV rv;
+
+	pthread_rwlock_wrlock(&k->rw);
+	pthread_mutex_lock(&k->mu);
+	if (!k->lost || now - k->reset_at < KMS_RESET_RETRY_S)
+		goto out;
+	k->reset_at = now;
+	if (k->inited) {
+		k->f->C_Finalize(NULL);
+		k->inited = 0;
+		k->usable = 0;
+	}
+	k->epoch++;
+	k->gen++;
+	k->logged_in = 0;
+	rv = k->f->C_Initialize(&ia);
+	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		snprintf(k->reset_error, sizeof(k->reset_error), "; C_Initialize: 0x%lx",
+		         (unsigned long)rv);
+		goto out;
+	}
+	k->inited = rv == CKR_OK;
+	k->usable = 1;
+	k->lost = 0;
+out:
+	pthread_mutex_unlock(&k->mu);
+	pthread_rwlock_unlock(&k->rw);
+}
+
+/* Enter a token call: re-initialise a lost token first (kms_reset). On success k->rw is held
+ * shared until kms_end(). 0, or -1 with <err> while the token stays lost. */
+static int kms_begin(struct kms *k, char *err, size_t errsz)
+{
+	int lost;
+
+	pthread_mutex_lock(&k->mu);
+	lost = k->lost && time(NULL) - k->reset_at >= KMS_RESET_RETRY_S; /* a reset is due */
+	pthread_mutex_unlock(&k->mu);
+	if (lost)
+		kms_reset(k);
+	pthread_rwlock_rdlock(&k->rw);
+	pthread_mutex_lock(&k->mu);
+	lost = k->lost;
+	if (lost)
+		snprintf(err, errsz, "token unavailable: %s%s (retried every %ds)", k->lost_error,
+		         k->reset_error, KMS_RESET_RETRY_S);
+	pthread_mutex_unlock(&k->mu);
+	if (lost) {
+		pthread_rwlock_unlock(&k->rw);
+		return -1;
+	}
+	return 0;
+}
+
+static void kms_end(struct kms *k)
+{
+	pthread_rwlock_unlock(&k->rw);
+}
+
+/* Whether <rv> says the session, the login or the token went away (kms_retryable). */
+static int kms_rv_lost(CK_RV rv)
+{
+	switch (rv) {
+	case CKR_SESSION_HANDLE_INVALID:
+	case CKR_SESSION_CLOSED:
+	case CKR_USER_NOT_LOGGED_IN:
+	case CKR_DEVICE_REMOVED:
+	case CKR_DEVICE_ERROR:
+	case CKR_DEVICE_MEMORY:
+	case CKR_TOKEN_NOT_PRESENT:
+	case CKR_TOKEN_NOT_RECOGNIZED:
+	case CKR_SLOT_ID_INVALID:
+	case CKR_CRYPTOKI_NOT_INITIALIZED:
+	case CKR_GENERAL_ERROR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* This thread's session, logged in, into <*sp>; the caller holds k->rw shared. CKR_OK, or a
+ * CK_RV / KMS_RV_REFUSED with <err>. */
+static CK_RV kms_session(struct kms *k, struct kms_sess **sp, char *err, size_t errsz)
 {
 	struct kms_sess *s = pthread_getspecific(k->sess_key);
 	char pin[KMS_PINMAX];
@@ -287,30 +443,32 @@ static struct kms_sess *kms_session(struct kms *k, char *err, size_t errsz)
 	pthread_mutex_unlock(&k->mu);
 	if (s && s->gen != gen) {
 		pthread_setspecific(k->sess_key, NULL);
-		kms_sess_free(s);
+		kms_sess_close(s);
 		s = NULL;
 	}
 	if (!s) {
 		if (kms_slot(k, &slot, err, errsz) < 0)
-			return NULL;
+			return CKR_TOKEN_NOT_PRESENT;
 		s = calloc(1, sizeof(*s));
 		if (!s) {
 			snprintf(err, errsz, "out of memory");
-			return NULL;
+			return CKR_HOST_MEMORY;
 		}
 		s->k = k;
 		s->gen = gen;
+		s->epoch = k->epoch;
 		rv = k->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
 		                         &s->h);
 		if (rv != CKR_OK) {
 			snprintf(err, errsz, "C_OpenSession: 0x%lx", (unsigned long)rv);
 			free(s);
-			return NULL;
+			return rv;
 		}
 		pthread_setspecific(k->sess_key, s);
 	}
+	*sp = s;
 	if (logged)
-		return s;
+		return CKR_OK;
 	if (stat(k->pin_path, &st) < 0)
 		memset(&st, 0, sizeof(st));
 	pthread_mutex_lock(&k->mu);
@@ -320,12 +478,14 @@ static struct kms_sess *kms_session(struct kms *k, char *err, size_t errsz)
 		snprintf(err, errsz, "%s (retried within %ds or when the PIN file changes)",
 		         k->login_error, KMS_LOGIN_RETRY_S);
 		pthread_mutex_unlock(&k->mu);
-		return NULL;
+		return KMS_RV_REFUSED;
 	}
 	pthread_mutex_unlock(&k->mu);
 	plen = kms_pin(k, pin, err, errsz);
-	if (plen < 0)
+	if (plen < 0) {
+		rv = KMS_RV_REFUSED;
 		goto refused;
+	}
 	rv = k->f->C_Login(s->h, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)plen);
 	OPENSSL_cleanse(pin, sizeof(pin));
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
@@ -334,41 +494,60 @@ static struct kms_sess *kms_session(struct kms *k, char *err, size_t errsz)
 		         : rv == CKR_PIN_LOCKED  ? "PIN locked"
 		                                 : "C_Login refused",
 		         (unsigned long)rv);
+		/* Anything but a lost session or token is a refusal, tried again later. */
+		if (!kms_rv_lost(rv))
+			rv = KMS_RV_REFUSED;
 		goto refused;
 	}
 	pthread_mutex_lock(&k->mu);
 	k->logged_in = 1;
 	k->login_failed = 0;
 	pthread_mutex_unlock(&k->mu);
-	return s;
+	return CKR_OK;
 refused:
+	/* A refused PIN waits KMS_LOGIN_RETRY_S; a lost session or token is retried at once. */
+	if (rv != KMS_RV_REFUSED)
+		return rv;
 	pthread_mutex_lock(&k->mu);
 	k->login_failed = time(NULL);
 	k->pin_mtime = st.st_mtim;
 	snprintf(k->login_error, sizeof(k->login_error), "%s", err);
 	pthread_mutex_unlock(&k->mu);
-	return NULL;
+	return rv;
 }
 
-/* Whether <rv> means the session or login went away and one retry is worth it. */
-static int kms_retryable(struct kms *k, CK_RV rv)
+/* After a failed attempt that returned <rv> (<err> says why): whether one more attempt is
+ * worth it, having dropped what <rv> says is gone. A lost session is reopened, a lost login
+ * redone; a lost device makes the token lost (kms_reset before the next attempt). */
+static int kms_retryable(struct kms *k, CK_RV rv, const char *err)
 {
-	int drop = rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED ||
-	           rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT;
-
-	if (!drop && rv != CKR_USER_NOT_LOGGED_IN)
-		return 0;
-	pthread_mutex_lock(&k->mu);
-	k->logged_in = 0;
-	if (drop)
+	switch (rv) {
+	case CKR_SESSION_HANDLE_INVALID:
+	case CKR_SESSION_CLOSED:
+		pthread_mutex_lock(&k->mu);
+		k->logged_in = 0; /* the last session closed takes the login with it */
 		k->gen++;
-	pthread_mutex_unlock(&k->mu);
-	return 1;
+		pthread_mutex_unlock(&k->mu);
+		return 1;
+	case CKR_USER_NOT_LOGGED_IN:
+		pthread_mutex_lock(&k->mu);
+		k->logged_in = 0;
+		pthread_mutex_unlock(&k->mu);
+		return 1;
+	default:
+		if (!kms_rv_lost(rv))
+			return 0;
+		kms_lose(k, err); /* the device: CKR_DEVICE_*, CKR_TOKEN_*, ... */
+		return 1;
+	}
 }
 
-/* The secret key labelled <label> in session <h>. 0 or -1 (with the CK_RV in <*rv>). */
-static int kms_find(struct kms *k, CK_SESSION_HANDLE h, const char *label, CK_OBJECT_HANDLE *o,
-                    CK_RV *rv, char *err, size_t errsz)
+/* The secret key labelled <label> in session <h> into <*o>: CKR_OK, KMS_RV_NOKEY when the
+ * token has no such key (while the session is logged in: a session that lost its login sees
+ * no private object and gets CKR_USER_NOT_LOGGED_IN), KMS_RV_ANSWERED when several keys have
+ * that label, or the module's CK_RV; <err> set. */
+static CK_RV kms_find(struct kms *k, CK_SESSION_HANDLE h, const char *label, CK_OBJECT_HANDLE *o,
+                      char *err, size_t errsz)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_ATTRIBUTE t[] = {
@@ -376,32 +555,72 @@ static int kms_find(struct kms *k, CK_SESSION_HANDLE h, const char *label, CK_OB
 		{ CKA_LABEL, (void *)label, strlen(label) },
 	};
 	CK_OBJECT_HANDLE found[2];
+	CK_SESSION_INFO si;
 	CK_ULONG n = 0;
+	CK_RV rv;
 
-	*rv = k->f->C_FindObjectsInit(h, t, 2);
-	if (*rv != CKR_OK) {
-		snprintf(err, errsz, "C_FindObjectsInit: 0x%lx", (unsigned long)*rv);
-		return -1;
+	rv = k->f->C_FindObjectsInit(h, t, 2);
+	if (rv != CKR_OK) {
+		snprintf(err, errsz, "C_FindObjectsInit: 0x%lx", (unsigned long)rv);
+		return rv;
 	}
-	*rv = k->f->C_FindObjects(h, found, 2, &n);
+	rv = k->f->C_FindObjects(h, found, 2, &n);
 	k->f->C_FindObjectsFinal(h);
-	if (*rv != CKR_OK) {
-		snprintf(err, errsz, "C_FindObjects: 0x%lx", (unsigned long)*rv);
-		return -1;
+	if (rv != CKR_OK) {
+		snprintf(err, errsz, "C_FindObjects: 0x%lx", (unsigned long)rv);
+		return rv;
 	}
-	if (n != 1) {
-		snprintf(err, errsz,
-		         n ? "KEK '%s': several keys have that label in the token"
-		           : "KEK '%s' is not in the token (another token, or a deleted KEK?)",
-		         label);
-		return -1;
+	if (n == 1) {
+		*o = found[0];
+		return CKR_OK;
 	}
-	*o = found[0];
-	return 0;
+	if (n) {
+		snprintf(err, errsz, "KEK '%s': several keys have that label in the token", label);
+		return KMS_RV_ANSWERED;
+	}
+	rv = k->f->C_GetSessionInfo(h, &si);
+	if (rv != CKR_OK) {
+		snprintf(err, errsz, "C_GetSessionInfo: 0x%lx", (unsigned long)rv);
+		return rv;
+	}
+	if (si.state != CKS_RO_USER_FUNCTIONS && si.state != CKS_RW_USER_FUNCTIONS) {
+		snprintf(err, errsz, "KEK '%s': the session lost its login", label);
+		return CKR_USER_NOT_LOGGED_IN;
+	}
+	snprintf(err, errsz, "KEK '%s' is not in the token (another token, or a deleted KEK?)",
+	         label);
+	return KMS_RV_NOKEY;
 }
 
-int kms_wrap(struct kms *k, const uint8_t dk[KMS_KEY_LEN], uint8_t *out, size_t *out_len, char *err,
-             size_t errsz)
+/* The KEK labelled <label> for a wrap or an unwrap. When the token lacks it and also lacks the
+ * URI's own KEK, the token itself is taken as gone (emptied, replaced, or a module that lost
+ * its store): CKR_TOKEN_NOT_PRESENT, so it is re-initialised, rather than a foreign blob. */
+static CK_RV kms_kek(struct kms *k, CK_SESSION_HANDLE h, const char *label, CK_OBJECT_HANDLE *o,
+                     char *err, size_t errsz)
+{
+	CK_OBJECT_HANDLE own;
+	char e2[160];
+	CK_RV rv;
+
+	rv = kms_find(k, h, label, o, err, errsz);
+	if (rv != KMS_RV_NOKEY)
+		return rv;
+	if (strcmp(label, k->label)) {
+		rv = kms_find(k, h, k->label, &own, e2, sizeof(e2));
+		if (rv == CKR_OK)
+			return KMS_RV_NOKEY; /* <err> names <label>: a blob of another token */
+		if (rv != KMS_RV_NOKEY)
+			return rv;
+	}
+	snprintf(err, errsz,
+	         "KEK '%s' (the --kms URI's object) is not in the token: token emptied or lost",
+	         k->label);
+	return CKR_TOKEN_NOT_PRESENT;
+}
+
+/* One attempt of kms_wrap, k->rw held shared. */
+static CK_RV kms_wrap_once(struct kms *k, const uint8_t dk[KMS_KEY_LEN], uint8_t *out,
+                           size_t *out_len, char *err, size_t errsz)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE kt = CKK_AES;
@@ -415,40 +634,90 @@ int kms_wrap(struct kms *k, const uint8_t dk[KMS_KEY_LEN], uint8_t *out, size_t 
 	CK_OBJECT_HANDLE kek, obj = CK_INVALID_HANDLE;
 	struct kms_sess *s;
 	CK_ULONG n;
+	CK_RV rv;
+
+	rv = kms_session(k, &s, err, errsz);
+	if (rv == CKR_OK)
+		rv = kms_kek(k, s->h, k->label, &kek, err, errsz);
+	if (rv != CKR_OK)
+		return rv;
+	rv = k->f->C_CreateObject(s->h, t, sizeof(t) / sizeof(t[0]), &obj);
+	if (rv == CKR_OK) {
+		n = KMS_WRAPPED_MAX;
+		rv = k->f->C_WrapKey(s->h, &m, kek, obj, out, &n);
+		k->f->C_DestroyObject(s->h, obj);
+	}
+	if (rv != CKR_OK) {
+		snprintf(err, errsz, "KEK '%s': wrap failed: 0x%lx", k->label, (unsigned long)rv);
+		return rv;
+	}
+	*out_len = n;
+	return CKR_OK;
+}
+
+int kms_wrap(struct kms *k, const uint8_t dk[KMS_KEY_LEN], uint8_t *out, size_t *out_len, char *err,
+             size_t errsz)
+{
 	CK_RV rv = CKR_OK;
 	int tries, ret = -1;
 
 	for (tries = 0; tries < 2; tries++) {
-		s = kms_session(k, err, errsz);
-		if (!s)
-			goto out;
-		if (kms_find(k, s->h, k->label, &kek, &rv, err, errsz) < 0) {
-			if (kms_retryable(k, rv))
-				continue;
-			goto out;
-		}
-		rv = k->f->C_CreateObject(s->h, t, sizeof(t) / sizeof(t[0]), &obj);
+		if (kms_begin(k, err, errsz) < 0)
+			break;
+		rv = kms_wrap_once(k, dk, out, out_len, err, errsz);
+		kms_end(k);
 		if (rv == CKR_OK) {
-			n = KMS_WRAPPED_MAX;
-			rv = k->f->C_WrapKey(s->h, &m, kek, obj, out, &n);
-			k->f->C_DestroyObject(s->h, obj);
-		}
-		if (rv == CKR_OK) {
-			*out_len = n;
 			ret = 0;
-			goto out;
+			break;
 		}
-		if (!kms_retryable(k, rv))
+		if (!kms_retryable(k, rv, err))
 			break;
 	}
-	snprintf(err, errsz, "KEK '%s': wrap failed: 0x%lx", k->label, (unsigned long)rv);
-out:
 	kms_note(k, ret == 0, err, errsz);
 	return ret;
 }
 
-int kms_unwrap(struct kms *k, const char *kek_id, const uint8_t *w, size_t wlen,
-               uint8_t dk[KMS_KEY_LEN], char *err, size_t errsz)
+/* The handle of KEK <label> that session <s> remembers into <*o>: 1, or 0. */
+static int kms_kek_cached(const struct kms_sess *s, const char *label, CK_OBJECT_HANDLE *o)
+{
+	unsigned i;
+
+	for (i = 0; i < KMS_KEK_CACHE; i++)
+		if (s->kek[i].label[0] && !strcmp(s->kek[i].label, label)) {
+			*o = s->kek[i].h;
+			return 1;
+		}
+	return 0;
+}
+
+/* Remember (<o> valid) or forget (<o> CK_INVALID_HANDLE) the handle of KEK <label>. */
+static void kms_kek_remember(struct kms_sess *s, const char *label, CK_OBJECT_HANDLE o)
+{
+	unsigned i;
+
+	for (i = 0; i < KMS_KEK_CACHE; i++)
+		if (!strcmp(s->kek[i].label, label))
+			break;
+	if (i == KMS_KEK_CACHE) {
+		if (o == CK_INVALID_HANDLE)
+			return;
+		i = s->kek_next++ % KMS_KEK_CACHE;
+	}
+	if (o == CK_INVALID_HANDLE) {
+		s->kek[i].label[0] = 0;
+		return;
+	}
+	snprintf(s->kek[i].label, sizeof(s->kek[i].label), "%s", label);
+	s->kek[i].h = o;
+}
+
+/* One attempt of kms_unwrap, k->rw held shared; the key bytes go through <val> (wiped by the
+ * caller). The KEK's handle is looked up once per session (C_FindObjects costs as much as the
+ * unwrap in SoftHSM2); an unwrap refused with a remembered handle is tried once more with a
+ * fresh lookup, so a KEK deleted, re-created or whose handle was reused is never a false
+ * "tampered" nor a wrong key (RFC 5649's check refuses a key unwrapped under another KEK). */
+static CK_RV kms_unwrap_once(struct kms *k, const char *kek_id, const uint8_t *w, size_t wlen,
+                             uint8_t val[KMS_WRAPPED_MAX], char *err, size_t errsz)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE kt = CKK_AES;
@@ -459,56 +728,92 @@ int kms_unwrap(struct kms *k, const char *kek_id, const uint8_t *w, size_t wlen,
 		{ CKA_EXTRACTABLE, &yes, sizeof(yes) },
 	};
 	CK_MECHANISM m = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_ATTRIBUTE v = { CKA_VALUE, val, KMS_WRAPPED_MAX };
 	CK_OBJECT_HANDLE kek, obj = CK_INVALID_HANDLE;
-	uint8_t val[KMS_WRAPPED_MAX];
-	CK_ATTRIBUTE v = { CKA_VALUE, val, sizeof(val) };
 	struct kms_sess *s;
+	int pass, cached;
+	CK_RV rv;
+
+	rv = kms_session(k, &s, err, errsz);
+	if (rv != CKR_OK)
+		return rv;
+	for (pass = 0; pass < 2; pass++) {
+		cached = pass == 0 && kms_kek_cached(s, kek_id, &kek);
+		if (!cached) {
+			rv = kms_kek(k, s->h, kek_id, &kek, err, errsz);
+			if (rv != CKR_OK)
+				return rv;
+			kms_kek_remember(s, kek_id, kek);
+		}
+		rv = k->f->C_UnwrapKey(s->h, &m, kek, (CK_BYTE_PTR)w, wlen, t,
+		                       sizeof(t) / sizeof(t[0]), &obj);
+		if (rv == CKR_OK || !cached)
+			break;
+		kms_kek_remember(s, kek_id, CK_INVALID_HANDLE);
+	}
+	if (rv == CKR_OK) {
+		rv = k->f->C_GetAttributeValue(s->h, obj, &v, 1);
+		k->f->C_DestroyObject(s->h, obj);
+		if (rv == CKR_OK && v.ulValueLen != KMS_KEY_LEN) {
+			snprintf(err, errsz, "unwrapped data key of %lu bytes",
+			         (unsigned long)v.ulValueLen);
+			return KMS_RV_ANSWERED;
+		}
+	}
+	/* RFC 5649's integrity check refuses a tampered wrapped key, or one from another token:
+	 * CKR_WRAPPED_KEY_INVALID and the like, CKR_GENERAL_ERROR from SoftHSM2. A session that
+	 * still answers tells it from a token that went away. */
+	if (rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_ENCRYPTED_DATA_INVALID ||
+	    rv == CKR_WRAPPED_KEY_LEN_RANGE || rv == CKR_GENERAL_ERROR ||
+	    rv == CKR_FUNCTION_FAILED) {
+		CK_SESSION_INFO si;
+		CK_RV prv = k->f->C_GetSessionInfo(s->h, &si);
+
+		if (prv == CKR_OK &&
+		    (si.state == CKS_RO_USER_FUNCTIONS || si.state == CKS_RW_USER_FUNCTIONS)) {
+			snprintf(
+			        err, errsz,
+			        "KEK '%s': unwrap refused: 0x%lx (tampered or foreign wrapped key)",
+			        kek_id, (unsigned long)rv);
+			return KMS_RV_ANSWERED;
+		}
+		if (prv != CKR_OK)
+			rv = prv;
+		else
+			rv = CKR_USER_NOT_LOGGED_IN;
+	}
+	if (rv != CKR_OK)
+		snprintf(err, errsz, "KEK '%s': unwrap refused: 0x%lx", kek_id, (unsigned long)rv);
+	return rv;
+}
+
+int kms_unwrap(struct kms *k, const char *kek_id, const uint8_t *w, size_t wlen,
+               uint8_t dk[KMS_KEY_LEN], char *err, size_t errsz)
+{
+	uint8_t val[KMS_WRAPPED_MAX];
 	CK_RV rv = CKR_OK;
-	int tries, ret = -1, tok_ok = 0;
+	int tries, ret = -1;
 
 	if (wlen < 16 || wlen > KMS_WRAPPED_MAX) {
 		snprintf(err, errsz, "wrapped data key of %zu bytes (expected 40)", wlen);
 		return -1;
 	}
 	for (tries = 0; tries < 2; tries++) {
-		s = kms_session(k, err, errsz);
-		if (!s)
-			goto out;
-		if (kms_find(k, s->h, kek_id, &kek, &rv, err, errsz) < 0) {
-			if (kms_retryable(k, rv))
-				continue;
-			tok_ok = rv == CKR_OK; /* the token answered: not a token failure */
-			goto out;
-		}
-		rv = k->f->C_UnwrapKey(s->h, &m, kek, (CK_BYTE_PTR)w, wlen, t,
-		                       sizeof(t) / sizeof(t[0]), &obj);
-		if (rv == CKR_OK) {
-			v.ulValueLen = sizeof(val);
-			rv = k->f->C_GetAttributeValue(s->h, obj, &v, 1);
-			k->f->C_DestroyObject(s->h, obj);
-			if (rv == CKR_OK && v.ulValueLen != KMS_KEY_LEN) {
-				snprintf(err, errsz, "unwrapped data key of %lu bytes",
-				         (unsigned long)v.ulValueLen);
-				tok_ok = 1;
-				goto out;
-			}
-		}
+		if (kms_begin(k, err, errsz) < 0)
+			break;
+		rv = kms_unwrap_once(k, kek_id, w, wlen, val, err, errsz);
+		kms_end(k);
 		if (rv == CKR_OK) {
 			memcpy(dk, val, KMS_KEY_LEN);
 			ret = 0;
-			goto out;
+			break;
 		}
-		if (!kms_retryable(k, rv))
+		if (!kms_retryable(k, rv, err))
 			break;
 	}
-	/* A tampered or foreign wrapped key is refused by the token's integrity check. */
-	tok_ok = rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_ENCRYPTED_DATA_INVALID ||
-	         rv == CKR_WRAPPED_KEY_LEN_RANGE;
-	snprintf(err, errsz, "KEK '%s': unwrap refused: 0x%lx%s", kek_id, (unsigned long)rv,
-	         tok_ok ? " (tampered or foreign wrapped key)" : "");
-out:
 	OPENSSL_cleanse(val, sizeof(val));
-	kms_note(k, ret == 0 || tok_ok, err, errsz);
+	/* A foreign or tampered wrapped key is the blob's fault: the token answered. */
+	kms_note(k, ret == 0 || rv == KMS_RV_ANSWERED || rv == KMS_RV_NOKEY, err, errsz);
 	return ret;
 }
 
@@ -530,20 +835,59 @@ int kms_create_key(struct kms *k, char *err, size_t errsz)
 	CK_OBJECT_HANDLE o;
 	struct kms_sess *s;
 	CK_RV rv;
-	char ferr[200];
+	int ret = -1;
 
-	s = kms_session(k, err, errsz);
-	if (!s)
+	if (kms_begin(k, err, errsz) < 0)
 		return -1;
-	if (kms_find(k, s->h, k->label, &o, &rv, ferr, sizeof(ferr)) == 0 || rv != CKR_OK) {
-		snprintf(err, errsz, rv != CKR_OK ? "%s" : "KEK '%s' already exists in the token",
-		         rv != CKR_OK ? ferr : k->label);
-		return -1;
+	rv = kms_session(k, &s, err, errsz);
+	if (rv != CKR_OK)
+		goto out;
+	rv = kms_find(k, s->h, k->label, &o, err, errsz);
+	if (rv == CKR_OK) {
+		snprintf(err, errsz, "KEK '%s' already exists in the token", k->label);
+		goto out;
 	}
+	if (rv != KMS_RV_NOKEY)
+		goto out;
 	rv = k->f->C_GenerateKey(s->h, &m, t, sizeof(t) / sizeof(t[0]), &o);
 	if (rv != CKR_OK) {
 		snprintf(err, errsz, "C_GenerateKey: 0x%lx", (unsigned long)rv);
-		return -1;
+		goto out;
 	}
-	return 0;
+	ret = 0;
+out:
+	kms_end(k);
+	return ret;
+}
+
+int kms_probe(struct kms *k)
+{
+	char err[256] = "";
+	time_t now = time(NULL);
+	CK_OBJECT_HANDLE o;
+	struct kms_sess *s;
+	CK_RV rv = CKR_OK;
+	int tries, due;
+
+	pthread_mutex_lock(&k->mu);
+	due = now - k->probe_at >= KMS_RESET_RETRY_S;
+	if (due)
+		k->probe_at = now;
+	pthread_mutex_unlock(&k->mu);
+	if (!due)
+		return kms_state(k);
+	for (tries = 0; tries < 2; tries++) {
+		if (kms_begin(k, err, sizeof(err)) < 0) {
+			rv = KMS_RV_REFUSED;
+			break;
+		}
+		rv = kms_session(k, &s, err, sizeof(err));
+		if (rv == CKR_OK)
+			rv = kms_kek(k, s->h, k->label, &o, err, sizeof(err));
+		kms_end(k);
+		if (rv == CKR_OK || !kms_retryable(k, rv, err))
+			break;
+	}
+	kms_note(k, rv == CKR_OK, err, sizeof(err));
+	return kms_state(k);
 }

@@ -8,7 +8,12 @@
  * token; blob.c does the AEAD with the data key. It never logs: callers get a reason.
  *
  * Sessions: one per thread (a pthread key closes it when the thread ends), C_Login once per
- * token, again after CKR_USER_NOT_LOGGED_IN; a lost session is reopened once per call.
+ * token, again after CKR_USER_NOT_LOGGED_IN (or a session that no longer sees private
+ * objects); a lost session (CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED) is reopened. A lost
+ * token (CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT, CKR_DEVICE_ERROR, no slot matching the URI,
+ * or neither the blob's KEK nor the URI's own) makes every call fail at once with the reason
+ * and kms_state() 0; the module is re-initialised (C_Finalize, C_Initialize) at most every 2 s
+ * until the token answers again. Each call is retried once after such a loss.
  */
 #ifndef CERT_PUSHER_KMS_H
 #define CERT_PUSHER_KMS_H
@@ -43,6 +48,10 @@ int kms_unwrap(struct kms *k, const char *kek_id, const uint8_t *w, size_t wlen,
 int kms_create_key(struct kms *k, char *err, size_t errsz);
 /* 1 when the last login or token operation worked, 0 after a failure, -1 before any use. */
 int kms_state(const struct kms *k);
+/* Check the token now, so that an idle process notices a lost token or a refused login too:
+ * this thread's session, its login and the URI's KEK, re-initialising a lost token as any call
+ * does. At most every 2 s; in between the last outcome. Returns kms_state() after it. */
+int kms_probe(struct kms *k);
 /* Last failure (owned by <k>, empty when none). */
 const char *kms_last_error(const struct kms *k, char *out, size_t outsz);
 

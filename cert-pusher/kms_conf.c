@@ -29,7 +29,7 @@ static int kms_conf_health(char *what, size_t whatsz, void *arg)
 		snprintf(what, whatsz, "not configured");
 		return 1;
 	}
-	st = kms_state(k);
+	st = kms_probe(k);
 	if (st == 0)
 		snprintf(what, whatsz, "KEK %s: %s", kms_kek_id(k),
 		         kms_last_error(k, e, sizeof(e)));
@@ -41,17 +41,17 @@ static int kms_conf_health(char *what, size_t whatsz, void *arg)
 static void kms_conf_metrics(struct buf *out, void *arg)
 {
 	struct kms *k = kms_conf_current;
-	char line[160];
+	char line[256];
 	int n;
 
 	(void)arg;
 	if (!k)
 		return;
 	n = snprintf(line, sizeof(line),
-	             "# HELP spoacme_kms_up 1 when the last PKCS#11 token operation worked, 0 "
-	             "after a failure, -1 before any\n# TYPE spoacme_kms_up gauge\n"
+	             "# HELP spoacme_kms_up 1 when the last PKCS#11 token check or operation "
+	             "worked, 0 after a failure\n# TYPE spoacme_kms_up gauge\n"
 	             "spoacme_kms_up %d\n",
-	             kms_state(k));
+	             kms_probe(k));
 	if (n > 0 && (size_t)n < sizeof(line))
 		buf_append(out, line, (size_t)n);
 }

@@ -26,6 +26,7 @@
 
 #include "cert-pusher/blob.h"
 #include "cert-pusher/store/store.h"
+#include "cert-pusher/kms.h"
 #include "cert-pusher/kms_conf.h"
 #include "cert-pusher/store/store.h"
 #include "common/b64url.h"
@@ -529,7 +530,8 @@ out:
 	return ret;
 }
 
-/* Tries of the SET of a new certificate, a second apart: Sentinel promotes a replica in a few. */
+/* Tries of the seal and of the SET of a new certificate, a second apart: Sentinel promotes a
+ * replica in a few, a lost token is re-initialised every 2 s. */
 #define ISSUER_STORE_TRIES 6
 
 /* Seal <chain> + <key>'s PKCS#8 PEM under cert:<name>:<type> and store it. 0 or -1 with
@@ -539,6 +541,7 @@ static int issuer_store_cert(struct issuer_worker *w, const char *name, enum jws
                              size_t errsz)
 {
 	struct buf rkey, pt, blob;
+	struct kms *kms;
 	int ret = -1, try;
 
 	buf_init(&rkey);
@@ -551,8 +554,16 @@ static int issuer_store_cert(struct issuer_worker *w, const char *name, enum jws
 		snprintf(err, errsz, "out of memory");
 		goto out;
 	}
-	if (blob_seal_cert(w->is->kr, buf_str(&rkey), &pt, &blob, err, errsz) < 0)
-		goto out;
+	/* The CA has issued: a token that went away (--kms) is re-initialised within seconds, so
+	 * a seal it refused is retried like the SET below. */
+	for (try = 0; blob_seal_cert(w->is->kr, buf_str(&rkey), &pt, &blob, err, errsz) < 0;
+	     try++) {
+		kms = blob_keyring_kms(w->is->kr);
+		if (!kms || kms_state(kms) != 0 || try >= ISSUER_STORE_TRIES - 1)
+			goto out;
+		log_warn("issuer: name=%s: %s; retrying in 1s", name, err);
+		sleep(1);
+	}
 	/* The CA has issued: a failed SET (the primary failing over, a restart) is retried over a
 	 * new connection rather than throwing the certificate away with the order. A write the
 	 * host lock no longer allows is final. */

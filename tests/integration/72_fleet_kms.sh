@@ -6,7 +6,12 @@
 # and the key-ring file alone opens none of them. Then edge B's loader restarts with a wrong PIN:
 # it logs the refused login, its /healthz and spoacme_kms_up say so, it keeps serving what
 # HAProxy holds and does not load a name issued meanwhile, while edge A does; once B's PIN file
-# is fixed, B catches up without a restart and reports the KMS up again.
+# is fixed, B catches up without a restart and reports the KMS up again. Last, B loses its token
+# (its own copy of the token, holding the same KEK, is moved away: an HSM that is unplugged or
+# unreachable): its /healthz and spoacme_kms_up say so while idle, it keeps serving, it does not
+# load a name issued meanwhile (A does); the token back, B loads it by itself (the loader retries
+# a failed reconcile after 5 s). That name is issued while the issuer's own token is gone too:
+# it retries the seal and stores the certificate once its token is back.
 set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
@@ -50,15 +55,27 @@ t_pin_file b 1234
 "$PUSHER" --kms "$(t_kms_uri issuer)" kms create-key 2>>"$T_DIR/pusher.log" &&
 	fail "kms create-key made a second KEK with the same label"
 grep -q "already exists" "$T_DIR/pusher.log" || fail "second create-key: no clear error"
+# edge B reaches the KEK through a token of its own (a copy: the same KEK, its own store), so
+# that B alone can lose it
+mkdir -p "$T_DIR/softhsm-b"
+cp -a "$T_DIR/softhsm/tokens" "$T_DIR/softhsm-b/tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+	"$T_DIR/softhsm-b/tokens" >"$T_DIR/softhsm-b/softhsm2.conf"
+B_HSM_CONF=$T_DIR/softhsm-b/softhsm2.conf
+# and so does the issuer
+mkdir -p "$T_DIR/softhsm-i"
+cp -a "$T_DIR/softhsm/tokens" "$T_DIR/softhsm-i/tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+	"$T_DIR/softhsm-i/tokens" >"$T_DIR/softhsm-i/softhsm2.conf"
 
 fleet_start_edge a --reconcile-interval 1s --primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-a \
 	--kms "$(t_kms_uri a)"
-fleet_start_edge b --reconcile-interval 1s --primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-b \
-	--kms "$(t_kms_uri b)"
+SOFTHSM2_CONF=$B_HSM_CONF fleet_start_edge b --reconcile-interval 1s \
+	--primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-b --kms "$(t_kms_uri b)"
 HTTP_PORT=$FLEET_HTTP_PORT t_start_pebble
 t_pebble_roots "$T_DIR/root.pem"
-fleet_start_issuer --redis "127.0.0.1:$PRIMARY_PORT" --wait-replicas 2 --wait-timeout 2s \
-	--kms "$(t_kms_uri issuer)"
+SOFTHSM2_CONF=$T_DIR/softhsm-i/softhsm2.conf fleet_start_issuer --redis "127.0.0.1:$PRIMARY_PORT" \
+	--wait-replicas 2 --wait-timeout 2s --kms "$(t_kms_uri issuer)"
 
 NAMES="a1.example.com b1.example.com"
 fleet_route a1.example.com a
@@ -90,7 +107,24 @@ dump=$(rcli CONFIG GET dir | tail -1)/$(rcli CONFIG GET dbfilename | tail -1)
 [ -s "$dump" ] || fail "no Redis dump at $dump"
 grep -aq "PRIVATE KEY" "$dump" && fail "the Redis dump holds a PRIVATE KEY"
 grep -aq "BEGIN CERTIFICATE" "$dump" && fail "the Redis dump holds a certificate in the clear"
-t_log "Redis dump: $nblobs SPA2 blobs, no PEM in the clear"
+# nor any data key: each blob's, unwrapped by the token (tests/tools/kms_data_key), is not in
+# the dump, while its wrapped form, which is stored, is (the search can find what is there)
+xxd -p "$dump" | tr -d '\n' >"$T_DIR/dump.hex"
+ndk=0
+for k in $(rcli --scan --pattern 'spoacme:cert:*'); do
+	bh=$(rcli GET "$k" | xxd -p | tr -d '\n')
+	idl=$((16#${bh:8:2}))
+	wl=$((16#${bh:$((10 + 2 * idl)):2}))
+	wrapped=${bh:$((12 + 2 * idl)):$((2 * wl))}
+	dk=$(rcli GET "$k" | "$BIN/tools/kms_data_key" "$(t_kms_uri issuer)") ||
+		fail "$k: the token does not unwrap its data key"
+	[ ${#dk} = 64 ] || fail "$k: data key '$dk'"
+	grep -q "$wrapped" "$T_DIR/dump.hex" || fail "$k: its wrapped data key is not in the dump"
+	grep -q "$dk" "$T_DIR/dump.hex" && fail "$k: its data key is in the Redis dump in the clear"
+	ndk=$((ndk + 1))
+done
+[ "$ndk" = 4 ] || fail "expected 4 certificate blobs, checked $ndk"
+t_log "Redis dump: $nblobs SPA2 blobs, no PEM and none of $ndk data keys in the clear"
 # the key-ring file alone: rekey --check opens nothing
 "$PUSHER" --redis "127.0.0.1:$PRIMARY_PORT" --keyring "$KEYRING" --check rekey \
 	2>"$T_DIR/rekey-ring.log" && fail "rekey with the key ring alone succeeded"
@@ -102,8 +136,9 @@ want_a1=$(serial a1.example.com ecdsa)
 t_stop_pid "$EDGE_B_LOADER_PID"
 t_pin_file b 0000
 B_API=http://$EDGE_B_ADDR:$(t_free_port)
-fleet_start_loader b --reconcile-interval 1s --primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-b \
-	--kms "$(t_kms_uri b)" --api "${B_API#http://}" --api-token-file "$T_DIR/token"
+SOFTHSM2_CONF=$B_HSM_CONF fleet_start_loader b --reconcile-interval 1s \
+	--primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-b --kms "$(t_kms_uri b)" \
+	--api "${B_API#http://}" --api-token-file "$T_DIR/token"
 t_wait_tcp "$EDGE_B_ADDR" "${B_API##*:}" 10 || fail "edge B: the API did not start"
 # b_health: HTTP status of edge B's /healthz (body in $T_DIR/health.json); b_kms_up: the gauge.
 b_health() { curl -s -o "$T_DIR/health.json" -w '%{http_code}' "$B_API/healthz"; }
@@ -145,4 +180,56 @@ kill -0 "$EDGE_B_LOADER_PID" || fail "edge B's loader is gone"
 assert_eq "edge B spoacme_kms_up once the PIN is fixed" 1 "$(b_kms_up)"
 assert_eq "edge B /healthz: kms check once the PIN is fixed" true \
 	"$(b_health >/dev/null; jq -r .checks.kms.ok "$T_DIR/health.json")"
-t_log "PASS: KMS fleet: sealed in the token, wrong PIN contained to one edge, recovered by itself"
+t_log "edge B: PIN fixed, caught up without a restart"
+
+# edge B loses its token: its store moved away (to the module, the HSM is gone)
+mv "$T_DIR/softhsm-b/tokens" "$T_DIR/softhsm-b/tokens.away"
+# idle, B finds out by itself: /healthz and the gauge check the token
+for ((i = 0; i < 100; i++)); do
+	[ "$(b_health)" = 503 ] && break
+	sleep 0.1
+done
+assert_eq "edge B /healthz with its token gone" 503 "$(b_health)"
+jq -r .checks.kms.state "$T_DIR/health.json" | grep -q "token unavailable" ||
+	fail "edge B /healthz does not say the token is gone: $(cat "$T_DIR/health.json")"
+assert_eq "edge B spoacme_kms_up with its token gone" 0 "$(b_kms_up)"
+# meanwhile the issuer loses its own token with d1 to store: it retries the seal, and the
+# certificate the CA issued is stored once its token is back, not thrown away
+mv "$T_DIR/softhsm-i/tokens" "$T_DIR/softhsm-i/tokens.away"
+fleet_route d1.example.com a
+api_add d1.example.com
+for ((i = 0; i < 300; i++)); do
+	grep -q "name=d1.example.com: .*token unavailable.*retrying in 1s" "$T_DIR/issuer.log" && break
+	sleep 0.1
+done
+grep -q "name=d1.example.com: .*token unavailable.*retrying in 1s" "$T_DIR/issuer.log" ||
+	fail "the issuer did not retry sealing d1: $(grep d1.example.com "$T_DIR/issuer.log" | tail -2)"
+mv "$T_DIR/softhsm-i/tokens.away" "$T_DIR/softhsm-i/tokens"
+wait_state d1.example.com valid 30
+grep -q "name=d1.example.com type=.*cannot seal" "$T_DIR/issuer.log" &&
+	fail "the issuer threw a certificate of d1 away"
+t_log "issuer: token lost while sealing d1, the seal retried, d1 stored"
+want_d1=$(serial d1.example.com ecdsa)
+wait_probe a d1.example.com ecdsa "$want_d1"
+wait_probe a d1.example.com rsa "$(serial d1.example.com rsa)"
+for ((i = 0; i < 300; i++)); do
+	grep -q "d1.example.com.*token unavailable" "$T_DIR/loader-b.log" && break
+	sleep 0.1
+done
+grep -q "d1.example.com.*token unavailable" "$T_DIR/loader-b.log" ||
+	fail "edge B did not log why d1 does not open: $(grep d1.example.com "$T_DIR/loader-b.log" | tail -2)"
+[ "$(probe b d1.example.com)" = "$want_d1" ] && fail "edge B serves d1 without its token"
+assert_eq "edge B keeps serving c1 without its token" "$want_c1" "$(probe b c1.example.com)"
+assert_eq "edge B keeps serving a1 without its token" "$want_a1" "$(probe b a1.example.com)"
+grep -q "removed name=" "$T_DIR/loader-b.log" && fail "B's loader removed certificates"
+t_log "edge B: token gone, reported, still serves what it had; edge A serves d1"
+
+# the token back: B re-initialises the module and catches up by itself
+mv "$T_DIR/softhsm-b/tokens.away" "$T_DIR/softhsm-b/tokens"
+wait_probe b d1.example.com ecdsa "$want_d1"
+wait_probe b d1.example.com rsa "$(serial d1.example.com rsa)"
+kill -0 "$EDGE_B_LOADER_PID" || fail "edge B's loader is gone"
+assert_eq "edge B spoacme_kms_up with its token back" 1 "$(b_kms_up)"
+assert_eq "edge B /healthz: kms check with its token back" true \
+	"$(b_health >/dev/null; jq -r .checks.kms.ok "$T_DIR/health.json")"
+t_log "PASS: KMS fleet: sealed in the token; a wrong PIN and a lost token contained to one edge, recovered by itself; the issuer retries a seal"
