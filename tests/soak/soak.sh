@@ -11,7 +11,7 @@
 # agent killed, a loader killed, HAProxy reloaded (master CLI or SIGUSR2) or restarted, the
 # issuer killed mid-order, Pebble paused.
 # Then, once every process is back: every name valid, both edges serve each name's current serial
-# for both key types, no lock:/chal:/orphan keys in Redis, Pebble issued no more certificates than
+# for both key types, no lock:/chal:/chals:/orphan keys in Redis, Pebble issued no more certificates than
 # the issuers' orders (plus the ones a kill can waste), agent and loader RSS. Prints a table;
 # exits 1 when anything was lost.
 set -eu
@@ -426,6 +426,8 @@ for p in "${TRAFFIC[@]}"; do wait "$p" || true; done # they see the phase file g
 leaks() {
 	mcli --scan --pattern 'spoacme:lock:*'
 	mcli --scan --pattern 'spoacme:chal:*' | { grep -v "chal:$TOKEN_CHAL\$" || true; }
+	# an order's token note: the order (or the next order of the name) deletes it
+	mcli --scan --pattern 'spoacme:chals:*'
 	mcli SMEMBERS spoacme:hosts | sort >"$T_DIR/hosts.txt"
 	{
 		mcli --scan --pattern 'spoacme:host:*' | sed 's/^spoacme:host://'
