@@ -119,7 +119,7 @@ t_log "no churn: the same blob again is not pushed again"
 n_loaded=$(grep -c "loaded name=" "$T_DIR/loader.log")
 rcli PUBLISH "${PREFIX}events" "cert a.example" >/dev/null
 rcli PUBLISH "${PREFIX}events" "cert a.example" >/dev/null
-sleep 0.5
+loader_events_done
 assert_eq "pushes after repeated events" "$n_loaded" "$(grep -c "loaded name=" "$T_DIR/loader.log")"
 
 t_log "removal of b.example brings back the fallback"

@@ -53,9 +53,8 @@ grep -q "blobs=3 resealed=0 failed=0" "$T_DIR/rekey2.log" || fail "second rekey 
 t_log "the running loader (old + new key) pushes nothing: the certificates did not change"
 rcli PUBLISH "${PREFIX}events" "cert a.example" >/dev/null
 rcli PUBLISH "${PREFIX}events" "cert b.example" >/dev/null
-for ((i = 0; i < 50; i++)); do grep -q "event 'cert b.example'" "$T_DIR/loader.log" && break; sleep 0.1; done
+loader_events_done
 grep -q "event 'cert b.example'" "$T_DIR/loader.log" || fail "events not seen"
-sleep 0.2
 t_stop_pid "$LOADER_PID"
 assert_eq "pushes after rekey" "$n_loaded" "$(grep -c "loaded name=" "$T_DIR/loader.log")"
 

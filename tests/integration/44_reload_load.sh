@@ -78,21 +78,36 @@ T_PIDS+=("$C1")
 "$BIN/tools/tls_probe" 127.0.0.1 "$HTTPS_PORT" --loop "$T_DIR/run" $names >"$T_DIR/client2.txt" &
 C2=$!
 T_PIDS+=("$C2")
-sleep 1
+# traffic PHASE: until both client loops made HANDSHAKES handshakes in PHASE (a count, not a time)
+HANDSHAKES=60
+traffic() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[ "$(grep -c "^$1 " "$T_DIR/client1.txt")" -ge $HANDSHAKES ] &&
+			[ "$(grep -c "^$1 " "$T_DIR/client2.txt")" -ge $HANDSHAKES ] && return 0
+		sleep 0.05
+	done
+	fail "phase $1: fewer than $HANDSHAKES handshakes per client in 30 s"
+}
+traffic load
 
 for k in 1 2 3 4 5; do
 	phase "reload$k"
 	if [ "$k" = 3 ]; then
 		# A reload while certificates are being pushed.
 		for ((i = 1; i <= RENEW; i++)); do gen "$i" ecdsa .new; done
+		n_loaded=$(grep -c "loaded name=" "$T_DIR/loader.log")
 		(for ((i = 1; i <= RENEW; i++)); do imp "$i" ecdsa .new; done) &
 		R=$!
-		sleep 0.2
+		for ((i = 0; i < 200; i++)); do # the pushes have begun
+			[ "$(grep -c "loaded name=" "$T_DIR/loader.log")" -gt "$n_loaded" ] && break
+			sleep 0.05
+		done
 	fi
 	if ((k % 2)); then t_haproxy_reload; else t_haproxy_reload usr2; fi
 	[ "$k" = 3 ] && wait "$R"
 	t_log "reload $k: worker $(t_haproxy_worker)"
-	sleep 1
+	traffic "reload$k"
 done
 # The loader's session follows the new worker at its next probe: no old worker is kept alive
 # by it (each exits once its last connection closes).
@@ -108,7 +123,7 @@ for k in 1 2; do
 	t_start_haproxy
 	phase "after-restart$k"
 	t_log "restart $k: worker $(t_haproxy_worker)"
-	sleep 1
+	traffic "after-restart$k"
 done
 rm -f "$T_DIR/run"
 wait "$C1" "$C2" || true

@@ -107,6 +107,20 @@ start_loader() {
 	LOADER_PID=$T_LAST_PID
 }
 
+# loader_events_done: every event published before it has been handled by the loader. The
+# loader handles events one by one, in order, in its event loop: once it logs that it ignored a
+# marker published last, it has finished with everything before it (no sleep-for-a-time).
+loader_events_done() {
+	local m i
+	m=mark-$(openssl rand -hex 6)
+	rcli PUBLISH "${PREFIX}events" "$m" >/dev/null
+	for ((i = 0; i < 100; i++)); do
+		grep -q "ignoring event '$m'" "$T_DIR/loader.log" && return 0
+		sleep 0.1
+	done
+	fail "the loader did not handle the events (marker $m)"
+}
+
 # curl_health NAME [rsa]: HTTP status of the health URI over TLS verified with the test CA.
 curl_health() {
 	local extra=()

@@ -11,9 +11,10 @@
 # agent killed, a loader killed, HAProxy reloaded (master CLI or SIGUSR2) or restarted, the
 # issuer killed mid-order, Pebble paused.
 # Then, once every process is back: every name valid, both edges serve each name's current serial
-# for both key types, no lock:/chal:/orphan keys in Redis, Pebble issued no more certificates than
-# the issuers' orders (plus the ones a kill can waste), agent and loader RSS. Prints a table;
-# exits 1 when anything was lost.
+# for both key types, no lock:/chal:/chals:/orphan keys in Redis, Pebble issued no more
+# certificates than the issuers' orders (plus the ones a kill can waste), no challenge request
+# for the probe token answered 404, agent and loader RSS. Prints a table; exits 1 when anything
+# was lost.
 set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pebble.sh"
@@ -219,6 +220,8 @@ for x in a b; do
 			*) k=other ;;
 			esac
 			c["$ph $k"]=$((${c["$ph $k"]:-0} + 1))
+			# when, to set against the faults' times in the log
+			[ "$k" = ok ] || echo "$(date +%T.%3N) $ph $k" >>"$T_DIR/chal.$x.bad"
 			sleep 0.05
 		done
 		for k in "${!c[@]}"; do echo "$k ${c[$k]}"; done >"$T_DIR/chal.$x"
@@ -371,6 +374,15 @@ fault() {
 		;;
 	haproxy-restart)
 		t_stop_pid "${HAPROXY_PID[$x]}"
+		# A worker can outlive its master for seconds (one still loading the configuration
+		# of a reload just before): start_haproxy's port check must not take it for the
+		# new one, nor its exit land in the next fault's counts.
+		m=$(fleet_edge_var "$x" ADDR)
+		for ((i = 0; i < 300; i++)); do
+			[ -z "$(ss -Hltn src "$m:$FLEET_HTTPS_PORT"; ss -Hltn src "$m:$FLEET_HTTP_PORT")" ] && break
+			sleep 0.1
+		done
+		[ $i -lt 300 ] || lost haproxy "edge $x: HAProxy still listening 30 s after its master exited"
 		start_haproxy "$x"
 		;;
 	issuer-kill)
@@ -426,6 +438,8 @@ for p in "${TRAFFIC[@]}"; do wait "$p" || true; done # they see the phase file g
 leaks() {
 	mcli --scan --pattern 'spoacme:lock:*'
 	mcli --scan --pattern 'spoacme:chal:*' | { grep -v "chal:$TOKEN_CHAL\$" || true; }
+	# an order's token note: the order (or the next order of the name) deletes it
+	mcli --scan --pattern 'spoacme:chals:*'
 	mcli SMEMBERS spoacme:hosts | sort >"$T_DIR/hosts.txt"
 	{
 		mcli --scan --pattern 'spoacme:host:*' | sed 's/^spoacme:host://'
@@ -457,6 +471,10 @@ for x in a b; do
 		lost probe "edge $x: no good handshake while settling (the TLS probe stalled?)"
 	n=$(awk '$2 == "fallback" || $2 == "wrong" || $2 == "failed" { n += $3 } END { print n + 0 }' "$T_DIR/tls.$x")
 	[ "$n" = 0 ] || lost handshakes "edge $x: $n handshakes got the fallback, a wrong serial or failed"
+	# The probe token exists from the start to the end: "no such challenge" is a wrong answer
+	# (a 503 says "unavailable", which is true while the edge's Redis is down or loading)
+	n=$(awk '$2 == "404" { n += $3 } END { print n + 0 }' "$T_DIR/chal.$x")
+	[ "$n" = 0 ] || lost challenges "edge $x: $n challenge requests for a published token answered 404 ($(awk '$3 == "404" { print $2 }' "$T_DIR/chal.$x.bad" | sort | uniq -c | awk '{ printf "%s%s %d", s, $2, $1; s = ", " }'))"
 done
 
 # ---- report --------------------------------------------------------------------------------

@@ -171,6 +171,13 @@ static int t_setup_small_inflight(void **state)
 	return t_setup_conf(state, &conf, false);
 }
 
+static int t_setup_small_out(void **state)
+{
+	struct agent_conf conf = { .max_out = 1024 };
+
+	return t_setup_conf(state, &conf, false);
+}
+
 static int t_teardown(void **state)
 {
 	struct t *t = *state;
@@ -1352,6 +1359,70 @@ static void test_out_pauses_reading(void **state)
 	assert_int_equal(got, sent * per_ack);
 }
 
+/*
+ * The pause takes effect within one read: a peer that has written a socket buffer full of
+ * NOTIFYs and reads nothing makes the agent queue at most one input buffer's worth of ACKs past
+ * the bound, not an ACK for everything the socket holds. Checking the bound only when a send
+ * returned EAGAIN (after the read callback had drained the socket) let a burst grow the output
+ * by the whole socket buffer; so did a read loop that went on reading once paused. The agent's
+ * send buffer is made small so that its output is stuck from the first ACKs on.
+ */
+static void test_out_pause_within_read(void **state)
+{
+	struct t *t = *state;
+	static struct fb f;
+	size_t sent = 0, got = 0, per_ack, max = 0, k, rest;
+	int sb = 4096, big = 1 << 20;
+	ssize_t n;
+	unsigned i;
+
+	t_handshake(t, 16380, 16380);
+	fb_notify(&f, 1, 1, "!");
+	t_send_fb(t, &f);
+	per_ack = t_drain_all(t);
+	assert_true(per_ack > 0);
+	assert_int_equal(setsockopt(t->agent_fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb)), 0);
+	/* As much queued input as the system lets one socket hold (best effort: capped by
+	 * wmem_max), and at least 128 KiB with the defaults. */
+	(void)setsockopt(t->fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+	for (i = 0; i < 1000; i++)
+		fb_notify(&f, 1, 1, "!"); /* ACKs of one size: the count is in the bytes */
+	for (;;) {
+		n = send(t->fd, f.b, f.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n != (ssize_t)f.len)
+			break;
+		sent += 1000;
+	}
+	assert_true(n > 0 || errno == EAGAIN);
+	assert_true(sent * (f.len / 1000) >= 128 * 1024);
+	for (i = 0; i < 20; i++) {
+		pump(t);
+		if (agent_out_bytes(t->agent) > max)
+			max = agent_out_bytes(t->agent);
+	}
+	/* 1024 bytes of bound, one input buffer (2 frames of 16 KiB) of NOTIFYs answered, room
+	 * for one more frame: 64 KiB of allocation. The whole queue would be several times it. */
+	if (max > 64 * 1024)
+		fail_msg("%zu bytes held for output with %zu NOTIFYs (%zu bytes of ACKs) queued",
+		         max, sent, sent * per_ack);
+	/* Once the peer reads, reading resumes and every NOTIFY is answered (the socket may have
+	 * taken part of the last batch: the rest follows as the agent reads). */
+	rest = n > 0 ? (size_t)n : f.len;
+	if (n > 0)
+		sent += 1000;
+	while (got < sent * per_ack) {
+		if (rest < f.len) {
+			n = send(t->fd, f.b + rest, f.len - rest, MSG_NOSIGNAL | MSG_DONTWAIT);
+			assert_true(n > 0 || errno == EAGAIN);
+			rest += n > 0 ? (size_t)n : 0;
+		}
+		k = t_drain_all(t);
+		assert_true(k > 0);
+		got += k;
+	}
+	assert_int_equal(got, sent * per_ack);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1386,6 +1457,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_idle_timeout, t_setup_timeouts, t_teardown),
 		cmocka_unit_test(test_max_conns),
 		cmocka_unit_test_setup_teardown(test_out_pauses_reading, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_out_pause_within_read, t_setup_small_out,
+		                                t_teardown),
 	};
 
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
