@@ -11,9 +11,9 @@
 #
 # Passwords already in OUTDIR are kept (re-running only rewrites the rules, e.g. for another
 # prefix); new ones are 32 random bytes in hex. Users (PREFIX defaults to spoacme:):
-#   spoacme-agent     GET PREFIXchal:* and nothing else (spoa-agent sends AUTH and GET only)
-#   spoacme-agent-ondemand  the same, plus what spoa-agent --on-demand's script does on the
-#                     primary (EVAL): each command bound to its keys with Redis 7 selectors:
+#   spoacme-agent     GET PREFIXchal:* and ROLE (spoa-agent sends AUTH, GET, and ROLE after a miss)
+#   spoacme-agent-ondemand  the same, plus what spoa-agent --on-demand's script does on
+#                     the primary (EVAL): each command bound to its keys with Redis 7 selectors:
 #                     HEXISTS PREFIXserved:*, GET/SET/EXISTS the rate-limit and negative-cache
 #                     keys PREFIXondemand:rl:* and :neg:*, SISMEMBER PREFIXondemand:allow,
 #                     SISMEMBER/SADD PREFIXhosts, HGET/HSET PREFIXhost:*, ZADD PREFIXdue
@@ -93,8 +93,8 @@ pw_hash spoacme-admin
 h_admin=$H
 {
 	echo "user default off resetpass resetkeys resetchannels -@all"
-	echo "user spoacme-agent on #$h_agent resetkeys resetchannels -@all +get %R~${p}chal:*"
-	echo "user spoacme-agent-ondemand on #$h_agent_od resetkeys resetchannels -@all +get +eval %R~${p}chal:* (+hexists %R~${p}served:*) (+get +set +exists ~${p}ondemand:rl:* ~${p}ondemand:neg:*) (+sismember %R~${p}ondemand:allow) (+sismember +sadd ~${p}hosts) (+hget +hset ~${p}host:*) (+zadd ~${p}due)"
+	echo "user spoacme-agent on #$h_agent resetkeys resetchannels -@all +get +role %R~${p}chal:*"
+	echo "user spoacme-agent-ondemand on #$h_agent_od resetkeys resetchannels -@all +get +role +eval %R~${p}chal:* (+hexists %R~${p}served:*) (+get +set +exists ~${p}ondemand:rl:* ~${p}ondemand:neg:*) (+sismember %R~${p}ondemand:allow) (+sismember +sadd ~${p}hosts) (+hget +hset ~${p}host:*) (+zadd ~${p}due)"
 	echo "user spoacme-loader on #$h_loader resetkeys resetchannels -@all +get +smembers +sismember +subscribe +ping +role +multi +exec +discard +del +hset +hdel +zadd %R~${p}cert:* %R~${p}hosts ~${p}served:* ~${p}edges &${p}events"
 	echo "user spoacme-issuer on #$h_issuer resetkeys resetchannels -@all +@read +@write +@transaction -@dangerous +ping +wait +publish +role ~${p}* &${p}events"
 	echo "user spoacme-replica on #$h_replica resetkeys resetchannels -@all +psync +replconf +ping"

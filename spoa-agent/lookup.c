@@ -77,6 +77,7 @@ struct lookup {
 	bool was_up;     /* log transitions once, not every retry */
 	bool logged_err; /* the current outage was logged */
 	bool grace;      /* an established connection was lost: queue lookups */
+	bool no_role;    /* ROLE was refused (logged once) */
 	uint64_t backoff_ms;
 	struct event *retry_ev; /* DOWN: reconnect; CONNECTING/AUTHENTICATING: give up */
 	struct event *watch_ev; /* every second while UP: stall detection */
@@ -539,6 +540,44 @@ static void lookup_end_grace(struct lookup *l, bool up)
 		          l->redis_name, sent, failed);
 }
 
+/* hiredis callback of the ROLE sent after a miss: a miss is an answer only from a primary or
+ * from a replica linked to its primary. A replica restarted empty serves its empty data set
+ * until its first sync ('replica-serve-stale-data', on by default, which the loader needs):
+ * its misses would tell the CA "no such challenge" for a token the primary has. ROLE goes on
+ * the same connection right after the GET's reply: it describes the data that answered. A
+ * refused ROLE (an ACL without +role) trusts the miss, as before. Frees the request. */
+static void lookup_on_miss_role(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct lookup_req *req = privdata;
+	struct lookup *l = req->l;
+	redisReply *reply = r, *e;
+	bool current = true;
+
+	(void)ac;
+	l->pending--;
+	if (!reply) {
+		current = false;
+	} else if (reply->type == REDIS_REPLY_ERROR) {
+		if (!l->no_role)
+			log_warn("redis=%s ROLE refused (%.*s): misses trusted (grant +role)",
+			         l->redis_name, (int)(reply->len > 80 ? 80 : reply->len),
+			         reply->str);
+		l->no_role = true;
+	} else {
+		l->owed_since_ms = clock_mono_ms();
+		e = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 4 ? reply->element[3]
+		                                                             : NULL;
+		current = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
+		          reply->element[0]->type == REDIS_REPLY_STRING &&
+		          (!strcmp(reply->element[0]->str, "master") ||
+		           (!strcmp(reply->element[0]->str, "slave") && e &&
+		            e->type == REDIS_REPLY_STRING && !strcmp(e->str, "connected")));
+	}
+	lookup_answer(req, current ? LOOKUP_MISS : LOOKUP_UNAVAILABLE, NULL, 0);
+	event_del(&req->timer);
+	lookup_req_free(req);
+}
+
 /* hiredis callback of a GET. Frees the request, unless the connection was lost under it
  * while still wanted during a grace period: then the queue takes it, to send it again. */
 static void lookup_on_reply(redisAsyncContext *ac, void *r, void *privdata)
@@ -561,7 +600,11 @@ static void lookup_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 		l->owed_since_ms = clock_mono_ms(); /* progress: the next one is owed from now */
 		if (reply->type == REDIS_REPLY_STRING)
 			lookup_answer(req, LOOKUP_HIT, (const uint8_t *)reply->str, reply->len);
-		else if (reply->type == REDIS_REPLY_NIL)
+		else if (reply->type == REDIS_REPLY_NIL && req->cb &&
+		         redisAsyncCommand(ac, lookup_on_miss_role, req, "ROLE") == REDIS_OK) {
+			l->pending++; /* hiredis holds the request again */
+			return;
+		} else if (reply->type == REDIS_REPLY_NIL)
 			lookup_answer(req, LOOKUP_MISS, NULL, 0);
 		else
 			lookup_answer(req, LOOKUP_ERROR, NULL, 0);

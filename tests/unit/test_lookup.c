@@ -217,6 +217,36 @@ static void test_kill_grace(void **state)
 	event_base_free(base);
 }
 
+/* A replica that is not linked to its primary (restarted empty and not yet synced, or cut off)
+ * may not hold a token the primary has: a miss there is 'unavailable', not 'not found' (a 404
+ * would tell the CA the token does not exist). A hit is still a hit: what a replica holds was
+ * written by the primary. Linked again (here: a primary again), a miss is a miss. */
+static void test_miss_not_current(void **state)
+{
+	struct metrics_shard m = { 0 };
+	struct event_base *base = event_base_new();
+	struct answer a;
+	struct lookup *l;
+	int dead = tredis_free_port();
+
+	(void)state;
+	ctl_cmd("SET t:chal:tok4 tok4.thumb");
+	l = start_lookup(base, &m, 3000, 0);
+	ctl_cmd("REPLICAOF 127.0.0.1 %d", dead); /* link state 'connect': nothing listens there */
+	assert_int_equal(get(l, "nosuch", &a), LOOKUP_PENDING);
+	run_until(base, is_answered, &a, 10000, "the answer");
+	assert_int_equal(a.status, LOOKUP_UNAVAILABLE);
+	assert_int_equal(get(l, "tok4", &a), LOOKUP_PENDING);
+	run_until(base, is_answered, &a, 10000, "the answer");
+	assert_int_equal(a.status, LOOKUP_HIT);
+	ctl_cmd("REPLICAOF NO ONE");
+	assert_int_equal(get(l, "nosuch", &a), LOOKUP_PENDING);
+	run_until(base, is_answered, &a, 10000, "the answer");
+	assert_int_equal(a.status, LOOKUP_MISS);
+	lookup_free(l);
+	event_base_free(base);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -240,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_idle_then_slow_reply),
 		cmocka_unit_test(test_stall_drops),
 		cmocka_unit_test(test_kill_grace),
+		cmocka_unit_test(test_miss_not_current),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
