@@ -32,6 +32,19 @@ static struct store *hosts_cli_store(struct pusher *p)
 	return s;
 }
 
+/* After a command's arguments are checked: its store, with <*ret> 1 (the command's failure
+ * status from here on); NULL with <*ret> 0 under --check (nothing more to do), or with <*ret> 1
+ * when Redis cannot be opened (logged). */
+static struct store *cli_open(struct pusher *p, int *ret)
+{
+	if (p->check_only) {
+		*ret = 0;
+		return NULL;
+	}
+	*ret = 1;
+	return hosts_cli_store(p);
+}
+
 /* Exit status of a command over several names: 1 when any failed. */
 typedef enum hosts_status hosts_each_fn(struct store *s, const char *name, char *err, size_t errsz);
 
@@ -94,12 +107,7 @@ int hosts_cmd_add(struct pusher *p, int argc, char **argv)
 		log_err("--preview-domain: '%s': %s", domain, why);
 		goto out;
 	}
-	if (p->check_only) {
-		ret = 0;
-		goto out;
-	}
-	ret = 1;
-	s = hosts_cli_store(p);
+	s = cli_open(p, &ret);
 	if (!s)
 		goto out;
 	ret = 0;
@@ -237,12 +245,7 @@ int hosts_cmd_ls(struct pusher *p, int argc, char **argv)
 		log_err("ls: takes no arguments");
 		goto out;
 	}
-	if (p->check_only) {
-		ret = 0;
-		goto out;
-	}
-	ret = 1;
-	s = hosts_cli_store(p);
+	s = cli_open(p, &ret);
 	if (!s)
 		goto out;
 	if (hosts_list(s, &arr, &n, err, sizeof(err)) != HOSTS_OK) {
@@ -357,12 +360,7 @@ int hosts_cmd_show(struct pusher *p, int argc, char **argv)
 		log_err("show: expected one hostname");
 		goto out;
 	}
-	if (p->check_only) {
-		ret = 0;
-		goto out;
-	}
-	ret = 1;
-	s = hosts_cli_store(p);
+	s = cli_open(p, &ret);
 	if (!s)
 		goto out;
 	if (hosts_get(s, argv[0], &h, err, sizeof(err)) != HOSTS_OK) {
@@ -540,12 +538,7 @@ int edges_cmd_edges(struct pusher *p, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (p->check_only) {
-		ret = 0;
-		goto out;
-	}
-	ret = 1;
-	s = hosts_cli_store(p);
+	s = cli_open(p, &ret);
 	if (!s)
 		goto out;
 	ret = forget ? edges_cmd_forget(p, s, argc - 1, argv + 1) : edges_cmd_ls(p, s);

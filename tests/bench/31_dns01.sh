@@ -19,10 +19,7 @@ N=${BENCH_NAMES:-20}
 C=${BENCH_CONCURRENCY:-4}
 KT=${BENCH_KEY_TYPE:-ecdsa}
 
-t_start_redis
-t_start_agent
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
+t_challenge_path
 KNOT_SECONDARY=1 t_start_knot preview.test
 t_start_knot_secondary preview.test
 PEBBLE_DNS=$KNOT_ADDR PEBBLE_AUTHZREUSE=0 t_start_pebble

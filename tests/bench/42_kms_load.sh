@@ -14,10 +14,7 @@ source "$ROOT/tests/lib/softhsm.sh"
 [ -r "$SOFTHSM_MODULE" ] || { echo "softhsm2 is not installed"; exit 77; }
 N=${BENCH_KMS_CERTS:-500}
 
-t_start_redis
-t_start_haproxy
-mk_keyring
-mk_ca
+loader_stack
 t_softhsm
 t_pin_file op 1234
 t_pin_file loader 1234

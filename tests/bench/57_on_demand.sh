@@ -14,7 +14,6 @@ set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$ROOT/tests/lib/pebble.sh"
 . "$ROOT/tests/lib/api.sh"
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
 PROBE=$BIN/tools/tls_probe
 [ -x "$PROBE" ] || fail "$PROBE not built"
 NAMES=${BENCH_NAMES:-50}
@@ -24,14 +23,7 @@ export SPOACME_ON_DEMAND=1
 export SPOACME_TLS_INNER="abns@spoacme-bench-$$"
 export SPOACME_SPOE_ONDEMAND_CONF=$ROOT/haproxy-cfg/spoe-ondemand.conf
 t_fallback_cert
-t_start_redis
-t_start_agent --on-demand --edge-id bench --on-demand-source-burst 1000
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
-t_start_pebble
-t_keyring
-t_pebble_roots "$T_DIR/root.pem"
-api_token
+api_stack --on-demand --edge-id bench --on-demand-source-burst 1000
 start_daemon pusher --edge-id bench --on-demand-allow .bench.example
 for ((i = 0; i < 100; i++)); do
 	[ "$(rcli SISMEMBER spoacme:ondemand:allow .bench.example)" = 1 ] && break

@@ -7,10 +7,7 @@
 set -eu
 . "$(dirname "$0")/../lib/common.sh"
 
-t_start_redis
-t_start_agent --threads 2
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
+t_challenge_path --threads 2
 
 TOKEN=down_token_1
 rcli SET "spoacme:chal:$TOKEN" "$TOKEN.thumb" >/dev/null

@@ -10,10 +10,7 @@ set -eu
 . "$(dirname "$0")/../lib/common.sh"
 
 command -v wrk >/dev/null || { echo "wrk not installed"; exit 77; }
-t_start_redis
-t_start_agent --threads 2
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
+t_challenge_path --threads 2
 
 TOKEN=evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA
 KEYAUTH=$TOKEN.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI

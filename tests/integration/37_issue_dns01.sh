@@ -49,14 +49,7 @@ RSA_SERIAL=$(rcli HGET 'spoacme:host:*.preview.test' serial_rsa)
 t_bg loader "$PUSHER" --redis "127.0.0.1:$REDIS_PORT" --keyring "$KEYRING" -v run --role loader \
 	--haproxy-socket "$HAPROXY_SOCK" --cert-dir "$CERT_DIR"
 X=p$RANDOM$RANDOM.preview.test
-for _ in $(seq 1 200); do
-	got=$("$BIN/tools/tls_probe" 127.0.0.1 "$HTTPS_PORT" "$X" | awk '{ print $3 }')
-	[ "$got" = "$ECDSA_SERIAL" ] && break
-	sleep 0.05
-done
-assert_eq "ECDSA serial served for $X" "$ECDSA_SERIAL" "$got"
-assert_eq "RSA serial served for $X" "$RSA_SERIAL" \
-	"$("$BIN/tools/tls_probe" 127.0.0.1 "$HTTPS_PORT" --rsa "$X" | awk '{ print $3 }')"
+t_wait_serves "$X" "$ECDSA_SERIAL" "$RSA_SERIAL"
 for v in "" rsa; do
 	extra=()
 	[ "$v" = rsa ] && extra=(--tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256)

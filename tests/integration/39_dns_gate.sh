@@ -18,7 +18,6 @@ set -eu
 . "$(dirname "$0")/../lib/unbound.sh"
 . "$(dirname "$0")/../lib/api.sh"
 
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
 t_challenge_path
 t_start_knot preview.test customer.test
 t_start_unbound preview.test customer.test
@@ -138,14 +137,7 @@ assert_eq "orders at Pebble: the wildcard's ECDSA and RSA, none while it was ref
 ECDSA_SERIAL=$(rcli HGET 'spoacme:host:*.customer.test' serial_ecdsa)
 RSA_SERIAL=$(rcli HGET 'spoacme:host:*.customer.test' serial_rsa)
 X=c$RANDOM$RANDOM.customer.test
-for _ in $(seq 1 200); do
-	got=$("$BIN/tools/tls_probe" 127.0.0.1 "$HTTPS_PORT" "$X" | awk '{ print $3 }')
-	[ "$got" = "$ECDSA_SERIAL" ] && break
-	sleep 0.05
-done
-assert_eq "ECDSA serial served for $X" "$ECDSA_SERIAL" "$got"
-assert_eq "RSA serial served for $X" "$RSA_SERIAL" \
-	"$("$BIN/tools/tls_probe" 127.0.0.1 "$HTTPS_PORT" --rsa "$X" | awk '{ print $3 }')"
+t_wait_serves "$X" "$ECDSA_SERIAL" "$RSA_SERIAL"
 assert_eq "https://$X/ (ECDSA) verified" 200 "$(https_ok "$X" "$T_DIR/root.pem")"
 assert_eq "https://$X/ (RSA) verified" 200 "$(curl -sS -o /dev/null -w '%{http_code}' \
 	--resolve "$X:$HTTPS_PORT:127.0.0.1" --cacert "$T_DIR/root.pem" --tls-max 1.2 \

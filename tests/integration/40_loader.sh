@@ -12,10 +12,7 @@ source "$ROOT/tests/lib/loader.sh"
 
 MARK=$T_DIR/start.mark
 : >"$MARK"
-t_start_redis
-t_start_haproxy
-mk_keyring
-mk_ca
+loader_stack
 mk_import a.example b.example
 assert_eq "hosts set" "a.example b.example" "$(rcli SMEMBERS "${PREFIX}hosts" | sort | xargs)"
 rcli GET "${PREFIX}cert:a.example:ecdsa" | grep -q "PRIVATE KEY" && fail "blob is not sealed"

@@ -12,10 +12,7 @@ source "$(dirname "$0")/../lib/common.sh"
 source "$ROOT/tests/lib/loader.sh"
 [ -x "$BIN/cert-pusher" ] && [ -x "$BIN/tools/blob_seal" ] || { echo "build first"; exit 77; }
 
-t_start_redis
-t_start_haproxy
-mk_keyring
-mk_ca
+loader_stack
 mk_leaf a.example ecdsa "$T_DIR/a.ecdsa"
 A1=$(serial_of "$T_DIR/a.ecdsa.crt")
 import a.example "$T_DIR/a.ecdsa"

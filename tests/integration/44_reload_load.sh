@@ -13,10 +13,7 @@ source "$ROOT/tests/lib/loader.sh"
 
 N=${RELOAD_NAMES:-200}
 RENEW=20
-t_start_redis
-t_start_haproxy
-mk_keyring
-mk_ca
+loader_stack
 FALLBACK=$(serial_of "$T_DIR/fallback.crt")
 mkdir -p "$T_DIR/certs"
 

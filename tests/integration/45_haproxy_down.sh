@@ -11,12 +11,8 @@ source "$(dirname "$0")/../lib/common.sh"
 source "$ROOT/tests/lib/loader.sh"
 source "$ROOT/tests/lib/api.sh"
 [ -x "$BIN/cert-pusher" ] || { echo "build first"; exit 77; }
-command -v jq >/dev/null || { t_log "SKIP: jq not installed"; exit 77; }
 
-t_start_redis
-t_start_haproxy
-mk_keyring
-mk_ca
+loader_stack
 api_token
 mk_import a.example b.example
 A=$(serial_of "$T_DIR/a.example.ecdsa.crt")

@@ -11,10 +11,7 @@ source "$ROOT/tests/lib/loader.sh"
 source "$ROOT/tests/lib/api.sh"
 [ -x "$BIN/cert-pusher" ] || { echo "build first"; exit 77; }
 
-t_start_redis
-t_start_haproxy
-mk_keyring
-mk_ca
+loader_stack
 api_token
 for t in ecdsa rsa; do
 	mk_leaf a.example "$t" "$T_DIR/a1.$t"

@@ -13,10 +13,7 @@ CERT_DIR="$base/edge(97)"
 mkdir -m 700 "$CERT_DIR"
 CRT_LIST=$CERT_DIR/crt-list
 : >"$CRT_LIST"
-t_start_redis
-t_start_haproxy
-mk_keyring
-mk_ca
+loader_stack
 mk_import a.example b.example
 FALLBACK=$(served_serial nothing.example ecdsa)
 start_loader --reconcile-interval 1h

@@ -11,9 +11,6 @@ set -eu
 . "$(dirname "$0")/../lib/pebble.sh"
 . "$(dirname "$0")/../lib/api.sh"
 
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
-command -v jq >/dev/null || { t_log "SKIP: jq not installed"; exit 77; }
-
 PEBBLE_WFE_NONCEREJECT=0 api_stack
 start_daemon pusher1 --lock-ttl 5s --max-concurrent-orders 3
 API1=$API

@@ -13,8 +13,6 @@ set -eu
 . "$(dirname "$0")/../lib/api.sh"
 . "$(dirname "$0")/../lib/loader.sh"
 
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
-command -v jq >/dev/null || { t_log "SKIP: jq not installed"; exit 77; }
 
 # served_field EDGE NAME TYPE [PORT]: the JSON value the loader reported.
 served_field() { redis-cli -h 127.0.0.1 -p "${4:-$REDIS_PORT}" HGET "spoacme:served:$1" "$2:$3"; }

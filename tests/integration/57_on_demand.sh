@@ -18,22 +18,10 @@ set -eu
 . "$(dirname "$0")/../lib/pebble.sh"
 . "$(dirname "$0")/../lib/api.sh"
 
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
-command -v jq >/dev/null || { t_log "SKIP: jq not installed"; exit 77; }
-
-export SPOACME_ON_DEMAND=1
-export SPOACME_TLS_INNER="abns@spoacme-test-$$-$RANDOM"
-export SPOACME_SPOE_ONDEMAND_CONF=$ROOT/haproxy-cfg/spoe-ondemand.conf
+ondemand_env
 EDGE=edge-a
 
-t_start_redis
-t_start_agent --on-demand --edge-id "$EDGE" --on-demand-timeout 25s
-t_start_haproxy
-t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
-t_start_pebble
-t_keyring
-t_pebble_roots "$T_DIR/root.pem"
-api_token
+api_stack --on-demand --edge-id "$EDGE" --on-demand-timeout 25s
 # The ask endpoint: 200 for shop.* and pend.*, 403 for anything else; every request line logged.
 ASK_PORT=$(t_free_port)
 cat >"$T_DIR/ask.sh" <<'EOS'

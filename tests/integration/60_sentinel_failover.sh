@@ -13,9 +13,6 @@ set -eu
 . "$(dirname "$0")/../lib/pebble.sh"
 . "$(dirname "$0")/../lib/api.sh"
 
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
-command -v jq >/dev/null || { t_log "SKIP: jq not installed"; exit 77; }
-
 # --check validates the Sentinel options (exit 2, the option named).
 check_bad() {
 	local want=$1 out rc=0

@@ -117,9 +117,7 @@ as admin "$P_PORT" DEL spoacme:cert:x.example.com:ecdsa >/dev/null
 # spoa-agent --on-demand as spoacme-agent-ondemand: challenges from the replica, on-demand
 # decisions on the primary, through HAProxy's TLS pre-frontend.
 REDIS_PORT=$R_PORT
-export SPOACME_ON_DEMAND=1
-export SPOACME_TLS_INNER="abns@spoacme-test-$$-$RANDOM"
-export SPOACME_SPOE_ONDEMAND_CONF=$ROOT/haproxy-cfg/spoe-ondemand.conf
+ondemand_env
 t_start_agent --redis-user spoacme-agent-ondemand \
 	--redis-password-file "$ACL/spoacme-agent-ondemand.password" --on-demand \
 	--on-demand-redis "127.0.0.1:$P_PORT" --edge-id acl-edge --on-demand-timeout 1s

@@ -17,12 +17,7 @@ fleet_addr_ok || { t_log "SKIP: cannot bind 127.0.0.2/127.0.0.3"; exit 77; }
 
 fleet_start_redis
 fleet_start_sentinels
-t_keyring
-api_token
-fleet_start_edge a --reconcile-interval 2s --edge-id edge-a --sentinel "$SENTINELS"
-fleet_start_edge b --reconcile-interval 2s --edge-id edge-b --sentinel "$SENTINELS"
-HTTP_PORT=$FLEET_HTTP_PORT t_start_pebble
-t_pebble_roots "$T_DIR/root.pem"
+fleet_two_edges --sentinel "$SENTINELS"
 fleet_start_issuer --sentinel "$SENTINELS" --wait-replicas 1 --wait-timeout 1s --backoff-min 2s
 
 for n in a1 b1; do fleet_route "$n.example.com" "${n:0:1}"; done

@@ -13,10 +13,7 @@ source "$ROOT/tests/lib/softhsm.sh"
 [ -x "$BIN/cert-pusher" ] || { echo "build first"; exit 77; }
 
 N=100
-t_start_redis
-t_start_haproxy
-mk_keyring
-mk_ca
+loader_stack
 t_softhsm
 t_pin_file op 1234
 t_pin_file loader 1234

@@ -16,8 +16,6 @@ set -eu
 . "$(dirname "$0")/../lib/pebble.sh"
 . "$(dirname "$0")/../lib/api.sh"
 
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
-command -v jq >/dev/null || { t_log "SKIP: jq not installed"; exit 77; }
 t_need_pebble27
 
 api_stack

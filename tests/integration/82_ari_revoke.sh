@@ -13,18 +13,11 @@ set -eu
 . "$(dirname "$0")/../lib/api.sh"
 . "$(dirname "$0")/../lib/fleet.sh"
 
-[ -x "$PUSHER" ] || fail "$PUSHER not built"
-command -v jq >/dev/null || { t_log "SKIP: jq not installed"; exit 77; }
 t_need_pebble27
 fleet_addr_ok || { t_log "SKIP: cannot bind 127.0.0.2/127.0.0.3"; exit 77; }
 
 fleet_start_redis
-t_keyring
-api_token
-fleet_start_edge a --reconcile-interval 2s --primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-a
-fleet_start_edge b --reconcile-interval 2s --primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-b
-HTTP_PORT=$FLEET_HTTP_PORT t_start_pebble
-t_pebble_roots "$T_DIR/root.pem"
+fleet_two_edges --primary "127.0.0.1:$PRIMARY_PORT"
 fleet_start_issuer --redis "127.0.0.1:$PRIMARY_PORT" --wait-replicas 2 --wait-timeout 2s -v
 
 N=drill.example.com

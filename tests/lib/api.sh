@@ -6,6 +6,9 @@
 # shellcheck shell=bash
 
 PUSHER=${PUSHER:-$BIN/cert-pusher}
+# Every daemon scenario needs these: sourcing this file checks them.
+[ -x "$PUSHER" ] || fail "$PUSHER not built"
+command -v jq >/dev/null || { t_log "SKIP: jq not installed"; exit 77; }
 
 # api_token: a fresh bearer token in $T_DIR/token (mode 0600); sets TOKEN.
 api_token() {

@@ -251,6 +251,28 @@ t_challenge_path() {
 	t_wait_agent_up 10 || fail "HAProxy never marked spoa-agent UP"
 }
 
+# ondemand_env: the shipped haproxy.cfg with its on-demand pre-frontend, handing TLS to the
+# terminating frontend over an abns@ address of this test's own.
+ondemand_env() {
+	export SPOACME_ON_DEMAND=1
+	export SPOACME_TLS_INNER="abns@spoacme-test-$$-$RANDOM"
+	export SPOACME_SPOE_ONDEMAND_CONF=$ROOT/haproxy-cfg/spoe-ondemand.conf
+}
+
+# t_wait_serves NAME ECDSA_SERIAL RSA_SERIAL: wait (10 s at most) until HAProxy's HTTPS port
+# serves NAME's ECDSA certificate with that serial, then check the RSA one too.
+t_wait_serves() {
+	local got
+	for _ in $(seq 1 200); do
+		got=$("$BIN/tools/tls_probe" 127.0.0.1 "$HTTPS_PORT" "$1" | awk '{ print $3 }')
+		[ "$got" = "$2" ] && break
+		sleep 0.05
+	done
+	assert_eq "ECDSA serial served for $1" "$2" "$got"
+	assert_eq "RSA serial served for $1" "$3" \
+		"$("$BIN/tools/tls_probe" 127.0.0.1 "$HTTPS_PORT" --rsa "$1" | awk '{ print $3 }')"
+}
+
 # t_need_pusher: PUSHER, the cert-pusher under test ($BIN's unless set), or fail when not built.
 t_need_pusher() {
 	PUSHER=${PUSHER:-$BIN/cert-pusher}

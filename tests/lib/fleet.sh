@@ -217,3 +217,15 @@ fleet_agent_hits() {
 	curl -sS --max-time 5 "$(fleet_edge_var "$1" METRICS)" |
 		awk '/^spoacme_agent_requests_total\{.*result="hit"/ { n += $2 } END { print n + 0 }'
 }
+
+# fleet_two_edges [edge args...]: after fleet_start_redis (and sentinels), a key ring, an API
+# token, edges a and b (ids edge-a, edge-b, a reconcile every 2 s, plus <edge args>), and
+# Pebble validating through the fleet's HTTP port, its root in $T_DIR/root.pem.
+fleet_two_edges() {
+	t_keyring
+	api_token
+	fleet_start_edge a --reconcile-interval 2s --edge-id edge-a "$@"
+	fleet_start_edge b --reconcile-interval 2s --edge-id edge-b "$@"
+	HTTP_PORT=$FLEET_HTTP_PORT t_start_pebble
+	t_pebble_roots "$T_DIR/root.pem"
+}

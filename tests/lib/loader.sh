@@ -88,6 +88,15 @@ import() {
 	rm -f "$2.key"
 }
 
+# loader_stack: Redis, HAProxy (master-worker, the shipped configuration), a key ring and the
+# test CA: what every loader scenario starts from.
+loader_stack() {
+	t_start_redis
+	t_start_haproxy
+	mk_keyring
+	mk_ca
+}
+
 # mk_import HOST...: an ECDSA and an RSA certificate of each HOST from the test CA, imported;
 # their certificates in $T_DIR/HOST.TYPE.crt.
 mk_import() {

@@ -117,7 +117,7 @@ static void test_invalid_names(void **state)
 	        hosts_add(s, "*.w.example.com", "preview.example", &info, err, sizeof(err)),
 	        HOSTS_OK);
 	assert_string_equal(info.preview, "");
-	freeReplyObject(raw(s, "FLUSHALL"));
+	freeReplyObject(tstore_raw(s, "FLUSHALL"));
 	store_close(s);
 }
 
