@@ -139,7 +139,7 @@ unit: $(UNIT_BINS) $(REPLAY_BINS)
 test: deps
 	@scripts/build-peers.sh
 	$(MAKE) all
-	$(MAKE) SAN=1 unit
+	$(MAKE) SAN=1 unit build/asan/spoa-agent
 	tests/run.sh
 
 integration: deps all

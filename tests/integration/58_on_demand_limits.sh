@@ -19,7 +19,12 @@ ondemand_env
 EDGE=edge-a
 DEADLINE_S=8
 
-api_stack --on-demand --edge-id "$EDGE" --on-demand-timeout "${DEADLINE_S}s"
+# Edge A's agent, which takes the flood below, is the ASan+UBSan build when there is one (make
+# test builds it; CI requires it): at its stop it must report no error and no leak.
+ASAN_AGENT=$ROOT/build/asan/spoa-agent
+[ -x "$ASAN_AGENT" ] || { [ "${CI:-}" != true ] || fail "$ASAN_AGENT not built"; ASAN_AGENT=; }
+AGENT_BIN=${ASAN_AGENT:-$BIN/spoa-agent} api_stack --on-demand --edge-id "$EDGE" \
+	--on-demand-timeout "${DEADLINE_S}s"
 start_daemon pusher --edge-id "$EDGE" --on-demand-allow .on-demand.example
 for ((i = 0; i < 100; i++)); do
 	[ "$(rcli SISMEMBER spoacme:ondemand:allow .on-demand.example)" = 1 ] && break
@@ -106,4 +111,11 @@ ms=$(((t1 - t0) / 1000000))
 [ "${ms}" -lt $((DEADLINE_S * 1000 + 5000)) ] || fail "$M fell back after $ms ms, long after the deadline"
 assert_eq "agent timeouts" 1 "$(metric timeout)"
 assert_eq "known name with the issuer down" 200 "$(get "$N")"
+if [ -n "$ASAN_AGENT" ]; then
+	t_stop_pid "$AGENT_PID"
+	! grep -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error' "$T_DIR/agent.log" ||
+		fail "the ASan agent reported errors after the flood (see agent.log)"
+	grep -q 'stopped\|exiting\|signal' "$T_DIR/agent.log" || fail "the agent did not stop cleanly"
+	t_log "ASan+UBSan agent: 1000 random names, the deadline case, no error or leak at its stop"
+fi
 t_log "PASS: one order for 20 clients; flood limited without orders; issuer down -> fallback at the deadline ($ms ms)"

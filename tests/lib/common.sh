@@ -194,12 +194,12 @@ t_haproxy_reload() {
 	fail "HAProxy reload: no new worker after 10 s (old $old)"
 }
 
-# t_start_agent [extra args...]: spoa-agent on AGENT_PORT against REDIS_PORT; sets AGENT_PID,
-# METRICS_PORT.
+# t_start_agent [extra args...]: spoa-agent (AGENT_BIN, default $BIN's) on AGENT_PORT against
+# REDIS_PORT; sets AGENT_PID, METRICS_PORT.
 t_start_agent() {
 	AGENT_PORT=${AGENT_PORT:-$(t_free_port)}
 	METRICS_PORT=${METRICS_PORT:-$(t_free_port)}
-	t_bg agent "$BIN/spoa-agent" --listen "127.0.0.1:$AGENT_PORT" \
+	t_bg agent "${AGENT_BIN:-$BIN/spoa-agent}" --listen "127.0.0.1:$AGENT_PORT" \
 		--redis "127.0.0.1:$REDIS_PORT" --metrics "127.0.0.1:$METRICS_PORT" "$@"
 	AGENT_PID=$T_LAST_PID
 	t_wait_tcp 127.0.0.1 "$AGENT_PORT" 10 || fail "spoa-agent did not start"
