@@ -24,11 +24,14 @@ fail() {
 
 t_cleanup() {
 	local rc=$? pid
+	# A second Ctrl-C or a TERM while stopping must not cut this short: the keys would stay.
+	trap '' INT TERM
+	# Certificate directories hold private keys: they go first, whatever the outcome.
+	for d in "${T_RAMDIRS[@]}"; do rm -rf "$d"; done
 	for ((i = ${#T_PIDS[@]} - 1; i >= 0; i--)); do
 		pid=${T_PIDS[i]}
 		[ -n "$pid" ] && t_stop_pid "$pid"
 	done
-	# Certificate directories hold private keys: they go whatever the outcome.
 	for d in "${T_RAMDIRS[@]}"; do rm -rf "$d"; done
 	if [ "$rc" != 0 ] || [ "$T_KEEP" = 1 ]; then
 		t_log "logs kept in $T_DIR"
