@@ -103,16 +103,9 @@ bench_n() {
 	done
 	verify=$(sed -n 's/.*reconciled hosts=\([0-9]*\) failed=0 ms=\([0-9]*\).*/\2/p' \
 		"$T_DIR/loader.log" | tail -1)
-	hw=$(t_haproxy_worker)
 	t_stop_pid "$LOADER_PID"
-	t_stop_pid "$HAPROXY_PID"
-	# (b') binds the same ports: the worker must be gone too (a master killed after its 5 s of
-	# grace leaves it running, holding them: "Address already in use")
-	[ -z "$hw" ] || t_stop_pid "$hw"
-	for ((i = 0; i < 100; i++)); do
-		[ -z "$(ss -Hltn "( sport = :$HTTP_PORT or sport = :$HTTPS_PORT )")" ] && break
-		sleep 0.1
-	done
+	# (b') binds the same ports: the worker must be gone too ("Address already in use")
+	t_stop_haproxy
 
 	# (b') HAProxy's own cost: the same commands piped in one session into a fresh HAProxy.
 	t_fallback_cert

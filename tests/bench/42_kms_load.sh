@@ -28,15 +28,9 @@ import_bench_certs "$N"
 # ms of its first reconcile that loaded all N into LOAD_MS (not a $(...): the processes started
 # here must stay in T_PIDS for the cleanup).
 load() {
-	local label=$1 line i hw
+	local label=$1 line i
 	shift
-	hw=$(t_haproxy_worker)
-	t_stop_pid "$HAPROXY_PID"
-	[ -z "$hw" ] || t_stop_pid "$hw"
-	for ((i = 0; i < 100; i++)); do
-		[ -z "$(ss -Hltn "( sport = :$HTTP_PORT or sport = :$HTTPS_PORT )")" ] && break
-		sleep 0.1
-	done
+	t_stop_haproxy
 	find "$CERT_DIR" -mindepth 1 -delete
 	: >"$CRT_LIST"
 	t_start_haproxy

@@ -36,14 +36,7 @@ P=$(tail -n +2 <<<"$out" | jq -r '.data.attributes.preview_hostname')
 case "$P" in *.preview.test) ;; *) fail "201 without a preview_hostname under preview.test: $out" ;; esac
 ECDSA_SERIAL=$(rcli HGET "spoacme:host:$W" serial_ecdsa)
 RSA_SERIAL=$(rcli HGET "spoacme:host:$W" serial_rsa)
-for _ in $(seq 1 200); do
-	got=$("$BIN/tools/tls_probe" 127.0.0.1 "$HTTPS_PORT" "$P" | awk '{ print $3 }')
-	[ "$got" = "$ECDSA_SERIAL" ] && break
-	sleep 0.05
-done
-assert_eq "ECDSA serial served for $P" "$ECDSA_SERIAL" "$got"
-assert_eq "RSA serial served for $P" "$RSA_SERIAL" \
-	"$("$BIN/tools/tls_probe" 127.0.0.1 "$HTTPS_PORT" --rsa "$P" | awk '{ print $3 }')"
+t_wait_serves "$P" "$ECDSA_SERIAL" "$RSA_SERIAL"
 assert_eq "https://$P/ verified against Pebble's root" 200 "$(https_ok "$P" "$T_DIR/root.pem")"
 t_log "$P (from the 201) served with the wildcard, verified by curl"
 # The loader's names map (the on-demand pre-frontend's) holds the wildcard as it is named.

@@ -276,6 +276,20 @@ t_wait_serves() {
 		"$("$BIN/tools/tls_probe" 127.0.0.1 "$HTTPS_PORT" --rsa "$1" | awk '{ print $3 }')"
 }
 
+# t_stop_haproxy: stop HAProxy's master and its current worker (a master killed after its grace
+# leaves the worker holding the ports), then wait (10 s at most) until HTTP_PORT and HTTPS_PORT
+# are free for the next HAProxy.
+t_stop_haproxy() {
+	local hw i
+	hw=$(t_haproxy_worker)
+	t_stop_pid "$HAPROXY_PID"
+	[ -z "$hw" ] || t_stop_pid "$hw"
+	for ((i = 0; i < 100; i++)); do
+		[ -z "$(ss -Hltn "( sport = :$HTTP_PORT or sport = :$HTTPS_PORT )")" ] && return 0
+		sleep 0.1
+	done
+}
+
 # t_need_pusher: PUSHER, the cert-pusher under test ($BIN's unless set), or fail when not built.
 t_need_pusher() {
 	PUSHER=${PUSHER:-$BIN/cert-pusher}
