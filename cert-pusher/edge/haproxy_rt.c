@@ -663,7 +663,7 @@ enum haproxy_rt_status haproxy_rt_cmd(struct haproxy_rt *rt, const char *cmd,
 	struct iovec iov[4], again[4];
 	const char *body;
 	size_t total, blen;
-	int64_t deadline, wait_ms = 1;
+	int64_t budget, wait_ms = 1;
 	int n = 0;
 
 	buf_reset(reply);
@@ -700,9 +700,14 @@ enum haproxy_rt_status haproxy_rt_cmd(struct haproxy_rt *rt, const char *cmd,
 	}
 	iov[n].iov_base = (void *)"\n";
 	iov[n++].iov_len = 1;
-	deadline = clock_mono_ms() + rt->timeout_ms;
+	/* The time spent waiting for the lock is bounded by the timeout; each attempt has the
+	 * whole timeout for its own round trip, so that a budget spent in the middle of one is
+	 * not taken for a dead socket (the reply would then be the lock, not an I/O error). */
+	budget = clock_mono_ms() + rt->timeout_ms;
 	memcpy(again, iov, sizeof(iov));
 	for (;;) {
+		int64_t deadline = clock_mono_ms() + rt->timeout_ms;
+
 		if (rt_writev(rt, iov, n, deadline, err, errsz) < 0 ||
 		    rt_read_reply(rt, deadline, err, errsz) < 0) {
 			haproxy_rt_close(rt);
@@ -712,7 +717,7 @@ enum haproxy_rt_status haproxy_rt_cmd(struct haproxy_rt *rt, const char *cmd,
 		/* Another CLI session holds the certificate lock (an operator's `show ssl cert`,
 		 * another loader): nothing was done, so wait a little and send it again. */
 		if (!rt_contains(body, blen, HAPROXY_RT_LOCKED) ||
-		    clock_mono_ms() + wait_ms >= deadline)
+		    clock_mono_ms() + wait_ms >= budget)
 			break;
 		rt->lock_waits++;
 		rt_sleep_ms(wait_ms);

@@ -157,7 +157,8 @@ void haproxy_rt_close(struct haproxy_rt *rt);
  * empty, holds a blank line, a CR or a NUL, or does not end with a newline. Reads the reply
  * text into <reply> (reset first). Opens the session when needed, and reopens it once when
  * HAProxy closed it while idle. While HAProxy answers HAPROXY_RT_LOCKED, the command is sent
- * again (counted in lock_waits) until the timeout. HAPROXY_RT_OK when a reply was read
+ * again (counted in lock_waits) while the time spent so far is under the timeout; each attempt
+ * has the whole timeout for its round trip. HAPROXY_RT_OK when a reply was read
  * (classify it), or
  * HAPROXY_RT_IO / HAPROXY_RT_ERROR (too big) with <err>.
  */
