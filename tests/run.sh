@@ -3,7 +3,9 @@
 # The test suite behind `make test` (which builds first): unit tests under ASan+UBSan, fuzz
 # corpus replay, format check, then the integration scenarios with real services: every one on
 # Debian's HAProxy (2.6), then those that exercise HAProxy itself (PEERS_SCENARIOS) again on
-# HAProxy 3.4 when scripts/build-peers.sh built it. Each HAProxy result names its version.
+# HAProxy 3.4 when scripts/build-peers.sh built it. Each HAProxy result names its version. The
+# scenarios run two at a time (TEST_JOBS), but for SERIAL_SCENARIOS; TEST_JOBS=1 runs them one
+# after the other.
 # Ends with one line "total: N passed, M failed" (", K skipped" appended when some skipped).
 # A scenario exiting 77 is skipped; under CI (CI=true) a skip counts as a failure, so that a
 # peer that silently stopped building cannot leave part of the suite unrun.
@@ -79,21 +81,72 @@ rc=$?
 [ $rc = 0 ] || head -n 40 "$LOGS/check-layers.log"
 result check-layers $rc
 
+# The scenarios run TEST_JOBS at a time (default 2, one per core of the machine they are written
+# for): each starts its services on ports of its own slot's range (T_PORT_SLOT of T_PORT_SLOTS,
+# see t_free_port), in its own temporary directory, and stops them by PID. Those in
+# SERIAL_SCENARIOS run alone, in the foreground: the load and flood tests, whose figures and
+# deadlines are about a machine that is otherwise quiet, the package test (dpkg on the machine)
+# and make run's stack (its Ctrl-C needs a SIGINT that a background job ignores).
+TEST_JOBS=${TEST_JOBS:-2}
+SERIAL_SCENARIOS=${SERIAL_SCENARIOS:-"14_agent_client_kill 44_reload_load 58_on_demand_limits
+90_package 92_local_stack"}
+declare -A job_name=() job_log=() job_start=() job_slot=()
+slot_busy=()
+for ((i = 0; i < TEST_JOBS; i++)); do slot_busy[i]=0; done
+
+# finish PID RC: report the scenario run by PID.
+finish() {
+	local pid=$1 rc=$2 name=${job_name[$1]} log=${job_log[$1]}
+	[ $rc = 0 ] || [ $rc = 77 ] || { printf -- '--- %s:\n' "$name"; tail -n 60 "$log"; }
+	[ $rc = 77 ] && grep -h 'SKIP' "$log" | tail -n 1
+	result "$name" $rc "$log"
+	printf '     %s took %ss\n' "$name" $(($(date +%s) - job_start[$pid]))
+	slot_busy[${job_slot[$pid]}]=0
+	unset "job_name[$pid]" "job_log[$pid]" "job_start[$pid]" "job_slot[$pid]"
+}
+
+# reap: wait for one running scenario to end and report it.
+reap() {
+	local pid rc
+	wait -n -p pid "${!job_name[@]}"
+	rc=$?
+	finish "$pid" "$rc"
+}
+
 # scenario SCRIPT LABEL [VAR=VALUE...]: run one integration scenario with the environment given,
 # log in $LOGS/<name>[.<label>].log, and report it as "int-<name>[ [label]]".
 scenario() {
-	local s=$1 label=$2 name log start rc
+	local s=$1 label=$2 base name log slot=0 serial=0 pid start rc
 	shift 2
-	name=int-$(basename "$s" .sh)
-	log=$LOGS/$name${label:+.${label// /-}}.log
-	printf 'RUN  %s%s\n' "$name" "${label:+ [$label]}"
-	start=$(date +%s)
-	env "$@" timeout -k 10 600 bash "$s" >"$log" 2>&1
-	rc=$?
-	[ $rc = 0 ] || [ $rc = 77 ] || tail -n 60 "$log"
-	[ $rc = 77 ] && grep -h 'SKIP' "$log" | tail -n 1
-	result "$name${label:+ [$label]}" $rc "$log"
-	printf '     %s took %ss\n' "$name${label:+ [$label]}" $(($(date +%s) - start))
+	base=$(basename "$s" .sh)
+	name=int-$base${label:+ [$label]}
+	log=$LOGS/int-$base${label:+.${label// /-}}.log
+	case " $(echo $SERIAL_SCENARIOS) " in *" $base "*) serial=1 ;; esac
+	if [ $serial = 1 ] || [ "$TEST_JOBS" -le 1 ]; then
+		while [ ${#job_name[@]} -gt 0 ]; do reap; done
+	else
+		while [ ${#job_name[@]} -ge "$TEST_JOBS" ]; do reap; done
+		while [ "${slot_busy[slot]}" = 1 ]; do slot=$((slot + 1)); done
+	fi
+	printf 'RUN  %s\n' "$name"
+	if [ $serial = 1 ] || [ "$TEST_JOBS" -le 1 ]; then
+		start=$(date +%s)
+		env T_PORT_SLOT=0 T_PORT_SLOTS=1 "$@" timeout -k 10 600 bash "$s" >"$log" 2>&1
+		rc=$?
+		[ $rc = 0 ] || [ $rc = 77 ] || tail -n 60 "$log"
+		[ $rc = 77 ] && grep -h 'SKIP' "$log" | tail -n 1
+		result "$name" $rc "$log"
+		printf '     %s took %ss\n' "$name" $(($(date +%s) - start))
+		return
+	fi
+	env T_PORT_SLOT=$slot T_PORT_SLOTS="$TEST_JOBS" "$@" timeout -k 10 600 bash "$s" \
+		>"$log" 2>&1 </dev/null &
+	pid=$!
+	job_name[$pid]=$name
+	job_log[$pid]=$log
+	job_start[$pid]=$(date +%s)
+	job_slot[$pid]=$slot
+	slot_busy[slot]=1
 }
 
 is_peer_scenario() { # NAME: listed in PEERS_SCENARIOS (or PEERS_SCENARIOS=all)
@@ -114,6 +167,8 @@ for s in tests/integration/[0-9]*.sh; do
 	scenario "$s" "$label"
 done
 
+while [ ${#job_name[@]} -gt 0 ]; do reap; done
+
 if [ -x "$HAPROXY34" ]; then
 	v=$(hap_version "$HAPROXY34")
 	for s in tests/integration/[0-9]*.sh; do
@@ -121,6 +176,7 @@ if [ -x "$HAPROXY34" ]; then
 		is_peer_scenario "$(basename "$s" .sh)" || continue
 		scenario "$s" "haproxy $v" HAPROXY_BIN="$HAPROXY34"
 	done
+	while [ ${#job_name[@]} -gt 0 ]; do reap; done
 else
 	printf 'NOTE %s is not built\n' "$HAPROXY34"
 	printf '     (scripts/build-peers.sh needs ../shared/vendor): HAProxy %s only\n' \

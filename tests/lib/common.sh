@@ -62,11 +62,13 @@ t_stop_pid() {
 	return 0
 }
 
-# t_free_port: a TCP port of 127.0.0.1 nobody listens on (and not handed out before here).
+# t_free_port: a TCP port of 127.0.0.1 nobody listens on (and not handed out before here), in
+# this scenario's share of 20000-59999: tests/run.sh runs scenarios side by side, each in slot
+# T_PORT_SLOT of T_PORT_SLOTS, so that two of them never pick the same port before binding it.
 t_free_port() {
-	local p
+	local p size=$((40000 / ${T_PORT_SLOTS:-1})) slot=${T_PORT_SLOT:-0}
 	while :; do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((20000 + slot * size + (RANDOM * 32768 + RANDOM) % size))
 		case "$T_PORTS" in *" $p "*) continue ;; esac
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
 			[ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ]; then
