@@ -17,6 +17,7 @@
 
 #include "cert-pusher/issuer/ari.h"
 #include "cert-pusher/blob.h"
+#include "cert-pusher/kms.h"
 #include "cert-pusher/kms_conf.h"
 #include "cert-pusher/hosts.h"
 #include "cert-pusher/issuer/issuer.h"
@@ -31,6 +32,8 @@
 #include "common/names.h"
 
 #define IMPORT_FILE_MAX (256 * 1024)
+/* How long a token that went away may take to come back before the import fails. */
+#define IMPORT_KMS_WAIT_S 15
 
 /* The imported leaf, as host:<name> records a certificate. */
 struct import_leaf {
@@ -122,6 +125,7 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 	char err[512] = "out of memory", sans[512];
 	double fraction = 2.0 / 3.0;
 	int ret = 2, managed = 0, rc = 0, covered;
+	time_t give_up;
 
 	buf_init(&in);
 	buf_init(&clean);
@@ -200,9 +204,14 @@ int import_cmd_import(struct pusher *p, int argc, char **argv)
 		log_err("import: out of memory");
 		goto out;
 	}
-	if (blob_seal_cert(kr, buf_str(&key), &clean, &blob, err, sizeof(err)) < 0) {
-		log_err("import: %s: %s", keyf, err);
-		goto out;
+	give_up = time(NULL) + IMPORT_KMS_WAIT_S;
+	while (blob_seal_cert(kr, buf_str(&key), &clean, &blob, err, sizeof(err)) < 0) {
+		/* A token that went away comes back within seconds (kms_wait_lost). */
+		if (!blob_keyring_kms(kr) || !kms_wait_lost(blob_keyring_kms(kr), give_up)) {
+			log_err("import: %s: %s", keyf, err);
+			goto out;
+		}
+		log_warn("import: %s: %s; trying again", argv[0], err);
 	}
 	if (p->check_only) {
 		log_info("import: ok host=%s type=%s serial=%s (--check: nothing stored)", argv[0],

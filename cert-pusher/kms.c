@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/names.h"
 #include "common/buf.h"
@@ -258,6 +259,22 @@ int kms_state(const struct kms *k)
 	s = k->state;
 	pthread_mutex_unlock((pthread_mutex_t *)&k->mu);
 	return s;
+}
+
+int kms_wait_lost(struct kms *k, time_t give_up)
+{
+	time_t due;
+	int lost;
+
+	pthread_mutex_lock(&k->mu);
+	lost = k->lost;
+	due = k->reset_at + KMS_RESET_RETRY_S;
+	pthread_mutex_unlock(&k->mu);
+	if (!lost || due > give_up)
+		return 0;
+	while (time(NULL) < due)
+		usleep(100 * 1000);
+	return 1;
 }
 
 const char *kms_last_error(const struct kms *k, char *out, size_t outsz)

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define KMS_KEY_LEN     32
 #define KMS_WRAPPED_MAX 64 /* KWP of 32 bytes is 40 */
@@ -52,6 +53,11 @@ int kms_state(const struct kms *k);
  * this thread's session, its login and the URI's KEK, re-initialising a lost token as any call
  * does. At most every 2 s; in between the last outcome. Returns kms_state() after it. */
 int kms_probe(struct kms *k);
+/* After a call failed: while the token is lost (a device-level failure such as a token that
+ * is gone or not found, not a refused login), sleep until its next re-initialisation is due,
+ * unless that is after <give_up> (a time()). 1: call again; 0: do not. For the one-shot
+ * commands, which would otherwise fail everything left within the 2 s between two tries. */
+int kms_wait_lost(struct kms *k, time_t give_up);
 /* Last failure (owned by <k>, empty when none). */
 const char *kms_last_error(const struct kms *k, char *out, size_t outsz);
 

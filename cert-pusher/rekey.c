@@ -9,13 +9,18 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cert-pusher/blob.h"
+#include "cert-pusher/kms.h"
 #include "cert-pusher/kms_conf.h"
 #include "cert-pusher/pusher.h"
 #include "cert-pusher/store/store.h"
 #include "common/buf.h"
 #include "common/log.h"
+
+/* How long a token that went away may take to come back before the rest fails. */
+#define REKEY_KMS_WAIT_S 15
 
 /* Re-seal the blob under <key>. 1 resealed, 0 nothing to do, -1 failure (logged). */
 static int rekey_one(struct store *st, const struct blob_keyring *kr, const char *key,
@@ -99,6 +104,8 @@ int rekey_cmd_rekey(struct pusher *p, int argc, char **argv)
 	struct store *st = NULL;
 	char err[512] = "out of memory", pattern[256];
 	size_t i, k, done = 0, failed = 0;
+	struct kms *kms;
+	time_t give_up = 0;
 	int ret = 2, r;
 
 	(void)argv;
@@ -116,6 +123,7 @@ int rekey_cmd_rekey(struct pusher *p, int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
+	kms = blob_keyring_kms(kr);
 	st = store_open(p->conf, p->prefix, err, sizeof(err));
 	if (!st) {
 		log_err("rekey: %s", err);
@@ -128,12 +136,26 @@ int rekey_cmd_rekey(struct pusher *p, int argc, char **argv)
 			goto out;
 		}
 	}
-	for (i = 0; i < keys.n; i++) {
+	for (i = 0; i < keys.n;) {
 		r = rekey_one(st, kr, keys.v[i], p->check_only);
-		if (r < 0)
+		if (r < 0 && kms &&
+		    kms_wait_lost(kms, give_up ? give_up : time(NULL) + REKEY_KMS_WAIT_S)) {
+			/* The token went away (or was not found) and comes back within seconds, as
+			 * the daemons' tokens do: try this blob again rather than fail every one
+			 * left, up to REKEY_KMS_WAIT_S since the last blob that worked. */
+			if (!give_up)
+				give_up = time(NULL) + REKEY_KMS_WAIT_S;
+			log_warn("rekey: %s: the KMS token is unavailable; trying again",
+			         keys.v[i]);
+			continue;
+		}
+		if (r < 0) {
 			failed++;
-		else
+		} else {
 			done += (size_t)r;
+			give_up = 0;
+		}
+		i++;
 	}
 	log_info("rekey: blobs=%zu resealed=%zu failed=%zu key_id=%s%s", keys.n, done, failed,
 	         blob_keyring_primary_id(kr), p->check_only ? " (--check: nothing written)" : "");

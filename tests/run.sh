@@ -94,13 +94,19 @@ declare -A job_name=() job_log=() job_start=() job_slot=()
 slot_busy=()
 for ((i = 0; i < TEST_JOBS; i++)); do slot_busy[i]=0; done
 
-# finish PID RC: report the scenario run by PID.
-finish() {
-	local pid=$1 rc=$2 name=${job_name[$1]} log=${job_log[$1]}
+# report NAME RC LOG START: a scenario's result, its log's tail when it failed, its time.
+report() {
+	local name=$1 rc=$2 log=$3
 	[ $rc = 0 ] || [ $rc = 77 ] || { printf -- '--- %s:\n' "$name"; tail -n 60 "$log"; }
 	[ $rc = 77 ] && grep -h 'SKIP' "$log" | tail -n 1
 	result "$name" $rc "$log"
-	printf '     %s took %ss\n' "$name" $(($(date +%s) - job_start[$pid]))
+	printf '     %s took %ss\n' "$name" $(($(date +%s) - $4))
+}
+
+# finish PID RC: report the scenario run by PID and free its slot.
+finish() {
+	local pid=$1
+	report "${job_name[$pid]}" "$2" "${job_log[$pid]}" "${job_start[$pid]}"
 	slot_busy[${job_slot[$pid]}]=0
 	unset "job_name[$pid]" "job_log[$pid]" "job_start[$pid]" "job_slot[$pid]"
 }
@@ -116,29 +122,24 @@ reap() {
 # scenario SCRIPT LABEL [VAR=VALUE...]: run one integration scenario with the environment given,
 # log in $LOGS/<name>[.<label>].log, and report it as "int-<name>[ [label]]".
 scenario() {
-	local s=$1 label=$2 base name log slot=0 serial=0 pid start rc
+	local s=$1 label=$2 base name log slot=0 alone=0 pid start
 	shift 2
 	base=$(basename "$s" .sh)
 	name=int-$base${label:+ [$label]}
 	log=$LOGS/int-$base${label:+.${label// /-}}.log
-	case " $(echo $SERIAL_SCENARIOS) " in *" $base "*) serial=1 ;; esac
-	if [ $serial = 1 ] || [ "$TEST_JOBS" -le 1 ]; then
+	case " $(echo $SERIAL_SCENARIOS) " in *" $base "*) alone=1 ;; esac
+	[ "$TEST_JOBS" -gt 1 ] || alone=1
+	if [ $alone = 1 ]; then
 		while [ ${#job_name[@]} -gt 0 ]; do reap; done
-	else
-		while [ ${#job_name[@]} -ge "$TEST_JOBS" ]; do reap; done
-		while [ "${slot_busy[slot]}" = 1 ]; do slot=$((slot + 1)); done
-	fi
-	printf 'RUN  %s\n' "$name"
-	if [ $serial = 1 ] || [ "$TEST_JOBS" -le 1 ]; then
+		printf 'RUN  %s\n' "$name"
 		start=$(date +%s)
 		env T_PORT_SLOT=0 T_PORT_SLOTS=1 "$@" timeout -k 10 600 bash "$s" >"$log" 2>&1
-		rc=$?
-		[ $rc = 0 ] || [ $rc = 77 ] || tail -n 60 "$log"
-		[ $rc = 77 ] && grep -h 'SKIP' "$log" | tail -n 1
-		result "$name" $rc "$log"
-		printf '     %s took %ss\n' "$name" $(($(date +%s) - start))
+		report "$name" $? "$log" "$start"
 		return
 	fi
+	while [ ${#job_name[@]} -ge "$TEST_JOBS" ]; do reap; done
+	while [ "${slot_busy[slot]}" = 1 ]; do slot=$((slot + 1)); done
+	printf 'RUN  %s\n' "$name"
 	env T_PORT_SLOT=$slot T_PORT_SLOTS="$TEST_JOBS" "$@" timeout -k 10 600 bash "$s" \
 		>"$log" 2>&1 </dev/null &
 	pid=$!

@@ -57,16 +57,9 @@ t_pin_file b 1234
 grep -q "already exists" "$T_DIR/pusher.log" || fail "second create-key: no clear error"
 # edge B reaches the KEK through a token of its own (a copy: the same KEK, its own store), so
 # that B alone can lose it
-mkdir -p "$T_DIR/softhsm-b"
-cp -a "$T_DIR/softhsm/tokens" "$T_DIR/softhsm-b/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$T_DIR/softhsm-b/tokens" >"$T_DIR/softhsm-b/softhsm2.conf"
-B_HSM_CONF=$T_DIR/softhsm-b/softhsm2.conf
+B_HSM_CONF=$(t_softhsm_copy b)
 # and so does the issuer
-mkdir -p "$T_DIR/softhsm-i"
-cp -a "$T_DIR/softhsm/tokens" "$T_DIR/softhsm-i/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$T_DIR/softhsm-i/tokens" >"$T_DIR/softhsm-i/softhsm2.conf"
+I_HSM_CONF=$(t_softhsm_copy i)
 
 fleet_start_edge a --reconcile-interval 1s --primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-a \
 	--kms "$(t_kms_uri a)"
@@ -74,7 +67,7 @@ SOFTHSM2_CONF=$B_HSM_CONF fleet_start_edge b --reconcile-interval 1s \
 	--primary "127.0.0.1:$PRIMARY_PORT" --edge-id edge-b --kms "$(t_kms_uri b)"
 HTTP_PORT=$FLEET_HTTP_PORT t_start_pebble
 t_pebble_roots "$T_DIR/root.pem"
-SOFTHSM2_CONF=$T_DIR/softhsm-i/softhsm2.conf fleet_start_issuer --redis "127.0.0.1:$PRIMARY_PORT" \
+SOFTHSM2_CONF=$I_HSM_CONF fleet_start_issuer --redis "127.0.0.1:$PRIMARY_PORT" \
 	--wait-replicas 2 --wait-timeout 2s --kms "$(t_kms_uri issuer)"
 
 NAMES="a1.example.com b1.example.com"

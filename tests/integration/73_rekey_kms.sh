@@ -21,6 +21,11 @@ for kek in kek-1 kek-2; do
 	"$BIN/cert-pusher" --kms "$(t_kms_uri op "$kek")" kms create-key 2>>"$T_DIR/pusher.log" ||
 		fail "kms create-key $kek: $(tail -1 "$T_DIR/pusher.log")"
 done
+# The operator's rekeys use a copy of the token (the same KEKs, a store of its own), as their
+# machine would: SoftHSM2 writes its token file at each login, and another process that opens
+# the module meanwhile can find no token there.
+OP_HSM_CONF=$(t_softhsm_copy op)
+op() { SOFTHSM2_CONF=$OP_HSM_CONF "$@"; }
 mk_bench_certs "$N"
 import_bench_certs "$N"
 
@@ -82,18 +87,18 @@ wait_all_served
 wait_served h1.bench.example ecdsa "$(serial_of "$T_DIR/certs/h1.crt")"
 
 probe_start to-kms
-rekey_to rekey-kms.log --kms "$(t_kms_uri op kek-1)"
+op rekey_to rekey-kms.log --kms "$(t_kms_uri op kek-1)"
 assert_eq "blobs after rekey to the KMS" "$N SPA2 kms:kek-1" "$(blob_ids)"
 before=$(rcli GET "${PREFIX}cert:h7.bench.example:ecdsa" | tail -c 300 | od -An -tx1 | tr -d ' \n')
 # the rotation runs with the KMS alone: no key ring needed once every blob is SPA2
-"$BIN/cert-pusher" --redis "127.0.0.1:$REDIS_PORT" --kms "$(t_kms_uri op kek-2)" rekey \
+op "$BIN/cert-pusher" --redis "127.0.0.1:$REDIS_PORT" --kms "$(t_kms_uri op kek-2)" rekey \
 	>"$T_DIR/rekey-rotate.log" 2>&1 || fail "rekey to kek-2: $(tail -2 "$T_DIR/rekey-rotate.log")"
 grep -q "blobs=$N resealed=$N failed=0 key_id=kms:kek-2" "$T_DIR/rekey-rotate.log" ||
 	fail "rekey to kek-2: $(tail -1 "$T_DIR/rekey-rotate.log")"
 assert_eq "blobs after the KEK rotation" "$N SPA2 kms:kek-2" "$(blob_ids)"
 after=$(rcli GET "${PREFIX}cert:h7.bench.example:ecdsa" | tail -c 300 | od -An -tx1 | tr -d ' \n')
 assert_eq "the rotation left the ciphertext alone" "$before" "$after"
-pusher --kms "$(t_kms_uri op kek-2)" rekey >"$T_DIR/rekey-again.log" 2>&1 ||
+op pusher --kms "$(t_kms_uri op kek-2)" rekey >"$T_DIR/rekey-again.log" 2>&1 ||
 	fail "second rekey to kek-2 failed"
 grep -q "blobs=$N resealed=0 failed=0" "$T_DIR/rekey-again.log" || fail "second rekey not a no-op"
 sleep 2 # two reconcile intervals of the loader over the new blobs while the client loops
@@ -126,7 +131,17 @@ wait_served h100.bench.example ecdsa "$(serial_of "$T_DIR/certs/h100.crt")"
 t_stop_pid "$LOADER_PID"
 start_loader --reconcile-interval 1s --kms "$(t_kms_uri loader kek-2)"
 probe_start to-ring
-rekey_to rekey-back.log --kms "$(t_kms_uri op kek-2)" --kms-seal no
+# The operator's token is not there when this rekey starts and is back 3 s later (SoftHSM2
+# finds no token in its directory, as a loaded machine once made it): the rekey waits for it,
+# rather than failing every blob within the 2 s before the module is initialised again.
+TOKEN_DIR=$(ls -d "$T_DIR"/softhsm-op/tokens/*/)
+mv "$TOKEN_DIR" "$T_DIR/softhsm-op/token.away"
+(sleep 3 && mv "$T_DIR/softhsm-op/token.away" "$TOKEN_DIR") &
+BACK_PID=$!
+op rekey_to rekey-back.log --kms "$(t_kms_uri op kek-2)" --kms-seal no
+wait "$BACK_PID"
+grep -q "the KMS token is unavailable; trying again" "$T_DIR/rekey-back.log" ||
+	fail "the rekey did not meet the missing token: $(head -2 "$T_DIR/rekey-back.log")"
 assert_eq "blobs after rekey back to the key ring" "$N SPA1 k1" "$(blob_ids)"
 sleep 2
 probe_stop to-ring

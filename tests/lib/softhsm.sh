@@ -15,6 +15,17 @@ t_softhsm() {
 		fail "softhsm2-util --init-token failed"
 }
 
+# t_softhsm_copy NAME: a copy of the token in $T_DIR/softhsm-NAME/tokens (the same KEK, a store
+# of its own, so that one process alone can lose it); prints that copy's SOFTHSM2_CONF.
+t_softhsm_copy() {
+	local d=$T_DIR/softhsm-$1
+	mkdir -p "$d"
+	cp -a "$T_DIR/softhsm/tokens" "$d/tokens"
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+		"$d/tokens" >"$d/softhsm2.conf"
+	echo "$d/softhsm2.conf"
+}
+
 # t_pin_file NAME PIN: write PIN to $T_DIR/pin-NAME (mode 0600).
 t_pin_file() {
 	(umask 077 && printf '%s\n' "$2" >"$T_DIR/pin-$1.tmp" && mv "$T_DIR/pin-$1.tmp" "$T_DIR/pin-$1")
