@@ -18,13 +18,24 @@ wait_link() { # PORT: until that replica's link is up
 	done
 	fail "the replica on $1 never synced"
 }
-connected() { redis-cli -p "$PRIMARY_PORT" INFO replication | sed -n 's/^connected_slaves:\([0-9]*\).*/\1/p'; }
+# online: replicas the primary lists as online, what ROLE (and so auto) counts. A replica whose
+# link is up is online for the primary only after its first REPLCONF ACK (diskless sync), up
+# to a second later: freezing it before then would leave it out of ROLE.
+online() { redis-cli -p "$PRIMARY_PORT" INFO replication | grep -c '^slave[0-9]*:.*state=online' || true; }
+wait_online() { # N
+	for ((i = 0; i < 100; i++)); do
+		[ "$(online)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	fail "the primary lists $(online) replicas online, not $1"
+}
 
 t_start_redis
 PRIMARY_PORT=$REDIS_PORT
 t_start_redis "" --replicaof 127.0.0.1 "$PRIMARY_PORT"
 REPLICA_PORT=$REDIS_PORT
 wait_link "$REPLICA_PORT"
+wait_online 1
 t_start_agent # reads the replica
 REDIS_PORT=$PRIMARY_PORT
 t_start_haproxy
@@ -48,7 +59,7 @@ t_check_stored_cert r1.example.com ecdsa "$T_DIR/root.pem" >/dev/null
 t_start_redis "" --replicaof 127.0.0.1 "$PRIMARY_PORT"
 FROZEN_PID=$REDIS_PID
 wait_link "$REDIS_PORT"
-assert_eq "replicas connected" 2 "$(connected)"
+wait_online 2
 kill -STOP "$FROZEN_PID"
 : >"$T_DIR/pusher.log"
 REDIS_PORT=$PRIMARY_PORT
