@@ -119,6 +119,9 @@ reap() {
 	finish "$pid" "$rc"
 }
 
+# drain: wait for every running scenario.
+drain() { while [ ${#job_name[@]} -gt 0 ]; do reap; done; }
+
 # scenario SCRIPT LABEL [VAR=VALUE...]: run one integration scenario with the environment given,
 # log in $LOGS/<name>[.<label>].log, and report it as "int-<name>[ [label]]".
 scenario() {
@@ -130,7 +133,7 @@ scenario() {
 	case " $(echo $SERIAL_SCENARIOS) " in *" $base "*) alone=1 ;; esac
 	[ "$TEST_JOBS" -gt 1 ] || alone=1
 	if [ $alone = 1 ]; then
-		while [ ${#job_name[@]} -gt 0 ]; do reap; done
+		drain
 		printf 'RUN  %s\n' "$name"
 		start=$(date +%s)
 		env T_PORT_SLOT=0 T_PORT_SLOTS=1 "$@" timeout -k 10 600 bash "$s" >"$log" 2>&1
@@ -168,8 +171,6 @@ for s in tests/integration/[0-9]*.sh; do
 	scenario "$s" "$label"
 done
 
-while [ ${#job_name[@]} -gt 0 ]; do reap; done
-
 if [ -x "$HAPROXY34" ]; then
 	v=$(hap_version "$HAPROXY34")
 	for s in tests/integration/[0-9]*.sh; do
@@ -177,7 +178,6 @@ if [ -x "$HAPROXY34" ]; then
 		is_peer_scenario "$(basename "$s" .sh)" || continue
 		scenario "$s" "haproxy $v" HAPROXY_BIN="$HAPROXY34"
 	done
-	while [ ${#job_name[@]} -gt 0 ]; do reap; done
 else
 	printf 'NOTE %s is not built\n' "$HAPROXY34"
 	printf '     (scripts/build-peers.sh needs ../shared/vendor): HAProxy %s only\n' \
@@ -188,6 +188,8 @@ else
 		result "int-$(basename "$s" .sh) [haproxy 3.4]" 77 /dev/null
 	done
 fi
+
+drain
 
 join() { local IFS=,; echo "$*" | sed 's/,/, /g'; }
 [ $fail = 0 ] || printf 'failed: %s\n' "$(join "${failed[@]}")"
