@@ -467,10 +467,19 @@ void haproxy_rt_deinit(struct haproxy_rt *rt)
 	buf_deinit(&rt->rx);
 }
 
-static void rt_sleep_ms(int64_t ms)
+/* Sleep between half and one and a half times <ms>, the point taken from the clock's
+ * nanoseconds: a lock retry at a fixed period can stay in phase with a poller whose period
+ * divides it (monitoring sending `show ssl cert` every few milliseconds) and never find the
+ * lock free. */
+static void rt_sleep_jitter_ms(int64_t ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+	struct timespec now, ts;
+	int64_t us;
 
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	us = ms * 500 + (int64_t)now.tv_nsec / 1000 % (ms * 1000);
+	ts.tv_sec = us / 1000000;
+	ts.tv_nsec = us % 1000000 * 1000;
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
@@ -720,7 +729,7 @@ enum haproxy_rt_status haproxy_rt_cmd(struct haproxy_rt *rt, const char *cmd,
 		    clock_mono_ms() + wait_ms >= budget)
 			break;
 		rt->lock_waits++;
-		rt_sleep_ms(wait_ms);
+		rt_sleep_jitter_ms(wait_ms);
 		wait_ms = wait_ms < 32 ? wait_ms * 2 : 32;
 		memcpy(iov, again, sizeof(iov));
 	}
@@ -1008,7 +1017,13 @@ static void rt_err_reply(const char *what, const struct buf *reply, char *err, s
 	for (i = 0; s[i] && i < sizeof(one) - 1; i++)
 		one[i] = (s[i] == '\n' || s[i] == '\r') ? '|' : (s[i] < ' ' ? '?' : s[i]);
 	one[i] = 0;
-	snprintf(err, errsz, "%s: HAProxy answered '%s'", what, one);
+	/* Still locked once the timeout is spent: say what can hold it that long. */
+	snprintf(err, errsz, "%s: HAProxy answered '%s'%s", what, one,
+	         rt_contains(s, reply->len, HAPROXY_RT_LOCKED)
+	                 ? " for the whole timeout: another CLI session holds the lock, or HAProxy "
+	                   "3.x left it locked for good (a new/set ssl cert that met another "
+	                   "session's lock releases it; a reload clears it)"
+	                 : "");
 }
 
 /* Send "<verb> <name>", classify. */

@@ -88,29 +88,40 @@ grep -q "aborting the transaction of op-own.pem" "$T_DIR/loader.log" ||
 	fail "our certificate was committed into op-own.pem"
 hp "show ssl cert" | grep -q '^\*' && fail "a transaction is left open"
 
-t_log "pushes go through while another CLI session keeps taking the certificate lock"
-# HAProxy only try-locks its certificate store: monitoring polling `show ssl cert` makes the
-# loader's commands answer "currently locked" (on 3.4 even `show ssl cert`); it must retry.
-: >"$T_DIR/poll"
-(while [ -f "$T_DIR/poll" ]; do
-	printf 'prompt\n%s\n' "$(for i in $(seq 20); do echo "show ssl cert $D/a.example.rsa.pem"; done)" |
-		socat -t 2 - "UNIX-CONNECT:$HAPROXY_SOCK" >/dev/null 2>&1
-	echo >>"$T_DIR/polls"
-done) &
-POLL=$!
-T_PIDS+=("$POLL")
-# Up to 30 s each: a push that meets the lock until its timeout is retried by the reconcile that
-# follows 5 s later, and a loaded machine can make the poller win more than once.
-for k in 1 2 3; do
-	mv "$T_DIR/a.example.ecdsa.crt" "$T_DIR/a.example.ecdsa.lock$k.crt"
-	mk_leaf a.example ecdsa "$T_DIR/a.example.ecdsa"
-	NEW=$(serial_of "$T_DIR/a.example.ecdsa.crt")
-	import a.example "$T_DIR/a.example.ecdsa"
-	wait_served a.example ecdsa "$NEW" 30
-done
-rm -f "$T_DIR/poll"
-wait "$POLL" || true
-[ "$(wc -l <"$T_DIR/polls")" -ge 3 ] || fail "the poller did not run"
+# HAProxy 3.4.0 only try-locks its certificate store as 2.6 does, but a `new ssl cert` or
+# `set ssl cert` that meets another session's lock releases that lock all the same
+# (ckch_store_create and ckch_store_load_payload jump to a label that unlocks), and the owner's
+# own release then leaves the store locked for good: every certificate command of that worker
+# answers "currently locked" until a reload. A poller that keeps taking the lock therefore
+# wedges 3.4 (reproduced by hand with socat alone); the retries are tested on 2.x here and
+# against a fake runtime API in test_haproxy_rt.
+if [ "$(t_haproxy_major)" -ge 3 ]; then
+	t_log "lock contention: not run on HAProxy $(t_haproxy_major).x (its new/set ssl cert releases a lock it did not take)"
+else
+	t_log "pushes go through while another CLI session keeps taking the certificate lock"
+	# HAProxy only try-locks its certificate store: monitoring polling `show ssl cert` makes the
+	# loader's commands answer "currently locked"; it must retry.
+	: >"$T_DIR/poll"
+	(while [ -f "$T_DIR/poll" ]; do
+		printf 'prompt\n%s\n' "$(for i in $(seq 20); do echo "show ssl cert $D/a.example.rsa.pem"; done)" |
+			socat -t 2 - "UNIX-CONNECT:$HAPROXY_SOCK" >/dev/null 2>&1
+		echo >>"$T_DIR/polls"
+	done) &
+	POLL=$!
+	T_PIDS+=("$POLL")
+	# Up to 30 s each: a push that meets the lock until its timeout is retried by the reconcile that
+	# follows 5 s later, and a loaded machine can make the poller win more than once.
+	for k in 1 2 3; do
+		mv "$T_DIR/a.example.ecdsa.crt" "$T_DIR/a.example.ecdsa.lock$k.crt"
+		mk_leaf a.example ecdsa "$T_DIR/a.example.ecdsa"
+		NEW=$(serial_of "$T_DIR/a.example.ecdsa.crt")
+		import a.example "$T_DIR/a.example.ecdsa"
+		wait_served a.example ecdsa "$NEW" 30
+	done
+	rm -f "$T_DIR/poll"
+	wait "$POLL" || true
+	[ "$(wc -l <"$T_DIR/polls")" -ge 3 ] || fail "the poller did not run"
+fi
 
 t_log "no churn: the same blob again is not pushed again"
 n_loaded=$(grep -c "loaded name=" "$T_DIR/loader.log")

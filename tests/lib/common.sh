@@ -62,6 +62,11 @@ t_stop_pid() {
 	return 0
 }
 
+# t_haproxy_major: the major version of $HAPROXY_BIN (default haproxy), "2" for 2.6.12.
+t_haproxy_major() {
+	"${HAPROXY_BIN:-haproxy}" -v 2>/dev/null | awk '/version/ { split($3, v, "."); print v[1]; exit }'
+}
+
 # t_free_port: a TCP port of 127.0.0.1 nobody listens on (and not handed out before here), in
 # this scenario's share of 20000-59999: tests/run.sh runs scenarios side by side, each in slot
 # T_PORT_SLOT of T_PORT_SLOTS, so that two of them never pick the same port before binding it.

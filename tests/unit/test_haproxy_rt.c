@@ -535,6 +535,8 @@ static void test_lock_retry(void **state)
 			        haproxy_rt_commit_cert(&rt, "a.example.ecdsa", err, sizeof(err)),
 			        HAPROXY_RT_ERROR);
 			assert_non_null(strstr(err, "currently locked"));
+			/* and what can keep it locked that long */
+			assert_non_null(strstr(err, "a reload clears it"));
 			assert_true(rt.lock_waits >= 2);
 		}
 		haproxy_rt_deinit(&rt);
