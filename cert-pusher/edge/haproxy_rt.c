@@ -1020,9 +1020,8 @@ static void rt_err_reply(const char *what, const struct buf *reply, char *err, s
 	/* Still locked once the timeout is spent: say what can hold it that long. */
 	snprintf(err, errsz, "%s: HAProxy answered '%s'%s", what, one,
 	         rt_contains(s, reply->len, HAPROXY_RT_LOCKED)
-	                 ? " for the whole timeout: another CLI session holds the lock, or HAProxy "
-	                   "3.x left it locked for good (a new/set ssl cert that met another "
-	                   "session's lock releases it; a reload clears it)"
+	                 ? " for the whole timeout (another session holds the lock, or HAProxy "
+	                   "3.x left it locked: a reload clears it)"
 	                 : "");
 }
 
