@@ -26,6 +26,10 @@ t_cleanup() {
 	local rc=$? pid
 	# A second Ctrl-C or a TERM while stopping must not cut this short: the keys would stay.
 	trap '' INT TERM
+	# Nor may set -e: a service that exits between t_stop_pid's kill -0 and its kill -TERM (as
+	# after a Ctrl-C, which every process of the group gets) made that kill fail, and the whole
+	# cleanup stop there with status 1, saying nothing.
+	set +e
 	# Certificate directories hold private keys: they go first, whatever the outcome.
 	for d in "${T_RAMDIRS[@]}"; do rm -rf "$d"; done
 	for ((i = ${#T_PIDS[@]} - 1; i >= 0; i--)); do
@@ -52,12 +56,12 @@ trap 'exit 130' INT TERM
 t_stop_pid() {
 	local pid=$1 i
 	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null
+	kill -TERM "$pid" 2>/dev/null || true # it may have exited since
 	for ((i = 0; i < 50; i++)); do
 		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
 		sleep 0.1
 	done
-	kill -KILL "$pid" 2>/dev/null
+	kill -KILL "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	return 0
 }
