@@ -23,14 +23,15 @@ HAPROXY34=$ROOT/build/peers/haproxy-3.4.0/haproxy
 # Run again on HAProxy 3.4: the agent (SPOP framing, health checks, outages), the loader
 # (runtime API transactions, the shipped config with its worker and the loader as haproxy), the daemon end to end (issue through HAProxy's HTTP-01 path,
 # push, serve, renew, remove, proof of deployment), on-demand certificates (57: the TLS
-# pre-frontend, the names map, the abns@ handoff across a reload) and the fleet. The issuer-only scenarios
+# pre-frontend, the names map, the abns@ handoff across a reload; 58: one order for a crowd on
+# two edges, the flood limits, the agent's deadline) and the fleet. The issuer-only scenarios
 # (3x), the API and CLI (50), two issuers (53), revocation at removal (54), import (55),
 # rekey (42), ACLs (61) and Sentinel (60) use HAProxy only as Debian's 2.6 and the 8x ones
 # (Pebble 2.7) run once, on 2.6 too. "all" runs every scenario on both.
 PEERS_SCENARIOS=${PEERS_SCENARIOS:-"10_agent_http 11_agent_redis_outage 12_agent_down 13_agent_spop
 14_agent_client_kill 37_issue_dns01 38_preview_daemon 40_loader 41_loader_refuse 43_shipped_pair
 44_reload_load 47_shipped_cfg_ops 45_haproxy_down 46_cold_start 47_api_off_loop 48_crtlist_duplicate
-51_api_e2e 52_api_renewal 56_served 57_on_demand 70_fleet 71_fleet_failover"}
+51_api_e2e 52_api_renewal 56_served 57_on_demand 58_on_demand_limits 70_fleet 71_fleet_failover"}
 
 result() { # NAME RC [LOG]
 	local log=${3:-$LOGS/$1.log}
