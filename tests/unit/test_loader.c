@@ -130,7 +130,9 @@ static int dir_setup(void **state)
 		free(d);
 		return -1;
 	}
-	snprintf(d->list, sizeof(d->list), "%s/../%s.crt-list", d->dir, strrchr(d->dir, '/') + 1);
+	/* Beside the directory, named without "..": the teardown's rm -rf removes the directory
+	 * first, and a path through it would then no longer resolve (the file stayed behind). */
+	snprintf(d->list, sizeof(d->list), "/dev/shm/%s.crt-list", strrchr(d->dir, '/') + 1);
 	*state = d;
 	return 0;
 }
