@@ -92,8 +92,6 @@ TEST_JOBS=${TEST_JOBS:-2}
 SERIAL_SCENARIOS=${SERIAL_SCENARIOS:-"14_agent_client_kill 44_reload_load 58_on_demand_limits
 90_package 92_local_stack"}
 declare -A job_name=() job_log=() job_start=() job_slot=()
-slot_busy=()
-for ((i = 0; i < TEST_JOBS; i++)); do slot_busy[i]=0; done
 
 # report NAME RC LOG START: a scenario's result, its log's tail when it failed, its time.
 report() {
@@ -104,11 +102,10 @@ report() {
 	printf '     %s took %ss\n' "$name" $(($(date +%s) - $4))
 }
 
-# finish PID RC: report the scenario run by PID and free its slot.
+# finish PID RC: report the scenario run by PID (its slot is free once it is unset).
 finish() {
 	local pid=$1
 	report "${job_name[$pid]}" "$2" "${job_log[$pid]}" "${job_start[$pid]}"
-	slot_busy[${job_slot[$pid]}]=0
 	unset "job_name[$pid]" "job_log[$pid]" "job_start[$pid]" "job_slot[$pid]"
 }
 
@@ -142,7 +139,7 @@ scenario() {
 		return
 	fi
 	while [ ${#job_name[@]} -ge "$TEST_JOBS" ]; do reap; done
-	while [ "${slot_busy[slot]}" = 1 ]; do slot=$((slot + 1)); done
+	while [[ " ${job_slot[*]} " == *" $slot "* ]]; do slot=$((slot + 1)); done
 	printf 'RUN  %s\n' "$name"
 	env T_PORT_SLOT=$slot T_PORT_SLOTS="$TEST_JOBS" "$@" timeout -k 10 600 bash "$s" \
 		>"$log" 2>&1 </dev/null &
@@ -151,7 +148,6 @@ scenario() {
 	job_log[$pid]=$log
 	job_start[$pid]=$(date +%s)
 	job_slot[$pid]=$slot
-	slot_busy[slot]=1
 }
 
 is_peer_scenario() { # NAME: listed in PEERS_SCENARIOS (or PEERS_SCENARIOS=all)
