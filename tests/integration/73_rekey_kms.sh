@@ -131,12 +131,18 @@ wait_served h100.bench.example ecdsa "$(serial_of "$T_DIR/certs/h100.crt")"
 t_stop_pid "$LOADER_PID"
 start_loader --reconcile-interval 1s --kms "$(t_kms_uri loader kek-2)"
 probe_start to-ring
-# The operator's token is not there when this rekey starts and is back 3 s later (SoftHSM2
-# finds no token in its directory, as a loaded machine once made it): the rekey waits for it,
-# rather than failing every blob within the 2 s before the module is initialised again.
+# The operator's token is not there when this rekey starts, and comes back once the rekey has
+# met its absence (SoftHSM2 finds no token in its directory, as a loaded machine once made it):
+# the rekey waits for it, rather than failing every blob within the 2 s before the module is
+# initialised again.
 TOKEN_DIR=$(ls -d "$T_DIR"/softhsm-op/tokens/*/)
 mv "$TOKEN_DIR" "$T_DIR/softhsm-op/token.away"
-(sleep 3 && mv "$T_DIR/softhsm-op/token.away" "$TOKEN_DIR") &
+: >"$T_DIR/rekey-back.log"
+(for ((i = 0; i < 100; i++)); do
+	grep -q "the KMS token is unavailable; trying again" "$T_DIR/rekey-back.log" && break
+	sleep 0.1
+done
+mv "$T_DIR/softhsm-op/token.away" "$TOKEN_DIR") &
 BACK_PID=$!
 op rekey_to rekey-back.log --kms "$(t_kms_uri op kek-2)" --kms-seal no
 wait "$BACK_PID"

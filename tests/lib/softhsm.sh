@@ -8,8 +8,7 @@ SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 t_softhsm() {
 	[ -r "$SOFTHSM_MODULE" ] || fail "softhsm2 is not installed ($SOFTHSM_MODULE)"
 	mkdir -p "$T_DIR/softhsm/tokens"
-	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-		"$T_DIR/softhsm/tokens" >"$T_DIR/softhsm/softhsm2.conf"
+	t_softhsm_conf "$T_DIR/softhsm"
 	export SOFTHSM2_CONF=$T_DIR/softhsm/softhsm2.conf
 	softhsm2-util --init-token --free --label spoacme --pin 1234 --so-pin 5678 >/dev/null ||
 		fail "softhsm2-util --init-token failed"
@@ -21,9 +20,14 @@ t_softhsm_copy() {
 	local d=$T_DIR/softhsm-$1
 	mkdir -p "$d"
 	cp -a "$T_DIR/softhsm/tokens" "$d/tokens"
-	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-		"$d/tokens" >"$d/softhsm2.conf"
+	t_softhsm_conf "$d"
 	echo "$d/softhsm2.conf"
+}
+
+# t_softhsm_conf DIR: DIR/softhsm2.conf for the token store DIR/tokens.
+t_softhsm_conf() {
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+		"$1/tokens" >"$1/softhsm2.conf"
 }
 
 # t_pin_file NAME PIN: write PIN to $T_DIR/pin-NAME (mode 0600).
