@@ -138,16 +138,17 @@ int rekey_cmd_rekey(struct pusher *p, int argc, char **argv)
 	}
 	for (i = 0; i < keys.n;) {
 		r = rekey_one(st, kr, keys.v[i], p->check_only);
-		if (r < 0 && kms &&
-		    kms_wait_lost(kms, give_up ? give_up : time(NULL) + REKEY_KMS_WAIT_S)) {
+		if (r < 0 && kms) {
 			/* The token went away (or was not found) and comes back within seconds, as
 			 * the daemons' tokens do: try this blob again rather than fail every one
 			 * left, up to REKEY_KMS_WAIT_S since the last blob that worked. */
 			if (!give_up)
 				give_up = time(NULL) + REKEY_KMS_WAIT_S;
-			log_warn("rekey: %s: the KMS token is unavailable; trying again",
-			         keys.v[i]);
-			continue;
+			if (kms_wait_lost(kms, give_up)) {
+				log_warn("rekey: %s: the KMS token is unavailable; trying again",
+				         keys.v[i]);
+				continue;
+			}
 		}
 		if (r < 0) {
 			failed++;
